@@ -1,0 +1,66 @@
+# The two commands: `make up` runs the cluster, `make test` runs the tests.
+# Both bootstrap what they need (a .venv, Toxiproxy) and are quick when nothing changed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools/bin
+TOXIPROXY_VERSION := v2.5.0
+TOXIPROXY := $(TOOLS)/toxiproxy-server
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up test test-unit test-integration lint typecheck proto soak bench clean
+
+setup: $(STAMP) toxiproxy
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "faultlab needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Toxiproxy: $FAULTLAB_TOXIPROXY wins; otherwise built with Go into .tools/bin.
+toxiproxy:
+ifdef FAULTLAB_TOXIPROXY
+	@test -x "$(FAULTLAB_TOXIPROXY)" || { echo "FAULTLAB_TOXIPROXY=$(FAULTLAB_TOXIPROXY) is not executable"; exit 1; }
+else
+	@$(MAKE) --no-print-directory $(TOXIPROXY)
+endif
+
+$(TOXIPROXY):
+	@command -v go >/dev/null 2>&1 || { \
+		echo "Go is needed to build Toxiproxy $(TOXIPROXY_VERSION) (https://go.dev/dl/)."; \
+		echo "Or download toxiproxy-server from https://github.com/Shopify/toxiproxy/releases"; \
+		echo "and set FAULTLAB_TOXIPROXY=/path/to/toxiproxy-server."; exit 1; }
+	@mkdir -p .tools/gobin $(TOOLS)
+	GOBIN=$(CURDIR)/.tools/gobin go install github.com/Shopify/toxiproxy/v2/cmd/server@$(TOXIPROXY_VERSION)
+	GOBIN=$(CURDIR)/.tools/gobin go install github.com/Shopify/toxiproxy/v2/cmd/cli@$(TOXIPROXY_VERSION)
+	mv .tools/gobin/cli $(TOOLS)/toxiproxy-cli
+	mv .tools/gobin/server $(TOXIPROXY)
+
+up: setup
+	$(BIN)/faultlab up
+
+test: setup
+	$(BIN)/pytest -q
+
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
+test-integration: setup
+	$(BIN)/pytest -q tests/integration
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+proto: setup
+	$(BIN)/python proto/generate.py
+
+clean:
+	rm -rf $(VENV) .tools .faultlab .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Faults, workloads that record histories, checkers, experiments and their reports."""

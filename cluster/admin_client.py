@@ -1,0 +1,46 @@
+"""Reading nodes' admin status directly, bypassing Toxiproxy.
+
+The observation plane must not be disturbed by the faults it observes: status is read
+from each node's own listen address, never through a link that the chaos module may cut.
+"""
+
+from __future__ import annotations
+
+import grpc
+from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
+
+from cluster.topology import Topology
+
+
+def fetch_status(address: str, timeout_s: float = 1.0) -> admin_pb2.NodeStatus:
+    with grpc.insecure_channel(address) as channel:
+        reply: admin_pb2.NodeStatus = admin_pb2_grpc.AdminStub(channel).GetStatus(
+            admin_pb2.GetStatusRequest(), timeout=timeout_s
+        )
+        return reply
+
+
+def fetch_all(topology: Topology, timeout_s: float = 1.0) -> dict[str, admin_pb2.NodeStatus | str]:
+    """Each node's status, or the reason it could not be read."""
+    out: dict[str, admin_pb2.NodeStatus | str] = {}
+    for node in topology.nodes:
+        try:
+            out[node.id] = fetch_status(topology.listen_address(node.id), timeout_s)
+        except grpc.RpcError as e:
+            out[node.id] = f"{e.code().name}"
+    return out
+
+
+def reachability(topology: Topology, timeout_s: float = 1.0) -> dict[tuple[str, str], bool | None]:
+    """(src, dst) -> whether src's latest probe reached dst; None when src is down."""
+    statuses = fetch_all(topology, timeout_s)
+    out: dict[tuple[str, str], bool | None] = {}
+    for src, status in statuses.items():
+        for peer in topology.peers(src):
+            if isinstance(status, str):
+                out[(src, peer.id)] = None
+            else:
+                out[(src, peer.id)] = next(
+                    (p.reachable for p in status.peers if p.node_id == peer.id), None
+                )
+    return out

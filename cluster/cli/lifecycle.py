@@ -1,0 +1,224 @@
+"""`faultlab up`, `down` and `status`: run a local cluster and look at it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import typer
+from faultlab.admin.v1 import admin_pb2
+from rich.console import Console
+from rich.table import Table
+
+from cluster import admin_client, state
+from cluster.launcher import LauncherError, LocalCluster
+from cluster.processes import tail
+from cluster.topology import Topology, TopologyError
+from cluster.waiting import WaitTimeout, wait_until
+
+console = Console()
+err = Console(stderr=True)
+
+TopologyOption = typer.Option(Path("topology.toml"), "--topology", "-t", help="topology TOML file")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)
+    app.command()(down)
+    app.command()(status)
+
+
+def up(
+    topology: Path = TopologyOption,
+    detach: bool = typer.Option(False, "--detach", "-d", help="run in the background"),
+    run_dir: Path | None = typer.Option(None, help="where logs and data go"),
+) -> None:
+    """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
+    topo = _load_topology(topology)
+    _refuse_second_cluster()
+    run_dir = run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    if detach:
+        _up_detached(topology, run_dir)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cluster = LocalCluster(topo, run_dir)
+    try:
+        with console.status(f"starting {len(topo.nodes)} nodes and Toxiproxy..."):
+            cluster.start()
+        state.write(
+            state.ClusterState(
+                supervisor_pid=os.getpid(),
+                run_dir=str(run_dir),
+                topology_path=str(cluster.topology_path),
+                toxiproxy_api=cluster.toxiproxy_api,
+            )
+        )
+        _print_started(cluster)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    except LauncherError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    finally:
+        cluster.close()
+        state.remove(os.getpid())
+    console.print("cluster stopped")
+
+
+def down() -> None:
+    """Stop the cluster started by `faultlab up --detach`."""
+    st = _read_state()
+    os.kill(st.supervisor_pid, signal.SIGTERM)
+    try:
+        wait_until(lambda: not _alive(st.supervisor_pid), 30.0, "the cluster to stop")
+    except WaitTimeout:
+        os.kill(st.supervisor_pid, signal.SIGKILL)
+    console.print(f"cluster stopped (run folder: {st.run_dir})")
+
+
+def status() -> None:
+    """Each node's role and term, and who can reach whom through the Toxiproxy links."""
+    st = _read_state()
+    topo = st.topology()
+    statuses = admin_client.fetch_all(topo)
+    console.print(_nodes_table(topo, statuses))
+    console.print(_reachability_table(topo, statuses))
+    console.print(f"Toxiproxy API: http://{st.toxiproxy_api}   run folder: {st.run_dir}")
+
+
+# -- rendering --------------------------------------------------------------------------
+
+
+def _print_started(cluster: LocalCluster) -> None:
+    topo = cluster.topology
+    table = Table(title="faultlab cluster")
+    for col in ("node", "group", "pid", "listen", "clients dial", "metrics"):
+        table.add_column(col)
+    for n in topo.nodes:
+        table.add_row(
+            n.id, n.group, str(cluster.pid(n.id)), topo.listen_address(n.id),
+            topo.client_address(n.id), f"http://{topo.address(n.metrics_port)}/metrics",
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"Toxiproxy API: http://{cluster.toxiproxy_api}   logs: {cluster.run_dir}/logs")
+    console.print("Ctrl-C stops the cluster.")
+
+
+def _nodes_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
+    table = Table(title="nodes")
+    for col in ("node", "group", "state", "role", "term", "leader", "pid", "uptime"):
+        table.add_column(col)
+    for n in topo.nodes:
+        s = statuses[n.id]
+        if isinstance(s, str):
+            table.add_row(n.id, n.group, f"[red]down ({s})[/]", "", "", "", "", "")
+        else:
+            table.add_row(
+                n.id, n.group, "[green]serving[/]", s.role, str(s.term), s.leader_id or "-",
+                str(s.pid), f"{s.uptime_s:.0f}s",
+            )  # fmt: skip
+    return table
+
+
+def _reachability_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
+    table = Table(title="reachability (row dials column, through its Toxiproxy link)")
+    table.add_column("from \\ to")
+    for n in topo.nodes:
+        table.add_column(n.id)
+    for src in topo.nodes:
+        s = statuses[src.id]
+        probes = {} if isinstance(s, str) else {p.node_id: p for p in s.peers}
+        cells = []
+        for dst in topo.nodes:
+            if dst.id == src.id:
+                cells.append("·")
+            elif dst.group != src.group:
+                cells.append("")
+            elif dst.id not in probes:
+                cells.append("[yellow]?[/]")
+            elif probes[dst.id].reachable:
+                cells.append(f"[green]✓ {probes[dst.id].rtt_ms:.1f}ms[/]")
+            else:
+                cells.append(f"[red]✗ {probes[dst.id].last_error.split(':')[0]}[/]")
+        table.add_row(src.id, *cells)
+    return table
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _load_topology(path: Path) -> Topology:
+    try:
+        return Topology.from_file(path)
+    except TopologyError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+
+
+def _read_state() -> state.ClusterState:
+    try:
+        return state.read()
+    except state.NoCluster as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+
+
+def _refuse_second_cluster() -> None:
+    try:
+        st = state.read()
+    except state.NoCluster:
+        return
+    pid = st.supervisor_pid
+    err.print(f"[red]error:[/] a cluster is already running (pid {pid}); `faultlab down` first")
+    raise typer.Exit(1)
+
+
+def _up_detached(topology: Path, run_dir: Path) -> None:
+    log_path = state.state_dir() / "up.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "cluster",
+        "up",
+        "--topology",
+        str(topology),
+        "--run-dir",
+        str(run_dir),
+    ]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def started() -> bool:
+        if proc.poll() is not None:
+            err.print(f"[red]error:[/] the cluster did not start:\n{tail(log_path)}")
+            raise typer.Exit(1)
+        try:
+            return state.read().supervisor_pid == proc.pid
+        except state.NoCluster:
+            return False
+
+    with console.status("starting the cluster in the background..."):
+        wait_until(started, 90.0, "the cluster to start", interval_s=0.2)
+    console.print(
+        f"cluster running (supervisor pid {proc.pid}); `faultlab status`, `faultlab down`"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

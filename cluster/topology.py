@@ -1,0 +1,285 @@
+"""The cluster's shape: groups, nodes, their ports and the Toxiproxy links between them.
+
+One TOML file describes it; everything else (the launcher, every node process, the
+docker-compose renderer, the chaos module) derives addresses from the `Topology` built
+here, so they cannot drift apart.
+
+    [cluster]
+    host = "127.0.0.1"
+    base_port = 21000        # 0: the launcher picks a free block at start
+
+    [groups.kv]
+    nodes = 3
+    # base_port = 22000      # optional: place this group's block explicitly
+
+Port layout, in order from the base: the Toxiproxy API; then for each group its block,
+node by node (listen, metrics); then one client->node proxy per node; then one proxy per
+ordered pair of nodes in the group (A dials B through proxy "A_to_B").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+KNOWN_GROUPS = ("kv", "lock", "log", "gateway")
+CLIENT = "client"
+MAX_PORT = 65535
+
+
+class TopologyError(ValueError):
+    """The topology file or its values are not valid; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    group: str
+    index: int
+    listen_port: int
+    metrics_port: int
+    client_proxy_port: int
+
+
+@dataclass(frozen=True)
+class Link:
+    """A Toxiproxy proxy: traffic from `src` (a node id, or "client") to node `dst`."""
+
+    src: str
+    dst: str
+    listen_port: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}_to_{self.dst}"
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    size: int
+    base_port: int | None = None
+
+
+@dataclass(frozen=True)
+class Topology:
+    host: str
+    base_port: int
+    groups: tuple[Group, ...]
+    nodes: tuple[Node, ...] = field(default=(), compare=False)
+    links: tuple[Link, ...] = field(default=(), compare=False)
+
+    # -- construction -------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, host: str, base_port: int, groups: tuple[Group, ...]) -> Topology:
+        _check_host(host)
+        _check_groups(groups)
+        if base_port != 0 and not 1024 <= base_port <= MAX_PORT:
+            raise TopologyError(f"cluster.base_port {base_port} must be 0 or in 1024..{MAX_PORT}")
+        if base_port == 0:
+            return cls(host=host, base_port=0, groups=groups)
+        nodes, links = _lay_out(base_port, groups)
+        topo = cls(host=host, base_port=base_port, groups=groups, nodes=nodes, links=links)
+        _check_ports(topo)
+        return topo
+
+    @classmethod
+    def from_toml(cls, text: str, source: str = "<topology>") -> Topology:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise TopologyError(f"{source}: not valid TOML: {e}") from e
+        return cls.from_dict(data, source)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Topology:
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except OSError as e:
+            raise TopologyError(f"cannot read topology file {p}: {e.strerror}") from e
+        return cls.from_toml(text, str(p))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<topology>") -> Topology:
+        _only_keys(data, {"cluster", "groups"}, source)
+        cluster = data.get("cluster", {})
+        _only_keys(cluster, {"host", "base_port"}, f"{source} [cluster]")
+        host = _optional(cluster, "host", str, f"{source} [cluster]") or "127.0.0.1"
+        base_port = _optional(cluster, "base_port", int, f"{source} [cluster]") or 0
+        raw_groups = data.get("groups")
+        if not isinstance(raw_groups, Mapping) or not raw_groups:
+            raise TopologyError(f"{source}: needs at least one [groups.NAME] table")
+        groups = []
+        for name, spec in raw_groups.items():
+            where = f"{source} [groups.{name}]"
+            if not isinstance(spec, Mapping):
+                raise TopologyError(f"{where}: must be a table")
+            _only_keys(spec, {"nodes", "base_port"}, where)
+            if "nodes" not in spec:
+                raise TopologyError(f"{where}: missing required key 'nodes'")
+            size = _optional(spec, "nodes", int, where)
+            group_base = _optional(spec, "base_port", int, where)
+            groups.append(Group(name=name, size=size, base_port=group_base))
+        return cls.build(host, base_port, tuple(groups))
+
+    def with_base_port(self, base_port: int) -> Topology:
+        """The same cluster laid out from `base_port` (how the launcher resolves base_port = 0)."""
+        return Topology.build(self.host, base_port, self.groups)
+
+    # -- queries ------------------------------------------------------------------------
+
+    @property
+    def resolved(self) -> bool:
+        return self.base_port != 0
+
+    @property
+    def toxiproxy_port(self) -> int:
+        return self.base_port
+
+    def ports(self) -> list[int]:
+        """Every port this topology listens on."""
+        out = [self.toxiproxy_port]
+        for n in self.nodes:
+            out += [n.listen_port, n.metrics_port]
+        out += [link.listen_port for link in self.links]
+        return out
+
+    def port_span(self) -> int:
+        """How many consecutive ports a layout from one base needs (groups without base_port)."""
+        return 1 + sum(_group_span(g.size) for g in self.groups if g.base_port is None)
+
+    def node(self, node_id: str) -> Node:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        known = ", ".join(n.id for n in self.nodes) or "none"
+        raise TopologyError(f"unknown node {node_id!r}; the topology has: {known}")
+
+    def group_nodes(self, group: str) -> list[Node]:
+        if group not in {g.name for g in self.groups}:
+            raise TopologyError(f"unknown group {group!r}")
+        return [n for n in self.nodes if n.group == group]
+
+    def peers(self, node_id: str) -> list[Node]:
+        me = self.node(node_id)
+        return [n for n in self.nodes if n.group == me.group and n.id != me.id]
+
+    def link(self, src: str, dst: str) -> Link:
+        for link in self.links:
+            if link.src == src and link.dst == dst:
+                return link
+        raise TopologyError(f"no link from {src!r} to {dst!r}")
+
+    def address(self, port: int) -> str:
+        return f"{self.host}:{port}"
+
+    def listen_address(self, node_id: str) -> str:
+        return self.address(self.node(node_id).listen_port)
+
+    def peer_dial_address(self, src: str, dst: str) -> str:
+        """Where `src` dials `dst`: always through the Toxiproxy link src->dst."""
+        return self.address(self.link(src, dst).listen_port)
+
+    def client_address(self, node_id: str) -> str:
+        """Where clients dial a node: through the Toxiproxy link client->node."""
+        return self.address(self.link(CLIENT, node_id).listen_port)
+
+    def to_toml(self) -> str:
+        lines = ["[cluster]", f'host = "{self.host}"', f"base_port = {self.base_port}", ""]
+        for g in self.groups:
+            lines += [f"[groups.{g.name}]", f"nodes = {g.size}"]
+            if g.base_port is not None:
+                lines.append(f"base_port = {g.base_port}")
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _group_span(size: int) -> int:
+    # listen + metrics + client proxy per node, plus one proxy per ordered pair.
+    return 3 * size + size * (size - 1)
+
+
+def _lay_out(
+    base_port: int, groups: tuple[Group, ...]
+) -> tuple[tuple[Node, ...], tuple[Link, ...]]:
+    nodes: list[Node] = []
+    links: list[Link] = []
+    next_shared = itertools.count(base_port + 1)
+    for g in groups:
+        ports: Iterator[int] = (
+            itertools.count(g.base_port) if g.base_port is not None else next_shared
+        )
+        block = [next(ports) for _ in range(_group_span(g.size))]
+        it = iter(block)
+        group_nodes = []
+        for i in range(1, g.size + 1):
+            listen, metrics = next(it), next(it)
+            group_nodes.append(Node(f"{g.name}{i}", g.name, i, listen, metrics, 0))
+        group_nodes = [replace(n, client_proxy_port=next(it)) for n in group_nodes]
+        links += [Link(CLIENT, n.id, n.client_proxy_port) for n in group_nodes]
+        for a, b in itertools.permutations(group_nodes, 2):
+            links.append(Link(a.id, b.id, next(it)))
+        nodes += group_nodes
+    return tuple(nodes), tuple(links)
+
+
+def _check_host(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as e:
+        raise TopologyError(f"cluster.host {host!r} is not an IP address") from e
+
+
+def _check_groups(groups: tuple[Group, ...]) -> None:
+    if not groups:
+        raise TopologyError("the topology needs at least one group")
+    for g in groups:
+        if g.name not in KNOWN_GROUPS:
+            raise TopologyError(f"unknown group {g.name!r}; groups are: {', '.join(KNOWN_GROUPS)}")
+        if g.size < 1:
+            raise TopologyError(f"group {g.name!r} has {g.size} nodes; it needs at least 1")
+        if g.size > 9:
+            raise TopologyError(f"group {g.name!r} has {g.size} nodes; at most 9 are supported")
+        if g.base_port is not None and not 1024 <= g.base_port <= MAX_PORT:
+            raise TopologyError(
+                f"group {g.name!r}: base_port {g.base_port} not in 1024..{MAX_PORT}"
+            )
+
+
+def _check_ports(topo: Topology) -> None:
+    owners: dict[int, str] = {topo.toxiproxy_port: "the Toxiproxy API"}
+    claims = [(n.listen_port, f"{n.id} listen") for n in topo.nodes]
+    claims += [(n.metrics_port, f"{n.id} metrics") for n in topo.nodes]
+    claims += [(link.listen_port, f"link {link.name}") for link in topo.links]
+    for port, owner in claims:
+        if port > MAX_PORT:
+            raise TopologyError(f"{owner} would need port {port}, past {MAX_PORT}")
+        if port in owners:
+            raise TopologyError(f"port {port} overlaps: {owners[port]} and {owner}")
+        owners[port] = owner
+
+
+def _only_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    if not isinstance(table, Mapping):
+        raise TopologyError(f"{where}: must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise TopologyError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _optional(table: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in table:
+        return None
+    value = table[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TopologyError(f"{where}: {key} must be {kind.__name__}, got {value!r}")
+    return value

@@ -1,0 +1,61 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PeerReachability(_message.Message):
+    __slots__ = ("node_id", "reachable", "rtt_ms", "last_error", "last_probe_age_ms", "via")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    RTT_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_PROBE_AGE_MS_FIELD_NUMBER: _ClassVar[int]
+    VIA_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    reachable: bool
+    rtt_ms: float
+    last_error: str
+    last_probe_age_ms: float
+    via: str
+    def __init__(self, node_id: _Optional[str] = ..., reachable: _Optional[bool] = ..., rtt_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., last_probe_age_ms: _Optional[float] = ..., via: _Optional[str] = ...) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("node_id", "group", "role", "term", "version", "uptime_s", "pid", "peers", "leader_id")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_S_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    group: str
+    role: str
+    term: int
+    version: str
+    uptime_s: float
+    pid: int
+    peers: _containers.RepeatedCompositeFieldContainer[PeerReachability]
+    leader_id: str
+    def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., version: _Optional[str] = ..., uptime_s: _Optional[float] = ..., pid: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerReachability, _Mapping]]] = ..., leader_id: _Optional[str] = ...) -> None: ...
+
+class PingRequest(_message.Message):
+    __slots__ = ("from_node",)
+    FROM_NODE_FIELD_NUMBER: _ClassVar[int]
+    from_node: str
+    def __init__(self, from_node: _Optional[str] = ...) -> None: ...
+
+class PingReply(_message.Message):
+    __slots__ = ("node_id",)
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...

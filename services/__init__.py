@@ -1,0 +1,1 @@
+"""faultlab's server processes: a shared runtime plus one package per service."""

@@ -1,0 +1,1 @@
+"""The bootstrap shared by every faultlab server process."""

@@ -1,0 +1,92 @@
+"""A node's configuration: who it is and where everything is, from flags or environment.
+
+    python -m services.kv --topology run/topology.toml --node kv1 --data-dir run/kv1
+
+Every flag has an environment twin (FAULTLAB_TOPOLOGY, FAULTLAB_NODE, FAULTLAB_DATA_DIR),
+which is how docker-compose configures containers. Any problem raises `ConfigError`;
+`services.runtime.server.main` turns it into one clear line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cluster.topology import Topology, TopologyError
+
+EXIT_BAD_CONFIG = 2
+
+
+class ConfigError(Exception):
+    """The node cannot start with this configuration; the message says why."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    node_id: str
+    group: str
+    listen: str
+    metrics: str
+    topology: Topology
+    data_dir: Path
+    # peer node id -> the address this node dials it at (its Toxiproxy link).
+    peers: dict[str, str] = field(default_factory=dict)
+    probe_interval_ms: int = 300
+    probe_timeout_ms: int = 1000
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Run one faultlab node.")
+    env = os.environ.get
+    p.add_argument("--topology", default=env("FAULTLAB_TOPOLOGY"), help="topology TOML file")
+    p.add_argument("--node", default=env("FAULTLAB_NODE"), help="this node's id, e.g. kv1")
+    p.add_argument("--data-dir", default=env("FAULTLAB_DATA_DIR"), help="where state is kept")
+    p.add_argument(
+        "--probe-interval-ms",
+        type=int,
+        default=int(env("FAULTLAB_PROBE_INTERVAL_MS", "300")),
+        help="how often each peer link is probed",
+    )
+    return p
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(message)
+
+
+def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
+    parser = _parser(prog)
+    parser.__class__ = _RaisingParser
+    try:
+        args = parser.parse_args(list(argv))
+    except ValueError as e:  # an env default that is not a number
+        raise ConfigError(str(e)) from e
+    if not args.topology:
+        raise ConfigError("--topology (or FAULTLAB_TOPOLOGY) is required")
+    if not args.node:
+        raise ConfigError("--node (or FAULTLAB_NODE) is required")
+    if args.probe_interval_ms < 10:
+        raise ConfigError(f"--probe-interval-ms {args.probe_interval_ms} is below 10")
+    try:
+        topo = Topology.from_file(args.topology)
+        if not topo.resolved:
+            raise ConfigError(f"{args.topology}: base_port 0 must be resolved by the launcher")
+        me = topo.node(args.node)
+        peers = {p.id: topo.peer_dial_address(me.id, p.id) for p in topo.peers(me.id)}
+    except TopologyError as e:
+        raise ConfigError(str(e)) from e
+    data_dir = Path(args.data_dir) if args.data_dir else Path("data") / me.id
+    return NodeConfig(
+        node_id=me.id,
+        group=me.group,
+        listen=topo.address(me.listen_port),
+        metrics=topo.address(me.metrics_port),
+        topology=topo,
+        data_dir=data_dir,
+        peers=peers,
+        probe_interval_ms=args.probe_interval_ms,
+    )

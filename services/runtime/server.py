@@ -1,0 +1,147 @@
+"""The bootstrap every faultlab node runs: one grpc.aio server and its lifecycle.
+
+    def main() -> int:
+        return server.main(setup=my_service_setup)
+
+What every node gets, whatever its service:
+- the standard gRPC health service and server reflection (`grpcurl -plaintext ADDR list`);
+- the admin service with live peer-connectivity probes;
+- Prometheus metrics at http://METRICS_ADDR/metrics;
+- SIGTERM / SIGINT -> health NOT_SERVING -> the service's own close -> `server.stop(grace)`;
+- bad configuration (unknown node, port in use, malformed topology) -> one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from services.runtime import config as config_mod
+from services.runtime import logs, metrics
+from services.runtime.admin import VERSION, AdminServicer
+from services.runtime.config import EXIT_BAD_CONFIG, ConfigError, NodeConfig
+from services.runtime.grpc_options import SERVER_OPTIONS
+from services.runtime.probe import ConnectivityProber
+
+log = logging.getLogger("faultlab.node")
+
+STOP_GRACE_S = 3.0
+
+
+@dataclass
+class NodeContext:
+    """What a service's setup receives to register itself on the node."""
+
+    config: NodeConfig
+    server: grpc.aio.Server
+    admin: AdminServicer
+
+
+@dataclass
+class ServiceHandle:
+    """What a service's setup returns: the names it serves, and how to close it."""
+
+    service_names: Sequence[str] = ()
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+ServiceSetup = Callable[[NodeContext], Awaitable[ServiceHandle]]
+
+
+async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    health_servicer = health.aio.HealthServicer()
+    prober = ConnectivityProber(
+        cfg.node_id, cfg.peers, cfg.probe_interval_ms / 1000, cfg.probe_timeout_ms / 1000
+    )
+    admin = AdminServicer(cfg.node_id, cfg.group, prober)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
+    handle = await setup(NodeContext(cfg, server, admin)) if setup else ServiceHandle()
+    names = [
+        admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+        *handle.service_names,
+    ]
+    reflection.enable_server_reflection(
+        [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+
+    _bind(server, cfg.listen)
+    _start_metrics(cfg)
+    await server.start()
+    prober.start()
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    logs.event(
+        log, "serving", listen=cfg.listen, metrics=cfg.metrics, peers=cfg.peers, pid=os.getpid()
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    logs.event(log, "stopping", grace_s=STOP_GRACE_S)
+    await health_servicer.enter_graceful_shutdown()
+    await prober.stop()
+    if handle.close:
+        await handle.close()
+    await server.stop(STOP_GRACE_S)
+    logs.event(log, "stopped")
+
+
+def _bind(server: grpc.aio.Server, listen: str) -> None:
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as e:
+        raise ConfigError(f"cannot listen on {listen}: {e} (is the port in use?)") from e
+    if port == 0:
+        raise ConfigError(f"cannot listen on {listen} (is the port in use?)")
+
+
+def _start_metrics(cfg: NodeConfig) -> None:
+    host, port = cfg.metrics.rsplit(":", 1)
+    try:
+        start_http_server(int(port), addr=host)
+    except OSError as e:
+        raise ConfigError(f"cannot serve metrics on {cfg.metrics}: {e.strerror}") from e
+    metrics.NODE_INFO.info({"node": cfg.node_id, "group": cfg.group, "version": VERSION})
+    metrics.UPTIME_START.set(time.time())
+
+
+def main(
+    setup: ServiceSetup | None = None,
+    argv: Sequence[str] | None = None,
+    prog: str = "faultlab-node",
+) -> int:
+    """Parse the configuration, run the node until SIGTERM, and return the exit code."""
+    try:
+        cfg = config_mod.parse(sys.argv[1:] if argv is None else argv, prog)
+        logs.configure(cfg.node_id)
+        _run(serve(cfg, setup))
+    except ConfigError as e:
+        print(f"{prog}: configuration error: {e}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    return 0
+
+
+def _run(coro: Awaitable[None]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional: its absence costs speed, not function
+        asyncio.run(coro)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro)  # type: ignore[arg-type]

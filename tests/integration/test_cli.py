@@ -1,0 +1,85 @@
+"""The README's CLI path: up --detach, status, net, down, as a user types them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cluster.waiting import wait_until
+from tests.conftest import pid_alive
+from tests.integration.netcheck import NOTICE_S
+
+pytestmark = pytest.mark.integration
+
+
+class Cli:
+    def __init__(self, home: Path, cwd: Path) -> None:
+        self.env = {**os.environ, "FAULTLAB_HOME": str(home), "COLUMNS": "200"}
+        self.cwd = cwd
+        self.home = home
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "cluster", *args],
+            capture_output=True, text=True, env=self.env, cwd=self.cwd, timeout=120,
+        )  # fmt: skip
+        if check:
+            assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    (tmp_path / "topology.toml").write_text("[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n")
+    c = Cli(tmp_path / "home", tmp_path)
+    try:
+        yield c
+    finally:
+        state = c.home / "state.json"
+        if state.exists():
+            pid = json.loads(state.read_text())["supervisor_pid"]
+            c("down", check=False)
+            assert not pid_alive(pid)
+
+
+def test_up_status_partition_heal_down(cli: Cli) -> None:
+    cli("up", "--detach")
+    supervisor = json.loads((cli.home / "state.json").read_text())["supervisor_pid"]
+
+    out = cli("status").stdout
+    assert out.count("serving") == 3 and "reachability" in out
+
+    assert "kv1_to_kv2" in cli("net", "partition", "kv1", "kv2,kv3").stdout
+    _wait_for_status(cli, lambda s: s.count("✗") == 4)
+    cli("net", "heal")
+    _wait_for_status(cli, lambda s: "✗" not in s and s.count("✓") == 6)
+
+    cli("net", "latency", "kv1:kv2", "200ms")
+    cli("down")
+    assert not pid_alive(supervisor)
+    assert not (cli.home / "state.json").exists()
+
+
+def test_bad_input_gets_a_clear_error(cli: Cli) -> None:
+    result = cli("status", check=False)
+    assert result.returncode == 1 and "no cluster is running" in result.stderr
+    result = cli("up", "--topology", "missing.toml", check=False)
+    assert result.returncode == 2 and "cannot read topology file" in result.stderr
+
+    cli("up", "--detach")
+    result = cli("net", "partition", "kv1", "kv9", check=False)
+    assert result.returncode == 1 and "unknown node(s) kv9" in result.stderr
+    result = cli("net", "latency", "kv1", "fast", check=False)
+    assert result.returncode == 2 and "not a duration" in result.stderr
+    result = cli("up", "--detach", check=False)
+    assert result.returncode == 1 and "already running" in result.stderr
+
+
+def _wait_for_status(cli: Cli, ok: Callable[[str], bool]) -> None:
+    wait_until(lambda: ok(cli("status").stdout), NOTICE_S, "status to show the change", 0.3)

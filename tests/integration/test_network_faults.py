@@ -1,0 +1,76 @@
+"""Partitions, cuts and latency on real links between real processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.net import Cut, Network
+from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until
+from tests.integration.netcheck import all_pairs, rtt_ms, wait_reachability
+
+pytestmark = pytest.mark.integration
+
+
+def network(cluster: LocalCluster) -> Network:
+    assert cluster.toxiproxy is not None
+    return Network(cluster.toxiproxy, cluster.topology)
+
+
+def test_partition_cuts_across_sides_and_heal_restores(cluster3: LocalCluster) -> None:
+    wait_reachability(cluster3, all_pairs(cluster3, True))
+    net = network(cluster3)
+
+    cut = net.partition([["kv1"], ["kv2", "kv3"]])
+
+    assert sorted(cut) == ["kv1_to_kv2", "kv1_to_kv3", "kv2_to_kv1", "kv3_to_kv1"]
+    wait_reachability(
+        cluster3,
+        {
+            ("kv1", "kv2"): False, ("kv1", "kv3"): False,
+            ("kv2", "kv1"): False, ("kv3", "kv1"): False,
+            ("kv2", "kv3"): True, ("kv3", "kv2"): True,
+        },
+    )  # fmt: skip
+    net.heal()
+    wait_reachability(cluster3, all_pairs(cluster3, True))
+
+
+@pytest.mark.parametrize("kind", [Cut.RESET, Cut.REFUSE])
+def test_every_kind_of_cut_cuts(cluster3: LocalCluster, kind: Cut) -> None:
+    net = network(cluster3)
+    net.isolate("kv3", kind)
+    wait_reachability(
+        cluster3, {("kv3", "kv1"): False, ("kv1", "kv3"): False, ("kv1", "kv2"): True}
+    )
+    net.heal()
+    wait_reachability(cluster3, all_pairs(cluster3, True))
+
+
+def test_one_way_partition_cuts_one_direction(cluster3: LocalCluster) -> None:
+    net = network(cluster3)
+    assert net.partition_one_way(["kv1"], ["kv2"]) == ["kv1_to_kv2"]
+    wait_reachability(cluster3, {("kv1", "kv2"): False, ("kv2", "kv1"): True})
+    net.heal()
+    wait_reachability(cluster3, {("kv1", "kv2"): True})
+
+
+def test_latency_on_one_link_slows_only_that_link(cluster3: LocalCluster) -> None:
+    wait_reachability(cluster3, all_pairs(cluster3, True))
+    network(cluster3).latency(("kv1", "kv2"), 200)
+
+    # The next probe on kv1->kv2 after the toxic is in place must take >= 200 ms.
+    wait_until(lambda: rtt_ms(cluster3, "kv1", "kv2") >= 200, 10.0, "kv1->kv2 RTT >= 200 ms")
+    for src, dst in [("kv1", "kv3"), ("kv2", "kv1"), ("kv2", "kv3"), ("kv3", "kv2")]:
+        assert rtt_ms(cluster3, src, dst) < 150, f"{src}->{dst} was slowed too"
+
+
+def test_a_node_latency_slows_every_link_into_it(cluster3: LocalCluster) -> None:
+    slowed = network(cluster3).latency("kv3", 150)
+    assert sorted(slowed) == ["client_to_kv3", "kv1_to_kv3", "kv2_to_kv3"]
+    wait_until(
+        lambda: rtt_ms(cluster3, "kv1", "kv3") >= 150 and rtt_ms(cluster3, "kv2", "kv3") >= 150,
+        10.0,
+        "RTT into kv3 >= 150 ms",
+    )
+    assert rtt_ms(cluster3, "kv1", "kv2") < 100

@@ -1,0 +1,54 @@
+"""Node configuration: every way a node refuses to start, before touching the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.runtime.config import ConfigError, parse
+
+
+@pytest.fixture
+def topology_file(tmp_path: Path) -> Path:
+    path = tmp_path / "topology.toml"
+    path.write_text("[cluster]\nbase_port = 20000\n[groups.kv]\nnodes = 3\n")
+    return path
+
+
+def test_a_node_dials_its_peers_through_their_links(topology_file: Path) -> None:
+    cfg = parse(["--topology", str(topology_file), "--node", "kv2"])
+    assert cfg.listen == "127.0.0.1:20003"
+    assert cfg.metrics == "127.0.0.1:20004"
+    assert cfg.peers == {"kv1": "127.0.0.1:20012", "kv3": "127.0.0.1:20013"}
+
+
+def test_environment_twins(topology_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAULTLAB_TOPOLOGY", str(topology_file))
+    monkeypatch.setenv("FAULTLAB_NODE", "kv3")
+    assert parse([]).node_id == "kv3"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--node", "kv1"], "--topology .* is required"),
+        (["--topology", "{topo}"], "--node .* is required"),
+        (["--topology", "{topo}", "--node", "kv9"], "unknown node 'kv9'"),
+        (["--topology", "/nope.toml", "--node", "kv1"], "cannot read topology file"),
+        (["--topology", "{topo}", "--node", "kv1", "--probe-interval-ms", "x"], "invalid int"),
+        (["--topology", "{topo}", "--node", "kv1", "--probe-interval-ms", "1"], "below 10"),
+        (["--topology", "{topo}", "--node", "kv1", "--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_bad_configuration(topology_file: Path, argv: list[str], message: str) -> None:
+    argv = [a.replace("{topo}", str(topology_file)) for a in argv]
+    with pytest.raises(ConfigError, match=message):
+        parse(argv)
+
+
+def test_unresolved_topology_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text("[groups.kv]\nnodes = 3\n")
+    with pytest.raises(ConfigError, match="base_port 0 must be resolved"):
+        parse(["--topology", str(path), "--node", "kv1"])
