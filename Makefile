@@ -62,5 +62,14 @@ typecheck: setup
 proto: setup
 	$(BIN)/python proto/generate.py
 
+# The Raft simulator over many more seeds than CI runs (SEEDS=N, START=first seed).
+SEEDS ?= 20000
+START ?= 100000
+soak: setup
+	$(BIN)/python -m services.raft.sim --soak $(SEEDS) --start $(START)
+
+bench: setup
+	$(BIN)/python bench/raft_core.py
+
 clean:
 	rm -rf $(VENV) .tools .faultlab .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+"""In-memory durable storage: what survives a simulated crash."""
+
+from __future__ import annotations
+
+from services.raft.core import Restored
+from services.raft.messages import Entry, HardState, Snapshot
+from services.raft.ready import Ready
+
+
+class MemoryStorage:
+    def __init__(self) -> None:
+        self.hard_state = HardState()
+        self.snapshot: Snapshot | None = None
+        self.entries: list[Entry] = []  # entries after the snapshot
+
+    def persist(self, rd: Ready) -> None:
+        """The persist step of a Ready: snapshot, then entries, then hard state."""
+        if rd.snapshot is not None:
+            self.snapshot = rd.snapshot
+            self.entries = [e for e in self.entries if e.index > rd.snapshot.index]
+        if rd.entries:
+            first = rd.entries[0].index
+            self.entries = [e for e in self.entries if e.index < first] + list(rd.entries)
+        if rd.hard_state is not None:
+            self.hard_state = rd.hard_state
+
+    def compact(self, snapshot: Snapshot) -> None:
+        if self.snapshot is None or snapshot.index > self.snapshot.index:
+            self.snapshot = snapshot
+            self.entries = [e for e in self.entries if e.index > snapshot.index]
+
+    def restored(self) -> Restored:
+        return Restored(self.hard_state, self.snapshot, tuple(self.entries))
+
+    def term(self, index: int) -> int | None:
+        if self.snapshot is not None and index == self.snapshot.index:
+            return self.snapshot.term
+        if index == 0:
+            return 0
+        first = self.entries[0].index if self.entries else None
+        if first is None or not first <= index < first + len(self.entries):
+            return None
+        return self.entries[index - first].term
