@@ -1,0 +1,1 @@
+"""Durable Raft storage: a write-ahead log of framed msgpack records in segment files."""
