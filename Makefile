@@ -44,7 +44,7 @@ up: setup
 	$(BIN)/faultlab up
 
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rfE
 
 test-unit: setup
 	$(BIN)/pytest -q tests/unit
@@ -70,6 +70,7 @@ soak: setup
 
 bench: setup
 	$(BIN)/python bench/raft_core.py
+	$(BIN)/python bench/kv.py
 
 clean:
 	rm -rf $(VENV) .tools .faultlab .pytest_cache .mypy_cache .ruff_cache

@@ -44,3 +44,21 @@ def reachability(topology: Topology, timeout_s: float = 1.0) -> dict[tuple[str, 
                     (p.reachable for p in status.peers if p.node_id == peer.id), None
                 )
     return out
+
+
+def leader_of(topology: Topology, node_ids: list[str], timeout_s: float = 0.5) -> str | None:
+    """The node that says it leads, with a majority of the group agreeing on it and its
+    term (a deposed leader that has not noticed yet does not count)."""
+    views = {}
+    for node_id in node_ids:
+        try:
+            s = fetch_status(topology.listen_address(node_id), timeout_s)
+        except grpc.RpcError:
+            continue
+        views[node_id] = (s.role, s.term, s.leader_id)
+    group_size = len(topology.peers(node_ids[0])) + 1 if node_ids else 0
+    for node_id, (role, term, _) in views.items():
+        agree = [v for v in views.values() if v[1] == term and v[2] == node_id]
+        if role == "leader" and len(agree) > group_size // 2:
+            return node_id
+    return None

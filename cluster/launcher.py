@@ -39,7 +39,7 @@ TOXIPROXY_ENV = "FAULTLAB_TOXIPROXY"
 
 # The process each group's nodes run. Groups whose service is not built yet run the bare
 # runtime (admin, health, metrics), so their shape and network can still be exercised.
-SERVICE_MODULES: dict[str, str] = {}
+SERVICE_MODULES: dict[str, str] = {"kv": "services.kv"}
 RUNTIME_MODULE = "services.runtime"
 
 

@@ -52,6 +52,7 @@ class WriteAheadLog:
         self.segment_bytes = segment_bytes
         self._file: BinaryIO | None = None
         self._append_to: Path | None = None  # set by recover(); opened on the first save
+        self._max_index: dict[Path, int] = {}  # the highest entry index in each segment
         self.truncated_bytes = 0  # how much torn tail recovery cut off
 
     def segments(self) -> list[Path]:
@@ -66,6 +67,8 @@ class WriteAheadLog:
             good_end = 0
             for record, end in read_records(data):
                 hard_state = _replay(record, hard_state, entries)
+                if record[0] == "E":
+                    self._max_index[segment] = max(self._max_index.get(segment, 0), record[2])
                 good_end = end
             if good_end < len(data):
                 if i != len(segments) - 1:
@@ -79,16 +82,47 @@ class WriteAheadLog:
         if self._file is None:
             assert self._append_to is not None, "recover() before save()"
             self._file = open(self._append_to, "ab")  # noqa: SIM115 - held for the node's life
-            _fsync_dir(self.dir)
+            fsync_dir(self.dir)
         chunk = b"".join(encode(("E", e.term, e.index, int(e.kind), e.data)) for e in entries)
         if hard_state is not None:
             chunk += encode(("H", hard_state.term, hard_state.vote, hard_state.commit))
         self._file.write(chunk)
         self._file.flush()
+        if entries:
+            current = Path(self._file.name)
+            self._max_index[current] = max(self._max_index.get(current, 0), entries[-1].index)
         if self.fsync is FsyncPolicy.ALWAYS:
             os.fsync(self._file.fileno())
         if self._file.tell() >= self.segment_bytes:
             self._roll()
+
+    def compact(self, snapshot_index: int, hard_state: HardState) -> None:
+        """Drop the segments whose entries a snapshot now covers. The hard state is
+        written again first, as the segments that held it may be among them."""
+        self._start_fresh_segment(hard_state)
+        segments = self.segments()
+        for segment in segments[:-1]:
+            if self._max_index.get(segment, 0) > snapshot_index:
+                break  # segments are in order: keep this one and everything after it
+            self._drop(segment)
+
+    def reset(self, hard_state: HardState) -> None:
+        """Forget every entry: a snapshot from the leader replaced the whole log."""
+        self._start_fresh_segment(hard_state)
+        for segment in self.segments()[:-1]:
+            self._drop(segment)
+
+    def _start_fresh_segment(self, hard_state: HardState) -> None:
+        if self._file is None:
+            self.save(None, ())  # opens the current segment
+        self._roll()
+        self.save(hard_state, ())
+        self.sync()
+
+    def _drop(self, segment: Path) -> None:
+        segment.unlink()
+        self._max_index.pop(segment, None)
+        fsync_dir(self.dir)
 
     def sync(self) -> None:
         if self._file is not None and self.fsync is not FsyncPolicy.NEVER:
@@ -117,7 +151,7 @@ class WriteAheadLog:
         self._file.close()
         number = int(self.segments()[-1].stem.split("-")[1]) + 1
         self._file = open(self.dir / f"wal-{number:08d}.log", "ab")  # noqa: SIM115
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
 
 def _replay(record: list[Any], hard_state: HardState, entries: dict[int, Entry]) -> HardState:
@@ -130,7 +164,7 @@ def _replay(record: list[Any], hard_state: HardState, entries: dict[int, Entry])
     return hard_state
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

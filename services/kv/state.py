@@ -1,0 +1,166 @@
+"""The KV state machine: deterministic, so every replica that applies the same commands in
+the same order holds the same state.
+
+Commands (msgpack maps, see commands.py):
+    {"op": "put", "key", "value", "fence": [name, token] | None}
+    {"op": "del", "key"}
+    {"op": "cas", "key", "expected_version", "value"}
+each optionally with "session": [client_id, seq]. A session's retried command (same seq)
+returns the first result without applying again (the Raft thesis, §6.3).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from services.kv import commands
+
+EVENT_HISTORY = 10_000
+
+
+@dataclass(frozen=True)
+class Record:
+    value: bytes
+    version: int
+    create_revision: int
+    mod_revision: int
+
+
+@dataclass(frozen=True)
+class Event:
+    revision: int
+    deleted: bool
+    key: str
+    record: Record
+
+
+Listener = Callable[[Event], None]
+
+
+class KvState:
+    def __init__(self) -> None:
+        self.data: dict[str, Record] = {}
+        self.revision = 0
+        self.sessions: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.fences: dict[str, int] = {}
+        self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
+        self.listeners: set[Listener] = set()
+
+    # -- the StateMachine seam ------------------------------------------------------------
+
+    def apply(self, index: int, command: bytes) -> dict[str, Any]:
+        cmd = commands.decode(command)
+        session = cmd.get("session")
+        if session:
+            client_id, seq = session
+            last = self.sessions.get(client_id)
+            if last is not None and seq <= last[0]:
+                if seq == last[0]:
+                    return last[1]  # a retry: the first answer, nothing applied again
+                return {"error": "stale_session", "last_seq": last[0]}
+        result = self._apply(cmd)
+        if session:
+            self.sessions[session[0]] = (session[1], result)
+        return result
+
+    def snapshot(self) -> bytes:
+        state = {
+            "data": {k: [r.value, r.version, r.create_revision, r.mod_revision]
+                     for k, r in self.data.items()},
+            "revision": self.revision,
+            "sessions": {k: [seq, res] for k, (seq, res) in self.sessions.items()},
+            "fences": self.fences,
+        }  # fmt: skip
+        out: bytes = msgpack.packb(state, use_bin_type=True)
+        return out
+
+    def restore(self, data: bytes) -> None:
+        state = msgpack.unpackb(data, raw=False)
+        self.data = {k: Record(*v) for k, v in state["data"].items()}
+        self.revision = state["revision"]
+        self.sessions = {k: (v[0], v[1]) for k, v in state["sessions"].items()}
+        self.fences = dict(state["fences"])
+        self.events.clear()  # history before a snapshot is not kept; Watch says so
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Record | None:
+        return self.data.get(key)
+
+    def range(self, prefix: str, limit: int) -> tuple[list[tuple[str, Record]], bool]:
+        keys = sorted(k for k in self.data if k.startswith(prefix))
+        return [(k, self.data[k]) for k in keys[:limit]], len(keys) > limit
+
+    def events_after(self, revision: int) -> list[Event] | None:
+        """Events after `revision`; None when some were already forgotten."""
+        if self.events and self.events[0].revision > revision + 1:
+            return None
+        if not self.events and revision < self.revision:
+            return None
+        return [e for e in self.events if e.revision > revision]
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        op = cmd["op"]
+        if op == "put":
+            return self._put(cmd["key"], cmd["value"], cmd.get("fence"))
+        if op == "del":
+            return self._delete(cmd["key"])
+        if op == "cas":
+            return self._cas(cmd["key"], cmd["expected_version"], cmd["value"])
+        raise AssertionError(f"unknown command {op!r}: a replica is out of date")
+
+    def _put(self, key: str, value: bytes, fence: list[Any] | None) -> dict[str, Any]:
+        if fence:
+            name, token = fence
+            highest = self.fences.get(name, 0)
+            if token < highest:
+                return {"error": "fenced", "highest_token": highest}
+            self.fences[name] = token
+        record = self._write(key, value)
+        return {"revision": self.revision, "record": _fields(record)}
+
+    def _delete(self, key: str) -> dict[str, Any]:
+        old = self.data.pop(key, None)
+        if old is None:
+            return {"deleted": False, "revision": self.revision}
+        self.revision += 1
+        self._emit(Event(self.revision, True, key, old))
+        return {"deleted": True, "revision": self.revision}
+
+    def _cas(self, key: str, expected_version: int, value: bytes) -> dict[str, Any]:
+        current = self.data.get(key)
+        version = current.version if current else 0
+        if version != expected_version:
+            return {"succeeded": False, "revision": self.revision,
+                    "record": _fields(current) if current else None}  # fmt: skip
+        record = self._write(key, value)
+        return {"succeeded": True, "revision": self.revision, "record": _fields(record)}
+
+    def _write(self, key: str, value: bytes) -> Record:
+        self.revision += 1
+        old = self.data.get(key)
+        record = Record(
+            value=value,
+            version=old.version + 1 if old else 1,
+            create_revision=old.create_revision if old else self.revision,
+            mod_revision=self.revision,
+        )
+        self.data[key] = record
+        self._emit(Event(self.revision, False, key, record))
+        return record
+
+    def _emit(self, event: Event) -> None:
+        self.events.append(event)
+        for listener in list(self.listeners):
+            listener(event)
+
+
+def _fields(r: Record) -> list[Any]:
+    return [r.value, r.version, r.create_revision, r.mod_revision]

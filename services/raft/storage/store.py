@@ -1,0 +1,50 @@
+"""`RaftStorage`: what the driver persists a Ready into and recovers a node from."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from services.raft.core import Restored
+from services.raft.messages import HardState, Snapshot
+from services.raft.ready import Ready
+from services.raft.storage.snapshots import SnapshotStore
+from services.raft.storage.wal import FsyncPolicy, WriteAheadLog
+
+
+class RaftStorage:
+    def __init__(self, directory: Path, fsync: FsyncPolicy = FsyncPolicy.BATCH) -> None:
+        self.wal = WriteAheadLog(Path(directory) / "wal", fsync)
+        self.snapshots = SnapshotStore(Path(directory) / "snap")
+        self.hard_state = HardState()
+
+    def recover(self) -> Restored:
+        snapshot = self.snapshots.latest()
+        restored = self.wal.recover()
+        entries = restored.entries
+        hard_state = restored.hard_state
+        if snapshot is not None:
+            entries = tuple(e for e in entries if e.index > snapshot.index)
+            if hard_state.commit < snapshot.index:
+                hard_state = dataclasses.replace(hard_state, commit=snapshot.index)
+        self.hard_state = hard_state
+        return Restored(hard_state, snapshot, entries)
+
+    def persist(self, rd: Ready) -> None:
+        """Step 1 of a Ready: snapshot, entries, hard state; durable when it must be."""
+        if rd.hard_state is not None:
+            self.hard_state = rd.hard_state
+        if rd.snapshot is not None:
+            self.snapshots.save(rd.snapshot)
+            self.wal.reset(self.hard_state)
+        self.wal.save(rd.hard_state, rd.entries)
+        if rd.must_sync:
+            self.wal.sync()
+
+    def compact(self, snapshot: Snapshot) -> None:
+        """The node snapshotted its state machine: keep the snapshot, drop covered log."""
+        self.snapshots.save(snapshot)
+        self.wal.compact(snapshot.index, self.hard_state)
+
+    def close(self) -> None:
+        self.wal.close()

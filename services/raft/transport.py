@@ -1,0 +1,118 @@
+"""Raft messages over gRPC: one client stream per peer, dialled through its Toxiproxy link.
+
+Sending never blocks the Raft loop: messages go into a bounded per-peer queue, and a task
+per peer drains it into batches on a `Send` stream. When the stream breaks (a cut link, a
+dead peer) the task reconnects with capped exponential backoff and full jitter; messages
+that could not be sent are dropped, which Raft tolerates by design, and the oldest are
+dropped first when a queue overflows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
+
+from services.raft.codec import decode_message, encode_message
+from services.raft.messages import Message, NodeId
+from services.runtime import logs
+from services.runtime.grpc_options import CHANNEL_OPTIONS
+
+log = logging.getLogger(__name__)
+
+QUEUE_LIMIT = 4096
+BATCH_LIMIT = 256
+BACKOFF_BASE_S = 0.05
+BACKOFF_CAP_S = 1.0
+
+Deliver = Callable[[Message], None]
+
+
+class _PeerStream:
+    def __init__(self, peer: NodeId, address: str) -> None:
+        self.peer = peer
+        self.address = address
+        self.queue: asyncio.Queue[raft_pb2.Envelope] = asyncio.Queue(QUEUE_LIMIT)
+        self.dropped = 0
+
+    def put(self, envelope: raft_pb2.Envelope) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()  # the oldest is the least useful: drop it
+            self.dropped += 1
+        self.queue.put_nowait(envelope)
+
+    async def run(self) -> None:
+        failures = 0
+        async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+            stub = raft_pb2_grpc.RaftStub(channel)
+            while True:
+                try:
+                    await stub.Send(self._batches())
+                    failures = 0
+                except grpc.aio.AioRpcError as e:
+                    if failures == 0:
+                        logs.event(
+                            log, "raft_stream_broken", logging.WARNING,
+                            peer=self.peer, error=f"{e.code().name}: {e.details()}",
+                        )  # fmt: skip
+                    failures += 1
+                    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**failures)
+                    await asyncio.sleep(random.uniform(0, delay))  # full jitter
+
+    async def _batches(self) -> AsyncIterator[raft_pb2.MessageBatch]:
+        while True:
+            batch = [await self.queue.get()]
+            while not self.queue.empty() and len(batch) < BATCH_LIMIT:
+                batch.append(self.queue.get_nowait())
+            yield raft_pb2.MessageBatch(messages=batch)
+
+
+class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
+    """Sends to peers and receives from them, for any number of Raft groups."""
+
+    def __init__(self, peers: dict[NodeId, str]) -> None:
+        self._streams = {p: _PeerStream(p, addr) for p, addr in peers.items()}
+        self._groups: dict[str, Deliver] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.received = 0
+
+    def register(self, group: str, deliver: Deliver) -> None:
+        self._groups[group] = deliver
+
+    def start(self) -> None:
+        for s in self._streams.values():
+            self._tasks.append(asyncio.create_task(s.run(), name=f"raft-send-{s.peer}"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def send(self, group: str, msg: Message) -> None:
+        stream = self._streams.get(msg.dst)
+        if stream is not None:
+            stream.put(raft_pb2.Envelope(group=group, payload=encode_message(msg)))
+
+    async def Send(
+        self,
+        request_iterator: AsyncIterator[raft_pb2.MessageBatch],
+        context: grpc.aio.ServicerContext,
+    ) -> raft_pb2.SendSummary:
+        count = 0
+        async for batch in request_iterator:
+            for envelope in batch.messages:
+                deliver = self._groups.get(envelope.group)
+                if deliver is None:
+                    continue  # a group this node does not host (yet): like a lost message
+                try:
+                    msg = decode_message(envelope.payload)
+                except ValueError as e:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+                deliver(msg)
+                count += 1
+        self.received += count
+        return raft_pb2.SendSummary(received=count)
