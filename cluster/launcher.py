@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,10 @@ class LocalCluster:
         self._node_env = node_env or {}
         self._startup_timeout_s = startup_timeout_s
         self._toxiproxy_proc: subprocess.Popen[bytes] | None = None
+        # Every process is started from this one thread, which lives exactly as long as
+        # the cluster: children die with the thread that started them (PR_SET_PDEATHSIG),
+        # so any thread may call start_node / restart without shortening a node's life.
+        self._spawner: ThreadPoolExecutor | None = None
         self._running: dict[str, _Running] = {}
         # Every pid ever started, so tests can prove none outlives the cluster.
         self.spawned_pids: list[int] = []
@@ -125,6 +130,9 @@ class LocalCluster:
         if self._toxiproxy_proc is not None:
             processes.terminate(self._toxiproxy_proc, grace_s=2.0)
             self._toxiproxy_proc = None
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=True)
+            self._spawner = None
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -218,6 +226,13 @@ class LocalCluster:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _spawn_process(
+        self, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faultlab-spawn")
+        return self._spawner.submit(processes.spawn, argv, log, env).result()
+
     def _log_tail(self, node_id: str) -> str:
         path = self.log_path(node_id)
         return f"last lines of {path}:\n{processes.tail(path)}"
@@ -238,16 +253,18 @@ class LocalCluster:
             "--data-dir", str(self.run_dir / "data" / node.id),
         ]  # fmt: skip
         env = {"PYTHONPATH": _pythonpath(), **self._node_env}
-        proc = processes.spawn(argv, self.log_path(node.id), env)
+        proc = self._spawn_process(argv, self.log_path(node.id), env)
         self.spawned_pids.append(proc.pid)
         self._running[node.id] = _Running(node, proc)
 
     def _start_toxiproxy(self) -> None:
         binary = self._toxiproxy_bin or find_toxiproxy()
+        if not os.access(binary, os.X_OK):
+            raise LauncherError(f"cannot run toxiproxy-server {binary!r}: not an executable file")
         argv = [binary, "-host", self.topology.host, "-port", str(self.topology.toxiproxy_port)]
         log = self.run_dir / "logs" / "toxiproxy.log"
         try:
-            self._toxiproxy_proc = processes.spawn(argv, log)
+            self._toxiproxy_proc = self._spawn_process(argv, log)
         except OSError as e:
             raise LauncherError(f"cannot run toxiproxy-server {binary!r}: {e.strerror}") from e
         self.spawned_pids.append(self._toxiproxy_proc.pid)

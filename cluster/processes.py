@@ -1,33 +1,34 @@
 """Child processes that die with their parent.
 
-Every process the launcher starts asks the kernel (prctl PR_SET_PDEATHSIG) to SIGKILL it
-when the thread that started it exits, so a launcher killed with -9 leaves no orphan. That
-ties children to the starting *thread*: the launcher must be driven from a thread that
-outlives the cluster (the main thread, in the CLI and in tests).
+Every process the launcher starts asks the kernel (PR_SET_PDEATHSIG) to SIGKILL it when
+the thread that started it exits, so a launcher killed with -9 leaves no orphan. That
+ties children to the starting *thread*, so `LocalCluster` starts all of them from one
+thread of its own that lives as long as the cluster.
+
+The death signal is set by util-linux's `setpriv --pdeathsig KILL`, which sets it and then
+execs the real program. Not by `preexec_fn`: that runs Python in the child between fork
+and exec, which can deadlock when the parent has other threads (gRPC always does), and a
+child stuck there never starts (Python's subprocess documentation warns of exactly this).
+Without setpriv (not Linux), children start without a death signal, and `close()` and the
+interpreter-exit hook remain the only clean-up.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
+import shutil
 import signal
 import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-_PR_SET_PDEATHSIG = 1
+_SETPRIV = shutil.which("setpriv")
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    return preexec
+def _with_death_signal(argv: Sequence[str]) -> list[str]:
+    if _SETPRIV is None:
+        return list(argv)
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
 
 
 def spawn(
@@ -37,13 +38,12 @@ def spawn(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            list(argv),
+            _with_death_signal(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
-            preexec_fn=_die_with_parent(),
         )
 
 

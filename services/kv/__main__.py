@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
@@ -13,10 +14,12 @@ from services.kv.state import KvState
 from services.raft.node import RaftNode
 from services.raft.storage import RaftStorage
 from services.raft.transport import GrpcTransport
+from services.runtime import logs
 from services.runtime.admin import RoleInfo
 from services.runtime.server import NodeContext, ServiceHandle, main
 
 GROUP = "kv"
+log = logging.getLogger("faultlab.kv")
 
 
 async def setup(ctx: NodeContext) -> ServiceHandle:
@@ -41,6 +44,7 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
 
     async def close() -> None:
         await transport.stop()
+        logs.event(log, "raft_transport_stopped")
         await node.stop()
 
     return ServiceHandle(

@@ -36,10 +36,13 @@ class _PeerStream:
     def __init__(self, peer: NodeId, address: str) -> None:
         self.peer = peer
         self.address = address
-        self.queue: asyncio.Queue[raft_pb2.Envelope] = asyncio.Queue(QUEUE_LIMIT)
+        self.queue: asyncio.Queue[raft_pb2.Envelope | None] = asyncio.Queue(QUEUE_LIMIT)
         self.dropped = 0
+        self.closing = False
 
     def put(self, envelope: raft_pb2.Envelope) -> None:
+        if self.closing:
+            return
         if self.queue.full():
             self.queue.get_nowait()  # the oldest is the least useful: drop it
             self.dropped += 1
@@ -49,7 +52,7 @@ class _PeerStream:
         failures = 0
         async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
             stub = raft_pb2_grpc.RaftStub(channel)
-            while True:
+            while not self.closing:
                 try:
                     await stub.Send(self._batches())
                     failures = 0
@@ -63,11 +66,25 @@ class _PeerStream:
                     delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**failures)
                     await asyncio.sleep(random.uniform(0, delay))  # full jitter
 
+    def close(self) -> None:
+        """End the stream gracefully: the request iterator finishes, the call completes."""
+        self.closing = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
     async def _batches(self) -> AsyncIterator[raft_pb2.MessageBatch]:
         while True:
-            batch = [await self.queue.get()]
+            first = await self.queue.get()
+            if first is None:
+                return  # closing: a half-close ends the call cleanly
+            batch = [first]
             while not self.queue.empty() and len(batch) < BATCH_LIMIT:
-                batch.append(self.queue.get_nowait())
+                item = self.queue.get_nowait()
+                if item is None:
+                    yield raft_pb2.MessageBatch(messages=batch)
+                    return
+                batch.append(item)
             yield raft_pb2.MessageBatch(messages=batch)
 
 
@@ -87,10 +104,16 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
         for s in self._streams.values():
             self._tasks.append(asyncio.create_task(s.run(), name=f"raft-send-{s.peer}"))
 
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Close every stream gracefully; cancel what has not finished within `grace_s`
+        (a black-holed link never acknowledges a half-close)."""
+        for s in self._streams.values():
+            s.close()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=grace_s)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def send(self, group: str, msg: Message) -> None:
         stream = self._streams.get(msg.dst)

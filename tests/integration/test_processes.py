@@ -44,6 +44,7 @@ def test_stop_is_graceful(cluster3: LocalCluster) -> None:
     assert cluster3.stop("kv3") == 0
     log = cluster3.log_path("kv3").read_text()
     assert '"event": "stopping"' in log and '"event": "stopped"' in log
+    assert "shutdown_step_timeout" not in log, "a shutdown step overran its budget"
 
 
 def test_restart_after_stopping_a_paused_node(cluster3: LocalCluster) -> None:
