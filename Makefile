@@ -71,6 +71,7 @@ soak: setup
 bench: setup
 	$(BIN)/python bench/raft_core.py
 	$(BIN)/python bench/kv.py
+	$(BIN)/python bench/checker.py
 
 clean:
 	rm -rf $(VENV) .tools .faultlab .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Checkers judge a history; they never look at the system under test."""

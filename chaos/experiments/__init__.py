@@ -1,0 +1,10 @@
+"""The catalogue of experiments, by name."""
+
+from chaos.experiments import disruptive_rejoin, stale_read
+from chaos.experiments.base import Experiment
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e for e in (stale_read.EXPERIMENT, disruptive_rejoin.EXPERIMENT)
+}
+
+__all__ = ["EXPERIMENTS", "Experiment"]

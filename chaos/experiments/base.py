@@ -1,0 +1,141 @@
+"""What an experiment is, and how one mode of it runs.
+
+An experiment is a named scenario from the catalogue: a hypothesis, an unsafe and a safe
+mode, a plan (the workload and the faults, given the running cluster) and a judge (which
+reads the history and says whether the anomaly happened). Running a mode starts a cluster
+of its own, runs workload and nemesis side by side while a monitor samples every node's
+term, closes the cluster, judges, and writes a report folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from chaos import monitor
+from chaos.checkers.availability import Availability, summarize
+from chaos.history import History, Operation, pair
+from chaos.monitor import Sample
+from chaos.nemesis import Fault, run_nemesis
+from chaos.workload import WorkloadSpec, run_workload
+from cluster.admin_client import leader_of
+from cluster.launcher import LocalCluster
+from cluster.topology import Group, Topology
+from cluster.waiting import wait_until
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str  # "unsafe" or "safe"
+    summary: str
+    node_env: dict[str, str]
+    expect_anomaly: bool
+    read_consistency: int = 0  # kv_pb2.LINEARIZABLE
+
+
+@dataclass
+class RunData:
+    """What a judge gets: the history and the term samples, nothing of the system."""
+
+    history: History
+    operations: list[Operation]
+    samples: list[Sample]
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class Finding:
+    anomaly: bool
+    summary: str
+    details_md: str = ""
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+Plan = Callable[[LocalCluster, Mode, float], tuple[WorkloadSpec, list[Fault]]]
+Judge = Callable[[RunData, Mode], Finding]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    sources: tuple[str, ...]
+    hypothesis: str
+    unsafe: Mode
+    safe: Mode
+    plan: Plan
+    judge: Judge
+    doc: str  # the docs/ page
+
+    def modes(self, which: str) -> list[Mode]:
+        return {"unsafe": [self.unsafe], "safe": [self.safe], "both": [self.unsafe, self.safe]}[
+            which
+        ]
+
+
+@dataclass
+class ModeResult:
+    experiment: str
+    mode: Mode
+    finding: Finding
+    availability: Availability
+    folder: Path
+    seed: int
+    duration_s: float
+    faults: list[tuple[str, float, float]]
+    history: History = field(repr=False)
+    samples: list[Sample] = field(repr=False)
+
+    @property
+    def behaved(self) -> bool:
+        """Did this mode do what the hypothesis says it does?"""
+        return self.finding.anomaly == self.mode.expect_anomaly
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "experiment": self.experiment, "mode": self.mode.name, "seed": self.seed,
+            "duration_s": self.duration_s, "expected_anomaly": self.mode.expect_anomaly,
+            "anomaly": self.finding.anomaly, "behaved_as_hypothesized": self.behaved,
+            "finding": self.finding.summary, "figures": self.finding.figures,
+            "availability": asdict(self.availability), "faults": self.faults,
+        }  # fmt: skip
+
+
+def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path) -> ModeResult:
+    folder.mkdir(parents=True, exist_ok=True)
+    topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
+    with LocalCluster(topology, folder / "cluster", node_env=mode.node_env) as cluster:
+        ids = [n.id for n in cluster.topology.nodes]
+        wait_until(lambda: leader_of(cluster.topology, ids), 20.0, "a first leader", 0.1)
+        spec, faults = exp.plan(cluster, mode, duration_s)
+        history = History()
+        samples: list[Sample] = []
+        asyncio.run(_drive(cluster, spec, faults, history, samples, duration_s, seed))
+    operations = list(pair(history.events))
+    data = RunData(history, operations, samples, duration_s)
+    result = ModeResult(
+        exp.name, mode, exp.judge(data, mode), summarize(operations, duration_s), folder,
+        seed, duration_s, history.fault_windows(), history, samples,
+    )  # fmt: skip
+    history.save(folder / "history.jsonl")
+    monitor.save(samples, folder / "terms.jsonl")
+    (folder / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+    return result
+
+
+async def _drive(
+    cluster: LocalCluster, spec: WorkloadSpec, faults: list[Fault], history: History,
+    samples: list[Sample], duration_s: float, seed: int,
+) -> None:  # fmt: skip
+    watcher = asyncio.create_task(monitor.monitor_terms(cluster.topology, history, samples))
+    try:
+        await asyncio.gather(
+            run_workload(spec, cluster.topology, history, duration_s, seed),
+            run_nemesis(faults, cluster, history),
+        )
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)

@@ -1,0 +1,41 @@
+"""Samples every node's role and term while an experiment runs: the record of elections."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+
+from chaos.history import History
+from cluster import admin_client
+from cluster.topology import Topology
+
+
+@dataclass(frozen=True)
+class Sample:
+    time_s: float
+    node: str
+    role: str
+    term: int
+
+
+async def monitor_terms(topology: Topology, history: History, samples: list[Sample],
+                        interval_s: float = 0.1) -> None:  # fmt: skip
+    """Run until cancelled; down or unreachable nodes are simply not sampled."""
+    while True:
+        for node in topology.nodes:
+            try:
+                s = await asyncio.to_thread(
+                    admin_client.fetch_status, topology.listen_address(node.id), 0.3
+                )
+            except grpc.RpcError:
+                continue
+            samples.append(Sample(history.now_ns() / 1e9, node.id, s.role, s.term))
+        await asyncio.sleep(interval_s)
+
+
+def save(samples: list[Sample], path: Path) -> None:
+    path.write_text("".join(json.dumps(asdict(s)) + "\n" for s in samples))

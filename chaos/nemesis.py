@@ -1,0 +1,130 @@
+"""Faults on a schedule, recorded in the history, and always undone at the end.
+
+A nemesis is a list of `Fault`s: each injects its fault `at_s` seconds into the run and
+returns a description, and heals it `duration_s` later. Every start and stop is an event of
+the process "nemesis". Builders below: isolate the leader or a node, random halves,
+kill -9 and restart, pause and resume (SIGSTOP), latency on a node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chaos.history import NEMESIS, History
+from chaos.net import Network
+from cluster import admin_client
+from cluster.launcher import LocalCluster
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    at_s: float
+    duration_s: float
+    inject: Callable[[LocalCluster, Network], str]
+    heal: Callable[[LocalCluster, Network], None]
+
+
+async def run_nemesis(faults: list[Fault], cluster: LocalCluster, history: History) -> None:
+    assert cluster.toxiproxy is not None
+    net = Network(cluster.toxiproxy, cluster.topology)
+    try:
+        await asyncio.gather(*(_one(f, cluster, net, history) for f in faults))
+    finally:
+        net.heal()  # whatever happened, no fault outlives the run
+
+
+async def _one(fault: Fault, cluster: LocalCluster, net: Network, history: History) -> None:
+    await asyncio.sleep(fault.at_s)
+    description = await asyncio.to_thread(fault.inject, cluster, net)
+    history.record(NEMESIS, "invoke", fault.name, value=description)
+    try:
+        await asyncio.sleep(fault.duration_s)
+    finally:
+        await asyncio.to_thread(fault.heal, cluster, net)
+        history.record(NEMESIS, "info", fault.name, value=f"healed: {description}")
+
+
+def current_leader(cluster: LocalCluster) -> str:
+    ids = [n.id for n in cluster.topology.nodes if cluster.is_running(n.id)]
+    leader = admin_client.leader_of(cluster.topology, ids)
+    if leader is None:
+        raise RuntimeError("no leader to aim the fault at")
+    return leader
+
+
+def isolate_leader(name: str, at_s: float, duration_s: float) -> Fault:
+    """Cut the current leader from its peers (clients still reach it)."""
+    target: dict[str, str] = {}
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        target["node"] = current_leader(cluster)
+        net.isolate(target["node"])
+        return f"isolated leader {target['node']}"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
+
+
+def isolate_node(name: str, node_id: str, at_s: float, duration_s: float) -> Fault:
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        net.isolate(node_id)
+        return f"isolated {node_id}"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
+
+
+def random_halves(name: str, rng: random.Random, at_s: float, duration_s: float) -> Fault:
+    """Split the group at random into a majority and a minority, both ways."""
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        ids = [n.id for n in cluster.topology.nodes]
+        shuffled = rng.sample(ids, len(ids))
+        cut = len(ids) // 2
+        net.partition([shuffled[:cut], shuffled[cut:]])
+        return f"partitioned {shuffled[:cut]} | {shuffled[cut:]}"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
+
+
+def kill_and_restart(name: str, node_id: str | None, at_s: float, down_s: float) -> Fault:
+    """kill -9 a node (the leader when `node_id` is None), and start it again later.
+
+    The restart runs in an executor thread, and node processes die with the thread that
+    started them: the run's executor lives until the run ends, and the cluster is closed
+    right after, so that is the life the restarted node needs."""
+    target: dict[str, str] = {}
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        target["node"] = node_id or current_leader(cluster)
+        cluster.kill(target["node"])
+        return f"killed -9 {target['node']}"
+
+    def heal(cluster: LocalCluster, net: Network) -> None:
+        cluster.start_node(target["node"])
+
+    return Fault(name, at_s, down_s, inject, heal)
+
+
+def pause_and_resume(name: str, node_id: str | None, at_s: float, paused_s: float) -> Fault:
+    """SIGSTOP a node (the leader when `node_id` is None), as a long GC pause would."""
+    target: dict[str, str] = {}
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        target["node"] = node_id or current_leader(cluster)
+        cluster.pause(target["node"])
+        return f"paused {target['node']}"
+
+    return Fault(name, at_s, paused_s, inject, lambda c, net: c.resume(target["node"]))
+
+
+def slow_node(name: str, node_id: str, latency_ms: int, at_s: float, duration_s: float) -> Fault:
+    """Every answer from `node_id` (to peers and clients) `latency_ms` late."""
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        net.latency(node_id, latency_ms)
+        return f"{latency_ms} ms latency into {node_id}"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())

@@ -1,0 +1,124 @@
+"""Concurrent clients that drive the KV store and record what they saw.
+
+Each client is an asyncio task with its own `KvClient` (and so its own session), issuing
+reads, writes and compare-and-sets on a few keys at a target rate. A client is either
+pinned to one node (no retries, no redirects: what that node answers is what we record)
+or follows the leader like a normal client.
+
+Outcomes follow Jepsen's rule: `fail` only when the operation certainly did not happen;
+when in doubt, `info`. For a write: INVALID_ARGUMENT, not-leader and "not applied" are
+definite; a deadline or "no quorum before the deadline" is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from chaos.history import History, OpType
+from cluster.client import LINEARIZABLE, KvClient, is_not_leader
+from cluster.topology import Topology
+
+DEFINITE_WRITE_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    name: str
+    node: str | None  # pinned to this node, or None to follow the leader
+    reads: bool = True
+    writes: bool = True
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    clients: tuple[ClientSpec, ...]
+    keys: tuple[str, ...] = ("k0", "k1", "k2")
+    rate_per_client: float = 20.0  # operations per second
+    read_consistency: int = LINEARIZABLE
+    timeout_s: float = 1.0
+    cas_share: float = 0.2
+
+
+async def run_workload(
+    spec: WorkloadSpec, topology: Topology, history: History, duration_s: float, seed: int
+) -> None:
+    values = itertools.count(1)
+    await asyncio.gather(
+        *(_client(c, spec, topology, history, duration_s, random.Random(seed * 1000 + i), values)
+          for i, c in enumerate(spec.clients))
+    )  # fmt: skip
+
+
+async def _client(
+    c: ClientSpec, spec: WorkloadSpec, topology: Topology, history: History,
+    duration_s: float, rng: random.Random, values: itertools.count[int],
+) -> None:  # fmt: skip
+    addresses = (
+        {c.node: topology.client_address(c.node)}
+        if c.node
+        else {n.id: topology.client_address(n.id) for n in topology.group_nodes("kv")}
+    )
+    attempts = 1 if c.node else 3
+    deadline = time.monotonic() + duration_s
+    interval = 1.0 / spec.rate_per_client
+    async with KvClient(addresses, timeout_s=spec.timeout_s, attempts=attempts, rng=rng) as kv:
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            key = rng.choice(spec.keys)
+            kinds = (["read"] if c.reads else []) + (["write", "cas"] if c.writes else [])
+            kind = rng.choice(kinds)
+            if kind == "cas" and rng.random() > spec.cas_share:
+                kind = "write"
+            if kind == "read":
+                await _read(kv, c, key, spec.read_consistency, history)
+            elif kind == "write":
+                await _write(kv, c, key, f"v{next(values)}", history)
+            else:
+                await _cas(kv, c, key, rng.randrange(0, 4), f"v{next(values)}", history)
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+async def _read(kv: KvClient, c: ClientSpec, key: str, consistency: int, h: History) -> None:
+    h.record(c.name, "invoke", "read", key=key, node=c.node)
+    try:
+        resp = await kv.get(key, consistency)
+    except grpc.aio.AioRpcError as e:
+        # A read changes nothing, so a read that failed in any way certainly did nothing.
+        h.record(c.name, "fail", "read", key=key, error=e.code().name, node=c.node)
+        return
+    value = [resp.kv.value.decode(), resp.kv.version] if resp.found else [None, 0]
+    h.record(c.name, "ok", "read", key=key, value=value, node=resp.served_by or c.node)
+
+
+async def _write(kv: KvClient, c: ClientSpec, key: str, value: str, h: History) -> None:
+    h.record(c.name, "invoke", "write", key=key, value=value, node=c.node)
+    try:
+        await kv.put(key, value.encode())
+    except grpc.aio.AioRpcError as e:
+        h.record(c.name, _classify(e), "write", key=key, error=e.code().name, node=c.node)
+        return
+    h.record(c.name, "ok", "write", key=key, node=c.node)
+
+
+async def _cas(kv: KvClient, c: ClientSpec, key: str, version: int, value: str, h: History) -> None:
+    h.record(c.name, "invoke", "cas", key=key, value=[version, value], node=c.node)
+    try:
+        resp = await kv.cas(key, version, value.encode())
+    except grpc.aio.AioRpcError as e:
+        h.record(c.name, _classify(e), "cas", key=key, error=e.code().name, node=c.node)
+        return
+    h.record(c.name, "ok", "cas", key=key, value=resp.succeeded, node=c.node)
+
+
+def _classify(e: grpc.aio.AioRpcError) -> OpType:
+    if is_not_leader(e) or e.code() in DEFINITE_WRITE_ERRORS:
+        return "fail"
+    if e.code() == grpc.StatusCode.UNAVAILABLE and (e.details() or "").startswith("not applied"):
+        return "fail"
+    return "info"

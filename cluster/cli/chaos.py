@@ -1,0 +1,96 @@
+"""`faultlab chaos list | run NAME`: the catalogue of failure experiments."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from chaos.experiments import EXPERIMENTS
+from chaos.experiments.base import Experiment, ModeResult, run_mode
+from chaos.report import write_report
+from cluster.cli.durations import parse_ms
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+@app.command("list")
+def list_() -> None:
+    """The experiments, with their hypotheses."""
+    table = Table("name", "title", "unsafe", "safe", show_lines=True)
+    for exp in EXPERIMENTS.values():
+        table.add_row(exp.name, exp.title, exp.unsafe.summary, exp.safe.summary)
+    console.print(table)
+
+
+@app.command()
+def run(
+    name: str = typer.Argument(..., help="an experiment from `faultlab chaos list`"),
+    mode: str = typer.Option("both", help="unsafe, safe or both"),
+    duration: str = typer.Option("30s", help="how long each mode runs"),
+    seed: int = typer.Option(1, help="seeds the workload's choices"),
+    out: Path = typer.Option(Path(".faultlab/chaos"), help="where run folders go"),
+) -> None:
+    """Run an experiment on a fresh cluster; exit 0 when every mode behaved as hypothesized."""
+    exp = EXPERIMENTS.get(name)
+    if exp is None:
+        err.print(f"[red]error:[/] unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+        raise typer.Exit(2)
+    if mode not in ("unsafe", "safe", "both"):
+        raise typer.BadParameter("--mode is unsafe, safe or both")
+    duration_s = parse_ms(duration, default_unit="s") / 1000
+    if duration_s < 4:
+        raise typer.BadParameter("--duration must be at least 4s")
+    run_folder = out / f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(f"[bold]{exp.title}[/]\n{exp.hypothesis}\n")
+    results = [_run_one(exp, m.name, duration_s, seed, run_folder) for m in exp.modes(mode)]
+    console.print(_verdicts(results))
+    if not all(r.behaved for r in results):
+        raise typer.Exit(1)
+
+
+def _run_one(
+    exp: Experiment, mode_name: str, duration_s: float, seed: int, folder: Path
+) -> ModeResult:
+    mode = exp.unsafe if mode_name == "unsafe" else exp.safe
+    box: dict[str, ModeResult | BaseException] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = run_mode(exp, mode, duration_s, seed, folder / mode.name)
+        except BaseException as e:  # carried to the main thread, raised there
+            box["result"] = e
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"{mode.name}: {mode.summary}", total=duration_s + 6)
+        # The run goes on in a worker thread so this one can draw progress.
+        worker = threading.Thread(target=work, daemon=True)
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive():
+            progress.update(task, completed=min(duration_s + 5, time.monotonic() - started))
+            worker.join(0.2)
+        progress.update(task, completed=duration_s + 6)
+    outcome = box["result"]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    report = write_report(exp, outcome)
+    console.print(f"  {outcome.finding.summary}\n  report: {report}")
+    return outcome
+
+
+def _verdicts(results: list[ModeResult]) -> Table:
+    table = Table("mode", "anomaly expected", "anomaly found", "as hypothesized", "finding")
+    for r in results:
+        ok = "[green]yes[/]" if r.behaved else "[red]NO[/]"
+        table.add_row(r.mode.name, str(r.mode.expect_anomaly), str(r.finding.anomaly), ok,
+                      r.finding.summary)  # fmt: skip
+    return table
