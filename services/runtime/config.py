@@ -2,9 +2,12 @@
 
     python -m services.kv --topology run/topology.toml --node kv1 --data-dir run/kv1
 
-Every flag has an environment twin (FAULTLAB_TOPOLOGY, FAULTLAB_NODE, FAULTLAB_DATA_DIR),
-which is how docker-compose configures containers. Any problem raises `ConfigError`;
-`services.runtime.server.main` turns it into one clear line and exit code 2.
+Every flag has an environment twin (FAULTLAB_TOPOLOGY, FAULTLAB_NODE,
+FAULTLAB_DATA_DIR), which is how docker-compose configures containers. Two more exist for
+containers only: FAULTLAB_LISTEN_HOST (bind there instead of the topology's host: 0.0.0.0
+in a container) and FAULTLAB_PEER_HOST (dial peers' links there: the Toxiproxy
+container's name). Any problem raises `ConfigError`; `services.runtime.server.main` turns
+it into one clear line and exit code 2.
 """
 
 from __future__ import annotations
@@ -76,15 +79,19 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
         if not topo.resolved:
             raise ConfigError(f"{args.topology}: base_port 0 must be resolved by the launcher")
         me = topo.node(args.node)
-        peers = {p.id: topo.peer_dial_address(me.id, p.id) for p in topo.peers(me.id)}
+        peer_host = os.environ.get("FAULTLAB_PEER_HOST", topo.host)
+        peers = {
+            p.id: f"{peer_host}:{topo.link(me.id, p.id).listen_port}" for p in topo.peers(me.id)
+        }
     except TopologyError as e:
         raise ConfigError(str(e)) from e
     data_dir = Path(args.data_dir) if args.data_dir else Path("data") / me.id
+    listen_host = os.environ.get("FAULTLAB_LISTEN_HOST", topo.host)
     return NodeConfig(
         node_id=me.id,
         group=me.group,
-        listen=topo.address(me.listen_port),
-        metrics=topo.address(me.metrics_port),
+        listen=f"{listen_host}:{me.listen_port}",
+        metrics=f"{listen_host}:{me.metrics_port}",
         topology=topo,
         data_dir=data_dir,
         peers=peers,

@@ -1,0 +1,73 @@
+"""docker-compose.yml, toxiproxy.json and the Dockerfile, checked without a Docker engine:
+the committed files are what the topology renders, and they hang together."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster.compose import TOXIPROXY_HOST, compose, render_compose, render_toxiproxy
+from cluster.launcher import SERVICE_MODULES
+from cluster.topology import Topology
+from services.runtime.config import parse
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def topology() -> Topology:
+    return Topology.from_file(REPO / "topology.toml")
+
+
+def test_committed_files_are_what_the_topology_renders(topology: Topology) -> None:
+    committed = (REPO / "docker-compose.yml").read_text()
+    assert yaml.safe_load(committed) == yaml.safe_load(render_compose(topology)), (
+        "docker-compose.yml is stale: run `faultlab compose render`"
+    )
+    assert json.loads((REPO / "toxiproxy.json").read_text()) == json.loads(
+        render_toxiproxy(topology)
+    ), "toxiproxy.json is stale: run `faultlab compose render`"
+
+
+def test_every_node_has_a_container_dialling_through_toxiproxy(topology: Topology) -> None:
+    services = compose(topology)["services"]
+    assert set(services) == {TOXIPROXY_HOST, *(n.id for n in topology.nodes)}
+    for node in topology.nodes:
+        svc = services[node.id]
+        assert svc["command"][-1] == SERVICE_MODULES.get(node.group, "services.runtime")
+        assert svc["environment"]["FAULTLAB_NODE"] == node.id
+        assert svc["environment"]["FAULTLAB_PEER_HOST"] == TOXIPROXY_HOST
+        assert f"{node.listen_port}:{node.listen_port}" in svc["ports"]
+    published = services[TOXIPROXY_HOST]["ports"]
+    for node in topology.nodes:
+        port = topology.link("client", node.id).listen_port
+        assert f"{port}:{port}" in published, "clients reach every node through Toxiproxy"
+
+
+def test_every_link_is_a_proxy_to_its_node_container(topology: Topology) -> None:
+    proxies = {p["name"]: p for p in json.loads(render_toxiproxy(topology))}
+    assert set(proxies) == {link.name for link in topology.links}
+    for link in topology.links:
+        assert proxies[link.name]["upstream"] == f"{link.dst}:{topology.node(link.dst).listen_port}"
+
+
+def test_a_container_node_binds_everywhere_and_dials_toxiproxy(
+    topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = compose(topology)["services"]["kv2"]["environment"]
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FAULTLAB_TOPOLOGY", str(REPO / "topology.toml"))
+    cfg = parse([])
+    assert cfg.listen.startswith("0.0.0.0:")
+    assert all(addr.startswith(f"{TOXIPROXY_HOST}:") for addr in cfg.peers.values())
+
+
+def test_the_dockerfile_ships_every_package() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    for needed in ("pyproject.toml", "proto", "services", "cluster", "chaos", "topology.toml"):
+        assert needed in dockerfile, f"the image would lack {needed}"
+    assert "pip install" in dockerfile
