@@ -200,9 +200,10 @@ class RaftNode:
             self._reads[context] = future
 
     async def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
-        started = time.monotonic()
-        await asyncio.to_thread(self._storage.persist, rd)  # 1. persist (fsync off-loop)
-        metrics.PERSIST_SECONDS.labels(self.group).observe(time.monotonic() - started)
+        if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
+            started = time.monotonic()
+            await asyncio.to_thread(self._storage.persist, rd)  # 1. persist (fsync off-loop)
+            metrics.PERSIST_SECONDS.labels(self.group).observe(time.monotonic() - started)
         for msg in rd.messages:  # 2. send
             self._send(msg)
         if rd.snapshot is not None:  # 3. apply
