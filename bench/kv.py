@@ -22,17 +22,10 @@ import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
-from cluster.admin_client import leader_of
 from cluster.client import KvClient
 from cluster.launcher import LocalCluster
 from cluster.topology import Group, Topology
-from cluster.waiting import wait_until
 from services.runtime.grpc_options import CHANNEL_OPTIONS
-
-
-def wait_for_leader(cluster: LocalCluster) -> str:
-    ids = [n.id for n in cluster.topology.nodes if cluster.is_running(n.id)]
-    return wait_until(lambda: leader_of(cluster.topology, ids), 15.0, "a leader")
 
 
 async def drive(
@@ -57,7 +50,7 @@ async def drive(
 
 
 async def measure(cluster: LocalCluster, seconds: float, levels: list[int]) -> None:
-    leader = wait_for_leader(cluster)
+    leader = cluster.wait_for_leader()
     address = cluster.topology.client_address(leader)
     async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
         kv = kv_pb2_grpc.KVStub(channel)
@@ -81,7 +74,7 @@ async def measure(cluster: LocalCluster, seconds: float, levels: list[int]) -> N
 
 
 async def failover(cluster: LocalCluster) -> None:
-    leader = wait_for_leader(cluster)
+    leader = cluster.wait_for_leader()
     async with KvClient.for_topology(cluster.topology, timeout_s=0.5, attempts=100) as client:
         await client.put("failover", b"before")
         cluster.kill(leader)

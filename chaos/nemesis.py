@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from chaos.history import NEMESIS, History
 from chaos.net import Network
-from cluster import admin_client
 from cluster.launcher import LocalCluster
 
 
@@ -49,8 +48,7 @@ async def _one(fault: Fault, cluster: LocalCluster, net: Network, history: Histo
 
 
 def current_leader(cluster: LocalCluster) -> str:
-    ids = [n.id for n in cluster.topology.nodes if cluster.is_running(n.id)]
-    leader = admin_client.leader_of(cluster.topology, ids)
+    leader = cluster.leader()
     if leader is None:
         raise RuntimeError("no leader to aim the fault at")
     return leader

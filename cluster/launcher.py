@@ -29,7 +29,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster import processes
+from cluster import admin_client, processes
 from cluster.ports import free_port_block
 from cluster.topology import Node, Topology
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
@@ -202,6 +202,22 @@ class LocalCluster:
         else:
             self.stop(node_id)
         self.start_node(node_id)
+
+    def leader(self, among: list[str] | None = None) -> str | None:
+        """The leader a majority follows, among `among` (default: the running nodes)."""
+        ids = among or [n.id for n in self.topology.nodes if self.is_running(n.id)]
+        return admin_client.leader_of(self.topology, ids) if ids else None
+
+    def wait_for_leader(
+        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0
+    ) -> str:
+        """Poll until a leader (other than `not_`) that a majority follows exists."""
+
+        def found() -> str | None:
+            lead = self.leader(among)
+            return lead if lead and lead != not_ else None
+
+        return wait_until(found, timeout_s, "a leader a majority follows", interval_s=0.1)
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         """Poll the node's gRPC health until SERVING; fail fast if its process exits."""

@@ -33,12 +33,3 @@ def summarize(ops: list[Operation], duration_s: float) -> Availability:
         ok_per_s=outcomes["ok"] / duration_s if duration_s else 0.0,
         by_node={n: (c[0], c[1]) for n, c in sorted(by_node.items())},
     )  # fmt: skip
-
-
-def ok_per_second(ops: list[Operation], bucket_s: float = 0.5) -> dict[float, int]:
-    """Completed ok operations per bucket, keyed by the bucket's start (seconds)."""
-    out: Counter[float] = Counter()
-    for op in ops:
-        if op.outcome == "ok" and op.end_ns is not None:
-            out[(op.end_ns / 1e9) // bucket_s * bucket_s] += 1
-    return dict(sorted(out.items()))

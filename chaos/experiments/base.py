@@ -21,10 +21,8 @@ from chaos.history import History, Operation, pair
 from chaos.monitor import Sample
 from chaos.nemesis import Fault, run_nemesis
 from chaos.workload import WorkloadSpec, run_workload
-from cluster.admin_client import leader_of
 from cluster.launcher import LocalCluster
 from cluster.topology import Group, Topology
-from cluster.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,7 @@ def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: 
     folder.mkdir(parents=True, exist_ok=True)
     topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
     with LocalCluster(topology, folder / "cluster", node_env=mode.node_env) as cluster:
-        ids = [n.id for n in cluster.topology.nodes]
-        wait_until(lambda: leader_of(cluster.topology, ids), 20.0, "a first leader", 0.1)
+        cluster.wait_for_leader(timeout_s=20.0)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()
         samples: list[Sample] = []

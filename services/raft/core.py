@@ -233,10 +233,6 @@ class RaftCore:
             if e.kind is EntryKind.CONF_CHANGE:
                 self._apply_conf_change(ConfChange.decode(e.data))
 
-    @property
-    def leader_id(self) -> NodeId:
-        return self.lead
-
     def _bootstrap(self, voters: tuple[NodeId, ...]) -> None:
         """A brand-new cluster: its first entries add the initial voters, committed at
         term 1 on every founding node alike (as etcd's Bootstrap does), so the membership

@@ -23,10 +23,6 @@ class RaftLog:
     # -- reading ------------------------------------------------------------------------
 
     @property
-    def first_index(self) -> int:
-        return self.snap_index + 1
-
-    @property
     def last_index(self) -> int:
         return self.snap_index + len(self.entries)
 

@@ -9,14 +9,15 @@ from pathlib import Path
 import grpc
 import pytest
 from faultlab.kv.v1 import kv_pb2
+from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
 from chaos.net import Network
-from cluster.client import STALE, KvClient
-from cluster.launcher import LocalCluster
+from cluster.client import STALE, KvClient, SyncKvClient
+from cluster.launcher import LauncherError, LocalCluster
 from cluster.topology import Group
 from cluster.waiting import wait_until_async
 from tests.conftest import assert_all_gone, make_cluster
-from tests.integration.kvcheck import direct_stub, wait_for_leader
+from tests.integration.kvcheck import direct_stub
 
 pytestmark = pytest.mark.integration
 CasRequest = kv_pb2.CompareAndSwapRequest
@@ -27,7 +28,7 @@ def kv_cluster(tmp_path: Path, **env: str) -> Iterator[LocalCluster]:
     cluster = make_cluster(tmp_path, (Group("kv", 3),), node_env=env)
     cluster.start()
     try:
-        wait_for_leader(cluster)
+        cluster.wait_for_leader()
         yield cluster
     finally:
         cluster.close()
@@ -108,7 +109,7 @@ async def test_watch_replays_and_follows(shared: LocalCluster) -> None:
 async def test_invalid_arguments_change_nothing(
     shared: LocalCluster, call: object, message: str
 ) -> None:
-    leader = wait_for_leader(shared)
+    leader = shared.wait_for_leader()
     channel, stub = direct_stub(shared, leader)
     async with channel:
         before = await stub.Get(kv_pb2.GetRequest(key="k"), timeout=5)
@@ -121,7 +122,7 @@ async def test_invalid_arguments_change_nothing(
 
 
 async def test_a_follower_redirects_to_the_leader(shared: LocalCluster) -> None:
-    leader = wait_for_leader(shared)
+    leader = shared.wait_for_leader()
     follower = next(n.id for n in shared.topology.nodes if n.id != leader)
     channel, stub = direct_stub(shared, follower)
     async with channel:
@@ -134,7 +135,7 @@ async def test_a_follower_redirects_to_the_leader(shared: LocalCluster) -> None:
 
 
 async def test_a_retried_write_in_one_session_applies_once(shared: LocalCluster) -> None:
-    leader = wait_for_leader(shared)
+    leader = shared.wait_for_leader()
     channel, stub = direct_stub(shared, leader)
     request = kv_pb2.PutRequest(
         key="once", value=b"v", session=kv_pb2.Session(client_id="c1", seq=1)
@@ -159,13 +160,52 @@ async def test_a_lower_fencing_token_is_refused(shared: LocalCluster) -> None:
         await kv.put("fenced", b"from holder 6", fence=("lock-a", 6))
 
 
+async def test_a_malformed_raft_message_is_refused_and_harms_nothing(shared: LocalCluster) -> None:
+    leader = shared.wait_for_leader()
+    async with grpc.aio.insecure_channel(shared.topology.listen_address(leader)) as channel:
+        stub = raft_pb2_grpc.RaftStub(channel)
+        garbage = raft_pb2.MessageBatch(
+            messages=[raft_pb2.Envelope(group="kv", payload=b"\x01junk")]
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await stub.Send(iter([garbage]), timeout=5)
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a Raft message" in (e.value.details() or "")
+        other_group = raft_pb2.MessageBatch(
+            messages=[raft_pb2.Envelope(group="nope", payload=b"x")]
+        )
+        summary = await stub.Send(iter([other_group]), timeout=5)
+        assert summary.received == 0, "messages for a group this node lacks are dropped"
+    async with client(shared) as kv:
+        await kv.put("after-garbage", b"ok")
+        assert (await kv.get("after-garbage")).kv.value == b"ok"
+    assert shared.leader() == leader, "garbage on the Raft port deposed nobody"
+
+
+def test_the_sync_client_for_scripts(shared: LocalCluster) -> None:
+    with SyncKvClient.for_topology(shared.topology) as kv:
+        put = kv.put("sync/key", b"v1")
+        assert kv.get("sync/key").kv.value == b"v1"
+        assert kv.cas("sync/key", put.kv.version, b"v2").succeeded
+        with pytest.raises(grpc.RpcError) as e:
+            kv.put("", b"x")
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+
+def test_a_kv_node_with_bad_options_exits_2(tmp_path: Path) -> None:
+    cluster = make_cluster(tmp_path, (Group("kv", 1),), node_env={"FAULTLAB_FSYNC": "sometimes"})
+    with pytest.raises(LauncherError, match=r"(?s)exited with code 2.*use always, batch or never"):
+        cluster.start()
+    assert_all_gone(cluster.spawned_pids)
+
+
 async def test_killing_the_leader_loses_no_acknowledged_write(kv3: LocalCluster) -> None:
     acked: dict[str, bytes] = {}
     async with client(kv3, timeout_s=1.0, attempts=30) as kv:
         for i in range(30):
             await kv.put(f"ack/{i}", str(i).encode())
             acked[f"ack/{i}"] = str(i).encode()
-        old_leader = wait_for_leader(kv3)
+        old_leader = kv3.wait_for_leader()
         kv3.kill(old_leader)
         killed_at = time.monotonic()
         await kv.put("ack/after-kill", b"1")
@@ -180,7 +220,7 @@ async def test_killing_the_leader_loses_no_acknowledged_write(kv3: LocalCluster)
 
 
 async def test_a_minority_cannot_write_while_the_majority_goes_on(kv3: LocalCluster) -> None:
-    old_leader = wait_for_leader(kv3)
+    old_leader = kv3.wait_for_leader()
     majority = [n.id for n in kv3.topology.nodes if n.id != old_leader]
     assert kv3.toxiproxy is not None
     Network(kv3.toxiproxy, kv3.topology).isolate(old_leader)
@@ -193,7 +233,7 @@ async def test_a_minority_cannot_write_while_the_majority_goes_on(kv3: LocalClus
         assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION)
         assert time.monotonic() - started < 1.5, "the refusal must come within the deadline"
 
-    new_leader = wait_for_leader(kv3, among=majority)
+    new_leader = kv3.wait_for_leader(majority)
     async with KvClient({n: kv3.topology.client_address(n) for n in majority}) as kv:
         await kv.put("majority", b"ok")
         Network(kv3.toxiproxy, kv3.topology).heal()
@@ -217,7 +257,7 @@ async def test_restarting_every_node_recovers_all_data(kv3: LocalCluster) -> Non
         kv3.kill(node.id)
     for node in kv3.topology.nodes:
         kv3.start_node(node.id)
-    wait_for_leader(kv3)
+    kv3.wait_for_leader()
     async with client(kv3, attempts=30) as kv:
         listed = await kv.range("durable/")
     assert sorted(x.key for x in listed.kvs) == sorted(f"durable/{i}" for i in range(40))
@@ -227,7 +267,7 @@ async def test_a_torn_wal_tail_recovers_to_the_last_good_entry(kv3: LocalCluster
     async with client(kv3) as kv:
         for i in range(10):
             await kv.put(f"torn/{i}", b"v")
-    leader = wait_for_leader(kv3)
+    leader = kv3.wait_for_leader()
     victim = next(n.id for n in kv3.topology.nodes if n.id != leader)
     kv3.kill(victim)
     segment = sorted((kv3.run_dir / "data" / victim / "raft" / "wal").glob("wal-*.log"))[-1]
@@ -252,7 +292,7 @@ async def test_a_torn_wal_tail_recovers_to_the_last_good_entry(kv3: LocalCluster
 
 async def test_a_follower_behind_a_compaction_catches_up_by_snapshot(tmp_path: Path) -> None:
     for cluster in kv_cluster(tmp_path, FAULTLAB_SNAPSHOT_EVERY="20"):
-        leader = wait_for_leader(cluster)
+        leader = cluster.wait_for_leader()
         laggard = next(n.id for n in cluster.topology.nodes if n.id != leader)
         assert cluster.toxiproxy is not None
         net = Network(cluster.toxiproxy, cluster.topology)

@@ -19,7 +19,6 @@ from chaos.nemesis import (
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
 from cluster.topology import Group
 from tests.conftest import make_cluster
-from tests.integration.kvcheck import wait_for_leader
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +26,7 @@ pytestmark = pytest.mark.integration
 def test_faults_are_recorded_and_healed(tmp_path: Path) -> None:
     cluster = make_cluster(tmp_path, (Group("kv", 3),)).start()
     try:
-        wait_for_leader(cluster)
+        cluster.wait_for_leader()
         faults = [
             kill_and_restart("kill-leader", None, at_s=0.5, down_s=1.5),
             pause_and_resume("pause-kv2", "kv2", at_s=3.0, paused_s=1.0),
@@ -51,7 +50,7 @@ def test_faults_are_recorded_and_healed(tmp_path: Path) -> None:
         ]  # fmt: skip
         assert len([e for e in events if e.type == "info"]) == 4, "every fault was healed"
         assert all(cluster.is_running(n.id) for n in cluster.topology.nodes)
-        wait_for_leader(cluster)
+        cluster.wait_for_leader()
         ops = list(pair(history.events))
         assert sum(1 for op in ops if op.outcome == "ok") > 50
         assert cluster.toxiproxy is not None
