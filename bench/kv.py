@@ -24,8 +24,8 @@ from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from cluster.client import KvClient
 from cluster.launcher import LocalCluster
-from cluster.topology import Group, Topology
 from services.runtime.grpc_options import CHANNEL_OPTIONS
+from services.runtime.topology import Group, Topology
 
 
 async def drive(

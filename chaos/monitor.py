@@ -11,7 +11,7 @@ import grpc
 
 from chaos.history import History
 from cluster import admin_client
-from cluster.topology import Topology
+from services.runtime.topology import Topology
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ import enum
 import itertools
 from collections.abc import Iterable, Sequence
 
-from cluster.topology import CLIENT, Link, Topology
 from cluster.toxiproxy import AlreadyExists, Stream, ToxiproxyClient
+from services.runtime.topology import CLIENT, Link, Topology
 
 STREAMS: tuple[Stream, Stream] = ("upstream", "downstream")
 

@@ -22,7 +22,7 @@ import grpc
 
 from chaos.history import History, OpType
 from cluster.client import LINEARIZABLE, KvClient, is_not_leader
-from cluster.topology import Topology
+from services.runtime.topology import Topology
 
 DEFINITE_WRITE_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
-from cluster.topology import Topology
+from services.runtime.topology import Topology
 
 
 def fetch_status(address: str, timeout_s: float = 1.0) -> admin_pb2.NodeStatus:

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
-from cluster.topology import Topology
 from services.runtime.grpc_options import CHANNEL_OPTIONS
+from services.runtime.topology import Topology
 
 T = TypeVar("T")
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from cluster.launcher import RUNTIME_MODULE, SERVICE_MODULES
-from cluster.topology import Topology
+from services.runtime.registry import service
+from services.runtime.topology import Topology
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.5.0"
 TOXIPROXY_HOST = "toxiproxy"
@@ -51,7 +51,7 @@ def compose(topology: Topology) -> dict[str, Any]:
         }
     }
     for node in topology.nodes:
-        module = SERVICE_MODULES.get(node.group, RUNTIME_MODULE)
+        module = service(node.group).module
         services[node.id] = {
             "build": ".",
             "command": ["python", "-m", module],

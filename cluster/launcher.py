@@ -31,17 +31,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster import admin_client, processes
 from cluster.ports import free_port_block
-from cluster.topology import Node, Topology
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
+from services.runtime.registry import service
+from services.runtime.topology import Node, Topology
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOXIPROXY_ENV = "FAULTLAB_TOXIPROXY"
-
-# The process each group's nodes run. Groups whose service is not built yet run the bare
-# runtime (admin, health, metrics), so their shape and network can still be exercised.
-SERVICE_MODULES: dict[str, str] = {"kv": "services.kv"}
-RUNTIME_MODULE = "services.runtime"
 
 
 class LauncherError(RuntimeError):
@@ -261,7 +257,7 @@ class LocalCluster:
         return r
 
     def _spawn(self, node: Node) -> None:
-        module = SERVICE_MODULES.get(node.group, RUNTIME_MODULE)
+        module = service(node.group).module
         argv = [
             sys.executable, "-m", module,
             "--topology", str(self.topology_path),

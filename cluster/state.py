@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from cluster.topology import Topology
+from services.runtime.topology import Topology
 
 STATE_DIR_ENV = "FAULTLAB_HOME"
 

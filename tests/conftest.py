@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cluster.launcher import LocalCluster
-from cluster.topology import Group, Topology
+from services.runtime.topology import Group, Topology
 
 
 def pid_alive(pid: int) -> bool:

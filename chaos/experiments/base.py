@@ -22,7 +22,7 @@ from chaos.monitor import Sample
 from chaos.nemesis import Fault, run_nemesis
 from chaos.workload import WorkloadSpec, run_workload
 from cluster.launcher import LocalCluster
-from cluster.topology import Group, Topology
+from services.runtime.topology import Group, Topology
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from cluster.compose import render_compose, render_toxiproxy
-from cluster.topology import Topology, TopologyError
+from services.runtime.topology import Topology, TopologyError
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

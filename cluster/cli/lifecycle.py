@@ -18,8 +18,8 @@ from rich.table import Table
 from cluster import admin_client, state
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
-from cluster.topology import Topology, TopologyError
 from cluster.waiting import WaitTimeout, wait_until
+from services.runtime.topology import Topology, TopologyError
 
 console = Console()
 err = Console(stderr=True)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster.topology import Topology, TopologyError
+from services.runtime.topology import Topology, TopologyError
 
 EXIT_BAD_CONFIG = 2
 

@@ -11,7 +11,7 @@ import pytest
 
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.ports import free_port_block
-from cluster.topology import Group, Topology
+from services.runtime.topology import Group, Topology
 from tests.conftest import assert_all_gone, make_cluster
 
 pytestmark = pytest.mark.integration

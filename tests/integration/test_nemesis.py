@@ -17,7 +17,7 @@ from chaos.nemesis import (
     slow_node,
 )
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
-from cluster.topology import Group
+from services.runtime.topology import Group
 from tests.conftest import make_cluster
 
 pytestmark = pytest.mark.integration

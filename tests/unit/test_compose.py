@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from cluster.compose import TOXIPROXY_HOST, compose, render_compose, render_toxiproxy
-from cluster.launcher import SERVICE_MODULES
-from cluster.topology import Topology
 from services.runtime.config import parse
+from services.runtime.registry import service
+from services.runtime.topology import Topology
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_every_node_has_a_container_dialling_through_toxiproxy(topology: Topolog
     assert set(services) == {TOXIPROXY_HOST, *(n.id for n in topology.nodes)}
     for node in topology.nodes:
         svc = services[node.id]
-        assert svc["command"][-1] == SERVICE_MODULES.get(node.group, "services.runtime")
+        assert svc["command"][-1] == service(node.group).module
         assert svc["environment"]["FAULTLAB_NODE"] == node.id
         assert svc["environment"]["FAULTLAB_PEER_HOST"] == TOXIPROXY_HOST
         assert f"{node.listen_port}:{node.listen_port}" in svc["ports"]

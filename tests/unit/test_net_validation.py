@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from chaos.net import Cut, NetError, Network
-from cluster.topology import Group, Topology
 from cluster.toxiproxy import AlreadyExists, ToxiproxyClient
+from services.runtime.topology import Group, Topology
 
 
 class RecordingToxiproxy(ToxiproxyClient):

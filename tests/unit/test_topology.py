@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.topology import CLIENT, Group, Topology, TopologyError
+from services.runtime.topology import CLIENT, Group, Topology, TopologyError
 
 
 def three_kv(base_port: int = 20000) -> Topology:

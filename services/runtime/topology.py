@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-KNOWN_GROUPS = ("kv", "lock", "log", "gateway")
+from services.runtime.registry import SERVICES
+
 CLIENT = "client"
 MAX_PORT = 65535
 
@@ -241,8 +242,8 @@ def _check_groups(groups: tuple[Group, ...]) -> None:
     if not groups:
         raise TopologyError("the topology needs at least one group")
     for g in groups:
-        if g.name not in KNOWN_GROUPS:
-            raise TopologyError(f"unknown group {g.name!r}; groups are: {', '.join(KNOWN_GROUPS)}")
+        if g.name not in SERVICES:
+            raise TopologyError(f"unknown group {g.name!r}; groups are: {', '.join(SERVICES)}")
         if g.size < 1:
             raise TopologyError(f"group {g.name!r} has {g.size} nodes; it needs at least 1")
         if g.size > 9:
