@@ -1,4 +1,5 @@
-"""Samples every node's role and term while an experiment runs: the record of elections."""
+"""Samples every node's role and term in each Raft group while an experiment runs: the
+record of elections."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Sample:
     node: str
     role: str
     term: int
+    group: str = "kv"  # the Raft group
 
 
 async def monitor_terms(topology: Topology, history: History, samples: list[Sample],
@@ -33,7 +35,8 @@ async def monitor_terms(topology: Topology, history: History, samples: list[Samp
                 )
             except grpc.RpcError:
                 continue
-            samples.append(Sample(history.now_ns() / 1e9, node.id, s.role, s.term))
+            now_s = history.now_ns() / 1e9
+            samples += [Sample(now_s, node.id, g.role, g.term, g.group) for g in s.groups]
         await asyncio.sleep(interval_s)
 
 

@@ -6,8 +6,8 @@ pinned to one node (no retries, no redirects: what that node answers is what we 
 or follows the leader like a normal client.
 
 Outcomes follow Jepsen's rule: `fail` only when the operation certainly did not happen;
-when in doubt, `info`. For a write: INVALID_ARGUMENT, not-leader and "not applied" are
-definite; a deadline or "no quorum before the deadline" is not.
+when in doubt, `info`. Which is which is the failure's reason (`cluster.client.errors`,
+from the one table in services/runtime/errors.py), never its message.
 """
 
 from __future__ import annotations
@@ -21,10 +21,8 @@ from dataclasses import dataclass
 import grpc
 
 from chaos.history import History, OpType
-from cluster.client import LINEARIZABLE, KvClient, is_not_leader
+from cluster.client import LINEARIZABLE, KvClient, errors
 from services.runtime.topology import Topology
-
-DEFINITE_WRITE_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
 
 
 @dataclass(frozen=True)
@@ -117,8 +115,4 @@ async def _cas(kv: KvClient, c: ClientSpec, key: str, version: int, value: str, 
 
 
 def _classify(e: grpc.aio.AioRpcError) -> OpType:
-    if is_not_leader(e) or e.code() in DEFINITE_WRITE_ERRORS:
-        return "fail"
-    if e.code() == grpc.StatusCode.UNAVAILABLE and (e.details() or "").startswith("not applied"):
-        return "fail"
-    return "info"
+    return "fail" if errors.definite(e) else "info"

@@ -46,19 +46,29 @@ def reachability(topology: Topology, timeout_s: float = 1.0) -> dict[tuple[str, 
     return out
 
 
-def leader_of(topology: Topology, node_ids: list[str], timeout_s: float = 0.5) -> str | None:
-    """The node that says it leads, with a majority of the group agreeing on it and its
-    term (a deposed leader that has not noticed yet does not count)."""
+def group_view(status: admin_pb2.NodeStatus, group: str) -> admin_pb2.RaftGroupStatus | None:
+    """What a node says of one Raft group, or None when it does not host it."""
+    return next((g for g in status.groups if g.group == group), None)
+
+
+def leader_of(
+    topology: Topology, node_ids: list[str], group: str = "kv", timeout_s: float = 0.5
+) -> str | None:
+    """The node that says it leads Raft group `group`, with a majority of the group's
+    voters agreeing on it and its term (a deposed leader that has not noticed yet does
+    not count)."""
     views = {}
     for node_id in node_ids:
         try:
             s = fetch_status(topology.listen_address(node_id), timeout_s)
         except grpc.RpcError:
             continue
-        views[node_id] = (s.role, s.term, s.leader_id)
-    group_size = len(topology.peers(node_ids[0])) + 1 if node_ids else 0
+        view = group_view(s, group)
+        if view is not None:
+            views[node_id] = (view.role, view.term, view.leader_id)
     for node_id, (role, term, _) in views.items():
+        voters = len(topology.peers(node_id)) + 1  # a group spans its topology group
         agree = [v for v in views.values() if v[1] == term and v[2] == node_id]
-        if role == "leader" and len(agree) > group_size // 2:
+        if role == "leader" and len(agree) > voters // 2:
             return node_id
     return None

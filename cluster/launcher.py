@@ -80,12 +80,16 @@ class LocalCluster:
         toxiproxy_bin: str | None = None,
         node_env: dict[str, str] | None = None,
         startup_timeout_s: float = 30.0,
+        modules: dict[str, str] | None = None,
     ) -> None:
+        """`modules`: topology group -> the module its nodes run, instead of the service
+        registry's (a test's own service on the chassis, say)."""
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="faultlab-"))
         self.topology = topology
         self._toxiproxy_bin = toxiproxy_bin
         self._node_env = node_env or {}
         self._startup_timeout_s = startup_timeout_s
+        self._modules = modules or {}
         self._toxiproxy_proc: subprocess.Popen[bytes] | None = None
         # Every process is started from this one thread, which lives exactly as long as
         # the cluster: children die with the thread that started them (PR_SET_PDEATHSIG),
@@ -199,21 +203,25 @@ class LocalCluster:
             self.stop(node_id)
         self.start_node(node_id)
 
-    def leader(self, among: list[str] | None = None) -> str | None:
-        """The leader a majority follows, among `among` (default: the running nodes)."""
+    def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None:
+        """The leader of Raft group `group` that a majority follows, among `among`
+        (default: every running node; those not hosting the group are not counted)."""
         ids = among or [n.id for n in self.topology.nodes if self.is_running(n.id)]
-        return admin_client.leader_of(self.topology, ids) if ids else None
+        return admin_client.leader_of(self.topology, ids, group) if ids else None
 
     def wait_for_leader(
-        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0
-    ) -> str:
-        """Poll until a leader (other than `not_`) that a majority follows exists."""
+        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0,
+        group: str = "kv",
+    ) -> str:  # fmt: skip
+        """Poll until a leader of `group` (other than `not_`) that a majority follows exists."""
 
         def found() -> str | None:
-            lead = self.leader(among)
+            lead = self.leader(among, group)
             return lead if lead and lead != not_ else None
 
-        return wait_until(found, timeout_s, "a leader a majority follows", interval_s=0.1)
+        return wait_until(
+            found, timeout_s, f"a leader of {group} a majority follows", interval_s=0.1
+        )
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         """Poll the node's gRPC health until SERVING; fail fast if its process exits."""
@@ -257,7 +265,7 @@ class LocalCluster:
         return r
 
     def _spawn(self, node: Node) -> None:
-        module = service(node.group).module
+        module = self._modules.get(node.group) or service(node.group).module
         argv = [
             sys.executable, "-m", module,
             "--topology", str(self.topology_path),

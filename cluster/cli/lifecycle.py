@@ -85,11 +85,13 @@ def down() -> None:
 
 
 def status() -> None:
-    """Each node's role and term, and who can reach whom through the Toxiproxy links."""
+    """Each node, each Raft group's roles and terms, and who can reach whom."""
     st = _read_state()
     topo = st.topology()
     statuses = admin_client.fetch_all(topo)
     console.print(_nodes_table(topo, statuses))
+    if any(not isinstance(s, str) and s.groups for s in statuses.values()):
+        console.print(_groups_table(topo, statuses))
     console.print(_reachability_table(topo, statuses))
     console.print(f"Toxiproxy API: http://{st.toxiproxy_api}   run folder: {st.run_dir}")
 
@@ -114,17 +116,46 @@ def _print_started(cluster: LocalCluster) -> None:
 
 def _nodes_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
     table = Table(title="nodes")
-    for col in ("node", "group", "state", "role", "term", "leader", "pid", "uptime"):
+    for col in ("node", "group", "state", "raft groups", "pid", "uptime"):
         table.add_column(col)
     for n in topo.nodes:
         s = statuses[n.id]
         if isinstance(s, str):
-            table.add_row(n.id, n.group, f"[red]down ({s})[/]", "", "", "", "", "")
-        else:
-            table.add_row(
-                n.id, n.group, "[green]serving[/]", s.role, str(s.term), s.leader_id or "-",
-                str(s.pid), f"{s.uptime_s:.0f}s",
-            )  # fmt: skip
+            table.add_row(n.id, n.group, f"[red]down ({s})[/]", "", "", "")
+            continue
+        led = sum(1 for g in s.groups if g.role == "leader")
+        hosted = f"{len(s.groups)} ({led} led)" if s.groups else "-"
+        table.add_row(n.id, n.group, "[green]serving[/]", hosted, str(s.pid), f"{s.uptime_s:.0f}s")
+    return table
+
+
+_ROLE_MARK = {"leader": "[bold green]L[/]", "follower": "F", "candidate": "[yellow]C[/]",
+              "pre_candidate": "[yellow]P[/]"}  # fmt: skip
+
+
+def _groups_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
+    """One row per Raft group, one column per node hosting any: role, term, applied index.
+    Rows, not columns, grow with the groups, so a node with many partitions stays readable."""
+    seen: dict[str, dict[str, admin_pb2.RaftGroupStatus]] = {}
+    for node_id, s in statuses.items():
+        for g in [] if isinstance(s, str) else s.groups:
+            seen.setdefault(g.group, {})[node_id] = g
+    hosts = [n.id for n in topo.nodes if any(n.id in views for views in seen.values())]
+    table = Table(title="raft groups (role term/applied: L leader, F follower, C candidate)")
+    table.add_column("group")
+    table.add_column("leader")
+    for node_id in hosts:
+        table.add_column(node_id)
+    for group in sorted(seen):
+        views = seen[group]
+        leaders = {v.leader_id for v in views.values() if v.leader_id}
+        leader = ", ".join(sorted(leaders)) if leaders else "[red]none[/]"
+        cells = []
+        for node_id in hosts:
+            v = views.get(node_id)
+            mark = _ROLE_MARK.get(v.role, v.role) if v else ""
+            cells.append(f"{mark} {v.term}/{v.applied_index}" if v else "")
+        table.add_row(group, leader, *cells)
     return table
 
 

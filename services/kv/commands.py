@@ -6,37 +6,35 @@ from typing import Any
 
 import msgpack
 
+from services.runtime.errors import InvalidArgument
+
 MAX_KEY_BYTES = 1024
 MAX_VALUE_BYTES = 1024 * 1024
 MAX_RANGE_LIMIT = 10_000
 DEFAULT_RANGE_LIMIT = 1000
 
 
-class InvalidRequest(ValueError):
-    """Bad input from a client: maps to INVALID_ARGUMENT, and nothing is proposed."""
-
-
 def check_key(key: str, what: str = "key") -> None:
     if not key:
-        raise InvalidRequest(f"{what} must not be empty")
+        raise InvalidArgument(f"{what} must not be empty")
     size = len(key.encode())
     if size > MAX_KEY_BYTES:
-        raise InvalidRequest(f"{what} is {size} bytes; the limit is {MAX_KEY_BYTES}")
+        raise InvalidArgument(f"{what} is {size} bytes; the limit is {MAX_KEY_BYTES}")
 
 
 def check_value(value: bytes) -> None:
     if len(value) > MAX_VALUE_BYTES:
-        raise InvalidRequest(f"value is {len(value)} bytes; the limit is {MAX_VALUE_BYTES}")
+        raise InvalidArgument(f"value is {len(value)} bytes; the limit is {MAX_VALUE_BYTES}")
 
 
 def check_prefix(prefix: str) -> None:
     if len(prefix.encode()) > MAX_KEY_BYTES:
-        raise InvalidRequest(f"prefix is longer than {MAX_KEY_BYTES} bytes")
+        raise InvalidArgument(f"prefix is longer than {MAX_KEY_BYTES} bytes")
 
 
 def range_limit(limit: int) -> int:
     if limit < 0 or limit > MAX_RANGE_LIMIT:
-        raise InvalidRequest(f"limit {limit} is outside 0..{MAX_RANGE_LIMIT} (0: default)")
+        raise InvalidArgument(f"limit {limit} is outside 0..{MAX_RANGE_LIMIT} (0: default)")
     return limit or DEFAULT_RANGE_LIMIT
 
 

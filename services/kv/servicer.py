@@ -1,95 +1,88 @@
 """`faultlab.kv.v1.KV`: requests validated, writes proposed through Raft, reads served at
-the consistency asked for."""
+the consistency asked for. Failures are raised from the error tree and become statuses at
+the runtime's one edge (services/runtime/status.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from services.kv import commands
-from services.kv.commands import InvalidRequest
-from services.kv.errors import Fenced, status_on_error, time_left
 from services.kv.state import Event, KvState, Record
-from services.raft.errors import NotLeader
-from services.raft.node import RaftNode
+from services.replicated import ReplicatedGroup
+from services.runtime.errors import Fenced, InvalidArgument, OutOfRange, SlowConsumer
 
 WATCH_QUEUE = 1024
 
 
 class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
-    def __init__(
-        self, node: RaftNode, state: KvState, leader_address: Callable[[str], str]
-    ) -> None:
-        self._node = node
+    def __init__(self, group: ReplicatedGroup) -> None:
+        self._group = group
+        state = group.node.state_machine
+        assert isinstance(state, KvState)
         self._state = state
-        self._leader_address = leader_address
 
     # -- writes -----------------------------------------------------------------------------
 
     async def Put(
         self, request: kv_pb2.PutRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.PutResponse:
-        async with status_on_error(context, self._leader_address):
-            commands.check_key(request.key)
-            commands.check_value(request.value)
-            fence = None
-            if request.HasField("fence"):
-                commands.check_key(request.fence.name, "fence name")
-                fence = [request.fence.name, request.fence.token]
-            cmd = {"op": "put", "key": request.key, "value": request.value, "fence": fence}
-            result = await self._write(cmd, request, context)
-            if result.get("error") == "fenced":
-                raise Fenced(
-                    f"fencing token {request.fence.token} for {request.fence.name!r} is below "
-                    f"the highest seen, {result['highest_token']}"
-                )
-            return kv_pb2.PutResponse(
-                revision=result["revision"], kv=_kv(request.key, result["record"])
+        commands.check_key(request.key)
+        commands.check_value(request.value)
+        fence = None
+        if request.HasField("fence"):
+            commands.check_key(request.fence.name, "fence name")
+            fence = [request.fence.name, request.fence.token]
+        cmd = {"op": "put", "key": request.key, "value": request.value, "fence": fence}
+        result = await self._write(cmd, request, context)
+        if result.get("error") == "fenced":
+            raise Fenced(
+                f"fencing token {request.fence.token} for {request.fence.name!r} is below "
+                f"the highest seen, {result['highest_token']}"
             )
+        return kv_pb2.PutResponse(
+            revision=result["revision"], kv=_kv(request.key, result["record"])
+        )
 
     async def Delete(
         self, request: kv_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.DeleteResponse:
-        async with status_on_error(context, self._leader_address):
-            commands.check_key(request.key)
-            result = await self._write({"op": "del", "key": request.key}, request, context)
-            return kv_pb2.DeleteResponse(deleted=result["deleted"], revision=result["revision"])
+        commands.check_key(request.key)
+        result = await self._write({"op": "del", "key": request.key}, request, context)
+        return kv_pb2.DeleteResponse(deleted=result["deleted"], revision=result["revision"])
 
     async def CompareAndSwap(
         self, request: kv_pb2.CompareAndSwapRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.CompareAndSwapResponse:
-        async with status_on_error(context, self._leader_address):
-            commands.check_key(request.key)
-            commands.check_value(request.value)
-            if request.expected_version < 0:
-                raise InvalidRequest("expected_version must be >= 0 (0: the key must not exist)")
-            cmd = {"op": "cas", "key": request.key, "value": request.value,
-                   "expected_version": request.expected_version}  # fmt: skip
-            result = await self._write(cmd, request, context)
-            record = result["record"]
-            return kv_pb2.CompareAndSwapResponse(
-                succeeded=result["succeeded"], revision=result["revision"],
-                kv=_kv(request.key, record) if record else None, found=record is not None,
-            )  # fmt: skip
+        commands.check_key(request.key)
+        commands.check_value(request.value)
+        if request.expected_version < 0:
+            raise InvalidArgument("expected_version must be >= 0 (0: the key must not exist)")
+        cmd = {"op": "cas", "key": request.key, "value": request.value,
+               "expected_version": request.expected_version}  # fmt: skip
+        result = await self._write(cmd, request, context)
+        record = result["record"]
+        return kv_pb2.CompareAndSwapResponse(
+            succeeded=result["succeeded"], revision=result["revision"],
+            kv=_kv(request.key, record) if record else None, found=record is not None,
+        )  # fmt: skip
 
     async def _write(
         self, cmd: dict[str, Any], request: Any, context: grpc.aio.ServicerContext
     ) -> dict[str, Any]:
         if request.HasField("session"):
             if not request.session.client_id or request.session.seq == 0:
-                raise InvalidRequest("a session needs a client_id and a seq >= 1")
+                raise InvalidArgument("a session needs a client_id and a seq >= 1")
             cmd["session"] = [request.session.client_id, request.session.seq]
-        applied = await asyncio.wait_for(
-            self._node.propose(commands.encode(cmd)), time_left(context)
-        )
+        applied = await self._group.propose(commands.encode(cmd), context)
         assert isinstance(applied, dict)
         result: dict[str, Any] = applied
         if result.get("error") == "stale_session":
-            raise InvalidRequest(
+            raise InvalidArgument(
                 f"session seq {request.session.seq} is below the last applied, {result['last_seq']}"
             )
         return result
@@ -99,43 +92,37 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     async def Get(
         self, request: kv_pb2.GetRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.GetResponse:
-        async with status_on_error(context, self._leader_address):
-            commands.check_key(request.key)
-            await self._ready_to_read(request.consistency, context)
-            record = self._state.get(request.key)
-            return kv_pb2.GetResponse(
-                found=record is not None, kv=_kv(request.key, record) if record else None,
-                revision=self._state.revision, served_by=self._node.id,
-            )  # fmt: skip
+        commands.check_key(request.key)
+        await self._ready_to_read(request.consistency, context)
+        record = self._state.get(request.key)
+        return kv_pb2.GetResponse(
+            found=record is not None, kv=_kv(request.key, record) if record else None,
+            revision=self._state.revision, served_by=self._group.node_id,
+        )  # fmt: skip
 
     async def Range(
         self, request: kv_pb2.RangeRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.RangeResponse:
-        async with status_on_error(context, self._leader_address):
-            commands.check_prefix(request.prefix)
-            limit = commands.range_limit(request.limit)
-            await self._ready_to_read(request.consistency, context)
-            items, more = self._state.range(request.prefix, limit)
-            return kv_pb2.RangeResponse(
-                kvs=[_kv(k, r) for k, r in items], more=more, revision=self._state.revision
-            )
+        commands.check_prefix(request.prefix)
+        limit = commands.range_limit(request.limit)
+        await self._ready_to_read(request.consistency, context)
+        items, more = self._state.range(request.prefix, limit)
+        return kv_pb2.RangeResponse(
+            kvs=[_kv(k, r) for k, r in items], more=more, revision=self._state.revision
+        )
 
     async def _ready_to_read(self, consistency: int, context: grpc.aio.ServicerContext) -> None:
         if consistency == kv_pb2.LINEARIZABLE:
-            await asyncio.wait_for(self._node.read_index(), time_left(context))
+            await self._group.linearizable_read(context)
         elif consistency == kv_pb2.LEASE:
-            # The leader answers alone, trusting CheckQuorum to depose it before another
-            # leader can be elected; a paused or partitioned leader breaks that trust.
-            if not self._node.is_leader():
-                raise NotLeader(self._node.id, self._node.leader)
+            self._group.lease_read()
         elif consistency != kv_pb2.STALE:
-            raise InvalidRequest(f"unknown consistency {consistency}")
+            raise InvalidArgument(f"unknown consistency {consistency}")
 
     async def Watch(
         self, request: kv_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[kv_pb2.WatchEvent]:
-        if len(request.prefix.encode()) > commands.MAX_KEY_BYTES:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "prefix too long")
+        commands.check_prefix(request.prefix)
         queue: asyncio.Queue[Event | None] = asyncio.Queue(WATCH_QUEUE)
 
         def listener(event: Event) -> None:
@@ -149,9 +136,8 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         if request.start_revision > 0:
             replay = self._state.events_after(request.start_revision - 1)
             if replay is None:
-                await context.abort(
-                    grpc.StatusCode.OUT_OF_RANGE,
-                    f"revision {request.start_revision} is older than this node's history",
+                raise OutOfRange(
+                    f"revision {request.start_revision} is older than this node's history"
                 )
             backlog = [e for e in replay or [] if e.key.startswith(request.prefix)]
         self._state.listeners.add(listener)
@@ -161,8 +147,7 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
             while True:
                 event = await queue.get()
                 if event is None:
-                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher too slow")
-                    return
+                    raise SlowConsumer("this watcher fell too far behind; watch again")
                 yield _event(event)
         finally:
             self._state.listeners.discard(listener)

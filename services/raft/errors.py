@@ -4,7 +4,9 @@
     ├── NotLeader           propose / read_index / transfer on a node that is not leader
     ├── ProposalDropped     the leader cannot take it now (transferring leadership,
     │                       a membership change still pending, not committed in its term)
-    └── Compacted           entries asked for were folded into a snapshot
+    ├── Compacted           entries asked for were folded into a snapshot
+    └── NodeStopped         the node stopped while a proposal was in flight: it may
+                            still be committed by the others (an indefinite outcome)
 
 Broken invariants are `AssertionError`s: they mean a bug, not a situation to handle.
 """
@@ -33,3 +35,7 @@ class ProposalDropped(RaftError):
 
 class Compacted(RaftError):
     """The requested index is at or below the snapshot: those entries are gone."""
+
+
+class NodeStopped(RaftError):
+    """The node stopped before a proposal's outcome was known; it may still be applied."""

@@ -1,10 +1,11 @@
 """`RaftNode`: the asyncio driver of one Raft group on one node.
 
 One task owns the core (etcd's node.go shape). Everything else only enqueues and awaits
-a future: gRPC handlers call `propose` / `read_index`, the transport calls `deliver`.
-The loop wakes on any of those or on the tick timer, feeds the core, and handles each
-Ready in the documented order: persist (in a thread, so fsync does not stall the loop) →
-send → apply → serve reads → advance.
+a future: gRPC handlers call `propose` / `read_index`, the transport calls `deliver`, the
+host's one ticker calls `tick`. The loop wakes on any of those, feeds the core, and
+handles each Ready in the documented order: persist (in a thread, so fsync does not
+stall the loop), then `ReadyHandler` (send → apply → advance → serve reads), the same
+code the simulator runs.
 
 Group commit falls out of this shape: while one Ready's fsync runs, new proposals queue
 up, and the next loop turn proposes them all as one batch, persisted by one fsync.
@@ -13,7 +14,6 @@ up, and the next loop turn proposes them all as one batch, persisted by one fsyn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import random
@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from services.raft import metrics
 from services.raft.config import RaftConfig
 from services.raft.core import RaftCore, Role
-from services.raft.errors import NotLeader, ProposalDropped
-from services.raft.messages import EntryKind, Message, NodeId, ReadState
+from services.raft.errors import NodeStopped, NotLeader, ProposalDropped
+from services.raft.messages import Entry, Message, NodeId, ReadState
 from services.raft.ready import Ready
+from services.raft.ready_handler import ReadyHandler
 from services.raft.statemachine import StateMachine
-from services.raft.storage import RaftStorage
+from services.raft.storage import Storage
 from services.runtime import logs
+from services.runtime.admin import GroupInfo
 
 log = logging.getLogger(__name__)
 
@@ -57,29 +59,31 @@ class RaftNode:
         node_id: NodeId,
         group: str,
         voters: tuple[NodeId, ...],
-        storage: RaftStorage,
+        storage: Storage,
         state_machine: StateMachine,
         send: Callable[[Message], None],
         options: NodeOptions = NodeOptions(),
     ) -> None:
         self.id = node_id
         self.group = group
+        self.state_machine = state_machine
         self._config = RaftConfig(
             node_id=node_id, voters=voters, election_ticks=options.election_ticks,
             heartbeat_ticks=options.heartbeat_ticks, pre_vote=options.pre_vote,
             check_quorum=options.check_quorum,
         )  # fmt: skip
         self._storage = storage
-        self._sm = state_machine
         self._send = send
-        self._options = options
+        self.options = options
         self.core: RaftCore | None = None
+        self._handler: ReadyHandler | None = None
         self._inbox: list[Message] = []
+        self._ticks_due = 0
+        self._transfer_to: NodeId | None = None
         self._to_propose: list[tuple[bytes, asyncio.Future[object]]] = []
         self._reads_to_start: list[tuple[bytes, asyncio.Future[None]]] = []
         self._proposals: dict[int, _Proposal] = {}
         self._reads: dict[bytes, asyncio.Future[None]] = {}
-        self._read_states: list[ReadState] = []
         self._read_ids = itertools.count(1)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -89,9 +93,13 @@ class RaftNode:
 
     async def start(self) -> None:
         restored = await asyncio.to_thread(self._storage.recover)
-        self.core = RaftCore(self._config, random.Random(), restored)
+        core = RaftCore(self._config, random.Random(), restored)
+        self.core = core
+        self._handler = ReadyHandler(
+            core, self.state_machine, self._send, self._on_applied, self._on_read_ready
+        )
         if restored.snapshot is not None:
-            self._sm.restore(restored.snapshot.data)
+            self.state_machine.restore(restored.snapshot.data)
         logs.event(
             log, "raft_recovered", group=self.group, term=restored.hard_state.term,
             commit=restored.hard_state.commit, entries=len(restored.entries),
@@ -103,6 +111,7 @@ class RaftNode:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        self._fail_pending()
         await asyncio.to_thread(self._storage.close)
 
     # -- what callers see -------------------------------------------------------------------
@@ -123,17 +132,28 @@ class RaftNode:
     def applied_index(self) -> int:
         return self.core.log.applied if self.core else 0
 
+    def status(self) -> GroupInfo:
+        core = self.core
+        commit, applied = (core.log.commit, core.log.applied) if core else (0, 0)
+        return GroupInfo(self.group, self.role, self.term, self.leader, commit, applied)
+
     def is_leader(self) -> bool:
         return self.core is not None and self.core.role is Role.LEADER
+
+    def tick(self) -> None:
+        """One tick of logical time has passed (called by the host's ticker)."""
+        self._ticks_due += 1
+        self._wake.set()
 
     def deliver(self, msg: Message) -> None:
         self._inbox.append(msg)
         self._wake.set()
 
     async def propose(self, command: bytes) -> object:
-        """The state machine's result once applied. NotLeader at once on a follower;
-        ProposalDropped if the entry was refused or lost to a new leader. Callers bound
-        the wait with their deadline: on timeout the command may still be applied."""
+        """The state machine's result once applied. NotLeader at once on a follower (or a
+        leader handing over); ProposalDropped if the entry was refused or lost to a new
+        leader; NodeStopped if the node stopped first (the outcome is then unknown).
+        Callers bound the wait with their deadline: on timeout it may still be applied."""
         self._check_leader()
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._to_propose.append((command, future))
@@ -148,32 +168,71 @@ class RaftNode:
         self._wake.set()
         await future
 
+    async def transfer_leadership(self, timeout_s: float) -> NodeId | None:
+        """Hand leadership to the most caught-up follower and wait until it has taken
+        over (thesis §3.10). Returns the new leader, or None if this node does not lead
+        or no follower took over within `timeout_s`."""
+        core = self.core
+        if core is None or core.role is not Role.LEADER:
+            return None
+        followers = {p: pr.match for p, pr in core.prs.items() if p != self.id}
+        if not followers:
+            return None
+        self._transfer_to = max(followers, key=lambda p: followers[p])
+        self._wake.set()
+        deadline = time.monotonic() + timeout_s
+        # Done when another node leads and this one has heard from it (a follower learns
+        # the new leader's id from its first append, a moment after stepping down).
+        while (self.is_leader() or not self.leader) and time.monotonic() < deadline:
+            await asyncio.sleep(self.options.tick_ms / 1000)
+        return None if self.is_leader() else self.leader or None
+
+    async def drain(self, timeout_s: float) -> int:
+        """Wait up to `timeout_s` for in-flight proposals to learn their outcome (as a
+        follower learns the commit index from the new leader); returns how many did not."""
+        pending = [p.future for p in self._proposals.values()]
+        pending += [f for _, f in self._to_propose]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+        return sum(1 for f in pending if not f.done())
+
     def _check_leader(self) -> None:
-        if not self.is_leader():
+        core = self.core
+        if core is None or core.role is not Role.LEADER:
             raise NotLeader(self.id, self.leader)
+        if core.lead_transferee:  # handing over: send the caller to the next leader
+            raise NotLeader(self.id, core.lead_transferee)
 
     # -- the loop ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        core = self.core
-        assert core is not None
-        loop = asyncio.get_running_loop()
-        tick_s = self._options.tick_ms / 1000
-        next_tick = loop.time() + tick_s
+        core, handler = self.core, self._handler
+        assert core is not None and handler is not None
         while True:
-            with contextlib.suppress(TimeoutError):  # the tick is due: nothing else woke us
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_tick - loop.time()))
+            await self._wake.wait()
             self._wake.clear()
             inbox, self._inbox = self._inbox, []
             for msg in inbox:
                 core.step(msg)
-            if loop.time() >= next_tick:
+            ticks, self._ticks_due = self._ticks_due, 0
+            for _ in range(ticks):
                 core.tick()
-                next_tick = max(next_tick + tick_s, loop.time())
+            self._start_transfer(core)
             self._start_proposals(core)
             self._start_reads(core)
             while core.has_ready():
-                await self._handle_ready(core, core.ready())
+                await self._handle_ready(core, handler, core.ready())
+
+    def _start_transfer(self, core: RaftCore) -> None:
+        target, self._transfer_to = self._transfer_to, None
+        if target is None:
+            return
+        try:
+            core.transfer_leadership(target)
+        except (NotLeader, ProposalDropped) as e:
+            logs.event(log, "raft_transfer_refused", group=self.group, to=target, error=str(e))
+            return
+        logs.event(log, "raft_transfer_started", group=self.group, to=target)
 
     def _start_proposals(self, core: RaftCore) -> None:
         batch, self._to_propose = self._to_propose, []
@@ -199,56 +258,44 @@ class RaftNode:
                 continue
             self._reads[context] = future
 
-    async def _handle_ready(self, core: RaftCore, rd: Ready) -> None:
+    async def _handle_ready(self, core: RaftCore, handler: ReadyHandler, rd: Ready) -> None:
         if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
             started = time.monotonic()
             await asyncio.to_thread(self._storage.persist, rd)  # 1. persist (fsync off-loop)
             metrics.PERSIST_SECONDS.labels(self.group).observe(time.monotonic() - started)
-        for msg in rd.messages:  # 2. send
-            self._send(msg)
-        if rd.snapshot is not None:  # 3. apply
-            self._sm.restore(rd.snapshot.data)
+        if rd.snapshot is not None:
             logs.event(log, "raft_snapshot_installed", group=self.group, index=rd.snapshot.index)
-        for entry in rd.committed_entries:
-            command = entry.data if entry.kind is EntryKind.NORMAL else b""
-            result = self._sm.apply(entry.index, command) if command else None
-            self._resolve(entry.index, entry.term, result)
-        core.advance(rd)  # 5. advance
-        self._read_states += rd.read_states  # 4. reads, once applied far enough
-        self._serve_reads(core.log.applied)
-        self._after_ready(core, rd)
+        handler.after_persist(rd)  # 2-5. send, apply, advance, serve reads
+        self._after_ready(core, handler, rd)
         await self._maybe_snapshot(core)
 
-    def _resolve(self, index: int, term: int, result: object) -> None:
-        proposal = self._proposals.pop(index, None)
+    def _on_applied(self, entry: Entry, result: object) -> None:
+        proposal = self._proposals.pop(entry.index, None)
         if proposal is None or proposal.future.done():
             return
-        if proposal.term == term:
+        if proposal.term == entry.term:
             proposal.future.set_result(result)
             metrics.PROPOSAL_SECONDS.labels(self.group).observe(time.monotonic() - proposal.started)
         else:
             proposal.future.set_exception(
-                ProposalDropped(f"entry {index} was replaced by a leader of term {term}")
+                ProposalDropped(
+                    f"entry {entry.index} was replaced by a leader of term {entry.term}"
+                )
             )
 
-    def _serve_reads(self, applied: int) -> None:
-        waiting = []
-        for rs in self._read_states:
-            if rs.index > applied:
-                waiting.append(rs)
-                continue
-            future = self._reads.pop(rs.context, None)
-            if future is not None and not future.done():
-                future.set_result(None)
-        self._read_states = waiting
+    def _on_read_ready(self, rs: ReadState, applied: int) -> None:
+        future = self._reads.pop(rs.context, None)
+        if future is not None and not future.done():
+            future.set_result(None)
 
-    def _after_ready(self, core: RaftCore, rd: Ready) -> None:
+    def _after_ready(self, core: RaftCore, handler: ReadyHandler, rd: Ready) -> None:
         role = rd.soft_state.role
         if role != self._last_role:
             logs.event(log, "raft_role", group=self.group, role=role, term=core.term,
                        leader=rd.soft_state.leader)  # fmt: skip
             if self._last_role == Role.LEADER.value:
                 self._fail_reads(NotLeader(self.id, core.lead))
+                handler.drop_reads()
             self._last_role = role
         g = self.group
         metrics.TERM.labels(g).set(core.term)
@@ -262,12 +309,24 @@ class RaftNode:
             if not future.done():
                 future.set_exception(error)
         self._reads.clear()
-        self._read_states.clear()
+
+    def _fail_pending(self) -> None:
+        """Stopping: queued proposals certainly never reached the log; in-flight ones may
+        still be committed by the others, so their outcome is unknown."""
+        for _, future in self._to_propose:
+            if not future.done():
+                future.set_exception(ProposalDropped("the node stopped before proposing it"))
+        self._to_propose.clear()
+        for proposal in self._proposals.values():
+            if not proposal.future.done():
+                proposal.future.set_exception(NodeStopped("the node stopped; it may still apply"))
+        self._proposals.clear()
+        self._fail_reads(NodeStopped("the node stopped"))
 
     async def _maybe_snapshot(self, core: RaftCore) -> None:
-        if core.log.applied - core.log.snap_index < self._options.snapshot_every:
+        if core.log.applied - core.log.snap_index < self.options.snapshot_every:
             return
-        snapshot = core.compact(core.log.applied, self._sm.snapshot())
+        snapshot = core.compact(core.log.applied, self.state_machine.snapshot())
         await asyncio.to_thread(self._storage.compact, snapshot)
         logs.event(log, "raft_snapshot", group=self.group, index=snapshot.index,
                    bytes=len(snapshot.data))  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -16,48 +16,54 @@ VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
-class RoleInfo:
+class GroupInfo:
+    """One Raft group as this node sees it (the runtime knows nothing of Raft itself)."""
+
+    group: str
     role: str
-    term: int = 0
-    leader_id: str = ""
+    term: int
+    leader: str
+    commit: int
+    applied: int
 
 
-STANDALONE = RoleInfo("standalone")
+GroupsSource = Callable[[], Sequence[GroupInfo]]
 
 
 class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
-    def __init__(
-        self,
-        node_id: str,
-        group: str,
-        prober: ConnectivityProber,
-        role: Callable[[], RoleInfo] = lambda: STANDALONE,
-    ) -> None:
+    def __init__(self, node_id: str, group: str, prober: ConnectivityProber) -> None:
         self._node_id = node_id
         self._group = group
         self._prober = prober
-        self._role = role
+        self._groups: GroupsSource = list
         self._started = time.monotonic()
 
-    def set_role_source(self, role: Callable[[], RoleInfo]) -> None:
-        """Services with a role (Raft nodes) report it here once they have one."""
-        self._role = role
+    def set_groups_source(self, groups: GroupsSource) -> None:
+        """Replicated services report their Raft groups here once they host any."""
+        self._groups = groups
 
     async def GetStatus(
         self, request: admin_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> admin_pb2.NodeStatus:
         now = time.monotonic()
-        info = self._role()
         return admin_pb2.NodeStatus(
             node_id=self._node_id,
             group=self._group,
-            role=info.role,
-            term=info.term,
-            leader_id=info.leader_id,
             version=VERSION,
             uptime_s=now - self._started,
             pid=os.getpid(),
             peers=[p.to_proto(now) for p in self._prober.probes.values()],
+            groups=[
+                admin_pb2.RaftGroupStatus(
+                    group=g.group,
+                    role=g.role,
+                    term=g.term,
+                    leader_id=g.leader,
+                    commit_index=g.commit,
+                    applied_index=g.applied,
+                )
+                for g in self._groups()
+            ],
         )
 
     async def Ping(

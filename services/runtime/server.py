@@ -8,6 +8,7 @@ What every node gets, whatever its service:
 - the admin service with live peer-connectivity probes;
 - Prometheus metrics at http://METRICS_ADDR/metrics;
 - SIGTERM / SIGINT -> health NOT_SERVING -> the service's own close -> `server.stop(grace)`;
+- every `ServiceError` a handler raises -> its gRPC status and reason (`status.py`);
 - bad configuration (unknown node, port in use, malformed topology) -> one line, exit 2.
 """
 
@@ -34,12 +35,15 @@ from services.runtime.admin import VERSION, AdminServicer
 from services.runtime.config import EXIT_BAD_CONFIG, ConfigError, NodeConfig
 from services.runtime.grpc_options import SERVER_OPTIONS
 from services.runtime.probe import ConnectivityProber
+from services.runtime.status import ErrorMapping
 
 log = logging.getLogger("faultlab.node")
 
 # In-flight unary calls get this long to finish; Raft's long-lived peer streams never
 # finish on their own, so a longer grace would only delay every stop by its full length.
 STOP_GRACE_S = 1.0
+# A replicated service hands leadership over and lets in-flight writes finish first.
+SERVICE_CLOSE_S = 4.0
 
 
 @dataclass
@@ -63,7 +67,7 @@ ServiceSetup = Callable[[NodeContext], Awaitable[ServiceHandle]]
 
 
 async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[ErrorMapping()])
     health_servicer = health.aio.HealthServicer()
     prober = ConnectivityProber(
         cfg.node_id, cfg.peers, cfg.probe_interval_ms / 1000, cfg.probe_timeout_ms / 1000
@@ -100,7 +104,7 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     clean = await _bounded("health", health_servicer.enter_graceful_shutdown(), 1.0)
     clean &= await _bounded("probes", prober.stop(), 1.0)
     if handle.close:
-        clean &= await _bounded("service", handle.close(), 3.0)
+        clean &= await _bounded("service", handle.close(), SERVICE_CLOSE_S)
     clean &= await _bounded("grpc_server", server.stop(STOP_GRACE_S), STOP_GRACE_S + 1.0)
     logs.event(log, "stopped", clean=clean)
     if not clean:

@@ -270,7 +270,7 @@ async def test_a_torn_wal_tail_recovers_to_the_last_good_entry(kv3: LocalCluster
     leader = kv3.wait_for_leader()
     victim = next(n.id for n in kv3.topology.nodes if n.id != leader)
     kv3.kill(victim)
-    segment = sorted((kv3.run_dir / "data" / victim / "raft" / "wal").glob("wal-*.log"))[-1]
+    segment = sorted((kv3.run_dir / "data" / victim / "raft" / "kv" / "wal").glob("wal-*.log"))[-1]
     with open(segment, "ab") as f:
         f.write(b"\x40\x00\x00\x00\xde\xad")  # a record header promising 64 bytes, then a crash
 

@@ -2,8 +2,9 @@
 
 Time advances in micro-steps; every `micro_per_tick` of them each live node ticks.
 Message delays are counted in micro-steps, so messages overtake one another. After every
-delivery and tick, each live node's Ready is handled in the documented order (persist,
-send, apply, advance) and the safety checker sees each fact as it happens.
+delivery and tick, each live node's Ready is persisted to its in-memory storage and then
+handed to `ReadyHandler`, the production driver's own send → apply → advance → reads
+code; the safety checker sees each fact as it happens.
 
 A crash drops a node's core and state machine: what it had not yet persisted is gone.
 """
@@ -18,17 +19,12 @@ from dataclasses import dataclass, field
 from services.raft.config import RaftConfig
 from services.raft.core import RaftCore, Role
 from services.raft.errors import NotLeader, ProposalDropped
-from services.raft.messages import (
-    ConfChange,
-    ConfChangeKind,
-    EntryKind,
-    NodeId,
-    ReadState,
-)
+from services.raft.messages import ConfChange, ConfChangeKind, Entry, NodeId, ReadState
+from services.raft.ready_handler import ReadyHandler
 from services.raft.sim.checker import SafetyChecker
 from services.raft.sim.network import SimNetwork
 from services.raft.sim.register import RegisterMachine
-from services.raft.sim.storage import MemoryStorage
+from services.raft.storage import MemoryStorage
 
 
 class LivenessFailure(AssertionError):
@@ -56,8 +52,8 @@ class SimNode:
     storage: MemoryStorage = field(default_factory=MemoryStorage)
     core: RaftCore | None = None
     sm: RegisterMachine = field(default_factory=RegisterMachine)
+    handler: ReadyHandler | None = None
     led_term: int = -1
-    waiting_reads: list[ReadState] = field(default_factory=list)
 
     @property
     def alive(self) -> bool:
@@ -112,15 +108,20 @@ class SimCluster:
 
     def crash(self, node_id: NodeId) -> None:
         node = self.nodes[node_id]
-        node.core, node.sm, node.waiting_reads = None, RegisterMachine(), []
+        node.core, node.sm, node.handler = None, RegisterMachine(), None
 
     def restart(self, node_id: NodeId) -> None:
         node = self.nodes[node_id]
-        restored = node.storage.restored()
+        restored = node.storage.recover()
         node.core = RaftCore(node.config, random.Random(self.rng.random()), restored)
         node.sm = RegisterMachine()
         if restored.snapshot is not None:
             node.sm.restore(restored.snapshot.data)
+        node.handler = ReadyHandler(
+            node.core, node.sm, lambda m: self.net.send(m, self.now),
+            lambda entry, _result: self._on_applied(node, entry),
+            lambda rs, applied: self._on_read_ready(node, rs, applied),
+        )  # fmt: skip
         node.led_term = -1
 
     def live(self) -> list[SimNode]:
@@ -168,8 +169,8 @@ class SimCluster:
     # -- the Ready loop -------------------------------------------------------------------
 
     def _handle_ready(self, node: SimNode) -> None:
-        core = node.core
-        assert core is not None
+        core, handler = node.core, node.handler
+        assert core is not None and handler is not None
         while core.has_ready():
             rd = core.ready()
             if core.role is Role.LEADER and node.led_term != core.term:
@@ -178,36 +179,21 @@ class SimCluster:
             prev_term = node.storage.term(rd.entries[0].index - 1) if rd.entries else None
             node.storage.persist(rd)  # 1. persist
             self.checker.on_persist(node.id, rd.entries, prev_term)
-            for m in rd.messages:  # 2. send
-                self.net.send(m, self.now)
-            if rd.snapshot is not None:  # 3. apply
-                node.sm.restore(rd.snapshot.data)
-            for e in rd.committed_entries:
-                node.sm.apply(e.index, e.data if e.kind is EntryKind.NORMAL else b"")
-                self.checker.on_apply(node.id, e)
-                self._ack(node, e.index, e.data)
-            core.advance(rd)  # 5. advance
-            node.waiting_reads += rd.read_states  # 4. serve reads once applied
-            self._serve_reads(node)
+            handler.after_persist(rd)  # 2-5. the production driver's own code
             self._maybe_compact(node)
 
-    def _ack(self, node: SimNode, index: int, data: bytes) -> None:
-        cmd_id = self._proposed.pop((node.id, index), None)
-        if cmd_id is not None and data.split(b" ", 1)[0].decode() == cmd_id:
+    def _on_applied(self, node: SimNode, entry: Entry) -> None:
+        self.checker.on_apply(node.id, entry)
+        cmd_id = self._proposed.pop((node.id, entry.index), None)
+        if cmd_id is not None and entry.data.split(b" ", 1)[0].decode() == cmd_id:
             self.writes[cmd_id].acked = True
 
-    def _serve_reads(self, node: SimNode) -> None:
-        still_waiting = []
-        for rs in node.waiting_reads:
-            if node.sm.applied_index < rs.index:
-                still_waiting.append(rs)
-                continue
-            invoked_commit = self._reads.pop(rs.context, None)
-            if invoked_commit is not None:
-                self.reads_served += 1
-                if not self.options.lease_reads:
-                    self.checker.on_read(node.id, invoked_commit, node.sm.applied_index)
-        node.waiting_reads = still_waiting
+    def _on_read_ready(self, node: SimNode, rs: ReadState, applied: int) -> None:
+        invoked_commit = self._reads.pop(rs.context, None)
+        if invoked_commit is not None:
+            self.reads_served += 1
+            if not self.options.lease_reads:
+                self.checker.on_read(node.id, invoked_commit, applied)
 
     def _maybe_compact(self, node: SimNode) -> None:
         every = self.options.compact_every

@@ -26,27 +26,39 @@ class PeerReachability(_message.Message):
     via: str
     def __init__(self, node_id: _Optional[str] = ..., reachable: _Optional[bool] = ..., rtt_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., last_probe_age_ms: _Optional[float] = ..., via: _Optional[str] = ...) -> None: ...
 
-class NodeStatus(_message.Message):
-    __slots__ = ("node_id", "group", "role", "term", "version", "uptime_s", "pid", "peers", "leader_id")
-    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+class RaftGroupStatus(_message.Message):
+    __slots__ = ("group", "role", "term", "leader_id", "commit_index", "applied_index")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    role: str
+    term: int
+    leader_id: str
+    commit_index: int
+    applied_index: int
+    def __init__(self, group: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ...) -> None: ...
+
+class NodeStatus(_message.Message):
+    __slots__ = ("node_id", "group", "version", "uptime_s", "pid", "peers", "groups")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPTIME_S_FIELD_NUMBER: _ClassVar[int]
     PID_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
-    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     group: str
-    role: str
-    term: int
     version: str
     uptime_s: float
     pid: int
     peers: _containers.RepeatedCompositeFieldContainer[PeerReachability]
-    leader_id: str
-    def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., version: _Optional[str] = ..., uptime_s: _Optional[float] = ..., pid: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerReachability, _Mapping]]] = ..., leader_id: _Optional[str] = ...) -> None: ...
+    groups: _containers.RepeatedCompositeFieldContainer[RaftGroupStatus]
+    def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., version: _Optional[str] = ..., uptime_s: _Optional[float] = ..., pid: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerReachability, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[RaftGroupStatus, _Mapping]]] = ...) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ("from_node",)

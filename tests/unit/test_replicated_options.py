@@ -1,26 +1,29 @@
-"""A KV node's Raft options from its environment: defaults, and every refusal."""
+"""A replicated node's options from its environment: defaults, and every refusal."""
 
 from __future__ import annotations
 
 import pytest
 
-from services.kv.options import from_env
 from services.raft.storage import FsyncPolicy
+from services.replicated.options import from_env
 from services.runtime.config import ConfigError
 
 
 def test_defaults() -> None:
-    options, fsync = from_env({})
-    assert fsync is FsyncPolicy.BATCH
+    opts = from_env({})
+    options, fsync = opts.raft, opts.fsync
+    assert fsync is FsyncPolicy.BATCH and opts.hand_over
     assert (options.tick_ms, options.election_ticks, options.pre_vote) == (50, 10, True)
 
 
 def test_every_option_is_read() -> None:
-    options, fsync = from_env({
+    opts = from_env({
         "FAULTLAB_FSYNC": "never", "FAULTLAB_TICK_MS": "20", "FAULTLAB_ELECTION_TICKS": "5",
         "FAULTLAB_PRE_VOTE": "0", "FAULTLAB_CHECK_QUORUM": "false",
-        "FAULTLAB_SNAPSHOT_EVERY": "100",
+        "FAULTLAB_SNAPSHOT_EVERY": "100", "FAULTLAB_HAND_OVER": "0",
     })  # fmt: skip
+    options, fsync = opts.raft, opts.fsync
+    assert not opts.hand_over
     assert fsync is FsyncPolicy.NEVER
     assert (options.tick_ms, options.election_ticks, options.snapshot_every) == (20, 5, 100)
     assert not options.pre_vote and not options.check_quorum

@@ -1,11 +1,12 @@
-"""The KV node's Raft options, from the environment (the launcher and docker-compose set
+"""A replicated node's options, from the environment (the launcher and docker-compose set
 them): FAULTLAB_FSYNC, FAULTLAB_TICK_MS, FAULTLAB_ELECTION_TICKS, FAULTLAB_PRE_VOTE,
-FAULTLAB_CHECK_QUORUM, FAULTLAB_SNAPSHOT_EVERY."""
+FAULTLAB_CHECK_QUORUM, FAULTLAB_SNAPSHOT_EVERY, FAULTLAB_HAND_OVER."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from services.raft.node import NodeOptions
 from services.raft.storage import FsyncPolicy
@@ -14,7 +15,16 @@ from services.runtime.config import ConfigError
 _BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
-def from_env(env: Mapping[str, str] = os.environ) -> tuple[NodeOptions, FsyncPolicy]:
+@dataclass(frozen=True)
+class ReplicaOptions:
+    raft: NodeOptions
+    fsync: FsyncPolicy
+    # On SIGTERM, hand leadership to a caught-up follower before stopping (0: just stop,
+    # as a crash would, and let the others wait out an election timeout).
+    hand_over: bool = True
+
+
+def from_env(env: Mapping[str, str] = os.environ) -> ReplicaOptions:
     defaults = NodeOptions()
     fsync_text = env.get("FAULTLAB_FSYNC", "batch")
     try:
@@ -28,7 +38,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> tuple[NodeOptions, FsyncPol
         check_quorum=_bool(env, "FAULTLAB_CHECK_QUORUM", defaults.check_quorum),
         snapshot_every=_int(env, "FAULTLAB_SNAPSHOT_EVERY", defaults.snapshot_every, 1),
     )
-    return options, fsync
+    return ReplicaOptions(options, fsync, _bool(env, "FAULTLAB_HAND_OVER", True))
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:

@@ -1,4 +1,8 @@
-"""In-memory durable storage: what survives a simulated crash."""
+"""`MemoryStorage`: the in-memory twin of `RaftStorage`, with the same API.
+
+What it holds is what survives a simulated crash (the simulator keeps the object and
+drops the core), and it serves unit tests that run the production driver with no disk.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,11 @@ class MemoryStorage:
         self.hard_state = HardState()
         self.snapshot: Snapshot | None = None
         self.entries: list[Entry] = []  # entries after the snapshot
+        self.closed = False
+
+    def recover(self) -> Restored:
+        self.closed = False
+        return Restored(self.hard_state, self.snapshot, tuple(self.entries))
 
     def persist(self, rd: Ready) -> None:
         """The persist step of a Ready: snapshot, then entries, then hard state."""
@@ -29,10 +38,11 @@ class MemoryStorage:
             self.snapshot = snapshot
             self.entries = [e for e in self.entries if e.index > snapshot.index]
 
-    def restored(self) -> Restored:
-        return Restored(self.hard_state, self.snapshot, tuple(self.entries))
+    def close(self) -> None:
+        self.closed = True
 
     def term(self, index: int) -> int | None:
+        """The term of the entry at `index` as stored (the simulator's log-matching check)."""
         if self.snapshot is not None and index == self.snapshot.index:
             return self.snapshot.term
         if index == 0:

@@ -12,24 +12,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
 from services.raft.codec import decode_message, encode_message
 from services.raft.messages import Message, NodeId
+from services.raft.transport.protocol import Deliver
 from services.runtime import logs
+from services.runtime.backoff import Backoff
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 4096
 BATCH_LIMIT = 256
-BACKOFF_BASE_S = 0.05
-BACKOFF_CAP_S = 1.0
-
-Deliver = Callable[[Message], None]
+RECONNECT = Backoff(base_s=0.05, cap_s=1.0)
 
 
 class _PeerStream:
@@ -39,6 +38,7 @@ class _PeerStream:
         self.queue: asyncio.Queue[raft_pb2.Envelope | None] = asyncio.Queue(QUEUE_LIMIT)
         self.dropped = 0
         self.closing = False
+        self._rng = random.Random()
 
     def put(self, envelope: raft_pb2.Envelope) -> None:
         if self.closing:
@@ -63,8 +63,7 @@ class _PeerStream:
                             peer=self.peer, error=f"{e.code().name}: {e.details()}",
                         )  # fmt: skip
                     failures += 1
-                    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**failures)
-                    await asyncio.sleep(random.uniform(0, delay))  # full jitter
+                    await asyncio.sleep(RECONNECT.delay_s(failures, self._rng))
 
     def close(self) -> None:
         """End the stream gracefully: the request iterator finishes, the call completes."""
@@ -99,6 +98,9 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
 
     def register(self, group: str, deliver: Deliver) -> None:
         self._groups[group] = deliver
+
+    def unregister(self, group: str) -> None:
+        self._groups.pop(group, None)
 
     def start(self) -> None:
         for s in self._streams.values():

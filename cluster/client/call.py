@@ -1,0 +1,169 @@
+"""`GroupCaller`: one call to whichever node leads a Raft group, the retry loop every
+faultlab client shares (KV today; lock and log next).
+
+- A NOT_LEADER answer names the leader; the caller goes there at once.
+- A definite failure that is worth retrying (NOT_APPLIED, NO_QUORUM), an indefinite one
+  (OUTCOME_UNKNOWN, UNAVAILABLE or DEADLINE_EXCEEDED without a reason), or no leader
+  known: the next node, after capped exponential backoff with full jitter.
+- Anything else (INVALID, FENCED, ...) is returned to the caller at once.
+- If an attempt's outcome was unknown and a later one was refused before reaching the
+  state machine (NOT_LEADER, NOT_APPLIED, NO_QUORUM), the call's outcome is still
+  unknown: that refusal says nothing of the earlier attempt, so the earlier error is
+  raised. A state machine's own answer to a retry (a result, FENCED, INVALID) is the
+  truth, since the session makes the retry see the first attempt's effect.
+
+Writes carry a session (`Session`: client id, sequence) and retries reuse its number, so
+an attempt that did land is not applied twice. The leader of each group is remembered in
+a `LeaderCache`, which clients of one process may share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+
+from cluster.client import errors
+from services.runtime.backoff import Backoff
+from services.runtime.errors import Reason
+from services.runtime.grpc_options import CHANNEL_OPTIONS
+
+T = TypeVar("T")
+
+RETRY_BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
+_TRANSPORT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+_RETRY_REASONS = {
+    Reason.Value("NOT_APPLIED"),
+    Reason.Value("NO_QUORUM"),
+    Reason.Value("OUTCOME_UNKNOWN"),
+}
+_NOT_LEADER = Reason.Value("NOT_LEADER")
+# Refusals that never reached the state machine: they say nothing of earlier attempts.
+_ROUTING_REFUSALS = {_NOT_LEADER, Reason.Value("NOT_APPLIED"), Reason.Value("NO_QUORUM")}
+_UNSPECIFIED = Reason.Value("REASON_UNSPECIFIED")
+
+
+class Session:
+    """A client session: a retried write reuses its sequence number and applies once."""
+
+    def __init__(self, client_id: str | None = None) -> None:
+        self.client_id = client_id or uuid.uuid4().hex
+        self._seq = itertools.count(1)
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+
+class LeaderCache:
+    """Raft group id -> the node last seen leading it."""
+
+    def __init__(self) -> None:
+        self._leaders: dict[str, str] = {}
+
+    def get(self, group: str) -> str | None:
+        return self._leaders.get(group)
+
+    def set(self, group: str, node: str | None) -> None:
+        if node is None:
+            self._leaders.pop(group, None)
+        else:
+            self._leaders[group] = node
+
+
+def _retryable(e: grpc.aio.AioRpcError, reason: int) -> bool:
+    if reason == _UNSPECIFIED:
+        return e.code() in _TRANSPORT_CODES
+    return reason in _RETRY_REASONS
+
+
+def _verdict(
+    last: grpc.aio.AioRpcError, unknown: grpc.aio.AioRpcError | None
+) -> grpc.aio.AioRpcError:
+    """The error a failed call raises: its last one, unless that one says nothing of an
+    earlier attempt whose outcome is unknown."""
+    if unknown is not None and errors.reason_of(last) in _ROUTING_REFUSALS:
+        return unknown
+    return last
+
+
+class GroupCaller:
+    def __init__(
+        self,
+        group: str,
+        addresses: dict[str, str],
+        *,
+        attempts: int = 10,
+        rng: random.Random | None = None,
+        leaders: LeaderCache | None = None,
+        backoff: Backoff = RETRY_BACKOFF,
+    ) -> None:
+        """`addresses`: node id -> where clients dial it, for every node hosting `group`."""
+        assert addresses, "a client needs at least one node address"
+        self.group = group
+        self.addresses = dict(addresses)
+        self.attempts = attempts
+        self.leaders = leaders or LeaderCache()
+        self._rng = rng or random.Random()
+        self._backoff = backoff
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._order = sorted(self.addresses)
+
+    @property
+    def leader(self) -> str | None:
+        return self.leaders.get(self.group)
+
+    def channel(self, node: str) -> grpc.aio.Channel:
+        channel = self._channels.get(node)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(self.addresses[node], options=CHANNEL_OPTIONS)
+            self._channels[node] = channel
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    async def call(self, attempt_on: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
+        """`attempt_on(channel)` on the leader, retried as the module docstring says."""
+        last: grpc.aio.AioRpcError | None = None
+        unknown: grpc.aio.AioRpcError | None = None  # the first attempt that may have applied
+        for attempt in range(self.attempts):
+            node = self.leader or self._order[attempt % len(self._order)]
+            try:
+                result = await attempt_on(self.channel(node))
+            except grpc.aio.AioRpcError as e:
+                last = e
+                reason = errors.reason_of(e)
+                if unknown is None and not errors.definite(e):
+                    unknown = e
+                if reason == _NOT_LEADER:
+                    await self._follow(node, errors.leader_hint(e), attempt)
+                    continue
+                if not _retryable(e, reason):
+                    raise _verdict(e, unknown) from None
+                self._forget(node)
+                await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+                continue
+            self.leaders.set(self.group, node)
+            return result
+        assert last is not None
+        raise _verdict(last, unknown)
+
+    async def _follow(self, node: str, hint: str, attempt: int) -> None:
+        if hint in self.addresses and hint != node:
+            self.leaders.set(self.group, hint)
+            return
+        self._forget(node)
+        await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+
+    def _forget(self, node: str) -> None:
+        """`node` did not answer as leader: try the others first from now on."""
+        self.leaders.set(self.group, None)
+        if self._order[0] == node:
+            self._order.append(self._order.pop(0))

@@ -1,0 +1,26 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_UNSPECIFIED: _ClassVar[Reason]
+    INVALID: _ClassVar[Reason]
+    NOT_LEADER: _ClassVar[Reason]
+    NOT_APPLIED: _ClassVar[Reason]
+    OUTCOME_UNKNOWN: _ClassVar[Reason]
+    FENCED: _ClassVar[Reason]
+    NO_QUORUM: _ClassVar[Reason]
+    OUT_OF_RANGE: _ClassVar[Reason]
+    SLOW_CONSUMER: _ClassVar[Reason]
+REASON_UNSPECIFIED: Reason
+INVALID: Reason
+NOT_LEADER: Reason
+NOT_APPLIED: Reason
+OUTCOME_UNKNOWN: Reason
+FENCED: Reason
+NO_QUORUM: Reason
+OUT_OF_RANGE: Reason
+SLOW_CONSUMER: Reason

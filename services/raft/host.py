@@ -1,0 +1,140 @@
+"""`RaftHost`: every Raft group one process runs, over one transport and one ticker.
+
+A Raft group id (`kv`, `lock`, `log/orders/3`) names one replicated state machine; it is
+distinct from the topology group (`kv`, `log`), the set of processes that host such
+groups. A log node may host dozens of partitions, each its own group with its own
+leader, all sharing this process's transport streams and its tick.
+
+    host = RaftHost("kv1", transport, storage_for, options)
+    host.start()
+    node = await host.add_group("kv", ("kv1", "kv2", "kv3"), KvState())
+    await host.remove_group("kv")
+    await host.stop()
+
+Groups may be added and removed while the host runs (the log broker creates topics);
+messages for a group this process does not host are dropped, like lost messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+from services.raft.messages import NodeId
+from services.raft.node import NodeOptions, RaftNode
+from services.raft.statemachine import StateMachine
+from services.raft.storage import FsyncPolicy, RaftStorage, Storage
+from services.raft.transport import Transport
+from services.runtime import logs
+from services.runtime.admin import GroupInfo
+
+log = logging.getLogger(__name__)
+
+StorageFor = Callable[[str], Storage]
+DEFAULT_OPTIONS = NodeOptions()
+
+
+def disk_storage(data_dir: Path, fsync: FsyncPolicy) -> StorageFor:
+    """One folder per group under `data_dir/raft`, its id escaped ("log/a/3" -> "log%2Fa%2F3")."""
+
+    def storage_for(group: str) -> Storage:
+        return RaftStorage(data_dir / "raft" / urllib.parse.quote(group, safe=""), fsync)
+
+    return storage_for
+
+
+class UnknownGroup(KeyError):
+    """This process hosts no Raft group by that id."""
+
+
+class RaftHost:
+    def __init__(
+        self,
+        node_id: NodeId,
+        transport: Transport,
+        storage_for: StorageFor,
+        options: NodeOptions = DEFAULT_OPTIONS,
+    ) -> None:
+        self.node_id = node_id
+        self.transport = transport
+        self.options = options
+        self._storage_for = storage_for
+        self._nodes: dict[str, RaftNode] = {}
+        self._ticker: asyncio.Task[None] | None = None
+
+    # -- groups ---------------------------------------------------------------------------
+
+    async def add_group(
+        self, group: str, voters: tuple[NodeId, ...], state_machine: StateMachine
+    ) -> RaftNode:
+        if group in self._nodes:
+            raise ValueError(f"Raft group {group!r} is already hosted on {self.node_id}")
+        transport = self.transport
+        node = RaftNode(
+            self.node_id, group, voters, self._storage_for(group), state_machine,
+            lambda msg: transport.send(group, msg), self.options,
+        )  # fmt: skip
+        await node.start()
+        self._nodes[group] = node
+        transport.register(group, node.deliver)
+        logs.event(log, "raft_group_added", group=group, voters=list(voters))
+        return node
+
+    async def remove_group(self, group: str) -> None:
+        node = self._nodes.pop(group, None)
+        if node is None:
+            raise UnknownGroup(group)
+        self.transport.unregister(group)
+        await node.stop()
+        logs.event(log, "raft_group_removed", group=group)
+
+    def group(self, group: str) -> RaftNode:
+        try:
+            return self._nodes[group]
+        except KeyError:
+            raise UnknownGroup(group) from None
+
+    def groups(self) -> list[RaftNode]:
+        return list(self._nodes.values())
+
+    def status(self) -> list[GroupInfo]:
+        return [n.status() for n in self._nodes.values()]
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.transport.start()
+        self._ticker = asyncio.create_task(self._tick_forever(), name="raft-ticker")
+
+    async def hand_over(self, timeout_s: float) -> dict[str, NodeId | None]:
+        """Before stopping: every group this node leads hands leadership to a caught-up
+        follower, so a rolling restart waits for no election timeout; then in-flight
+        proposals learn their outcome from the new leader. Returns group -> new leader."""
+        led = [n for n in self._nodes.values() if n.is_leader()]
+        new_leaders = await asyncio.gather(*(n.transfer_leadership(timeout_s) for n in led))
+        for node, new in zip(led, new_leaders, strict=True):
+            logs.event(log, "raft_handed_over", group=node.group, to=new or "")
+        await asyncio.gather(*(n.drain(timeout_s) for n in self._nodes.values()))
+        return {n.group: new for n, new in zip(led, new_leaders, strict=True)}
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self.transport.stop()
+        await asyncio.gather(*(n.stop() for n in self._nodes.values()))
+        self._nodes.clear()
+
+    async def _tick_forever(self) -> None:
+        """One ticker for every group: one timer wake-up per tick, however many groups."""
+        loop = asyncio.get_running_loop()
+        tick_s = self.options.tick_ms / 1000
+        next_tick = loop.time() + tick_s
+        while True:
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+            for node in list(self._nodes.values()):
+                node.tick()
+            next_tick = max(next_tick + tick_s, loop.time())

@@ -1,0 +1,8 @@
+"""The chassis every replicated service stands on: `replicated_main` wires a state
+machine, its servicers and its Raft groups onto the runtime and a multi-group Raft host;
+`ReplicatedGroup` is a group as handlers see it, failing only with the error tree."""
+
+from services.replicated.group import ReplicatedGroup
+from services.replicated.main import Replicas, ReplicatedService, Servicer, replicated_main
+
+__all__ = ["Replicas", "ReplicatedGroup", "ReplicatedService", "Servicer", "replicated_main"]

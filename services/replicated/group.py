@@ -1,0 +1,74 @@
+"""`ReplicatedGroup`: one Raft group as a service's handlers see it.
+
+Handlers propose commands and wait for reads with the caller's deadline; every failure
+comes out already in the error tree (services/runtime/errors.py), so a handler never
+translates Raft's own exceptions and never decides what is definite:
+
+    raft NotLeader         -> NotLeader (with the leader's client address)   definite
+    raft ProposalDropped   -> NotApplied                                     definite
+    deadline, NodeStopped  -> OutcomeUnknown (writes) / NoQuorum (reads)     per reason
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import grpc
+
+from services.raft.errors import NodeStopped, NotLeader, ProposalDropped
+from services.raft.node import RaftNode
+from services.runtime import errors
+from services.runtime.deadlines import time_left
+
+
+class ReplicatedGroup:
+    def __init__(self, node: RaftNode, client_address: Callable[[str], str]) -> None:
+        self.node = node
+        self._client_address = client_address  # node id -> where clients dial it
+
+    @property
+    def group(self) -> str:
+        return self.node.group
+
+    @property
+    def node_id(self) -> str:
+        return self.node.id
+
+    async def propose(self, command: bytes, context: grpc.aio.ServicerContext) -> object:
+        """The state machine's result for `command`, applied before the caller's deadline."""
+        try:
+            return await asyncio.wait_for(self.node.propose(command), time_left(context))
+        except NotLeader as e:
+            raise self.not_leader(e.leader_hint) from None
+        except ProposalDropped as e:
+            raise errors.NotApplied(f"not applied: {e}") from None
+        except NodeStopped:
+            raise errors.OutcomeUnknown(
+                "this node stopped before the outcome was known; the write may still be applied"
+            ) from None
+        except TimeoutError:
+            raise errors.OutcomeUnknown(
+                "no quorum answered before the deadline; the write may still be applied"
+            ) from None
+
+    async def linearizable_read(self, context: grpc.aio.ServicerContext) -> None:
+        """Returns once the local state may answer a linearizable read (ReadIndex)."""
+        try:
+            await asyncio.wait_for(self.node.read_index(), time_left(context))
+        except NotLeader as e:
+            raise self.not_leader(e.leader_hint) from None
+        except (TimeoutError, NodeStopped):
+            raise errors.NoQuorum(
+                "no quorum confirmed this leader before the deadline; nothing was read"
+            ) from None
+
+    def lease_read(self) -> None:
+        """The leader answers alone, trusting CheckQuorum to depose it before another
+        leader can be elected; a paused or partitioned leader breaks that trust."""
+        if not self.node.is_leader():
+            raise self.not_leader(self.node.leader)
+
+    def not_leader(self, leader_id: str) -> errors.NotLeader:
+        address = self._client_address(leader_id) if leader_id else ""
+        return errors.NotLeader(self.node.id, leader_id, address)

@@ -1,0 +1,103 @@
+"""`replicated_main`: a replicated service is a state machine, servicers and Raft groups.
+
+A service's `__main__` states those three things; the chassis does the rest: Raft
+storage (WAL + snapshots, fsync policy from the environment), one transport and one
+ticker for every group of the process, the runtime's admin / health / reflection /
+metrics / signals, per-group status in the admin service, and on SIGTERM a hand-over:
+every group this node leads transfers leadership to a caught-up follower and waits for
+its in-flight writes to learn their outcome, so a rolling restart waits for no election.
+
+    SERVICE = ReplicatedService(
+        name="kv",
+        state_machine=lambda group: KvState(),
+        initial_groups=lambda cfg: ["kv"],
+        servicers=[Servicer(kv_pb2.DESCRIPTOR.services_by_name["KV"],
+                            kv_pb2_grpc.add_KVServicer_to_server,
+                            lambda replicas: KvServicer(replicas.group("kv")))],
+    )
+    sys.exit(replicated_main(SERVICE))
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
+from google.protobuf.descriptor import ServiceDescriptor
+
+from services.raft.host import RaftHost, disk_storage
+from services.raft.statemachine import StateMachine
+from services.raft.transport import GrpcTransport
+from services.replicated import options
+from services.replicated.group import ReplicatedGroup
+from services.runtime.config import NodeConfig
+from services.runtime.server import NodeContext, ServiceHandle, main
+
+# How long a stopping leader waits for a follower to take over, and then for its
+# in-flight writes to learn their outcome. Leadership moves in one round trip plus one
+# vote; past this the node stops anyway and the others elect a leader as after a crash.
+HAND_OVER_S = 1.0
+
+
+class Replicas:
+    """What servicer factories get: this process's Raft groups, as handlers see them."""
+
+    def __init__(self, host: RaftHost, config: NodeConfig) -> None:
+        self.host = host
+        self.config = config
+
+    def group(self, group: str) -> ReplicatedGroup:
+        return ReplicatedGroup(self.host.group(group), self.config.topology.client_address)
+
+    def voters(self) -> tuple[str, ...]:
+        """Every node of this node's topology group: the default membership of a group."""
+        return tuple(n.id for n in self.config.topology.group_nodes(self.config.group))
+
+
+@dataclass(frozen=True)
+class Servicer:
+    descriptor: ServiceDescriptor  # e.g. kv_pb2.DESCRIPTOR.services_by_name["KV"]
+    add_to_server: Callable[[Any, grpc.aio.Server], None]  # the generated add_..._to_server
+    make: Callable[[Replicas], object]
+
+
+@dataclass(frozen=True)
+class ReplicatedService:
+    name: str
+    state_machine: Callable[[str], StateMachine]  # a fresh state machine for a group id
+    initial_groups: Callable[[NodeConfig], Sequence[str]]  # groups hosted from the start
+    servicers: Sequence[Servicer]
+
+
+async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
+    cfg = ctx.config
+    opts = options.from_env()
+    transport = GrpcTransport(cfg.peers)
+    host = RaftHost(cfg.node_id, transport, disk_storage(cfg.data_dir, opts.fsync), opts.raft)
+    replicas = Replicas(host, cfg)
+    raft_pb2_grpc.add_RaftServicer_to_server(transport, ctx.server)
+    for group in service.initial_groups(cfg):
+        await host.add_group(group, replicas.voters(), service.state_machine(group))
+    for s in service.servicers:
+        s.add_to_server(s.make(replicas), ctx.server)
+    ctx.admin.set_groups_source(host.status)
+    host.start()
+
+    async def close() -> None:
+        if opts.hand_over:
+            await host.hand_over(HAND_OVER_S)
+        await host.stop()
+
+    names = [s.descriptor.full_name for s in service.servicers]
+    names.append(raft_pb2.DESCRIPTOR.services_by_name["Raft"].full_name)
+    return ServiceHandle(service_names=names, close=close)
+
+
+def replicated_main(service: ReplicatedService) -> int:
+    """Run one node of `service` until SIGTERM; returns the process exit code."""
+    setup = functools.partial(_setup, service)
+    return main(setup, prog=f"python -m services.{service.name}")

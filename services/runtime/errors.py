@@ -1,0 +1,124 @@
+"""One error tree for every faultlab service. `services.runtime.status` turns it into a
+gRPC status at one edge (a server interceptor), so handlers only raise.
+
+    ServiceError                 reason            gRPC status          definite
+    ├── InvalidArgument          INVALID           INVALID_ARGUMENT     yes
+    ├── NotLeader                NOT_LEADER        FAILED_PRECONDITION  yes  (+ leader id, address)
+    ├── Fenced                   FENCED            FAILED_PRECONDITION  yes
+    ├── NotApplied               NOT_APPLIED       UNAVAILABLE          yes
+    ├── OutcomeUnknown           OUTCOME_UNKNOWN   UNAVAILABLE          no
+    ├── NoQuorum                 NO_QUORUM         UNAVAILABLE          yes  (reads)
+    ├── OutOfRange               OUT_OF_RANGE      OUT_OF_RANGE         yes
+    └── SlowConsumer             SLOW_CONSUMER     RESOURCE_EXHAUSTED   yes  (streams)
+
+"Definite" is Jepsen's rule: the operation certainly did not take effect. Servers, the
+client SDK and the chaos workloads all read it from `DEFINITE`, keyed by the proto enum
+`faultlab.errors.v1.Reason`; nobody decides it from message text.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import grpc
+from faultlab.errors.v1 import errors_pb2
+
+Reason = errors_pb2.Reason
+DOMAIN = "faultlab"
+
+# Whether each reason means "certainly not applied". A reason missing here (a newer
+# server's) counts as indefinite: when in doubt, the operation may have happened.
+DEFINITE: dict[int, bool] = {
+    errors_pb2.INVALID: True,
+    errors_pb2.NOT_LEADER: True,
+    errors_pb2.NOT_APPLIED: True,
+    errors_pb2.OUTCOME_UNKNOWN: False,
+    errors_pb2.FENCED: True,
+    errors_pb2.NO_QUORUM: True,
+    errors_pb2.OUT_OF_RANGE: True,
+    errors_pb2.SLOW_CONSUMER: True,
+}
+
+
+def is_definite(reason: int) -> bool:
+    return DEFINITE.get(reason, False)
+
+
+class ServiceError(Exception):
+    """Base of every error a faultlab service reports to its callers."""
+
+    reason: ClassVar[int] = errors_pb2.REASON_UNSPECIFIED
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.UNKNOWN
+
+    def __init__(self, message: str, **details: str) -> None:
+        super().__init__(message)
+        self.message = message
+        # Machine-readable facts for the caller (ErrorInfo metadata); keys snake_case.
+        self.details = details
+
+    @property
+    def definite(self) -> bool:
+        return is_definite(self.reason)
+
+
+class InvalidArgument(ServiceError):
+    """Bad input; nothing was proposed and nothing stored changed."""
+
+    reason = errors_pb2.INVALID
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotLeader(ServiceError):
+    """This node does not lead the group; the leader, when known, is named."""
+
+    reason = errors_pb2.NOT_LEADER
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+    def __init__(self, node_id: str, leader_id: str = "", leader_address: str = "") -> None:
+        hint = f"; try {leader_id}" if leader_id else "; no leader known"
+        details = {"leader_id": leader_id, "leader_address": leader_address} if leader_id else {}
+        super().__init__(f"{node_id} is not the leader{hint}", **details)
+        self.leader_id = leader_id
+        self.leader_address = leader_address
+
+
+class Fenced(ServiceError):
+    """A fenced write whose token is below the highest already seen for its fence."""
+
+    reason = errors_pb2.FENCED
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class NotApplied(ServiceError):
+    """Refused, or its log entry replaced by a newer leader's: it will never apply."""
+
+    reason = errors_pb2.NOT_APPLIED
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class OutcomeUnknown(ServiceError):
+    """No answer in time (no quorum, a leader change, a node stopping): it may apply."""
+
+    reason = errors_pb2.OUTCOME_UNKNOWN
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class NoQuorum(ServiceError):
+    """A read could not be confirmed by a quorum in time; a read changes nothing."""
+
+    reason = errors_pb2.NO_QUORUM
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class OutOfRange(ServiceError):
+    """A position (a watch revision, a log offset) this node no longer holds."""
+
+    reason = errors_pb2.OUT_OF_RANGE
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
+class SlowConsumer(ServiceError):
+    """A stream's reader fell too far behind; the stream ends rather than skip."""
+
+    reason = errors_pb2.SLOW_CONSUMER
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED

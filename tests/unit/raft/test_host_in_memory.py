@@ -1,0 +1,105 @@
+"""The production driver (RaftHost, RaftNode, ReadyHandler) and the KV state machine,
+run entirely in memory: in-memory storage and transport, one event loop, no sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from services.kv import commands
+from services.kv.state import KvState
+from services.raft.host import RaftHost, UnknownGroup
+from services.raft.node import NodeOptions, RaftNode
+from services.raft.storage import MemoryStorage
+from services.raft.transport import MemoryNetwork
+
+NODES = ("n1", "n2", "n3")
+FAST = NodeOptions(tick_ms=5, election_ticks=10)  # elections in 50-100 ms
+
+
+async def eventually(condition: Callable[[], object], what: str, timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def leader_of(hosts: dict[str, RaftHost], group: str) -> RaftNode | None:
+    leaders = [h.group(group) for h in hosts.values() if h.group(group).is_leader()]
+    return leaders[0] if len(leaders) == 1 else None
+
+
+@pytest.fixture
+async def hosts() -> AsyncIterator[dict[str, RaftHost]]:
+    network = MemoryNetwork()
+    storages: dict[str, MemoryStorage] = {}
+
+    def storage_for(node: str) -> Callable[[str], MemoryStorage]:
+        return lambda group: storages.setdefault(f"{node}:{group}", MemoryStorage())
+
+    out = {n: RaftHost(n, network.transport(n), storage_for(n), FAST) for n in NODES}
+    for host in out.values():
+        host.start()
+    yield out
+    for host in out.values():
+        await host.stop()
+
+
+async def put(node: RaftNode, key: str, value: bytes) -> object:
+    return await node.propose(commands.encode({"op": "put", "key": key, "value": value}))
+
+
+async def test_a_write_is_applied_on_all_three(hosts: dict[str, RaftHost]) -> None:
+    for host in hosts.values():
+        await host.add_group("kv", NODES, KvState())
+    await eventually(lambda: leader_of(hosts, "kv"), "a kv leader")
+    leader = leader_of(hosts, "kv")
+    assert leader is not None
+    result = await asyncio.wait_for(put(leader, "greeting", b"hello"), 5)
+    assert isinstance(result, dict) and result["revision"] >= 1
+
+    def applied_everywhere() -> bool:
+        states = [h.group("kv").state_machine for h in hosts.values()]
+        return all(isinstance(s, KvState) and s.get("greeting") is not None for s in states)
+
+    await eventually(applied_everywhere, "the write applied on every node")
+    for host in hosts.values():
+        state = host.group("kv").state_machine
+        assert isinstance(state, KvState)
+        record = state.get("greeting")
+        assert record is not None and record.value == b"hello"
+
+
+async def test_groups_elect_independently_and_come_and_go(hosts: dict[str, RaftHost]) -> None:
+    groups = ["kv", "log/orders/0", "log/orders/1"]
+    for group in groups:
+        for host in hosts.values():
+            await host.add_group(group, NODES, KvState())
+    for group in groups:
+        await eventually(lambda g=group: leader_of(hosts, g), f"a leader of {group}")
+    assert {s.group for s in hosts["n1"].status()} == set(groups)
+
+    for host in hosts.values():
+        await host.remove_group("log/orders/0")
+    with pytest.raises(UnknownGroup):
+        hosts["n1"].group("log/orders/0")
+    leader = leader_of(hosts, "log/orders/1")
+    assert leader is not None
+    await asyncio.wait_for(put(leader, "k", b"v"), 5)  # the others are unaffected
+
+
+async def test_a_leader_hands_over_to_a_caught_up_follower(hosts: dict[str, RaftHost]) -> None:
+    for host in hosts.values():
+        await host.add_group("kv", NODES, KvState())
+    await eventually(lambda: leader_of(hosts, "kv"), "a kv leader")
+    old = leader_of(hosts, "kv")
+    assert old is not None
+    await asyncio.wait_for(put(old, "before", b"1"), 5)
+    handed = await hosts[old.id].hand_over(timeout_s=2.0)
+    new = handed["kv"]
+    assert new is not None and new != old.id
+    assert not old.is_leader()
+    assert hosts[new].group("kv").is_leader()
