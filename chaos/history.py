@@ -29,7 +29,8 @@ class Event:
     value: Any = None
     time_ns: int = 0
     node: str | None = None  # the node it was pinned to; on completion, the one that served it
-    error: str | None = None
+    error: str | None = None  # the gRPC status code of a failure
+    reason: str | None = None  # its faultlab.errors.v1.Reason, when the server gave one
 
     def to_json(self) -> str:
         return json.dumps({k: v for k, v in asdict(self).items() if v is not None})

@@ -88,7 +88,7 @@ async def _read(kv: KvClient, c: ClientSpec, key: str, consistency: int, h: Hist
         resp = await kv.get(key, consistency)
     except grpc.aio.AioRpcError as e:
         # A read changes nothing, so a read that failed in any way certainly did nothing.
-        h.record(c.name, "fail", "read", key=key, error=e.code().name, node=c.node)
+        h.record(c.name, "fail", "read", key=key, node=c.node, **_error(e))
         return
     value = [resp.kv.value.decode(), resp.kv.version] if resp.found else [None, 0]
     h.record(c.name, "ok", "read", key=key, value=value, node=resp.served_by or c.node)
@@ -99,7 +99,7 @@ async def _write(kv: KvClient, c: ClientSpec, key: str, value: str, h: History) 
     try:
         await kv.put(key, value.encode())
     except grpc.aio.AioRpcError as e:
-        h.record(c.name, _classify(e), "write", key=key, error=e.code().name, node=c.node)
+        h.record(c.name, _classify(e), "write", key=key, node=c.node, **_error(e))
         return
     h.record(c.name, "ok", "write", key=key, node=c.node)
 
@@ -109,9 +109,15 @@ async def _cas(kv: KvClient, c: ClientSpec, key: str, version: int, value: str, 
     try:
         resp = await kv.cas(key, version, value.encode())
     except grpc.aio.AioRpcError as e:
-        h.record(c.name, _classify(e), "cas", key=key, error=e.code().name, node=c.node)
+        h.record(c.name, _classify(e), "cas", key=key, node=c.node, **_error(e))
         return
     h.record(c.name, "ok", "cas", key=key, value=resp.succeeded, node=c.node)
+
+
+def _error(e: grpc.aio.AioRpcError) -> dict[str, str]:
+    reason = errors.reason_of(e)
+    named = {"reason": errors.Reason.Name(reason)} if reason else {}
+    return {"error": e.code().name, **named}
 
 
 def _classify(e: grpc.aio.AioRpcError) -> OpType:

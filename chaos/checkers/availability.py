@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -33,3 +34,11 @@ def summarize(ops: list[Operation], duration_s: float) -> Availability:
         ok_per_s=outcomes["ok"] / duration_s if duration_s else 0.0,
         by_node={n: (c[0], c[1]) for n, c in sorted(by_node.items())},
     )  # fmt: skip
+
+
+def longest_gap_s(ops: list[Operation], f: str, since_ns: int, until_ns: int) -> float:
+    """The longest stretch within [since, until] in which no `f` operation completed ok:
+    how long clients saw that kind of operation stall (a failover's write gap)."""
+    done = sorted(op.end_ns for op in ops if op.f == f and op.outcome == "ok" and op.end_ns)
+    marks = [since_ns, *(t for t in done if since_ns < t < until_ns), until_ns]
+    return max(b - a for a, b in itertools.pairwise(marks)) / 1e9

@@ -16,6 +16,8 @@ from services.runtime.errors import DOMAIN, Reason, is_definite
 
 _DETAILS_KEY = "grpc-status-details-bin"
 
+__all__ = ["Reason", "definite", "error_info", "leader_hint", "reason_of"]
+
 
 def error_info(e: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
     """The faultlab ErrorInfo of a failed call, or None when it carries none."""
