@@ -25,6 +25,10 @@ def write_report(exp: Experiment, result: ModeResult) -> Path:
     return path
 
 
+def _nodes(exp: Experiment) -> str:
+    return ", ".join(f"{g.size} {g.name}" for g in exp.topology.groups)
+
+
 def _markdown(exp: Experiment, r: ModeResult) -> str:
     held = "yes" if r.behaved else "**NO**"
     env = ", ".join(f"`{k}={v}`" for k, v in r.mode.node_env.items()) or "defaults"
@@ -36,7 +40,7 @@ def _markdown(exp: Experiment, r: ModeResult) -> str:
         "## Configuration", "",
         f"- mode: {r.mode.name}: {r.mode.summary}", f"- node environment: {env}",
         f"- read consistency: {r.mode.read_consistency} (0 linearizable, 1 lease, 2 stale)",
-        f"- duration: {r.duration_s:.0f}s, seed {r.seed}, 3 KV nodes", "",
+        f"- duration: {r.duration_s:.0f}s, seed {r.seed}, nodes: {_nodes(exp)}", "",
         "## Fault timeline", "",
         *(f"- {start:.2f}s → {end:.2f}s: {name}" for name, start, end in r.faults),
         *(f"  - {e.value}" for e in r.history.events if e.process == "nemesis"), "",

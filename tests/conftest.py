@@ -1,4 +1,6 @@
-"""Shared fixtures: real clusters on free ports that leave nothing behind."""
+"""Shared test set-up. The cluster fixtures come from faultlab's own pytest plugin
+(chaos/pytest_plugin.py), exactly as users get them; this adds the project's own rule:
+no test may leave a child process running."""
 
 from __future__ import annotations
 
@@ -7,40 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from cluster.launcher import LocalCluster
-from services.runtime.topology import Group, Topology
-
-
-def pid_alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def assert_all_gone(pids: list[int]) -> None:
-    alive = [pid for pid in pids if pid_alive(pid)]
-    assert not alive, f"processes left running after the cluster closed: {alive}"
-
-
-def make_cluster(tmp_path: Path, groups: tuple[Group, ...], **kwargs: object) -> LocalCluster:
-    topology = Topology.build("127.0.0.1", 0, groups)  # 0: a free block of ports
-    return LocalCluster(topology, tmp_path / "run", **kwargs)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def cluster3(tmp_path: Path) -> Iterator[LocalCluster]:
-    """A fresh 3-node group (kv1..kv3) behind a real Toxiproxy; closed and checked after."""
-    cluster = make_cluster(tmp_path, (Group("kv", 3),))
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.close()
-        assert_all_gone(cluster.spawned_pids)
 
 
 @pytest.fixture(scope="session", autouse=True)

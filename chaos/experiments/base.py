@@ -1,26 +1,30 @@
 """What an experiment is, and how one mode of it runs.
 
 An experiment is a named scenario from the catalogue: a hypothesis, an unsafe and a safe
-mode, a plan (the workload and the faults, given the running cluster) and a judge (which
-reads the history and says whether the anomaly happened). Running a mode starts a cluster
-of its own, runs workload and nemesis side by side while a monitor samples every node's
-term, closes the cluster, judges, and writes a report folder.
+mode, the topology it needs, a plan (the workload spec and the faults, given the running
+cluster), the workload that runs such a spec, and a judge (which reads the history and
+says whether the anomaly happened). Running a mode starts a cluster of its own, runs
+workload and nemesis side by side while a monitor samples every node's Raft groups,
+closes the cluster, judges, and writes a report folder with a Chaos Toolkit journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chaos import monitor
 from chaos.checkers.availability import Availability, summarize
 from chaos.history import History, Operation, pair
+from chaos.journal import journal
 from chaos.monitor import Sample
 from chaos.nemesis import Fault, run_nemesis
-from chaos.workload import WorkloadSpec, run_workload
+from chaos.workload import run_workload
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
 
@@ -52,8 +56,13 @@ class Finding:
     figures: dict[str, float] = field(default_factory=dict)
 
 
-Plan = Callable[[LocalCluster, Mode, float], tuple[WorkloadSpec, list[Fault]]]
+# The plan returns a workload spec that the experiment's workload runner understands (the
+# KV workload's WorkloadSpec for the KV experiments), and the faults to inject.
+Plan = Callable[[LocalCluster, Mode, float], tuple[Any, list[Fault]]]
 Judge = Callable[[RunData, Mode], Finding]
+# (spec, topology, history, duration_s, seed): drives clients and records what they saw.
+WorkloadRunner = Callable[[Any, Topology, History, float, int], Awaitable[None]]
+DEFAULT_TOPOLOGY = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,8 @@ class Experiment:
     plan: Plan
     judge: Judge
     doc: str  # the docs/ page
+    topology: Topology = DEFAULT_TOPOLOGY  # base_port 0: each run picks free ports
+    workload: WorkloadRunner = run_workload
 
     def modes(self, which: str) -> list[Mode]:
         return {"unsafe": [self.unsafe], "safe": [self.safe], "both": [self.unsafe, self.safe]}[
@@ -86,6 +97,7 @@ class ModeResult:
     faults: list[tuple[str, float, float]]
     history: History = field(repr=False)
     samples: list[Sample] = field(repr=False)
+    started_wall_s: float = 0.0  # Unix time the workload began (history time 0 is near it)
 
     @property
     def behaved(self) -> bool:
@@ -104,33 +116,34 @@ class ModeResult:
 
 def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path) -> ModeResult:
     folder.mkdir(parents=True, exist_ok=True)
-    topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
-    with LocalCluster(topology, folder / "cluster", node_env=mode.node_env) as cluster:
+    with LocalCluster(exp.topology, folder / "cluster", node_env=mode.node_env) as cluster:
         cluster.wait_for_leader(timeout_s=20.0)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()
+        started_wall_s = time.time()
         samples: list[Sample] = []
-        asyncio.run(_drive(cluster, spec, faults, history, samples, duration_s, seed))
+        asyncio.run(_drive(exp, cluster, spec, faults, history, samples, duration_s, seed))
     operations = list(pair(history.events))
     data = RunData(history, operations, samples, duration_s)
     result = ModeResult(
         exp.name, mode, exp.judge(data, mode), summarize(operations, duration_s), folder,
-        seed, duration_s, history.fault_windows(), history, samples,
+        seed, duration_s, history.fault_windows(), history, samples, started_wall_s,
     )  # fmt: skip
     history.save(folder / "history.jsonl")
     monitor.save(samples, folder / "terms.jsonl")
     (folder / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
+    (folder / "journal.json").write_text(json.dumps(journal(exp, result), indent=2))
     return result
 
 
 async def _drive(
-    cluster: LocalCluster, spec: WorkloadSpec, faults: list[Fault], history: History,
+    exp: Experiment, cluster: LocalCluster, spec: Any, faults: list[Fault], history: History,
     samples: list[Sample], duration_s: float, seed: int,
 ) -> None:  # fmt: skip
     watcher = asyncio.create_task(monitor.monitor_terms(cluster.topology, history, samples))
     try:
         await asyncio.gather(
-            run_workload(spec, cluster.topology, history, duration_s, seed),
+            exp.workload(spec, cluster.topology, history, duration_s, seed),
             run_nemesis(faults, cluster, history),
         )
     finally:

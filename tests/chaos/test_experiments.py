@@ -11,8 +11,8 @@ import pytest
 
 from chaos.experiments import EXPERIMENTS
 from chaos.experiments.base import run_mode
+from chaos.pytest_plugin import pid_alive
 from chaos.report import write_report
-from tests.conftest import pid_alive
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +31,16 @@ def test_experiment_behaves_as_hypothesized(name: str, mode: str, tmp_path: Path
     assert result.behaved
     assert result.faults, "the nemesis injected nothing"
     assert result.availability.ok > 50, "the workload hardly ran"
-    for name_ in ("history.jsonl", "terms.jsonl", "summary.json", "timeline.png", "report.md"):
+    files = ("history.jsonl", "terms.jsonl", "summary.json", "journal.json", "timeline.png")
+    for name_ in (*files, "report.md"):
         assert (tmp_path / name_).stat().st_size > 0, name_
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["behaved_as_hypothesized"] is True
+    journal = json.loads((tmp_path / "journal.json").read_text())  # Chaos Toolkit's shape
+    assert journal["deviated"] is chosen.expect_anomaly
+    assert journal["status"] == ("failed" if chosen.expect_anomaly else "completed")
+    assert journal["steady_states"]["after"]["steady_state_met"] is not chosen.expect_anomaly
+    assert [a["activity"]["name"] for a in journal["run"]] == [f[0] for f in result.faults]
     text = report.read_text()
     assert "## Verdict" in text and "behaved as the hypothesis says: yes" in text
     pids = [int(line.split('"pid": ')[1].split("}")[0].split(",")[0])

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from chaos.pytest_plugin import assert_all_gone, make_cluster
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.ports import free_port_block
 from services.runtime.topology import Group, Topology
-from tests.conftest import assert_all_gone, make_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chaos.pytest_plugin import pid_alive
 from cluster.waiting import wait_until
-from tests.conftest import pid_alive
 from tests.integration.netcheck import NOTICE_S
 
 pytestmark = pytest.mark.integration

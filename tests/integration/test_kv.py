@@ -12,11 +12,11 @@ from faultlab.kv.v1 import kv_pb2
 from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
 from chaos.net import Network
+from chaos.pytest_plugin import assert_all_gone, make_cluster
 from cluster.client import STALE, KvClient, SyncKvClient
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group
-from tests.conftest import assert_all_gone, make_cluster
 from tests.integration.kvcheck import direct_stub
 
 pytestmark = pytest.mark.integration

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from chaos.pytest_plugin import assert_all_gone, make_cluster
 from cluster import admin_client
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until
 from services.runtime.topology import Group
-from tests.conftest import assert_all_gone, make_cluster
 from tests.integration.multigroup_node import GROUPS
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from chaos.nemesis import (
     run_nemesis,
     slow_node,
 )
+from chaos.pytest_plugin import make_cluster
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
 from services.runtime.topology import Group
-from tests.conftest import make_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,103 @@
+"""faultlab's pytest plugin: real local clusters as fixtures, for your own tests.
+
+Installed with faultlab (entry point `pytest11`), so any test suite in an environment
+with faultlab installed gets these fixtures:
+
+    faultlab_topology   the cluster to run; override it in your conftest to change groups
+                        or sizes (default: 3 kv nodes on free ports)
+    faultlab_node_env   environment for every node process (FAULTLAB_FSYNC, ...); override
+    faultlab_cluster    a started `LocalCluster` (Toxiproxy plus one process per node) with
+                        a KV leader elected; `.kill(node)`, `.pause`, `.resume`, `.stop`,
+                        `.restart(node, hard=True)`, `.leader()`; closed afterwards, and the
+                        test fails if any process it started is still alive
+    faultlab_net        a `chaos.net.Network` on that cluster: `.partition([a], [b, c])`,
+                        `.isolate(node)`, `.latency(("kv1", "kv2"), 200)`, `.heal()`
+    faultlab_kv         an async `KvClient` on the cluster (needs pytest-asyncio)
+
+    async def test_writes_survive_a_partition(faultlab_cluster, faultlab_net, faultlab_kv):
+        leader = faultlab_cluster.leader()
+        faultlab_net.isolate(leader)
+        await faultlab_kv.put("k", b"v")   # the majority elects a new leader and applies it
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    import pytest_asyncio
+except ImportError:  # faultlab_kv needs it; every other fixture works without
+    pytest_asyncio = None  # type: ignore[assignment]
+
+from chaos.net import Network
+from cluster.client import KvClient
+from cluster.launcher import LocalCluster
+from services.runtime.topology import Group, Topology
+
+
+def pid_alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    alive = [pid for pid in pids if pid_alive(pid)]
+    assert not alive, f"processes left running after the cluster closed: {alive}"
+
+
+def make_cluster(tmp_path: Path, groups: tuple[Group, ...], **kwargs: Any) -> LocalCluster:
+    """A cluster (not yet started) of `groups` on a free block of ports, run in tmp_path."""
+    topology = Topology.build("127.0.0.1", 0, groups)  # 0: a free block of ports
+    return LocalCluster(topology, tmp_path / "run", **kwargs)
+
+
+@pytest.fixture
+def faultlab_topology() -> Topology:
+    return Topology.build("127.0.0.1", 0, (Group("kv", 3),))
+
+
+@pytest.fixture
+def faultlab_node_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+def faultlab_cluster(
+    faultlab_topology: Topology, faultlab_node_env: dict[str, str], tmp_path: Path
+) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(faultlab_topology, tmp_path / "run", node_env=faultlab_node_env)
+    cluster.start()
+    try:
+        if any(g.name == "kv" for g in faultlab_topology.groups):
+            cluster.wait_for_leader()
+        yield cluster
+    finally:
+        cluster.close()
+        assert_all_gone(cluster.spawned_pids)
+
+
+@pytest.fixture
+def faultlab_net(faultlab_cluster: LocalCluster) -> Iterator[Network]:
+    assert faultlab_cluster.toxiproxy is not None
+    net = Network(faultlab_cluster.toxiproxy, faultlab_cluster.topology)
+    try:
+        yield net
+    finally:
+        if faultlab_cluster.toxiproxy is not None:
+            net.heal()
+
+
+if pytest_asyncio is not None:
+
+    @pytest_asyncio.fixture
+    async def faultlab_kv(faultlab_cluster: LocalCluster) -> AsyncIterator[KvClient]:
+        async with KvClient.for_topology(faultlab_cluster.topology) as client:
+            yield client
