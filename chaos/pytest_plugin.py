@@ -22,6 +22,7 @@ with faultlab installed gets these fixtures:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,20 @@ def make_cluster(tmp_path: Path, groups: tuple[Group, ...], **kwargs: Any) -> Lo
     return LocalCluster(topology, tmp_path / "run", **kwargs)
 
 
+@contextlib.contextmanager
+def running(cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """Start `cluster`, wait for a KV leader if it runs KV, and on the way out close it
+    and fail if any process it started is still alive."""
+    cluster.start()
+    try:
+        if any(g.name == "kv" for g in cluster.topology.groups):
+            cluster.wait_for_leader()
+        yield cluster
+    finally:
+        cluster.close()
+        assert_all_gone(cluster.spawned_pids)
+
+
 @pytest.fixture
 def faultlab_topology() -> Topology:
     return Topology.build("127.0.0.1", 0, (Group("kv", 3),))
@@ -74,14 +89,8 @@ def faultlab_cluster(
     faultlab_topology: Topology, faultlab_node_env: dict[str, str], tmp_path: Path
 ) -> Iterator[LocalCluster]:
     cluster = LocalCluster(faultlab_topology, tmp_path / "run", node_env=faultlab_node_env)
-    cluster.start()
-    try:
-        if any(g.name == "kv" for g in faultlab_topology.groups):
-            cluster.wait_for_leader()
+    with running(cluster):
         yield cluster
-    finally:
-        cluster.close()
-        assert_all_gone(cluster.spawned_pids)
 
 
 @pytest.fixture

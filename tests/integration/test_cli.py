@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -54,6 +55,13 @@ def test_up_status_partition_heal_down(cli: Cli) -> None:
 
     out = cli("status").stdout
     assert out.count("serving") == 3 and "reachability" in out
+    # The raft groups table: the kv group, one leader (L term/applied), two followers.
+    _wait_for_status(
+        cli,
+        lambda s: (
+            len(re.findall(r"\bL \d+/\d+", s)) == 1 and len(re.findall(r"\bF \d+/\d+", s)) == 2
+        ),
+    )
 
     assert "kv1_to_kv2" in cli("net", "partition", "kv1", "kv2,kv3").stdout
     _wait_for_status(cli, lambda s: s.count("✗") == 4)

@@ -12,7 +12,7 @@ from faultlab.kv.v1 import kv_pb2
 from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
 from chaos.net import Network
-from chaos.pytest_plugin import assert_all_gone, make_cluster
+from chaos.pytest_plugin import assert_all_gone, make_cluster, running
 from cluster.client import STALE, KvClient, SyncKvClient
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.waiting import wait_until_async
@@ -25,14 +25,8 @@ Session = kv_pb2.Session
 
 
 def kv_cluster(tmp_path: Path, **env: str) -> Iterator[LocalCluster]:
-    cluster = make_cluster(tmp_path, (Group("kv", 3),), node_env=env)
-    cluster.start()
-    try:
-        cluster.wait_for_leader()
+    with running(make_cluster(tmp_path, (Group("kv", 3),), node_env=env)) as cluster:
         yield cluster
-    finally:
-        cluster.close()
-        assert_all_gone(cluster.spawned_pids)
 
 
 @pytest.fixture

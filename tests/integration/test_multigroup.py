@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.pytest_plugin import assert_all_gone, make_cluster
+from chaos.pytest_plugin import make_cluster, running
 from cluster import admin_client
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until
@@ -20,15 +20,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def multi(tmp_path: Path) -> Iterator[LocalCluster]:
-    cluster = make_cluster(
-        tmp_path, (Group("kv", 3),), modules={"kv": "tests.integration.multigroup_node"}
-    )
-    cluster.start()
-    try:
+    modules = {"kv": "tests.integration.multigroup_node"}
+    with running(make_cluster(tmp_path, (Group("kv", 3),), modules=modules)) as cluster:
         yield cluster
-    finally:
-        cluster.close()
-        assert_all_gone(cluster.spawned_pids)
 
 
 def leaders(cluster: LocalCluster) -> dict[str, tuple[str, int]] | None:
