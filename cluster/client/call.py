@@ -134,7 +134,7 @@ class GroupCaller:
         last: grpc.aio.AioRpcError | None = None
         unknown: grpc.aio.AioRpcError | None = None  # the first attempt that may have applied
         for attempt in range(self.attempts):
-            node = self.leader or self._order[attempt % len(self._order)]
+            node = self.leader or self._order[0]
             try:
                 result = await attempt_on(self.channel(node))
             except grpc.aio.AioRpcError as e:
@@ -163,7 +163,7 @@ class GroupCaller:
         await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
 
     def _forget(self, node: str) -> None:
-        """`node` did not answer as leader: try the others first from now on."""
+        """`node` did not answer as leader: try every other node before it again."""
         self.leaders.set(self.group, None)
-        if self._order[0] == node:
-            self._order.append(self._order.pop(0))
+        self._order.remove(node)
+        self._order.append(node)
