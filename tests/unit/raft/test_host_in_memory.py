@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from cluster.waiting import wait_until_async
 from services.kv import commands
 from services.kv.state import KvState
 from services.raft.host import RaftHost, UnknownGroup
@@ -20,11 +21,12 @@ FAST = NodeOptions(tick_ms=5, election_ticks=10)  # elections in 50-100 ms
 
 
 async def eventually(condition: Callable[[], object], what: str, timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
+    """Poll a synchronous condition on the event loop, with the project's one wait helper."""
+
+    async def check() -> object:
+        return condition()
+
+    await wait_until_async(check, timeout_s, what, interval_s=0.005)
 
 
 def leader_of(hosts: dict[str, RaftHost], group: str) -> RaftNode | None:
