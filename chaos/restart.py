@@ -24,7 +24,6 @@ RATE_PER_WRITER = 100.0  # attempted writes per second each
 
 @dataclass(frozen=True)
 class StopRun:
-    stopped: list[str]
     write_gap_s: float  # the longest time with no acknowledged write, from the first stop
     outcome_unknown: int  # writes whose outcome the writer could not know (Jepsen's info)
     failed: int  # definite failures
@@ -61,7 +60,6 @@ async def stop_under_load(
     ops = list(pair(history.events))
     errors = [e for e in history.client_events() if e.type in ("fail", "info")]
     return StopRun(
-        stopped=nodes,
         write_gap_s=longest_gap_s(ops, "write", started_ns[0], history.now_ns()),
         outcome_unknown=sum(1 for e in errors if e.type == "info"),
         failed=sum(1 for e in errors if e.type == "fail"),

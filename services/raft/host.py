@@ -97,9 +97,6 @@ class RaftHost:
         except KeyError:
             raise UnknownGroup(group) from None
 
-    def groups(self) -> list[RaftNode]:
-        return list(self._nodes.values())
-
     def status(self) -> list[GroupInfo]:
         return [n.status() for n in self._nodes.values()]
 
@@ -117,7 +114,12 @@ class RaftHost:
         new_leaders = await asyncio.gather(*(n.transfer_leadership(timeout_s) for n in led))
         for node, new in zip(led, new_leaders, strict=True):
             logs.event(log, "raft_handed_over", group=node.group, to=new or "")
-        await asyncio.gather(*(n.drain(timeout_s) for n in self._nodes.values()))
+        nodes = list(self._nodes.values())
+        undrained = await asyncio.gather(*(n.drain(timeout_s) for n in nodes))
+        for node, count in zip(nodes, undrained, strict=True):
+            if count:  # these answer OUTCOME_UNKNOWN when the node stops
+                logs.event(log, "raft_proposals_undrained", logging.WARNING,
+                           group=node.group, proposals=count)  # fmt: skip
         return {n.group: new for n, new in zip(led, new_leaders, strict=True)}
 
     async def stop(self) -> None:

@@ -128,10 +128,6 @@ class RaftNode:
     def leader(self) -> NodeId:
         return self.core.lead if self.core else ""
 
-    @property
-    def applied_index(self) -> int:
-        return self.core.log.applied if self.core else 0
-
     def status(self) -> GroupInfo:
         core = self.core
         commit, applied = (core.log.commit, core.log.applied) if core else (0, 0)

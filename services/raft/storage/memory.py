@@ -16,10 +16,8 @@ class MemoryStorage:
         self.hard_state = HardState()
         self.snapshot: Snapshot | None = None
         self.entries: list[Entry] = []  # entries after the snapshot
-        self.closed = False
 
     def recover(self) -> Restored:
-        self.closed = False
         return Restored(self.hard_state, self.snapshot, tuple(self.entries))
 
     def persist(self, rd: Ready) -> None:
@@ -39,7 +37,7 @@ class MemoryStorage:
             self.entries = [e for e in self.entries if e.index > snapshot.index]
 
     def close(self) -> None:
-        self.closed = True
+        """Nothing to release: what is held here is what survives a simulated crash."""
 
     def term(self, index: int) -> int | None:
         """The term of the entry at `index` as stored (the simulator's log-matching check)."""
