@@ -73,12 +73,13 @@ async def test_refusals_that_never_reach_the_log(faultlab_cluster: LocalCluster)
         assert (await client.get("fenced")).kv.value == b"holder 5"
 
 
-async def test_a_cut_off_leader_answers_outcome_unknown_then_not_applied(
+async def test_a_cut_off_leader_answers_no_quorum_outcome_unknown_then_not_applied(
     faultlab_cluster: LocalCluster,
 ) -> None:
-    """The leader is cut from its peers. A write with a short deadline times out waiting
-    for a quorum (may still apply); a write with a long one waits until the majority's new
-    leader overwrites its log entry on heal (certainly never applies)."""
+    """The leader is cut from its peers. A linearizable read cannot be confirmed; a write
+    with a short deadline times out waiting for a quorum (may still apply); a write with a
+    long one waits until the majority's new leader overwrites its log entry on heal
+    (certainly never applies)."""
     old = faultlab_cluster.wait_for_leader()
     majority = [n.id for n in faultlab_cluster.topology.nodes if n.id != old]
     assert faultlab_cluster.toxiproxy is not None
@@ -88,6 +89,11 @@ async def test_a_cut_off_leader_answers_outcome_unknown_then_not_applied(
     async with channel:
         short = asyncio.ensure_future(stub.Put(kv_pb2.PutRequest(key="x", value=b"1"), timeout=1))
         long = asyncio.ensure_future(stub.Put(kv_pb2.PutRequest(key="x", value=b"2"), timeout=20))
+        # CheckQuorum deposes it no sooner than one election timeout (0.5 s): a read with
+        # a shorter deadline meets a leader that cannot confirm itself.
+        read = asyncio.ensure_future(stub.Get(kv_pb2.GetRequest(key="x"), timeout=0.3))
+        e = await failure(read)
+        assert_reason(e, grpc.StatusCode.UNAVAILABLE, "NO_QUORUM", definite=True)
         e = await failure(short)
         assert_reason(e, grpc.StatusCode.UNAVAILABLE, "OUTCOME_UNKNOWN", definite=False)
 

@@ -4,54 +4,12 @@ run entirely in memory: in-memory storage and transport, one event loop, no sock
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from cluster.waiting import wait_until_async
-from services.kv import commands
 from services.kv.state import KvState
 from services.raft.host import RaftHost, UnknownGroup
-from services.raft.node import NodeOptions, RaftNode
-from services.raft.storage import MemoryStorage
-from services.raft.transport import MemoryNetwork
-
-NODES = ("n1", "n2", "n3")
-FAST = NodeOptions(tick_ms=5, election_ticks=10)  # elections in 50-100 ms
-
-
-async def eventually(condition: Callable[[], object], what: str, timeout_s: float = 5.0) -> None:
-    """Poll a synchronous condition on the event loop, with the project's one wait helper."""
-
-    async def check() -> object:
-        return condition()
-
-    await wait_until_async(check, timeout_s, what, interval_s=0.005)
-
-
-def leader_of(hosts: dict[str, RaftHost], group: str) -> RaftNode | None:
-    leaders = [h.group(group) for h in hosts.values() if h.group(group).is_leader()]
-    return leaders[0] if len(leaders) == 1 else None
-
-
-@pytest.fixture
-async def hosts() -> AsyncIterator[dict[str, RaftHost]]:
-    network = MemoryNetwork()
-    storages: dict[str, MemoryStorage] = {}
-
-    def storage_for(node: str) -> Callable[[str], MemoryStorage]:
-        return lambda group: storages.setdefault(f"{node}:{group}", MemoryStorage())
-
-    out = {n: RaftHost(n, network.transport(n), storage_for(n), FAST) for n in NODES}
-    for host in out.values():
-        host.start()
-    yield out
-    for host in out.values():
-        await host.stop()
-
-
-async def put(node: RaftNode, key: str, value: bytes) -> object:
-    return await node.propose(commands.encode({"op": "put", "key": key, "value": value}))
+from tests.unit.raft.in_memory import NODES, eventually, leader_of, put
 
 
 async def test_a_write_is_applied_on_all_three(hosts: dict[str, RaftHost]) -> None:
