@@ -1,4 +1,5 @@
-"""The client SDK: the leader-following call every client shares, and the KV client.
+"""The client SDK: the leader-following call every client shares, the KV client and the
+lock client.
 
 from cluster.client import KvClient, errors
 async with KvClient.for_topology(topology) as kv:
@@ -10,15 +11,20 @@ async with KvClient.for_topology(topology) as kv:
 
 from cluster.client import errors
 from cluster.client.call import GroupCaller, LeaderCache, Session
-from cluster.client.kv import LEASE, LINEARIZABLE, STALE, KvClient, SyncKvClient
+from cluster.client.kv import LEASE, LINEARIZABLE, STALE, FencedKv, KvClient, SyncKvClient
+from cluster.client.lock import LockBusy, LockClient, LockSession
 
 __all__ = [
     "LEASE",
     "LINEARIZABLE",
     "STALE",
+    "FencedKv",
     "GroupCaller",
     "KvClient",
     "LeaderCache",
+    "LockBusy",
+    "LockClient",
+    "LockSession",
     "Session",
     "SyncKvClient",
     "errors",

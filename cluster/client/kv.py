@@ -4,9 +4,11 @@
         await kv.put("k", b"v")
         resp = await kv.get("k")
 
-Every write carries a session, so the caller's retries are safe; every call has a
-timeout. Failures are `grpc.aio.AioRpcError`s; `cluster.client.errors` reads their reason
-and whether they are definite.
+Every write carries a session, so the caller's retries are safe (`sessions=False` turns
+that off, to show what goes wrong without it); every call has a timeout. A write may carry
+a fence (lock name, token); `kv.fenced(name, token)` is a view that fences every write.
+Failures are `grpc.aio.AioRpcError`s; `cluster.client.errors` reads their reason and
+whether they are definite.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ LEASE = kv_pb2.LEASE
 STALE = kv_pb2.STALE
 
 KV_GROUP = "kv"  # the Raft group the KV service runs
+Fence = tuple[str, int]  # (lock name, fencing token)
 
 
 class KvClient:
@@ -40,10 +43,13 @@ class KvClient:
         client_id: str | None = None,
         rng: random.Random | None = None,
         leaders: LeaderCache | None = None,
+        sessions: bool = True,
     ) -> None:
-        """`addresses`: node id -> the address clients dial it at."""
+        """`addresses`: node id -> the address clients dial it at. `sessions=False`: writes
+        carry no session, so a retry of a write that did land applies it again."""
         self.timeout_s = timeout_s
         self.session = Session(client_id)
+        self.sessions = sessions
         self._caller = GroupCaller(KV_GROUP, addresses, attempts=attempts, rng=rng, leaders=leaders)
 
     @classmethod
@@ -70,25 +76,35 @@ class KvClient:
 
     # -- operations -------------------------------------------------------------------------
 
-    async def put(
-        self, key: str, value: bytes, fence: tuple[str, int] | None = None
-    ) -> kv_pb2.PutResponse:
-        req = kv_pb2.PutRequest(key=key, value=value, session=self._session())
-        if fence is not None:
-            req.fence.name, req.fence.token = fence
+    async def put(self, key: str, value: bytes, fence: Fence | None = None) -> kv_pb2.PutResponse:
+        req = kv_pb2.PutRequest(key=key, value=value, session=self._session(), fence=_fence(fence))
         return await self._leader_call(lambda s: s.Put(req, timeout=self.timeout_s))
 
-    async def delete(self, key: str) -> kv_pb2.DeleteResponse:
-        req = kv_pb2.DeleteRequest(key=key, session=self._session())
+    async def append(
+        self, key: str, value: bytes, fence: Fence | None = None
+    ) -> kv_pb2.AppendResponse:
+        """Add `value` to the end of the key's value: not idempotent without a session."""
+        req = kv_pb2.AppendRequest(
+            key=key, value=value, session=self._session(), fence=_fence(fence)
+        )
+        return await self._leader_call(lambda s: s.Append(req, timeout=self.timeout_s))
+
+    async def delete(self, key: str, fence: Fence | None = None) -> kv_pb2.DeleteResponse:
+        req = kv_pb2.DeleteRequest(key=key, session=self._session(), fence=_fence(fence))
         return await self._leader_call(lambda s: s.Delete(req, timeout=self.timeout_s))
 
     async def cas(
-        self, key: str, expected_version: int, value: bytes
+        self, key: str, expected_version: int, value: bytes, fence: Fence | None = None
     ) -> kv_pb2.CompareAndSwapResponse:
         req = kv_pb2.CompareAndSwapRequest(
-            key=key, expected_version=expected_version, value=value, session=self._session()
-        )
+            key=key, expected_version=expected_version, value=value, session=self._session(),
+            fence=_fence(fence),
+        )  # fmt: skip
         return await self._leader_call(lambda s: s.CompareAndSwap(req, timeout=self.timeout_s))
+
+    def fenced(self, name: str, token: int) -> FencedKv:
+        """This client with the lock `name`'s `token` attached to every write."""
+        return FencedKv(self, (name, token))
 
     async def get(
         self, key: str, consistency: int = LINEARIZABLE, node: str | None = None
@@ -117,7 +133,9 @@ class KvClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _session(self) -> kv_pb2.Session:
+    def _session(self) -> kv_pb2.Session | None:
+        if not self.sessions:
+            return None
         return kv_pb2.Session(client_id=self.session.client_id, seq=self.session.next_seq())
 
     def _stub(self, node: str) -> kv_pb2_grpc.KVStub:
@@ -125,6 +143,40 @@ class KvClient:
 
     async def _leader_call(self, call: Callable[[kv_pb2_grpc.KVStub], Awaitable[T]]) -> T:
         return await self._caller.call(lambda channel: call(kv_pb2_grpc.KVStub(channel)))
+
+
+class FencedKv:
+    """A KV client whose every write carries one fence: a lock's name and token.
+
+    async with session.lock("orders") as token:
+        store = kv.fenced("orders", token)
+        await store.put("balance", b"10")   # refused (FENCED) once a newer holder wrote
+    """
+
+    def __init__(self, kv: KvClient, fence: Fence) -> None:
+        self.kv = kv
+        self.fence = fence
+
+    async def put(self, key: str, value: bytes) -> kv_pb2.PutResponse:
+        return await self.kv.put(key, value, self.fence)
+
+    async def append(self, key: str, value: bytes) -> kv_pb2.AppendResponse:
+        return await self.kv.append(key, value, self.fence)
+
+    async def delete(self, key: str) -> kv_pb2.DeleteResponse:
+        return await self.kv.delete(key, self.fence)
+
+    async def cas(
+        self, key: str, expected_version: int, value: bytes
+    ) -> kv_pb2.CompareAndSwapResponse:
+        return await self.kv.cas(key, expected_version, value, self.fence)
+
+    async def get(self, key: str, consistency: int = LINEARIZABLE) -> kv_pb2.GetResponse:
+        return await self.kv.get(key, consistency)
+
+
+def _fence(fence: Fence | None) -> kv_pb2.Fence | None:
+    return kv_pb2.Fence(name=fence[0], token=fence[1]) if fence else None
 
 
 class SyncKvClient:

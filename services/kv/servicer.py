@@ -33,18 +33,25 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     ) -> kv_pb2.PutResponse:
         commands.check_key(request.key)
         commands.check_value(request.value)
-        fence = None
-        if request.HasField("fence"):
-            commands.check_key(request.fence.name, "fence name")
-            fence = [request.fence.name, request.fence.token]
-        cmd = {"op": "put", "key": request.key, "value": request.value, "fence": fence}
+        cmd = {"op": "put", "key": request.key, "value": request.value}
         result = await self._write(cmd, request, context)
-        if result.get("error") == "fenced":
-            raise Fenced(
-                f"fencing token {request.fence.token} for {request.fence.name!r} is below "
-                f"the highest seen, {result['highest_token']}"
-            )
         return kv_pb2.PutResponse(
+            revision=result["revision"], kv=_kv(request.key, result["record"])
+        )
+
+    async def Append(
+        self, request: kv_pb2.AppendRequest, context: grpc.aio.ServicerContext
+    ) -> kv_pb2.AppendResponse:
+        commands.check_key(request.key)
+        commands.check_value(request.value)
+        cmd = {"op": "append", "key": request.key, "value": request.value}
+        result = await self._write(cmd, request, context)
+        if result.get("error") == "too_large":
+            raise InvalidArgument(
+                f"the value would be {result['size']} bytes; the limit is "
+                f"{commands.MAX_VALUE_BYTES}. Nothing was appended"
+            )
+        return kv_pb2.AppendResponse(
             revision=result["revision"], kv=_kv(request.key, result["record"])
         )
 
@@ -74,16 +81,26 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     async def _write(
         self, cmd: dict[str, Any], request: Any, context: grpc.aio.ServicerContext
     ) -> dict[str, Any]:
+        """Propose a write with the request's session and fence; refusals become errors."""
         if request.HasField("session"):
             if not request.session.client_id or request.session.seq == 0:
                 raise InvalidArgument("a session needs a client_id and a seq >= 1")
             cmd["session"] = [request.session.client_id, request.session.seq]
+        if request.HasField("fence"):
+            commands.check_key(request.fence.name, "fence name")
+            cmd["fence"] = [request.fence.name, request.fence.token]
         applied = await self._group.propose(commands.encode(cmd), context)
         assert isinstance(applied, dict)
         result: dict[str, Any] = applied
         if result.get("error") == "stale_session":
             raise InvalidArgument(
                 f"session seq {request.session.seq} is below the last applied, {result['last_seq']}"
+            )
+        if result.get("error") == "fenced":
+            raise Fenced(
+                f"fencing token {request.fence.token} for {request.fence.name!r} is below "
+                f"the highest seen, {result['highest_token']}; nothing was written",
+                highest_token=str(result["highest_token"]),
             )
         return result
 

@@ -2,11 +2,14 @@
 the same order holds the same state.
 
 Commands (msgpack maps, see commands.py):
-    {"op": "put", "key", "value", "fence": [name, token] | None}
+    {"op": "put", "key", "value"}
     {"op": "del", "key"}
     {"op": "cas", "key", "expected_version", "value"}
-each optionally with "session": [client_id, seq]. A session's retried command (same seq)
-returns the first result without applying again (the Raft thesis, §6.3).
+    {"op": "append", "key", "value"}
+each optionally with "session": [client_id, seq] and "fence": [name, token]. A session's
+retried command (same seq) returns the first result without applying again (the Raft
+thesis, §6.3). A fenced command whose token is below the highest seen for its fence name
+is refused and changes nothing; otherwise its token becomes the highest.
 """
 
 from __future__ import annotations
@@ -63,7 +66,10 @@ class KvState:
                 if seq == last[0]:
                     return last[1]  # a retry: the first answer, nothing applied again
                 return {"error": "stale_session", "last_seq": last[0]}
-        result = self._apply(cmd)
+        fence = cmd.get("fence")
+        result = self._refuse_fence(fence) if fence else None
+        if result is None:
+            result = self._apply(cmd)
         if session:
             self.sessions[session[0]] = (session[1], result)
         return result
@@ -109,21 +115,34 @@ class KvState:
     def _apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
         op = cmd["op"]
         if op == "put":
-            return self._put(cmd["key"], cmd["value"], cmd.get("fence"))
+            return self._put(cmd["key"], cmd["value"])
         if op == "del":
             return self._delete(cmd["key"])
         if op == "cas":
             return self._cas(cmd["key"], cmd["expected_version"], cmd["value"])
+        if op == "append":
+            return self._append(cmd["key"], cmd["value"])
         raise AssertionError(f"unknown command {op!r}: a replica is out of date")
 
-    def _put(self, key: str, value: bytes, fence: list[Any] | None) -> dict[str, Any]:
-        if fence:
-            name, token = fence
-            highest = self.fences.get(name, 0)
-            if token < highest:
-                return {"error": "fenced", "highest_token": highest}
-            self.fences[name] = token
+    def _refuse_fence(self, fence: list[Any]) -> dict[str, Any] | None:
+        """The refusal of a stale token, or None (and the token is now the highest seen)."""
+        name, token = fence
+        highest = self.fences.get(name, 0)
+        if token < highest:
+            return {"error": "fenced", "highest_token": highest}
+        self.fences[name] = token
+        return None
+
+    def _put(self, key: str, value: bytes) -> dict[str, Any]:
         record = self._write(key, value)
+        return {"revision": self.revision, "record": _fields(record)}
+
+    def _append(self, key: str, value: bytes) -> dict[str, Any]:
+        old = self.data.get(key)
+        joined = (old.value if old else b"") + value
+        if len(joined) > commands.MAX_VALUE_BYTES:
+            return {"error": "too_large", "size": len(joined)}
+        record = self._write(key, joined)
         return {"revision": self.revision, "record": _fields(record)}
 
     def _delete(self, key: str) -> dict[str, Any]:

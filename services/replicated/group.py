@@ -37,8 +37,13 @@ class ReplicatedGroup:
 
     async def propose(self, command: bytes, context: grpc.aio.ServicerContext) -> object:
         """The state machine's result for `command`, applied before the caller's deadline."""
+        return await self.propose_within(command, time_left(context))
+
+    async def propose_within(self, command: bytes, timeout_s: float) -> object:
+        """The state machine's result for `command`, applied within `timeout_s` (for the
+        service's own commands, which have no caller)."""
         try:
-            return await asyncio.wait_for(self.node.propose(command), time_left(context))
+            return await asyncio.wait_for(self.node.propose(command), timeout_s)
         except NotLeader as e:
             raise self.not_leader(e.leader_hint) from None
         except ProposalDropped as e:

@@ -20,8 +20,11 @@ its in-flight writes to learn their outcome, so a rolling restart waits for no e
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Sequence
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,14 +44,32 @@ from services.runtime.server import NodeContext, ServiceHandle, main
 # in-flight writes to learn their outcome. Leadership moves in one round trip plus one
 # vote; past this the node stops anyway and the others elect a leader as after a crash.
 HAND_OVER_S = 1.0
+EXIT_LOOP_FAILED = 70  # EX_SOFTWARE: a background loop raised
 
 
 class Replicas:
-    """What servicer factories get: this process's Raft groups, as handlers see them."""
+    """What servicer factories get: this process's Raft groups, as handlers see them, and
+    a place to start the service's own background loops (a lock leader's expiry loop)."""
 
     def __init__(self, host: RaftHost, config: NodeConfig) -> None:
         self.host = host
         self.config = config
+        self._loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def run_in_background(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run `loop()` from when the node starts until it stops (cancelled first)."""
+        self._loops.append((name, loop))
+
+    def start_loops(self) -> None:
+        for name, loop in self._loops:
+            self._tasks.append(asyncio.create_task(_forever(loop), name=name))
+
+    async def stop_loops(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
 
     def group(self, group: str) -> ReplicatedGroup:
         return ReplicatedGroup(self.host.group(group), self.config.topology.client_address)
@@ -86,8 +107,10 @@ async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
         s.add_to_server(s.make(replicas), ctx.server)
     ctx.admin.set_groups_source(host.status)
     host.start()
+    replicas.start_loops()
 
     async def close() -> None:
+        await replicas.stop_loops()
         if opts.hand_over:
             await host.hand_over(HAND_OVER_S)
         await host.stop()
@@ -95,6 +118,18 @@ async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
     names = [s.descriptor.full_name for s in service.servicers]
     names.append(raft_pb2.DESCRIPTOR.services_by_name["Raft"].full_name)
     return ServiceHandle(service_names=names, close=close)
+
+
+async def _forever(loop: Callable[[], Awaitable[None]]) -> None:
+    """A background loop that raises is a bug, and a node running on without it (a lock
+    leader that never expires sessions) is worse than a crash: log it and exit."""
+    try:
+        await loop()
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        logging.getLogger("faultlab.node").exception("background loop failed; stopping")
+        os._exit(EXIT_LOOP_FAILED)
 
 
 def replicated_main(service: ReplicatedService) -> int:

@@ -9,7 +9,10 @@ gRPC status at one edge (a server interceptor), so handlers only raise.
     ├── OutcomeUnknown           OUTCOME_UNKNOWN   UNAVAILABLE          no
     ├── NoQuorum                 NO_QUORUM         UNAVAILABLE          yes  (reads)
     ├── OutOfRange               OUT_OF_RANGE      OUT_OF_RANGE         yes
-    └── SlowConsumer             SLOW_CONSUMER     RESOURCE_EXHAUSTED   yes  (streams)
+    ├── SlowConsumer             SLOW_CONSUMER     RESOURCE_EXHAUSTED   yes  (streams)
+    ├── UnknownSession           UNKNOWN_SESSION   NOT_FOUND            yes  (locks)
+    ├── SessionExpired           SESSION_EXPIRED   NOT_FOUND            yes  (locks)
+    └── NotHolder                NOT_HOLDER        FAILED_PRECONDITION  yes  (+ holder)
 
 "Definite" is Jepsen's rule: the operation certainly did not take effect. Servers, the
 client SDK and the chaos workloads all read it from `DEFINITE`, keyed by the proto enum
@@ -37,6 +40,9 @@ DEFINITE: dict[int, bool] = {
     errors_pb2.NO_QUORUM: True,
     errors_pb2.OUT_OF_RANGE: True,
     errors_pb2.SLOW_CONSUMER: True,
+    errors_pb2.UNKNOWN_SESSION: True,
+    errors_pb2.SESSION_EXPIRED: True,
+    errors_pb2.NOT_HOLDER: True,
 }
 
 
@@ -122,3 +128,24 @@ class SlowConsumer(ServiceError):
 
     reason = errors_pb2.SLOW_CONSUMER
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class UnknownSession(ServiceError):
+    """No lock session with this id was ever created."""
+
+    reason = errors_pb2.UNKNOWN_SESSION
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class SessionExpired(ServiceError):
+    """The lock session missed its TTL or was closed; its locks were released."""
+
+    reason = errors_pb2.SESSION_EXPIRED
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class NotHolder(ServiceError):
+    """A session used a lock it does not hold; nothing changed."""
+
+    reason = errors_pb2.NOT_HOLDER
+    code = grpc.StatusCode.FAILED_PRECONDITION

@@ -34,7 +34,7 @@ SERVICES: dict[str, ServiceKind] = {
     s.group: s
     for s in (
         ServiceKind("kv", "services.kv", "Raft-replicated key-value store", replicated=True),
-        ServiceKind("lock", RUNTIME_MODULE, "lock service (not built yet)", replicated=True),
+        ServiceKind("lock", "services.lock", "lock service with fencing tokens", replicated=True),
         ServiceKind("log", RUNTIME_MODULE, "log broker (not built yet)", replicated=True),
         ServiceKind("gateway", RUNTIME_MODULE, "gateway (not built yet)", replicated=False),
     )

@@ -15,6 +15,9 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NO_QUORUM: _ClassVar[Reason]
     OUT_OF_RANGE: _ClassVar[Reason]
     SLOW_CONSUMER: _ClassVar[Reason]
+    UNKNOWN_SESSION: _ClassVar[Reason]
+    SESSION_EXPIRED: _ClassVar[Reason]
+    NOT_HOLDER: _ClassVar[Reason]
 REASON_UNSPECIFIED: Reason
 INVALID: Reason
 NOT_LEADER: Reason
@@ -24,3 +27,6 @@ FENCED: Reason
 NO_QUORUM: Reason
 OUT_OF_RANGE: Reason
 SLOW_CONSUMER: Reason
+UNKNOWN_SESSION: Reason
+SESSION_EXPIRED: Reason
+NOT_HOLDER: Reason

@@ -87,12 +87,14 @@ class PutResponse(_message.Message):
     def __init__(self, revision: _Optional[int] = ..., kv: _Optional[_Union[KeyValue, _Mapping]] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("key", "session")
+    __slots__ = ("key", "session", "fence")
     KEY_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
     key: str
     session: Session
-    def __init__(self, key: _Optional[str] = ..., session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+    fence: Fence
+    def __init__(self, key: _Optional[str] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., fence: _Optional[_Union[Fence, _Mapping]] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("deleted", "revision")
@@ -103,16 +105,18 @@ class DeleteResponse(_message.Message):
     def __init__(self, deleted: _Optional[bool] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class CompareAndSwapRequest(_message.Message):
-    __slots__ = ("key", "expected_version", "value", "session")
+    __slots__ = ("key", "expected_version", "value", "session", "fence")
     KEY_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
     key: str
     expected_version: int
     value: bytes
     session: Session
-    def __init__(self, key: _Optional[str] = ..., expected_version: _Optional[int] = ..., value: _Optional[bytes] = ..., session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
+    fence: Fence
+    def __init__(self, key: _Optional[str] = ..., expected_version: _Optional[int] = ..., value: _Optional[bytes] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., fence: _Optional[_Union[Fence, _Mapping]] = ...) -> None: ...
 
 class CompareAndSwapResponse(_message.Message):
     __slots__ = ("succeeded", "revision", "kv", "found")
@@ -125,6 +129,26 @@ class CompareAndSwapResponse(_message.Message):
     kv: KeyValue
     found: bool
     def __init__(self, succeeded: _Optional[bool] = ..., revision: _Optional[int] = ..., kv: _Optional[_Union[KeyValue, _Mapping]] = ..., found: _Optional[bool] = ...) -> None: ...
+
+class AppendRequest(_message.Message):
+    __slots__ = ("key", "value", "session", "fence")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    FENCE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    value: bytes
+    session: Session
+    fence: Fence
+    def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ..., session: _Optional[_Union[Session, _Mapping]] = ..., fence: _Optional[_Union[Fence, _Mapping]] = ...) -> None: ...
+
+class AppendResponse(_message.Message):
+    __slots__ = ("revision", "kv")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    KV_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    kv: KeyValue
+    def __init__(self, revision: _Optional[int] = ..., kv: _Optional[_Union[KeyValue, _Mapping]] = ...) -> None: ...
 
 class RangeRequest(_message.Message):
     __slots__ = ("prefix", "limit", "consistency")

@@ -54,6 +54,11 @@ class KVStub:
                 request_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.CompareAndSwapRequest.SerializeToString,
                 response_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.CompareAndSwapResponse.FromString,
                 _registered_method=True)
+        self.Append = channel.unary_unary(
+                '/faultlab.kv.v1.KV/Append',
+                request_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendRequest.SerializeToString,
+                response_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendResponse.FromString,
+                _registered_method=True)
         self.Range = channel.unary_unary(
                 '/faultlab.kv.v1.KV/Range',
                 request_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.RangeRequest.SerializeToString,
@@ -95,6 +100,15 @@ class KVServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Append(self, request, context):
+        """Add `value` to the end of the key's value (creating it if absent). Not
+        idempotent: a retry without a session appends twice, which is the point of
+        the double-apply experiment; with a session it appends once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Range(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -130,6 +144,11 @@ def add_KVServicer_to_server(servicer, server):
                     servicer.CompareAndSwap,
                     request_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.CompareAndSwapRequest.FromString,
                     response_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.CompareAndSwapResponse.SerializeToString,
+            ),
+            'Append': grpc.unary_unary_rpc_method_handler(
+                    servicer.Append,
+                    request_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendRequest.FromString,
+                    response_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendResponse.SerializeToString,
             ),
             'Range': grpc.unary_unary_rpc_method_handler(
                     servicer.Range,
@@ -250,6 +269,33 @@ class KV:
             '/faultlab.kv.v1.KV/CompareAndSwap',
             faultlab_dot_kv_dot_v1_dot_kv__pb2.CompareAndSwapRequest.SerializeToString,
             faultlab_dot_kv_dot_v1_dot_kv__pb2.CompareAndSwapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Append(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.kv.v1.KV/Append',
+            faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendRequest.SerializeToString,
+            faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendResponse.FromString,
             options,
             channel_credentials,
             insecure,

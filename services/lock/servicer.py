@@ -1,0 +1,318 @@
+"""`faultlab.lock.v1.Lock`: requests validated, commands proposed through Raft, refusals
+raised from the error tree (services/runtime/errors.py) and mapped at the runtime's edge.
+
+A waiting Acquire joins the lock's FIFO queue in the log, then waits on this node's
+applied state for its own grant: only the session granted is woken (no herd), and it is
+woken wherever it waits, on the leader or on a node that has since lost leadership.
+When the wait ends ungranted the handler leaves the queue through the log (`cancel`),
+whose answer also says whether the grant won the race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
+
+from services.lock import commands
+from services.lock.leader_clock import LeaderClock, wall_ms
+from services.lock.state import Change, LockState, Session
+from services.replicated import ReplicatedGroup
+from services.runtime.deadlines import time_left
+from services.runtime.errors import (
+    InvalidArgument,
+    NotHolder,
+    OutcomeUnknown,
+    ServiceError,
+    SessionExpired,
+    SlowConsumer,
+    UnknownSession,
+)
+
+WATCH_QUEUE = 1024
+KEEPALIVE_COMMIT_S = 2.0  # a keep-alive stream has no deadline; each renewal has this one
+LEAVE_QUEUE_S = 0.3  # kept back from a waiting Acquire's deadline to leave the queue in
+_EVENT_KINDS = {
+    "acquired": lock_pb2.HolderEvent.ACQUIRED,
+    "released": lock_pb2.HolderEvent.RELEASED,
+    "expired": lock_pb2.HolderEvent.EXPIRED,
+}
+
+
+class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
+    def __init__(self, group: ReplicatedGroup, clock: LeaderClock) -> None:
+        self._group = group
+        state = group.node.state_machine
+        assert isinstance(state, LockState)
+        self._state = state
+        self._clock = clock
+        # (lock name, session) -> the events of the Acquire calls waiting here for it
+        self._waiting: dict[tuple[str, int], set[asyncio.Event]] = {}
+        self._background: set[asyncio.Task[object]] = set()
+        state.listeners.add(self._wake_waiter)
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def CreateSession(
+        self, request: lock_pb2.CreateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> lock_pb2.CreateSessionResponse:
+        commands.check_ttl(request.ttl_ms)
+        commands.check_owner(request.owner)
+        cmd = {"op": "create", "ttl_ms": request.ttl_ms, "owner": request.owner,
+               "now": self._clock.now_ms()}  # fmt: skip
+        result = await self._propose(cmd, context)
+        return lock_pb2.CreateSessionResponse(session_id=result["session"], ttl_ms=request.ttl_ms)
+
+    async def KeepAlive(
+        self,
+        requests: AsyncIterator[lock_pb2.KeepAliveRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[lock_pb2.KeepAliveResponse]:
+        async for request in requests:
+            commands.check_session(request.session_id)
+            cmd = {"op": "keepalive", "session": request.session_id, "now": self._clock.now_ms()}
+            applied = await self._group.propose_within(commands.encode(cmd), KEEPALIVE_COMMIT_S)
+            result = _checked(applied, request.session_id)
+            yield lock_pb2.KeepAliveResponse(session_id=request.session_id, ttl_ms=result["ttl_ms"])
+
+    async def CloseSession(
+        self, request: lock_pb2.CloseSessionRequest, context: grpc.aio.ServicerContext
+    ) -> lock_pb2.CloseSessionResponse:
+        commands.check_session(request.session_id)
+        cmd = {"op": "close", "session": request.session_id, "wall_ms": wall_ms()}
+        result = await self._propose(cmd, context, request.session_id)
+        return lock_pb2.CloseSessionResponse(released=result["released"])
+
+    async def ListSessions(
+        self, request: lock_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> lock_pb2.ListSessionsResponse:
+        await self._group.linearizable_read(context)
+        try:
+            now = self._clock.now_ms()
+        except ServiceError:  # leading, not yet in office: the log's clock is the best known
+            now = self._state.clock_ms
+        return lock_pb2.ListSessionsResponse(
+            sessions=[
+                _session_info(s, now)
+                for s in sorted(self._state.sessions.values(), key=lambda s: s.id)
+            ]
+        )
+
+    # -- locks ------------------------------------------------------------------------------
+
+    async def Acquire(
+        self, request: lock_pb2.AcquireRequest, context: grpc.aio.ServicerContext
+    ) -> lock_pb2.AcquireResponse:
+        commands.check_name(request.name)
+        commands.check_session(request.session_id)
+        deadline = time.monotonic() + time_left(context) - LEAVE_QUEUE_S
+        if request.wait_ms:
+            deadline = min(deadline, time.monotonic() + request.wait_ms / 1000)
+        key = (request.name, request.session_id)
+        woken = asyncio.Event()
+        self._waiting.setdefault(key, set()).add(woken)  # before proposing: no grant missed
+        try:
+            cmd = {"op": "acquire", "name": request.name, "session": request.session_id,
+                   "wait": request.wait, "wall_ms": wall_ms(), **_seq(request.seq)}  # fmt: skip
+            result = await self._propose(cmd, context, request.session_id)
+            if not result.get("queued"):
+                return _acquired(result)
+            token = await self._await_grant(key, woken, deadline)
+            if token:
+                return lock_pb2.AcquireResponse(acquired=True, token=token)
+            return await self._leave_queue(key, context)
+        except asyncio.CancelledError:
+            self._leave_queue_later(key)  # the caller went away: do not leave it queued
+            raise
+        finally:
+            self._waiting[key].discard(woken)
+            if not self._waiting[key]:
+                del self._waiting[key]
+
+    async def Release(
+        self, request: lock_pb2.ReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> lock_pb2.ReleaseResponse:
+        commands.check_name(request.name)
+        commands.check_session(request.session_id)
+        cmd = {"op": "release", "name": request.name, "session": request.session_id,
+               "wall_ms": wall_ms(), **_seq(request.seq)}  # fmt: skip
+        result = await self._propose(cmd, context, request.session_id, request.name)
+        return lock_pb2.ReleaseResponse(
+            next_session=result["next_session"], next_token=result["next_token"]
+        )
+
+    async def Holder(
+        self, request: lock_pb2.HolderRequest, context: grpc.aio.ServicerContext
+    ) -> lock_pb2.HolderResponse:
+        commands.check_name(request.name)
+        await self._group.linearizable_read(context)
+        lock = self._state.lock(request.name)
+        if lock is None or not lock.holder:
+            return lock_pb2.HolderResponse(held=False)
+        return lock_pb2.HolderResponse(
+            held=True, session_id=lock.holder, owner=self._state.owner_of(lock.holder),
+            token=lock.token, since_unix_ms=lock.since_wall_ms, waiters=len(lock.waiters),
+        )  # fmt: skip
+
+    async def Watch(
+        self, request: lock_pb2.WatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[lock_pb2.HolderEvent]:
+        if request.name:
+            commands.check_name(request.name)
+        queue: asyncio.Queue[lock_pb2.HolderEvent | None] = asyncio.Queue(WATCH_QUEUE)
+
+        def listener(change: Change) -> None:
+            if change.kind not in _EVENT_KINDS or request.name not in ("", change.name):
+                return
+            if queue.full():
+                self._state.listeners.discard(listener)
+                queue.put_nowait(None)  # too slow: the watch ends rather than skip events
+                return
+            queue.put_nowait(_event(change))
+
+        names = [request.name] if request.name else sorted(self._state.locks)
+        current = [self._current(n) for n in names]
+        self._state.listeners.add(listener)  # no await since reading `current`: no gap
+        try:
+            for event in current:
+                if event is not None:
+                    yield event
+            while True:
+                event = await queue.get()
+                if event is None:
+                    raise SlowConsumer("this watcher fell too far behind; watch again")
+                yield event
+        finally:
+            self._state.listeners.discard(listener)
+
+    # -- waiting for a grant ------------------------------------------------------------------
+
+    def _wake_waiter(self, change: Change) -> None:
+        for woken in self._waiting.get((change.name, change.session), ()):
+            woken.set()
+
+    async def _await_grant(
+        self, key: tuple[str, int], woken: asyncio.Event, deadline: float
+    ) -> int:
+        """The token once `key`'s session is granted the lock; 0 if the deadline passes or
+        it left the queue another way first."""
+        name, session_id = key
+        while True:
+            lock = self._state.lock(name)
+            if lock is not None and lock.holder == session_id:
+                return lock.token
+            session = self._state.sessions.get(session_id)
+            if session is None:
+                raise SessionExpired(f"session {session_id} expired while waiting for {name!r}")
+            if name not in session.waiting:
+                return 0
+            woken.clear()
+            try:
+                await asyncio.wait_for(woken.wait(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return 0
+
+    async def _leave_queue(
+        self, key: tuple[str, int], context: grpc.aio.ServicerContext
+    ) -> lock_pb2.AcquireResponse:
+        name, session_id = key
+        cmd = {"op": "cancel", "name": name, "session": session_id, "wall_ms": wall_ms()}
+        try:
+            result = await self._propose(cmd, context, session_id)
+        except (UnknownSession, SessionExpired):
+            raise
+        except ServiceError as e:
+            raise OutcomeUnknown(
+                f"the wait for {name!r} ended but leaving its queue was not committed "
+                f"({e.message}); the lock may still be granted to session {session_id}"
+            ) from None
+        if result["acquired"]:  # granted while the cancel was on its way: it is ours
+            return _acquired(result)
+        lock = self._state.lock(name)
+        return lock_pb2.AcquireResponse(acquired=False, holder_session=lock.holder if lock else 0)
+
+    def _leave_queue_later(self, key: tuple[str, int]) -> None:
+        name, session_id = key
+        cmd = {"op": "cancel", "name": name, "session": session_id, "wall_ms": wall_ms()}
+
+        async def leave() -> object:
+            try:
+                return await self._group.propose_within(commands.encode(cmd), KEEPALIVE_COMMIT_S)
+            except ServiceError:
+                return None  # best effort: the session's expiry cleans the queue up anyway
+
+        task: asyncio.Task[object] = asyncio.create_task(leave())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    async def _propose(
+        self, cmd: dict[str, Any], context: grpc.aio.ServicerContext,
+        session_id: int = 0, name: str = "",
+    ) -> dict[str, Any]:  # fmt: skip
+        applied = await self._group.propose(commands.encode(cmd), context)
+        return _checked(applied, session_id, name)
+
+    def _current(self, name: str) -> lock_pb2.HolderEvent | None:
+        lock = self._state.lock(name)
+        if lock is None or not lock.holder:
+            return None
+        return lock_pb2.HolderEvent(
+            kind=lock_pb2.HolderEvent.CURRENT, name=name, session_id=lock.holder,
+            owner=self._state.owner_of(lock.holder), token=lock.token, index=lock.token,
+        )  # fmt: skip
+
+
+def _checked(applied: object, session_id: int, name: str = "") -> dict[str, Any]:
+    """The state machine's answer, or its refusal raised as an error."""
+    assert isinstance(applied, dict)
+    result: dict[str, Any] = applied
+    error = result.get("error")
+    if error is None:
+        return result
+    if error == "unknown_session":
+        raise UnknownSession(f"no session {session_id} was ever created; call CreateSession")
+    if error == "session_expired":
+        raise SessionExpired(
+            f"session {session_id} expired or was closed, and its locks were released; "
+            "create a new session"
+        )
+    if error == "not_holder":
+        holder = result["holder"]
+        held_by = f"session {holder} holds it" if holder else "nobody holds it"
+        raise NotHolder(
+            f"session {session_id} does not hold {name!r} ({held_by}); nothing changed",
+            holder=str(holder),
+        )
+    if error == "stale_seq":
+        raise InvalidArgument(f"seq is below this session's last, {result['last_seq']}")
+    raise AssertionError(f"unknown refusal {error!r}")
+
+
+def _session_info(s: Session, now_ms: int) -> lock_pb2.SessionInfo:
+    return lock_pb2.SessionInfo(
+        session_id=s.id, owner=s.owner, ttl_ms=s.ttl_ms, expires_in_ms=s.expires_at_ms - now_ms,
+        held=sorted(s.held), waiting=sorted(s.waiting),
+    )  # fmt: skip
+
+
+def _seq(seq: int) -> dict[str, int]:
+    return {"seq": seq} if seq else {}
+
+
+def _acquired(result: dict[str, Any]) -> lock_pb2.AcquireResponse:
+    if result["acquired"]:
+        return lock_pb2.AcquireResponse(acquired=True, token=result["token"])
+    return lock_pb2.AcquireResponse(acquired=False, holder_session=result.get("holder", 0))
+
+
+def _event(change: Change) -> lock_pb2.HolderEvent:
+    return lock_pb2.HolderEvent(
+        kind=_EVENT_KINDS[change.kind], name=change.name, session_id=change.session,
+        owner=change.owner, token=change.token, index=change.index,
+    )  # fmt: skip
