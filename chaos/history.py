@@ -49,8 +49,13 @@ class History:
     def now_ns(self) -> int:
         return time.monotonic_ns() - self.started_ns
 
-    def record(self, process: str, type: OpType, f: str, **fields: Any) -> Event:
-        event = Event(process, type, f, time_ns=self.now_ns(), **fields)
+    def record(
+        self, process: str, type: OpType, f: str, at_ns: int | None = None, **fields: Any
+    ) -> Event:
+        """Append an event that happened now, or at monotonic time `at_ns` (an event seen
+        by another process on this machine: CLOCK_MONOTONIC is shared)."""
+        time_ns = self.now_ns() if at_ns is None else at_ns - self.started_ns
+        event = Event(process, type, f, time_ns=time_ns, **fields)
         with self._lock:
             self.events.append(event)
         return event

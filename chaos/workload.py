@@ -17,6 +17,7 @@ import itertools
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -88,7 +89,7 @@ async def _read(kv: KvClient, c: ClientSpec, key: str, consistency: int, h: Hist
         resp = await kv.get(key, consistency)
     except grpc.aio.AioRpcError as e:
         # A read changes nothing, so a read that failed in any way certainly did nothing.
-        h.record(c.name, "fail", "read", key=key, node=c.node, **_error(e))
+        h.record(c.name, "fail", "read", key=key, node=c.node, **failure_fields(e))
         return
     value = [resp.kv.value.decode(), resp.kv.version] if resp.found else [None, 0]
     h.record(c.name, "ok", "read", key=key, value=value, node=resp.served_by or c.node)
@@ -99,7 +100,7 @@ async def _write(kv: KvClient, c: ClientSpec, key: str, value: str, h: History) 
     try:
         await kv.put(key, value.encode())
     except grpc.aio.AioRpcError as e:
-        h.record(c.name, _classify(e), "write", key=key, node=c.node, **_error(e))
+        h.record(c.name, outcome_of(e), "write", key=key, node=c.node, **failure_fields(e))
         return
     h.record(c.name, "ok", "write", key=key, node=c.node)
 
@@ -109,16 +110,18 @@ async def _cas(kv: KvClient, c: ClientSpec, key: str, version: int, value: str, 
     try:
         resp = await kv.cas(key, version, value.encode())
     except grpc.aio.AioRpcError as e:
-        h.record(c.name, _classify(e), "cas", key=key, node=c.node, **_error(e))
+        h.record(c.name, outcome_of(e), "cas", key=key, node=c.node, **failure_fields(e))
         return
     h.record(c.name, "ok", "cas", key=key, value=resp.succeeded, node=c.node)
 
 
-def _error(e: grpc.aio.AioRpcError) -> dict[str, str]:
+def failure_fields(e: grpc.aio.AioRpcError) -> dict[str, Any]:
+    """What a history records of a failure: its status code and reason."""
     reason = errors.reason_of(e)
     named = {"reason": errors.Reason.Name(reason)} if reason else {}
     return {"error": e.code().name, **named}
 
 
-def _classify(e: grpc.aio.AioRpcError) -> OpType:
+def outcome_of(e: grpc.aio.AioRpcError) -> OpType:
+    """Jepsen's rule: `fail` only when it certainly did not happen, else `info`."""
     return "fail" if errors.definite(e) else "info"

@@ -272,7 +272,7 @@ class LocalCluster:
             "--node", node.id,
             "--data-dir", str(self.run_dir / "data" / node.id),
         ]  # fmt: skip
-        env = {"PYTHONPATH": _pythonpath(), **self._node_env}
+        env = {"PYTHONPATH": child_pythonpath(), **self._node_env}
         proc = self._spawn_process(argv, self.log_path(node.id), env)
         self.spawned_pids.append(proc.pid)
         self._running[node.id] = _Running(node, proc)
@@ -322,7 +322,7 @@ def _health_serving(stub: health_pb2_grpc.HealthStub) -> bool:
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _pythonpath() -> str:
+def child_pythonpath() -> str:
     """Nodes import this checkout's packages, also when it is not installed."""
     parts = [str(REPO_ROOT), str(REPO_ROOT / "proto"), os.environ.get("PYTHONPATH", "")]
     return os.pathsep.join(p for p in parts if p)

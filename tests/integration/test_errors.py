@@ -5,44 +5,18 @@ client reads them. Nothing here looks at message text."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 
 import grpc
 import pytest
 from faultlab.kv.v1 import kv_pb2
-from grpc_status import rpc_status
 
 from chaos.net import Network
-from cluster.client import KvClient, errors
+from cluster.client import KvClient
 from cluster.launcher import LocalCluster
-from services.runtime.errors import Reason
+from tests.integration.errorcheck import assert_reason, failure
 from tests.integration.kvcheck import direct_stub
 
 pytestmark = pytest.mark.integration
-
-
-async def failure(call: Awaitable[object]) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as e:
-        await call
-    return e.value
-
-
-def assert_reason(
-    e: grpc.aio.AioRpcError, code: grpc.StatusCode, reason: str, definite: bool
-) -> dict[str, str]:
-    """The status, reason and definiteness, in both spellings; returns ErrorInfo metadata."""
-    assert e.code() == code, e
-    rich = rpc_status.from_call(e)  # raises if the rich status disagrees with the call's
-    assert rich is not None and rich.code == code.value[0]
-    info = errors.error_info(e)
-    assert info is not None and info.domain == "faultlab"
-    assert errors.reason_of(e) == Reason.Value(reason)
-    assert errors.definite(e) is definite
-    assert info.metadata["definite"] == str(definite).lower()
-    plain = dict(e.trailing_metadata() or ())
-    assert plain["reason"] == reason.lower().replace("_", "-")
-    assert plain["definite"] == str(definite).lower()
-    return dict(info.metadata)
 
 
 async def test_refusals_that_never_reach_the_log(faultlab_cluster: LocalCluster) -> None:
