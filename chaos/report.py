@@ -39,6 +39,7 @@ def _markdown(exp: Experiment, r: ModeResult) -> str:
         f"**Sources.** {'; '.join(exp.sources)}", "",
         "## Configuration", "",
         f"- mode: {r.mode.name}: {r.mode.summary}", f"- node environment: {env}",
+        *([f"- client settings: {r.mode.settings}"] if r.mode.settings else []),
         f"- read consistency: {r.mode.read_consistency} (0 linearizable, 1 lease, 2 stale)",
         f"- duration: {r.duration_s:.0f}s, seed {r.seed}, nodes: {_nodes(exp)}", "",
         "## Fault timeline", "",

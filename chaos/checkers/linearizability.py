@@ -1,4 +1,5 @@
-"""Linearizability of a key-value store of registers with read, write and compare-and-set.
+"""Linearizability of a history against a model: by default a key-value store of
+registers with read, write and compare-and-set; chaos/checkers/lock.py brings a mutex.
 
 Wing & Gong's search with Lowe's just-in-time linearization and memoization of (set of
 linearized operations, state), as Porcupine implements it; the history is split per key
@@ -16,7 +17,7 @@ their invocation, or, equivalently for every other observer, after everything el
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,15 @@ from chaos.history import Operation
 WINDOW_EARLIER_WRITES = 3
 State = tuple[Any, int]  # (value, version); (None, 0) before the first write
 INITIAL: State = (None, 0)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A sequential specification: the initial state, and `step(state, op)`: the states
+    `op` may leave it in if it can take effect there ([] if it cannot)."""
+
+    initial: Hashable
+    step: Callable[[Any, Operation], list[Any]]
 
 
 def step(state: State, op: Operation) -> list[State]:
@@ -68,12 +78,12 @@ class Result:
         return [k for k in self.keys if not k.valid]
 
 
-def check(operations: Iterable[Operation]) -> Result:
+def check(operations: Iterable[Operation], model: Model | None = None) -> Result:
     by_key: dict[str, list[Operation]] = {}
     for op in operations:
         if op.outcome != "fail":
             by_key.setdefault(op.key, []).append(op)
-    results = [check_key(key, ops) for key, ops in sorted(by_key.items())]
+    results = [check_key(key, ops, model or REGISTER) for key, ops in sorted(by_key.items())]
     return Result(all(r.valid for r in results), results)
 
 
@@ -89,8 +99,8 @@ class _Node:
     match: _Node | None = None  # the call's return entry
 
 
-def check_key(key: str, ops: list[Operation]) -> KeyResult:
-    search = _Search(ops)
+def check_key(key: str, ops: list[Operation], model: Model | None = None) -> KeyResult:
+    search = _Search(ops, model or REGISTER)
     if search.run():
         return KeyResult(key, True, len(ops), linearized_prefix=len(ops))
     return _invalid(key, ops, search.deepest, search.stuck_op)
@@ -99,19 +109,20 @@ def check_key(key: str, ops: list[Operation]) -> KeyResult:
 @dataclass
 class _Frame:
     call: _Node
-    state_before: State
-    other_outcomes: list[State]
+    state_before: Any
+    other_outcomes: list[Any]
 
 
 class _Search:
     """Depth-first search for a linearization (Lowe's just-in-time variant)."""
 
-    def __init__(self, ops: list[Operation]) -> None:
+    def __init__(self, ops: list[Operation], model: Model) -> None:
         self.ops = ops
+        self.model = model
         self.head = _build_list(ops)
         self.linearized = 0  # bit i set: operation i is linearized
-        self.state = INITIAL
-        self.cache: set[tuple[int, State]] = set()
+        self.state: Any = model.initial
+        self.cache: set[tuple[int, Any]] = set()
         self.stack: list[_Frame] = []
         self.deepest = 0
         self.stuck_op = -1  # the first operation the deepest attempt could not place
@@ -121,7 +132,7 @@ class _Search:
         while self.head.next is not None:
             assert entry is not None
             if entry.is_call:
-                outcomes = self._fresh(entry, step(self.state, self.ops[entry.op_id]))
+                outcomes = self._fresh(entry, self.model.step(self.state, self.ops[entry.op_id]))
                 if outcomes:
                     self._linearize(entry, self.state, outcomes)
                     entry = self.head.next
@@ -137,11 +148,11 @@ class _Search:
             entry = resumed
         return True
 
-    def _fresh(self, call: _Node, outcomes: list[State]) -> list[State]:
+    def _fresh(self, call: _Node, outcomes: list[Any]) -> list[Any]:
         bits = self.linearized | 1 << call.op_id
         return [s for s in outcomes if (bits, s) not in self.cache]
 
-    def _linearize(self, call: _Node, before: State, outcomes: list[State]) -> None:
+    def _linearize(self, call: _Node, before: Any, outcomes: list[Any]) -> None:
         self.stack.append(_Frame(call, before, outcomes[1:]))
         self.linearized |= 1 << call.op_id
         self.state = outcomes[0]
@@ -166,6 +177,9 @@ class _Search:
             self._linearize(call, frame.state_before, others)
             return self.head.next
         return call.next
+
+
+REGISTER = Model(INITIAL, step)
 
 
 def _build_list(ops: list[Operation]) -> _Node:

@@ -36,6 +36,9 @@ class Mode:
     node_env: dict[str, str]
     expect_anomaly: bool
     read_consistency: int = 0  # kv_pb2.LINEARIZABLE
+    # What else the mode changes on the clients' side (fenced writes, sessions on or off),
+    # for its plan and workload to read; shown in the report.
+    settings: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from chaos.report import write_report
 
 pytestmark = pytest.mark.integration
 
-DURATIONS_S = {"stale-read": 6.0, "disruptive-rejoin": 8.0}
+DURATIONS_S = {"stale-read": 6.0, "disruptive-rejoin": 8.0, "lock-gc-pause": 6.0}
 
 
 @pytest.mark.parametrize("mode", ["unsafe", "safe"])
