@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from chaos.history import NEMESIS, History
 from chaos.net import Network
 from cluster.launcher import LocalCluster
+from services.runtime.topology import CLIENT
 
 
 @dataclass(frozen=True)
@@ -124,5 +125,18 @@ def slow_node(name: str, node_id: str, latency_ms: int, at_s: float, duration_s:
     def inject(cluster: LocalCluster, net: Network) -> str:
         net.latency(node_id, latency_ms)
         return f"{latency_ms} ms latency into {node_id}"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
+
+
+def late_answers_to_clients(name: str, latency_ms: int, at_s: float, duration_s: float) -> Fault:
+    """The leader's answers to clients arrive `latency_ms` late (and so after the clients'
+    deadlines): requests still reach it and commit, only the responses are lost."""
+    target: dict[str, str] = {}
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        target["node"] = current_leader(cluster)
+        net.latency((CLIENT, target["node"]), latency_ms)
+        return f"answers from leader {target['node']} to clients {latency_ms} ms late"
 
     return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())

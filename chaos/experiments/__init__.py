@@ -1,11 +1,16 @@
 """The catalogue of experiments, by name."""
 
-from chaos.experiments import disruptive_rejoin, lock_gc_pause, stale_read
+from chaos.experiments import disruptive_rejoin, double_apply, lock_gc_pause, stale_read
 from chaos.experiments.base import Experiment
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.name: e
-    for e in (stale_read.EXPERIMENT, disruptive_rejoin.EXPERIMENT, lock_gc_pause.EXPERIMENT)
+    for e in (
+        stale_read.EXPERIMENT,
+        disruptive_rejoin.EXPERIMENT,
+        lock_gc_pause.EXPERIMENT,
+        double_apply.EXPERIMENT,
+    )
 }
 
 __all__ = ["EXPERIMENTS", "Experiment"]
