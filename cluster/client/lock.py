@@ -195,6 +195,7 @@ class LockSession:
         self._valid_until = 0.0  # monotonic: this client's belief, see valid()
         self._seq = itertools.count(1)
         self._renewing: asyncio.Task[None] | None = None
+        self._abandoned = False
 
     async def __aenter__(self) -> LockSession:
         started = time.monotonic()
@@ -207,9 +208,16 @@ class LockSession:
         if self._renewing is not None:
             self._renewing.cancel()
             await asyncio.gather(self._renewing, return_exceptions=True)
-        if not self.lost.is_set():
+        if not self.lost.is_set() and not self._abandoned:
             with contextlib.suppress(grpc.aio.AioRpcError):  # unreachable: it expires anyway
                 await self.client.close_session(self.id)
+
+    def abandon(self) -> None:
+        """Stop renewing and do not close on leaving: the session, and the locks it holds,
+        expire one TTL after the last renewal (what a crashed client leaves behind)."""
+        self._abandoned = True
+        if self._renewing is not None:
+            self._renewing.cancel()
 
     def valid(self) -> bool:
         """Does this client still believe its session lives? True until TTL after the last

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -87,6 +88,53 @@ def test_bad_input_gets_a_clear_error(cli: Cli) -> None:
     assert result.returncode == 2 and "not a duration" in result.stderr
     result = cli("up", "--detach", check=False)
     assert result.returncode == 1 and "already running" in result.stderr
+
+
+@pytest.fixture
+def lock_cli(tmp_path: Path) -> Iterator[Cli]:
+    (tmp_path / "topology.toml").write_text("[cluster]\nbase_port = 0\n[groups.lock]\nnodes = 3\n")
+    c = Cli(tmp_path / "home", tmp_path)
+    try:
+        yield c
+    finally:
+        c("down", check=False)
+
+
+def test_lock_commands(lock_cli: Cli) -> None:
+    lock_cli("up", "--detach")
+    out = lock_cli("lock", "acquire", "jobs", "--ttl", "5s", "--detach").stdout
+    token, session = re.search(r"acquired jobs token=(\d+) session=(\d+)", out).groups()  # type: ignore[union-attr]
+    assert f"session {session}" in lock_cli("lock", "holder", "jobs").stdout
+    assert f"token={token}" in lock_cli("lock", "holder", "jobs").stdout
+    assert session in lock_cli("lock", "sessions").stdout
+    busy = lock_cli("lock", "acquire", "jobs", check=False)
+    assert busy.returncode == 2 and f"held by session {session}" in busy.stderr
+    assert "released jobs" in lock_cli("lock", "release", "jobs", "--session", session).stdout
+    assert lock_cli("lock", "holder", "jobs", check=False).returncode == 1
+
+    # Without --detach it holds until interrupted, then releases.
+    holding = subprocess.Popen(
+        [sys.executable, "-m", "cluster", "lock", "acquire", "jobs", "--ttl", "2s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lock_cli.env,
+        cwd=lock_cli.cwd,
+    )  # fmt: skip
+    try:
+        assert holding.stdout is not None
+        first = holding.stdout.readline()
+        assert "acquired jobs" in first, first + (holding.stderr.read() if holding.stderr else "")
+        assert int(first.split("token=")[1].split()[0]) > int(token)
+        holding.send_signal(signal.SIGINT)
+        out, _ = holding.communicate(timeout=30)
+        assert holding.returncode == 0 and "released jobs" in out
+    finally:
+        holding.kill()
+        holding.wait()
+    assert lock_cli("lock", "holder", "jobs", check=False).returncode == 1
+
+    bad = lock_cli("lock", "acquire", "", check=False)
+    assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
+    bad = lock_cli("lock", "acquire", "jobs", "--ttl", "fast", check=False)
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
 
 
 def _wait_for_status(cli: Cli, ok: Callable[[str], bool]) -> None:

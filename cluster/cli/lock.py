@@ -1,0 +1,128 @@
+"""`faultlab lock ...`: the lock service of the running cluster, from the command line.
+
+`acquire` holds the lock (keeping its session alive) until Ctrl-C or SIGTERM, then
+releases it, as `etcdctl lock` does; with --detach it leaves the lock to its session,
+which expires one TTL later unless released with `faultlab lock release NAME --session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cluster import state
+from cluster.cli.durations import parse_ms
+from cluster.client import LockBusy, LockClient
+from cluster.client.lock import default_owner
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _run(action: Callable[[LockClient], Awaitable[Any]]) -> Any:
+    try:
+        topology = state.read().topology()
+    except state.NoCluster as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+
+    async def go() -> Any:
+        async with LockClient.for_topology(topology) as client:
+            return await action(client)
+
+    try:
+        return asyncio.run(go())
+    except grpc.aio.AioRpcError as e:
+        err.print(f"[red]{e.code().name}:[/] {e.details()}")
+        raise typer.Exit(1) from e
+    except LockBusy as e:
+        err.print(f"not acquired: {e}")
+        raise typer.Exit(2) from e
+
+
+@app.command()
+def acquire(
+    name: str,
+    ttl: str = typer.Option("10s", "--ttl", help="session TTL, e.g. 5s or 1500ms"),
+    wait: bool = typer.Option(False, "--wait", help="wait in the queue until granted"),
+    timeout: str = typer.Option("", "--timeout", help="with --wait: give up after this long"),
+    detach: bool = typer.Option(False, "--detach", help="exit at once; the session keeps it"),
+    owner: str = typer.Option("", "--owner", help="shown by holder and sessions"),
+) -> None:
+    """Take a lock and hold it until Ctrl-C (exit 2 if it is held and --wait not given)."""
+    ttl_s = parse_ms(ttl) / 1000
+    timeout_s = parse_ms(timeout) / 1000 if timeout else None
+
+    async def hold(c: LockClient) -> None:
+        async with c.session(ttl_s, owner or f"cli {default_owner()}") as session:
+            token = await session.acquire(name, wait=wait, timeout_s=timeout_s)
+            console.print(f"acquired {name} token={token} session={session.id}", highlight=False)
+            if detach:
+                session.abandon()
+                console.print(f"held until session {session.id} expires ({ttl}) or "
+                              f"`faultlab lock release {name} --session {session.id}`")  # fmt: skip
+                return
+            await _until_stopped(session.lost)
+            if session.lost.is_set():
+                err.print(f"session {session.id} expired: the lock was lost")
+                raise typer.Exit(1)
+            await session.release(name)
+            console.print(f"released {name}")
+
+    _run(hold)
+
+
+async def _until_stopped(lost: asyncio.Event) -> None:
+    """Until Ctrl-C / SIGTERM, or the session is lost."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+
+
+@app.command()
+def release(
+    name: str, session: int = typer.Option(..., "--session", help="the holder's session")
+) -> None:
+    """Release a lock held by SESSION (from `acquire --detach` or `sessions`)."""
+    resp = _run(lambda c: c.release(name, session))
+    nxt = f"; granted to session {resp.next_session} (token {resp.next_token})"
+    console.print(f"released {name}{nxt if resp.next_session else ''}")
+
+
+@app.command()
+def holder(name: str) -> None:
+    """Who holds a lock, with its token (exit 1 if nobody does)."""
+    resp = _run(lambda c: c.holder(name))
+    if not resp.held:
+        err.print(f"{name}: not held")
+        raise typer.Exit(1)
+    held_s = time.time() - resp.since_unix_ms / 1000
+    console.print(
+        f"{name}: session {resp.session_id} ({resp.owner}) token={resp.token} "
+        f"held {held_s:.1f}s, {resp.waiters} waiting", highlight=False,
+    )  # fmt: skip
+
+
+@app.command()
+def sessions() -> None:
+    """Every live session: owner, TTL, time left, locks held and awaited."""
+    listed = _run(lambda c: c.sessions())
+    table = Table("session", "owner", "ttl", "expires in", "holds", "waits for")
+    for s in listed:
+        table.add_row(str(s.session_id), s.owner, f"{s.ttl_ms} ms", f"{s.expires_in_ms} ms",
+                      ", ".join(s.held), ", ".join(s.waiting))  # fmt: skip
+    console.print(table)
