@@ -34,7 +34,7 @@ def gc_pause_history(stale_write_accepted: bool) -> tuple[list[Operation], dict[
             70,
             71,
             "ok" if stale_write_accepted else "fail",
-        ),  # fmt: skip
+        ),
     ]
     final = {"k": ["holder-1"] if stale_write_accepted else ["client-1"]}
     return ops, final
