@@ -72,6 +72,7 @@ soak: setup
 bench: setup
 	$(BIN)/python bench/raft_core.py
 	$(BIN)/python bench/kv.py
+	$(BIN)/python bench/lock.py
 	$(BIN)/python bench/checker.py
 
 clean:

@@ -125,7 +125,11 @@ def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: 
         history = History()
         started_wall_s = time.time()
         samples: list[Sample] = []
-        asyncio.run(_drive(exp, cluster, spec, faults, history, samples, duration_s, seed))
+        try:
+            asyncio.run(_drive(exp, cluster, spec, faults, history, samples, duration_s, seed))
+        except BaseException:
+            history.save(folder / "history.jsonl")  # what happened up to the failure
+            raise
     operations = list(pair(history.events))
     data = RunData(history, operations, samples, duration_s)
     result = ModeResult(

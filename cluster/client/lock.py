@@ -165,7 +165,10 @@ async def _renew_on(
             sent = time.monotonic()
             await call.write(lock_pb2.KeepAliveRequest(session_id=session_id))
             try:
-                resp = await asyncio.wait_for(call.read(), answer_s)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+                # that races the answer, and the session would then renew forever.
+                async with asyncio.timeout(answer_s):
+                    resp = await call.read()
             except TimeoutError:
                 raise _deadline("keep-alive not answered in time") from None
             if resp is grpc.aio.EOF:

@@ -212,7 +212,8 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
                 return 0
             woken.clear()
             try:
-                await asyncio.wait_for(woken.wait(), max(0.0, deadline - time.monotonic()))
+                async with asyncio.timeout_at(_loop_time(deadline)):
+                    await woken.wait()
             except TimeoutError:
                 return 0
 
@@ -299,6 +300,12 @@ def _session_info(s: Session, now_ms: int) -> lock_pb2.SessionInfo:
         session_id=s.id, owner=s.owner, ttl_ms=s.ttl_ms, expires_in_ms=s.expires_at_ms - now_ms,
         held=sorted(s.held), waiting=sorted(s.waiting),
     )  # fmt: skip
+
+
+def _loop_time(deadline: float) -> float:
+    """A time.monotonic() deadline on the event loop's clock."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline - time.monotonic())
 
 
 def _seq(seq: int) -> dict[str, int]:
