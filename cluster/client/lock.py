@@ -163,7 +163,11 @@ async def _renew_on(
     try:
         while True:
             sent = time.monotonic()
-            await call.write(lock_pb2.KeepAliveRequest(session_id=session_id))
+            try:
+                await call.write(lock_pb2.KeepAliveRequest(session_id=session_id))
+            except asyncio.InvalidStateError:  # it ended (dead leader, cut link) while we slept:
+                await call  # raise its status, which the caller knows how to follow
+                raise _deadline("keep-alive stream ended without a status") from None
             try:
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
                 # that races the answer, and the session would then renew forever.
