@@ -97,7 +97,6 @@ async def _contender(
                 element = f"{name}-{next(elements)}"
                 await locking.add(kv, KEY, members, element, LOCK, token, spec.fenced, record)
             await locking.release(session, LOCK, record)
-            await asyncio.sleep(0.02)  # let the others in: the queue is FIFO anyway
 
 
 async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topology) -> None:
