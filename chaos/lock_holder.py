@@ -121,8 +121,7 @@ class HolderProcess:
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGCONT)  # a stopped process dies on SIGKILL too, but
-            self.proc.kill()  # resuming it first lets its pipes close in order
+            self.proc.kill()  # SIGKILL ends a stopped process too
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ import pytest
 from chaos.history import History
 from chaos.lock_holder import running_holder
 from chaos.pytest_plugin import make_cluster, running
-from cluster.client import LockClient
+from cluster.client import LockBusy, LockClient
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group
@@ -183,3 +183,20 @@ async def test_bad_input_and_misuse_get_their_reason_and_lose_nothing(
         assert (holder.session_id, holder.token) == (keeper.id, token), "a refusal changed it"
         try_other = await locks.acquire("guarded", other)
         assert not try_other.acquired and try_other.holder_session == keeper.id
+
+
+async def test_a_wait_that_times_out_leaves_the_queue_and_an_expired_waiter_is_told(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as locks, locks.session(ttl_s=5, owner="holder") as holder:
+        await holder.acquire("busy", wait=False)
+        async with locks.session(ttl_s=5, owner="patient") as patient:
+            with pytest.raises(LockBusy) as busy:
+                await patient.acquire("busy", timeout_s=0.5)
+            assert busy.value.holder_session == holder.id
+            assert not await waiting_on(locks, patient.id, "busy"), "left in the queue"
+        # A waiter whose session expires while it waits hears SESSION_EXPIRED.
+        doomed = await locks.create_session(0.5, "doomed")  # never renewed
+        e = await failure(locks.acquire("busy", doomed, wait_s=3.0))
+        assert_reason(e, grpc.StatusCode.NOT_FOUND, "SESSION_EXPIRED", True)
+        assert (await locks.holder("busy")).session_id == holder.id
