@@ -11,7 +11,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import typer
@@ -25,6 +25,7 @@ from cluster.client.lock import default_owner
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
+T = TypeVar("T")
 err = Console(stderr=True)
 
 
@@ -63,15 +64,22 @@ def acquire(
     timeout_s = parse_ms(timeout) / 1000 if timeout else None
 
     async def hold(c: LockClient) -> None:
+        # Before anything else: a signal that arrived before the handlers were installed
+        # would take asyncio's default path and end the run without releasing the lock.
+        stop = _stop_on_signals()
         async with c.session(ttl_s, owner or f"cli {default_owner()}") as session:
-            token = await session.acquire(name, wait=wait, timeout_s=timeout_s)
+            acquiring = session.acquire(name, wait=wait, timeout_s=timeout_s)
+            token = await _unless_stopped(stop, acquiring)
+            if token is None:  # interrupted while waiting; closing the session leaves the queue
+                err.print(f"interrupted: {name} not acquired")
+                raise typer.Exit(130)
             console.print(f"acquired {name} token={token} session={session.id}", highlight=False)
             if detach:
                 session.abandon()
                 console.print(f"held until session {session.id} expires ({ttl}) or "
                               f"`faultlab lock release {name} --session {session.id}`")  # fmt: skip
                 return
-            await _until_stopped(session.lost)
+            await _unless_stopped(stop, session.lost.wait())
             if session.lost.is_set():
                 err.print(f"session {session.id} expired: the lock was lost")
                 raise typer.Exit(1)
@@ -81,16 +89,26 @@ def acquire(
     _run(hold)
 
 
-async def _until_stopped(lost: asyncio.Event) -> None:
-    """Until Ctrl-C / SIGTERM, or the session is lost."""
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, in place of asyncio's default handling."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    waits = [asyncio.create_task(stop.wait()), asyncio.create_task(lost.wait())]
-    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in waits:
-        task.cancel()
+    return stop
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None (`work` cancelled) if `stop` is set first."""
+    working = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([working, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if working.done():
+        return working.result()
+    working.cancel()
+    await asyncio.gather(working, return_exceptions=True)
+    return None
 
 
 @app.command()

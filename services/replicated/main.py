@@ -109,15 +109,20 @@ async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
     host.start()
     replicas.start_loops()
 
-    async def close() -> None:
+    async def hand_over() -> None:
         await replicas.stop_loops()
-        if opts.hand_over:
-            await host.hand_over(HAND_OVER_S)
+        await host.hand_over(HAND_OVER_S)
+
+    async def close() -> None:
+        await replicas.stop_loops()  # already stopped after a hand-over
         await host.stop()
 
-    names = [s.descriptor.full_name for s in service.servicers]
-    names.append(raft_pb2.DESCRIPTOR.services_by_name["Raft"].full_name)
-    return ServiceHandle(service_names=names, close=close)
+    return ServiceHandle(
+        service_names=[s.descriptor.full_name for s in service.servicers],
+        peer_service_names=[raft_pb2.DESCRIPTOR.services_by_name["Raft"].full_name],
+        hand_over=hand_over if opts.hand_over else None,
+        close=close,
+    )
 
 
 async def _forever(loop: Callable[[], Awaitable[None]]) -> None:

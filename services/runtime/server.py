@@ -7,7 +7,9 @@ What every node gets, whatever its service:
 - the standard gRPC health service and server reflection (`grpcurl -plaintext ADDR list`);
 - the admin service with live peer-connectivity probes;
 - Prometheus metrics at http://METRICS_ADDR/metrics;
-- SIGTERM / SIGINT -> health NOT_SERVING -> the service's own close -> `server.stop(grace)`;
+- SIGTERM / SIGINT -> health NOT_SERVING -> the service hands over (a Raft leader
+  transfers leadership) -> lame duck: clients still calling are redirected until they
+  fall quiet (`activity.py`) -> `server.stop(grace)` -> the service closes;
 - every `ServiceError` a handler raises -> its gRPC status and reason (`status.py`);
 - bad configuration (unknown node, port in use, malformed topology) -> one line, exit 2.
 """
@@ -31,6 +33,7 @@ from prometheus_client import start_http_server
 
 from services.runtime import config as config_mod
 from services.runtime import logs, metrics
+from services.runtime.activity import ClientActivity
 from services.runtime.admin import VERSION, AdminServicer
 from services.runtime.config import EXIT_BAD_CONFIG, ConfigError, NodeConfig
 from services.runtime.grpc_options import SERVER_OPTIONS
@@ -43,7 +46,12 @@ log = logging.getLogger("faultlab.node")
 # finish on their own, so a longer grace would only delay every stop by its full length.
 STOP_GRACE_S = 1.0
 # A replicated service hands leadership over and lets in-flight writes finish first.
-SERVICE_CLOSE_S = 4.0
+HAND_OVER_BUDGET_S = 2.5
+SERVICE_CLOSE_S = 1.0
+# Lame duck: serve (redirecting) until no client called for QUIET_S, at most LAME_DUCK_S.
+# A leader-following client calls again within its own pacing, far below QUIET_S.
+QUIET_S = 0.25
+LAME_DUCK_S = 1.0
 
 
 @dataclass
@@ -57,9 +65,14 @@ class NodeContext:
 
 @dataclass
 class ServiceHandle:
-    """What a service's setup returns: the names it serves, and how to close it."""
+    """What a service's setup returns: the names it serves, and how it stops."""
 
-    service_names: Sequence[str] = ()
+    service_names: Sequence[str] = ()  # for clients: their calls keep a lame duck serving
+    peer_service_names: Sequence[str] = ()  # for other nodes (Raft)
+    # On SIGTERM, while the node still serves: hand its duties to other nodes, so that
+    # from then on its answers to clients are definite redirects.
+    hand_over: Callable[[], Awaitable[None]] | None = None
+    # Once the server has stopped: release what the service holds.
     close: Callable[[], Awaitable[None]] | None = None
 
 
@@ -67,7 +80,8 @@ ServiceSetup = Callable[[NodeContext], Awaitable[ServiceHandle]]
 
 
 async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[ErrorMapping()])
+    activity = ClientActivity()
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[activity, ErrorMapping()])
     health_servicer = health.aio.HealthServicer()
     prober = ConnectivityProber(
         cfg.node_id, cfg.peers, cfg.probe_interval_ms / 1000, cfg.probe_timeout_ms / 1000
@@ -79,7 +93,9 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     names = [
         admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
         *handle.service_names,
+        *handle.peer_service_names,
     ]
+    activity.watch(handle.service_names)
     reflection.enable_server_reflection(
         [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
@@ -103,9 +119,14 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     logs.event(log, "stopping", grace_s=STOP_GRACE_S)
     clean = await _bounded("health", health_servicer.enter_graceful_shutdown(), 1.0)
     clean &= await _bounded("probes", prober.stop(), 1.0)
+    if handle.hand_over:
+        clean &= await _bounded("hand_over", handle.hand_over(), HAND_OVER_BUDGET_S)
+        calls = activity.calls
+        quiet = await activity.until_quiet(QUIET_S, LAME_DUCK_S)
+        logs.event(log, "lame_duck_done", quiet=quiet, client_calls=activity.calls - calls)
+    clean &= await _bounded("grpc_server", server.stop(STOP_GRACE_S), STOP_GRACE_S + 1.0)
     if handle.close:
         clean &= await _bounded("service", handle.close(), SERVICE_CLOSE_S)
-    clean &= await _bounded("grpc_server", server.stop(STOP_GRACE_S), STOP_GRACE_S + 1.0)
     logs.event(log, "stopped", clean=clean)
     if not clean:
         # A step ignored its cancellation; the event loop's own clean-up would wait on it

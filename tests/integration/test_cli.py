@@ -123,6 +123,7 @@ def test_lock_commands(lock_cli: Cli) -> None:
         first = holding.stdout.readline()
         assert "acquired jobs" in first, first + (holding.stderr.read() if holding.stderr else "")
         assert int(first.split("token=")[1].split()[0]) > int(token)
+        _interrupt_a_waiter(lock_cli)
         holding.send_signal(signal.SIGINT)
         out, _ = holding.communicate(timeout=30)
         assert holding.returncode == 0 and "released jobs" in out
@@ -135,6 +136,25 @@ def test_lock_commands(lock_cli: Cli) -> None:
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
     bad = lock_cli("lock", "acquire", "jobs", "--ttl", "fast", check=False)
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def _interrupt_a_waiter(lock_cli: Cli) -> None:
+    """Ctrl-C while waiting in the queue: exit 130, and the session leaves the queue."""
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "cluster", "lock", "acquire", "jobs", "--wait"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lock_cli.env,
+        cwd=lock_cli.cwd,
+    )  # fmt: skip
+    try:
+        queued = lambda: "1 waiting" in lock_cli("lock", "holder", "jobs").stdout  # noqa: E731
+        wait_until(queued, 30.0, "the waiter to queue", 0.1)
+        waiting.send_signal(signal.SIGINT)
+        _, errs = waiting.communicate(timeout=30)
+        assert waiting.returncode == 130 and "not acquired" in errs, errs
+    finally:
+        waiting.kill()
+        waiting.wait()
+    assert "0 waiting" in lock_cli("lock", "holder", "jobs").stdout
 
 
 def _wait_for_status(cli: Cli, ok: Callable[[str], bool]) -> None:
