@@ -9,7 +9,7 @@ What every node gets, whatever its service:
 - Prometheus metrics at http://METRICS_ADDR/metrics;
 - SIGTERM / SIGINT -> health NOT_SERVING -> the service hands over (a Raft leader
   transfers leadership) -> lame duck: clients still calling are redirected until they
-  fall quiet (`activity.py`) -> `server.stop(grace)` -> the service closes;
+  fall quiet (`activity.py`) -> the service closes -> `server.stop(grace)`;
 - every `ServiceError` a handler raises -> its gRPC status and reason (`status.py`);
 - bad configuration (unknown node, port in use, malformed topology) -> one line, exit 2.
 """
@@ -47,7 +47,7 @@ log = logging.getLogger("faultlab.node")
 STOP_GRACE_S = 1.0
 # A replicated service hands leadership over and lets in-flight writes finish first.
 HAND_OVER_BUDGET_S = 2.5
-SERVICE_CLOSE_S = 1.0
+SERVICE_CLOSE_S = 2.0
 # Lame duck: serve (redirecting) until no client called for QUIET_S, at most LAME_DUCK_S.
 # A leader-following client calls again within its own pacing, far below QUIET_S.
 QUIET_S = 0.25
@@ -72,7 +72,8 @@ class ServiceHandle:
     # On SIGTERM, while the node still serves: hand its duties to other nodes, so that
     # from then on its answers to clients are definite redirects.
     hand_over: Callable[[], Awaitable[None]] | None = None
-    # Once the server has stopped: release what the service holds.
+    # After the lame duck: release what the service holds. The server still answers
+    # (a stopped Raft group's follower state still names the leader) until it stops.
     close: Callable[[], Awaitable[None]] | None = None
 
 
@@ -124,9 +125,9 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
         calls = activity.calls
         quiet = await activity.until_quiet(QUIET_S, LAME_DUCK_S)
         logs.event(log, "lame_duck_done", quiet=quiet, client_calls=activity.calls - calls)
-    clean &= await _bounded("grpc_server", server.stop(STOP_GRACE_S), STOP_GRACE_S + 1.0)
     if handle.close:
         clean &= await _bounded("service", handle.close(), SERVICE_CLOSE_S)
+    clean &= await _bounded("grpc_server", server.stop(STOP_GRACE_S), STOP_GRACE_S + 1.0)
     logs.event(log, "stopped", clean=clean)
     if not clean:
         # A step ignored its cancellation; the event loop's own clean-up would wait on it
@@ -140,7 +141,9 @@ async def _bounded(step: str, work: Awaitable[object], timeout_s: float) -> bool
     period whatever a step does, so an overrun is logged at ERROR (naming the step, to be
     fixed) and shutdown goes on."""
     task = asyncio.ensure_future(work)
+    started = time.monotonic()
     done, _ = await asyncio.wait({task}, timeout=timeout_s)
+    logs.event(log, "shutdown_step", step=step, seconds=round(time.monotonic() - started, 3))
     if not done:
         logs.event(log, "shutdown_step_timeout", logging.ERROR, step=step, timeout_s=timeout_s)
         task.cancel()

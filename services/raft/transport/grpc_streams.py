@@ -94,6 +94,7 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
         self._streams = {p: _PeerStream(p, addr) for p, addr in peers.items()}
         self._groups: dict[str, Deliver] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self.received = 0
 
     def register(self, group: str, deliver: Deliver) -> None:
@@ -108,7 +109,9 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
 
     async def stop(self, grace_s: float = 1.0) -> None:
         """Close every stream gracefully; cancel what has not finished within `grace_s`
-        (a black-holed link never acknowledges a half-close)."""
+        (a black-holed link never acknowledges a half-close). Streams from peers end at
+        their next batch, so the gRPC server's stop need not wait out its grace."""
+        self._stopping = True
         for s in self._streams.values():
             s.close()
         if self._tasks:
@@ -129,6 +132,8 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
     ) -> raft_pb2.SendSummary:
         count = 0
         async for batch in request_iterator:
+            if self._stopping:
+                break
             for envelope in batch.messages:
                 deliver = self._groups.get(envelope.group)
                 if deliver is None:
