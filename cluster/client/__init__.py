@@ -1,5 +1,5 @@
-"""The client SDK: the leader-following call every client shares, the KV client and the
-lock client.
+"""The client SDK: the leader-following call every client shares, the KV client, the
+lock client and the log client.
 
 from cluster.client import KvClient, errors
 async with KvClient.for_topology(topology) as kv:
@@ -13,6 +13,7 @@ from cluster.client import errors
 from cluster.client.call import GroupCaller, LeaderCache, Session
 from cluster.client.kv import LEASE, LINEARIZABLE, STALE, FencedKv, KvClient, SyncKvClient
 from cluster.client.lock import LockBusy, LockClient, LockSession
+from cluster.client.log import IdempotentProducer, LogClient
 
 __all__ = [
     "LEASE",
@@ -20,11 +21,13 @@ __all__ = [
     "STALE",
     "FencedKv",
     "GroupCaller",
+    "IdempotentProducer",
     "KvClient",
     "LeaderCache",
     "LockBusy",
     "LockClient",
     "LockSession",
+    "LogClient",
     "Session",
     "SyncKvClient",
     "errors",

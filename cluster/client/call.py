@@ -101,8 +101,11 @@ class GroupCaller:
         rng: random.Random | None = None,
         leaders: LeaderCache | None = None,
         backoff: Backoff = RETRY_BACKOFF,
+        channels: dict[str, grpc.aio.Channel] | None = None,
     ) -> None:
-        """`addresses`: node id -> where clients dial it, for every node hosting `group`."""
+        """`addresses`: node id -> where clients dial it, for every node hosting `group`.
+        `channels`: node id -> channel, shared by the callers of many groups (a log
+        client's partitions) and closed by whoever passed it; by default, its own."""
         assert addresses, "a client needs at least one node address"
         self.group = group
         self.addresses = dict(addresses)
@@ -110,7 +113,8 @@ class GroupCaller:
         self.leaders = leaders or LeaderCache()
         self._rng = rng or random.Random()
         self._backoff = backoff
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._owns_channels = channels is None
+        self._channels: dict[str, grpc.aio.Channel] = {} if channels is None else channels
         self._order = sorted(self.addresses)
 
     @property
@@ -125,6 +129,8 @@ class GroupCaller:
         return channel
 
     async def close(self) -> None:
+        if not self._owns_channels:
+            return
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()

@@ -22,6 +22,7 @@ from typing import Any
 import msgpack
 
 from services.kv import commands
+from services.replicated.fences import Fences
 
 EVENT_HISTORY = 10_000
 
@@ -50,7 +51,7 @@ class KvState:
         self.data: dict[str, Record] = {}
         self.revision = 0
         self.sessions: dict[str, tuple[int, dict[str, Any]]] = {}
-        self.fences: dict[str, int] = {}
+        self.fences = Fences()
         self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
         self.listeners: set[Listener] = set()
 
@@ -67,7 +68,7 @@ class KvState:
                     return last[1]  # a retry: the first answer, nothing applied again
                 return {"error": "stale_session", "last_seq": last[0]}
         fence = cmd.get("fence")
-        result = self._refuse_fence(fence) if fence else None
+        result = self.fences.refuse(fence) if fence else None
         if result is None:
             result = self._apply(cmd)
         if session:
@@ -80,7 +81,7 @@ class KvState:
                      for k, r in self.data.items()},
             "revision": self.revision,
             "sessions": {k: [seq, res] for k, (seq, res) in self.sessions.items()},
-            "fences": self.fences,
+            "fences": self.fences.snapshot(),
         }  # fmt: skip
         out: bytes = msgpack.packb(state, use_bin_type=True)
         return out
@@ -90,7 +91,7 @@ class KvState:
         self.data = {k: Record(*v) for k, v in state["data"].items()}
         self.revision = state["revision"]
         self.sessions = {k: (v[0], v[1]) for k, v in state["sessions"].items()}
-        self.fences = dict(state["fences"])
+        self.fences.restore(state["fences"])
         self.events.clear()  # history before a snapshot is not kept; Watch says so
 
     # -- reads ----------------------------------------------------------------------------
@@ -123,15 +124,6 @@ class KvState:
         if op == "append":
             return self._append(cmd["key"], cmd["value"])
         raise AssertionError(f"unknown command {op!r}: a replica is out of date")
-
-    def _refuse_fence(self, fence: list[Any]) -> dict[str, Any] | None:
-        """The refusal of a stale token, or None (and the token is now the highest seen)."""
-        name, token = fence
-        highest = self.fences.get(name, 0)
-        if token < highest:
-            return {"error": "fenced", "highest_token": highest}
-        self.fences[name] = token
-        return None
 
     def _put(self, key: str, value: bytes) -> dict[str, Any]:
         record = self._write(key, value)

@@ -83,13 +83,17 @@ class RaftHost:
         logs.event(log, "raft_group_added", group=group, voters=list(voters))
         return node
 
-    async def remove_group(self, group: str) -> None:
+    async def remove_group(self, group: str, destroy: bool = False) -> None:
+        """Stop hosting `group`; with `destroy`, delete its log and snapshots too (a
+        deleted topic's partition), else they stay for a later `add_group`."""
         node = self._nodes.pop(group, None)
         if node is None:
             raise UnknownGroup(group)
         self.transport.unregister(group)
         await node.stop()
-        logs.event(log, "raft_group_removed", group=group)
+        if destroy:
+            await asyncio.to_thread(node.destroy_storage)
+        logs.event(log, "raft_group_removed", group=group, destroyed=destroy)
 
     def group(self, group: str) -> RaftNode:
         try:

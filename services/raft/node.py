@@ -18,7 +18,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.raft import metrics
@@ -49,8 +49,20 @@ class NodeOptions:
 @dataclass
 class _Proposal:
     term: int
-    future: asyncio.Future[object]
+    future: asyncio.Future[object]  # the state machine's result
+    appended: asyncio.Future[int] | None = None  # the index, once persisted here
     started: float = field(default_factory=time.monotonic)
+
+    def fail(self, error: Exception) -> None:
+        for future in (self.future, self.appended):
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+
+def _unawaited(future: asyncio.Future[object]) -> None:
+    """A result nobody waits for: read its exception so asyncio does not log it."""
+    if not future.cancelled():
+        future.exception()
 
 
 class RaftNode:
@@ -80,7 +92,8 @@ class RaftNode:
         self._inbox: list[Message] = []
         self._ticks_due = 0
         self._transfer_to: NodeId | None = None
-        self._to_propose: list[tuple[bytes, asyncio.Future[object]]] = []
+        self._to_propose: list[_Proposal] = []
+        self._commands: list[bytes] = []  # of `_to_propose`, in the same order
         self._reads_to_start: list[tuple[bytes, asyncio.Future[None]]] = []
         self._proposals: dict[int, _Proposal] = {}
         self._reads: dict[bytes, asyncio.Future[None]] = {}
@@ -106,6 +119,10 @@ class RaftNode:
             snapshot_index=restored.snapshot.index if restored.snapshot else 0,
         )  # fmt: skip
         self._task = asyncio.create_task(self._run(), name=f"raft-{self.group}")
+
+    def destroy_storage(self) -> None:
+        """After `stop`: delete what this group stored on this node."""
+        self._storage.destroy()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -136,6 +153,13 @@ class RaftNode:
     def is_leader(self) -> bool:
         return self.core is not None and self.core.role is Role.LEADER
 
+    def caught_up(self, peer: NodeId) -> bool:
+        """On a leader: `peer` holds every entry this leader has."""
+        core = self.core
+        if core is None or core.role is not Role.LEADER or peer not in core.prs:
+            return False
+        return core.prs[peer].match >= core.log.last_index
+
     def tick(self) -> None:
         """One tick of logical time has passed (called by the host's ticker)."""
         self._ticks_due += 1
@@ -152,9 +176,25 @@ class RaftNode:
         Callers bound the wait with their deadline: on timeout it may still be applied."""
         self._check_leader()
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._to_propose.append((command, future))
-        self._wake.set()
+        self._enqueue(command, _Proposal(0, future))
         return await future
+
+    async def propose_appended(self, command: bytes) -> int:
+        """The entry's index once this leader has persisted it in its own log, before any
+        follower need have it (Kafka's acks=1, the unsafe mode): a leader that dies now
+        may take the entry with it. Fails as `propose` does until then."""
+        self._check_leader()
+        loop = asyncio.get_running_loop()
+        applied: asyncio.Future[object] = loop.create_future()
+        applied.add_done_callback(_unawaited)
+        appended: asyncio.Future[int] = loop.create_future()
+        self._enqueue(command, _Proposal(0, applied, appended))
+        return await appended
+
+    def _enqueue(self, command: bytes, proposal: _Proposal) -> None:
+        self._commands.append(command)
+        self._to_propose.append(proposal)
+        self._wake.set()
 
     async def read_index(self) -> None:
         """Returns once a linearizable read may be served from the local state."""
@@ -164,17 +204,19 @@ class RaftNode:
         self._wake.set()
         await future
 
-    async def transfer_leadership(self, timeout_s: float) -> NodeId | None:
-        """Hand leadership to the most caught-up follower and wait until it has taken
-        over (thesis §3.10). Returns the new leader, or None if this node does not lead
-        or no follower took over within `timeout_s`."""
+    async def transfer_leadership(
+        self, timeout_s: float, to: NodeId | None = None
+    ) -> NodeId | None:
+        """Hand leadership to `to` (default: the most caught-up follower) and wait until
+        it has taken over (thesis §3.10). Returns the new leader, or None if this node
+        does not lead or no follower took over within `timeout_s`."""
         core = self.core
         if core is None or core.role is not Role.LEADER:
             return None
         followers = {p: pr.match for p, pr in core.prs.items() if p != self.id}
-        if not followers:
+        if not followers or (to is not None and to not in followers):
             return None
-        self._transfer_to = max(followers, key=lambda p: followers[p])
+        self._transfer_to = to or max(followers, key=lambda p: followers[p])
         self._wake.set()
         deadline = time.monotonic() + timeout_s
         # Done when another node leads and this one has heard from it (a follower learns
@@ -187,7 +229,7 @@ class RaftNode:
         """Wait up to `timeout_s` for in-flight proposals to learn their outcome (as a
         follower learns the commit index from the new leader); returns how many did not."""
         pending = [p.future for p in self._proposals.values()]
-        pending += [f for _, f in self._to_propose]
+        pending += [p.future for p in self._to_propose]
         if pending:
             await asyncio.wait(pending, timeout=timeout_s)
         return sum(1 for f in pending if not f.done())
@@ -232,17 +274,18 @@ class RaftNode:
 
     def _start_proposals(self, core: RaftCore) -> None:
         batch, self._to_propose = self._to_propose, []
+        commands, self._commands = self._commands, []
         if not batch:
             return
         try:
-            indexes = core.propose_batch([cmd for cmd, _ in batch])
+            indexes = core.propose_batch(commands)
         except (NotLeader, ProposalDropped) as e:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(e)
+            for proposal in batch:
+                proposal.fail(e)
             return
-        for index, (_, future) in zip(indexes, batch, strict=True):
-            self._proposals[index] = _Proposal(core.term, future)
+        for index, proposal in zip(indexes, batch, strict=True):
+            proposal.term = core.term
+            self._proposals[index] = proposal
 
     def _start_reads(self, core: RaftCore) -> None:
         reads, self._reads_to_start = self._reads_to_start, []
@@ -259,21 +302,32 @@ class RaftNode:
             started = time.monotonic()
             await asyncio.to_thread(self._storage.persist, rd)  # 1. persist (fsync off-loop)
             metrics.PERSIST_SECONDS.labels(self.group).observe(time.monotonic() - started)
+            self._on_persisted(rd.entries)
         if rd.snapshot is not None:
             logs.event(log, "raft_snapshot_installed", group=self.group, index=rd.snapshot.index)
         handler.after_persist(rd)  # 2-5. send, apply, advance, serve reads
         self._after_ready(core, handler, rd)
         await self._maybe_snapshot(core)
 
+    def _on_persisted(self, entries: Sequence[Entry]) -> None:
+        for entry in entries:
+            proposal = self._proposals.get(entry.index)
+            if proposal is None or proposal.appended is None or proposal.appended.done():
+                continue
+            if proposal.term == entry.term:  # else a later leader's entry: settled on apply
+                proposal.appended.set_result(entry.index)
+
     def _on_applied(self, entry: Entry, result: object) -> None:
         proposal = self._proposals.pop(entry.index, None)
         if proposal is None or proposal.future.done():
             return
         if proposal.term == entry.term:
+            if proposal.appended is not None and not proposal.appended.done():
+                proposal.appended.set_result(entry.index)
             proposal.future.set_result(result)
             metrics.PROPOSAL_SECONDS.labels(self.group).observe(time.monotonic() - proposal.started)
         else:
-            proposal.future.set_exception(
+            proposal.fail(
                 ProposalDropped(
                     f"entry {entry.index} was replaced by a leader of term {entry.term}"
                 )
@@ -309,13 +363,12 @@ class RaftNode:
     def _fail_pending(self) -> None:
         """Stopping: queued proposals certainly never reached the log; in-flight ones may
         still be committed by the others, so their outcome is unknown."""
-        for _, future in self._to_propose:
-            if not future.done():
-                future.set_exception(ProposalDropped("the node stopped before proposing it"))
+        for queued in self._to_propose:
+            queued.fail(ProposalDropped("the node stopped before proposing it"))
         self._to_propose.clear()
+        self._commands.clear()
         for proposal in self._proposals.values():
-            if not proposal.future.done():
-                proposal.future.set_exception(NodeStopped("the node stopped; it may still apply"))
+            proposal.fail(NodeStopped("the node stopped; it may still apply"))
         self._proposals.clear()
         self._fail_reads(NodeStopped("the node stopped"))
 

@@ -12,7 +12,8 @@ translates Raft's own exceptions and never decides what is definite:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 
@@ -20,6 +21,8 @@ from services.raft.errors import NodeStopped, NotLeader, ProposalDropped
 from services.raft.node import RaftNode
 from services.runtime import errors
 from services.runtime.deadlines import time_left
+
+T = TypeVar("T")
 
 
 class ReplicatedGroup:
@@ -42,8 +45,16 @@ class ReplicatedGroup:
     async def propose_within(self, command: bytes, timeout_s: float) -> object:
         """The state machine's result for `command`, applied within `timeout_s` (for the
         service's own commands, which have no caller)."""
+        return await self._settled(self.node.propose(command), timeout_s)
+
+    async def propose_appended(self, command: bytes, context: grpc.aio.ServicerContext) -> int:
+        """The entry's index once this leader alone has persisted it: the unsafe answer
+        (Kafka acks=1) of a write the followers may never get."""
+        return await self._settled(self.node.propose_appended(command), time_left(context))
+
+    async def _settled(self, proposal: Awaitable[T], timeout_s: float) -> T:
         try:
-            return await asyncio.wait_for(self.node.propose(command), timeout_s)
+            return await asyncio.wait_for(proposal, timeout_s)
         except NotLeader as e:
             raise self.not_leader(e.leader_hint) from None
         except ProposalDropped as e:

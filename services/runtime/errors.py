@@ -12,7 +12,12 @@ gRPC status at one edge (a server interceptor), so handlers only raise.
     ├── SlowConsumer             SLOW_CONSUMER     RESOURCE_EXHAUSTED   yes  (streams)
     ├── UnknownSession           UNKNOWN_SESSION   NOT_FOUND            yes  (locks)
     ├── SessionExpired           SESSION_EXPIRED   NOT_FOUND            yes  (locks)
-    └── NotHolder                NOT_HOLDER        FAILED_PRECONDITION  yes  (+ holder)
+    ├── NotHolder                NOT_HOLDER        FAILED_PRECONDITION  yes  (+ holder)
+    ├── UnknownTopic             UNKNOWN_TOPIC     NOT_FOUND            yes  (log)
+    ├── TopicExists              TOPIC_EXISTS      ALREADY_EXISTS       yes  (log)
+    ├── ProducerFenced           PRODUCER_FENCED   FAILED_PRECONDITION  yes  (+ epoch)
+    ├── OutOfOrderSequence       OUT_OF_ORDER_SEQUENCE FAILED_PRECONDITION yes (+ expected_seq)
+    └── UnknownProducer          UNKNOWN_PRODUCER  NOT_FOUND            yes  (log)
 
 "Definite" is Jepsen's rule: the operation certainly did not take effect. Servers, the
 client SDK and the chaos workloads all read it from `DEFINITE`, keyed by the proto enum
@@ -43,6 +48,11 @@ DEFINITE: dict[int, bool] = {
     errors_pb2.UNKNOWN_SESSION: True,
     errors_pb2.SESSION_EXPIRED: True,
     errors_pb2.NOT_HOLDER: True,
+    errors_pb2.UNKNOWN_TOPIC: True,
+    errors_pb2.TOPIC_EXISTS: True,
+    errors_pb2.PRODUCER_FENCED: True,
+    errors_pb2.OUT_OF_ORDER_SEQUENCE: True,
+    errors_pb2.UNKNOWN_PRODUCER: True,
 }
 
 
@@ -149,3 +159,38 @@ class NotHolder(ServiceError):
 
     reason = errors_pb2.NOT_HOLDER
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class UnknownTopic(ServiceError):
+    """No such topic, or no such partition of it; nothing was written."""
+
+    reason = errors_pb2.UNKNOWN_TOPIC
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class TopicExists(ServiceError):
+    """CreateTopic of a name already taken; the topic is unchanged."""
+
+    reason = errors_pb2.TOPIC_EXISTS
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class ProducerFenced(ServiceError):
+    """An idempotent producer's epoch was superseded; nothing was written."""
+
+    reason = errors_pb2.PRODUCER_FENCED
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class OutOfOrderSequence(ServiceError):
+    """A producer's batch skipped a sequence number; nothing was written."""
+
+    reason = errors_pb2.OUT_OF_ORDER_SEQUENCE
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class UnknownProducer(ServiceError):
+    """A producer id the broker never issued; nothing was written."""
+
+    reason = errors_pb2.UNKNOWN_PRODUCER
+    code = grpc.StatusCode.NOT_FOUND

@@ -35,7 +35,9 @@ SERVICES: dict[str, ServiceKind] = {
     for s in (
         ServiceKind("kv", "services.kv", "Raft-replicated key-value store", replicated=True),
         ServiceKind("lock", "services.lock", "lock service with fencing tokens", replicated=True),
-        ServiceKind("log", RUNTIME_MODULE, "log broker (not built yet)", replicated=True),
+        ServiceKind(
+            "log", "services.log", "log broker, a Raft group per partition", replicated=True
+        ),
         ServiceKind("gateway", RUNTIME_MODULE, "gateway (not built yet)", replicated=False),
     )
 }

@@ -39,6 +39,11 @@ class MemoryStorage:
     def close(self) -> None:
         """Nothing to release: what is held here is what survives a simulated crash."""
 
+    def destroy(self) -> None:
+        self.hard_state = HardState()
+        self.snapshot = None
+        self.entries = []
+
     def term(self, index: int) -> int | None:
         """The term of the entry at `index` as stored (the simulator's log-matching check)."""
         if self.snapshot is not None and index == self.snapshot.index:

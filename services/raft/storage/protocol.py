@@ -25,3 +25,6 @@ class Storage(Protocol):
         """The state machine was snapshotted: keep the snapshot, drop the log it covers."""
 
     def close(self) -> None: ...
+
+    def destroy(self) -> None:
+        """Close and delete everything stored: the group is gone for good."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 from services.raft.core import Restored
@@ -14,6 +15,7 @@ from services.raft.storage.wal import FsyncPolicy, WriteAheadLog
 
 class RaftStorage:
     def __init__(self, directory: Path, fsync: FsyncPolicy = FsyncPolicy.BATCH) -> None:
+        self.directory = Path(directory)
         self.wal = WriteAheadLog(Path(directory) / "wal", fsync)
         self.snapshots = SnapshotStore(Path(directory) / "snap")
         self.hard_state = HardState()
@@ -48,3 +50,7 @@ class RaftStorage:
 
     def close(self) -> None:
         self.wal.close()
+
+    def destroy(self) -> None:
+        self.close()
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -18,6 +18,11 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNKNOWN_SESSION: _ClassVar[Reason]
     SESSION_EXPIRED: _ClassVar[Reason]
     NOT_HOLDER: _ClassVar[Reason]
+    UNKNOWN_TOPIC: _ClassVar[Reason]
+    TOPIC_EXISTS: _ClassVar[Reason]
+    PRODUCER_FENCED: _ClassVar[Reason]
+    OUT_OF_ORDER_SEQUENCE: _ClassVar[Reason]
+    UNKNOWN_PRODUCER: _ClassVar[Reason]
 REASON_UNSPECIFIED: Reason
 INVALID: Reason
 NOT_LEADER: Reason
@@ -30,3 +35,8 @@ SLOW_CONSUMER: Reason
 UNKNOWN_SESSION: Reason
 SESSION_EXPIRED: Reason
 NOT_HOLDER: Reason
+UNKNOWN_TOPIC: Reason
+TOPIC_EXISTS: Reason
+PRODUCER_FENCED: Reason
+OUT_OF_ORDER_SEQUENCE: Reason
+UNKNOWN_PRODUCER: Reason

@@ -1,0 +1,325 @@
+"""The log client: topics, produce (plain or idempotent), fetch and subscribe, each call
+sent to the leader of the partition's own Raft group.
+
+    async with LogClient.for_topology(topology) as log:
+        await log.create_topic("orders", partitions=6)
+        await log.wait_until_ready("orders")
+        sent = await log.produce("orders", [b"a", b"b"], key=b"customer-7")
+        fetched = await log.fetch("orders", sent.partition, sent.base_offset)
+
+        producer = await log.init_producer("billing")       # idempotent: a retry after a
+        await producer.send("orders", 0, [b"c"])            # lost answer is written once
+
+A partition's callers know its replicas from the topic's metadata (cached, refreshed when
+a node says the topic is unknown) and follow NOT_LEADER answers like every faultlab call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+from faultlab.kv.v1 import kv_pb2
+from faultlab.log.v1 import log_pb2, log_pb2_grpc
+
+from cluster.client import errors
+from cluster.client.call import GroupCaller, LeaderCache
+from services.runtime.topology import Topology
+
+T = TypeVar("T")
+
+META_GROUP = "log/meta"
+ALL = log_pb2.ALL
+LEADER = log_pb2.LEADER
+Fence = tuple[str, int]
+Records = Sequence[bytes] | Sequence[tuple[bytes, bytes]]  # values, or (key, value) pairs
+READY_POLL_S = 0.05
+_UNKNOWN_TOPIC = errors.Reason.Value("UNKNOWN_TOPIC")
+_NOT_LEADER = errors.Reason.Value("NOT_LEADER")
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record goes to: the same hash the broker uses for -1."""
+    return zlib.crc32(key) % partitions
+
+
+class LogClient:
+    def __init__(
+        self,
+        addresses: dict[str, str],
+        *,
+        timeout_s: float = 5.0,
+        attempts: int = 10,
+        rng: random.Random | None = None,
+        leaders: LeaderCache | None = None,
+    ) -> None:
+        """`addresses`: node id -> the address clients dial it at, for every log node."""
+        self.addresses = dict(addresses)
+        self.timeout_s = timeout_s
+        self._attempts = attempts
+        self._rng = rng or random.Random()
+        self._leaders = leaders or LeaderCache()
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._meta = self._caller(META_GROUP, self.addresses)
+        self._topics: dict[str, log_pb2.Topic] = {}
+        self._partitions: dict[str, GroupCaller] = {}  # Raft group id -> its caller
+        self._round_robin = itertools.count()
+
+    @classmethod
+    def for_topology(cls, topology: Topology, group: str = "log", **kw: Any) -> LogClient:
+        nodes = topology.group_nodes(group)
+        return cls({n.id: topology.client_address(n.id) for n in nodes}, **kw)
+
+    async def __aenter__(self) -> LogClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+    # -- topics -------------------------------------------------------------------------------
+
+    async def create_topic(
+        self, name: str, partitions: int, replication: int = 0,
+        retention: log_pb2.Retention | None = None,
+    ) -> log_pb2.Topic:  # fmt: skip
+        req = log_pb2.CreateTopicRequest(
+            name=name, partitions=partitions, replication=replication, retention=retention
+        )
+        topic: log_pb2.Topic = await self._meta.call(
+            lambda ch: _stub(ch).CreateTopic(req, timeout=self.timeout_s)
+        )
+        self._topics[name] = topic
+        return topic
+
+    async def delete_topic(self, name: str) -> None:
+        req = log_pb2.DeleteTopicRequest(name=name)
+        await self._meta.call(lambda ch: _stub(ch).DeleteTopic(req, timeout=self.timeout_s))
+        self._topics.pop(name, None)
+
+    async def list_topics(self) -> list[log_pb2.Topic]:
+        req = log_pb2.ListTopicsRequest()
+        resp = await self._meta.call(lambda ch: _stub(ch).ListTopics(req, timeout=self.timeout_s))
+        return list(resp.topics)
+
+    async def describe_topic(self, name: str) -> log_pb2.Topic:
+        """The topic with, per partition, what the node hosting it reports (its leader,
+        high watermark and log start offset), asked of each partition's leader."""
+        topic = await self._topic(name, refresh=True)
+        described = log_pb2.Topic()
+        described.CopyFrom(topic)
+        req = log_pb2.DescribeTopicRequest(name=name)
+        for p in described.partitions:
+            try:
+                here: log_pb2.Topic = await self._partition(topic, p.partition).call(
+                    lambda ch: _stub(ch).DescribeTopic(req, timeout=self.timeout_s)
+                )
+            except grpc.aio.AioRpcError:
+                continue  # no replica answered: leader unknown, as described by the metadata
+            p.CopyFrom(here.partitions[p.partition])
+        return described
+
+    async def wait_until_ready(self, name: str, timeout_s: float = 30.0) -> None:
+        """Until every partition of the topic has a leader that serves it."""
+        topic = await self._topic(name)
+        deadline = time.monotonic() + timeout_s
+        for p in topic.partitions:
+            while True:
+                try:
+                    await self.fetch(name, p.partition, 0)
+                    break
+                except grpc.aio.AioRpcError as e:
+                    if errors.reason_of(e) == errors.Reason.Value("OUT_OF_RANGE"):
+                        break  # it serves; retention already moved its start
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(READY_POLL_S)
+
+    # -- producing ----------------------------------------------------------------------------
+
+    async def produce(
+        self, topic: str, records: Records | list[log_pb2.Record], *, partition: int | None = None,
+        key: bytes | None = None, acks: int = ALL,
+        producer: log_pb2.ProducerBatch | None = None, fence: Fence | None = None,
+    ) -> log_pb2.ProduceResponse:  # fmt: skip
+        """Write `records` (values, or (key, value) pairs) as one batch to `partition`,
+        or the partition of `key` (or of the first record's key), or the next one round
+        robin."""
+        batch = _records(records, key)
+        meta = await self._topic(topic)
+        if partition is None:
+            first_key = batch[0].key
+            count = len(meta.partitions)
+            partition = (
+                partition_for(first_key, count) if first_key else next(self._round_robin) % count
+            )
+        req = log_pb2.ProduceRequest(
+            topic=topic, partition=partition, records=batch, acks=acks, producer=producer,
+            fence=kv_pb2.Fence(name=fence[0], token=fence[1]) if fence else None,
+        )  # fmt: skip
+        return await self._on_partition(
+            topic, partition, lambda s: s.Produce(req, timeout=self.timeout_s)
+        )
+
+    async def init_producer(self, name: str = "") -> IdempotentProducer:
+        """An idempotent producer. The same `name` again fences the previous instance."""
+        req = log_pb2.InitProducerRequest(name=name)
+        resp = await self._meta.call(lambda ch: _stub(ch).InitProducer(req, timeout=self.timeout_s))
+        return IdempotentProducer(self, resp.producer_id, resp.epoch)
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    async def fetch(
+        self, topic: str, partition: int, offset: int, *, max_bytes: int = 0, max_wait_ms: int = 0
+    ) -> log_pb2.FetchResponse:
+        req = log_pb2.FetchRequest(
+            topic=topic, partition=partition, offset=offset, max_bytes=max_bytes,
+            max_wait_ms=max_wait_ms,
+        )  # fmt: skip
+        timeout_s = self.timeout_s + max_wait_ms / 1000
+        return await self._on_partition(topic, partition, lambda s: s.Fetch(req, timeout=timeout_s))
+
+    async def subscribe(
+        self, topic: str, partition: int, offset: int, *, max_bytes: int = 0
+    ) -> AsyncIterator[log_pb2.FetchedRecord]:
+        """Every committed record from `offset` on, as it commits. After a leader change
+        (or a lost connection) it finds the new leader and resumes after the last record
+        it yielded; it raises what a fetch would (OUT_OF_RANGE, UNKNOWN_TOPIC, ...)."""
+        while True:
+            await self.fetch(topic, partition, offset, max_bytes=1)  # finds the leader
+            caller = self._partition(await self._topic(topic), partition)
+            leader = caller.leader
+            assert leader is not None, "a fetch that succeeded leaves its node as the leader"
+            req = log_pb2.FetchRequest(
+                topic=topic, partition=partition, offset=offset, max_bytes=max_bytes
+            )
+            stream = _stub(caller.channel(leader)).Subscribe(req)
+            try:
+                async for response in stream:
+                    for record in response.records:
+                        yield record
+                        offset = record.offset + 1
+            except grpc.aio.AioRpcError as e:
+                if errors.definite(e) and errors.reason_of(e) != _NOT_LEADER:
+                    raise
+                caller.leaders.set(caller.group, errors.leader_hint(e) or None)
+            finally:
+                stream.cancel()
+
+    # -- routing ------------------------------------------------------------------------------
+
+    async def _on_partition(
+        self, topic: str, partition: int,
+        attempt: Callable[[log_pb2_grpc.LogStub], Awaitable[T]],
+    ) -> T:  # fmt: skip
+        meta = await self._topic(topic)
+        try:
+            return await self._partition(meta, partition).call(lambda ch: attempt(_stub(ch)))
+        except grpc.aio.AioRpcError as e:
+            if errors.reason_of(e) == _UNKNOWN_TOPIC:
+                self._topics.pop(topic, None)  # deleted, or recreated: ask again next time
+            raise
+
+    async def _topic(self, name: str, refresh: bool = False) -> log_pb2.Topic:
+        topic = None if refresh else self._topics.get(name)
+        if topic is None:
+            req = log_pb2.DescribeTopicRequest(name=name)
+            topic = await self._meta.call(
+                lambda ch: _stub(ch).DescribeTopic(req, timeout=self.timeout_s)
+            )
+            self._topics[name] = topic
+        return topic
+
+    def _partition(self, topic: log_pb2.Topic, partition: int) -> GroupCaller:
+        if not 0 <= partition < len(topic.partitions):
+            # Let the broker say so, with its reason: any replica of partition 0 will.
+            partition_meta = topic.partitions[0]
+            return self._caller(
+                partition_meta.group, {n: self.addresses[n] for n in partition_meta.replicas}
+            )
+        p = topic.partitions[partition]
+        caller = self._partitions.get(p.group)
+        if caller is None:
+            caller = self._caller(p.group, {n: self.addresses[n] for n in p.replicas})
+            caller.leaders.set(p.group, caller.leader or p.replicas[0])  # the preferred one
+            self._partitions[p.group] = caller
+        return caller
+
+    def _caller(self, group: str, addresses: dict[str, str]) -> GroupCaller:
+        return GroupCaller(
+            group, addresses, attempts=self._attempts, rng=self._rng, leaders=self._leaders,
+            channels=self._channels,
+        )  # fmt: skip
+
+
+class IdempotentProducer:
+    """Kafka's idempotent producer (KIP-98): every batch carries the producer's id, epoch
+    and per-partition sequence number, so the broker writes a retried batch once.
+
+    A batch whose outcome is unknown stays pending on its partition and is sent again
+    (same sequence) before the next one: either it landed and the broker answers it as a
+    duplicate, or it is written now; in both cases in order."""
+
+    def __init__(self, client: LogClient, producer_id: int, epoch: int) -> None:
+        self.client = client
+        self.producer_id = producer_id
+        self.epoch = epoch
+        self._next_seq: dict[tuple[str, int], int] = {}
+        self._pending: dict[tuple[str, int], list[log_pb2.Record]] = {}
+        self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+    async def send(
+        self, topic: str, partition: int, records: Records, *, acks: int = ALL,
+        fence: Fence | None = None,
+    ) -> log_pb2.ProduceResponse:  # fmt: skip
+        where = (topic, partition)
+        lock = self._locks.setdefault(where, asyncio.Lock())
+        async with lock:  # one batch in flight per partition keeps sequences in order
+            pending = self._pending.pop(where, None)
+            if pending is not None:
+                await self._send(where, pending, acks, fence)
+            return await self._send(where, _records(records, None), acks, fence)
+
+    async def _send(
+        self, where: tuple[str, int], batch: list[log_pb2.Record], acks: int, fence: Fence | None
+    ) -> log_pb2.ProduceResponse:
+        seq = self._next_seq.get(where, 0)
+        ids = log_pb2.ProducerBatch(
+            producer_id=self.producer_id, epoch=self.epoch, first_sequence=seq
+        )
+        try:
+            resp = await self.client.produce(
+                where[0], batch, partition=where[1], acks=acks, producer=ids, fence=fence
+            )
+        except grpc.aio.AioRpcError as e:
+            if not errors.definite(e):
+                self._pending[where] = batch
+            raise
+        self._next_seq[where] = seq + len(batch)
+        return resp
+
+
+def _records(records: Records | list[log_pb2.Record], key: bytes | None) -> list[log_pb2.Record]:
+    out = []
+    for r in records:
+        if isinstance(r, log_pb2.Record):
+            out.append(r)
+        elif isinstance(r, tuple):
+            out.append(log_pb2.Record(key=r[0], value=r[1]))
+        else:
+            out.append(log_pb2.Record(key=key or b"", value=r))
+    return out
+
+
+def _stub(channel: grpc.aio.Channel) -> log_pb2_grpc.LogStub:
+    return log_pb2_grpc.LogStub(channel)

@@ -1,0 +1,1 @@
+"""The log broker: topics of partitions, each partition its own Raft group."""

@@ -1,0 +1,49 @@
+"""A log node: the metadata group on every log node, and the partitions' groups it hosts,
+on the replicated-service chassis."""
+
+from __future__ import annotations
+
+import sys
+
+from faultlab.log.v1 import log_pb2, log_pb2_grpc
+
+from services.log.meta import GROUP as META_GROUP
+from services.log.meta import MetaState
+from services.log.partitions import PartitionHost
+from services.log.servicer import LogServicer
+from services.raft.statemachine import StateMachine
+from services.replicated import Replicas, ReplicatedService, Servicer, replicated_main
+
+
+def state_machine(group: str) -> StateMachine:
+    assert group == META_GROUP, f"partition groups are started by PartitionHost, not {group}"
+    return MetaState()
+
+
+def make_servicer(replicas: Replicas) -> LogServicer:
+    meta_group = replicas.group(META_GROUP)
+    meta = meta_group.node.state_machine
+    assert isinstance(meta, MetaState)
+    partitions = PartitionHost(replicas, meta)
+    replicas.run_in_background("log-partitions", partitions.reconcile_forever)
+    replicas.run_in_background("log-housekeeping", partitions.housekeeping_forever)
+    return LogServicer(
+        meta_group, partitions, replicas.voters(), replicas.config.topology.client_address
+    )
+
+
+SERVICE = ReplicatedService(
+    name="log",
+    state_machine=state_machine,
+    initial_groups=lambda config: [META_GROUP],
+    servicers=[
+        Servicer(
+            log_pb2.DESCRIPTOR.services_by_name["Log"],
+            log_pb2_grpc.add_LogServicer_to_server,
+            make_servicer,
+        )
+    ],
+)
+
+if __name__ == "__main__":
+    sys.exit(replicated_main(SERVICE))

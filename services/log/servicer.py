@@ -1,0 +1,317 @@
+"""`faultlab.log.v1.Log`: topics through the metadata group, records through each
+partition's own group. Failures are raised from the error tree and become statuses at the
+runtime's one edge (services/runtime/status.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from faultlab.log.v1 import log_pb2, log_pb2_grpc
+
+from services.log import commands
+from services.log.meta import MetaState, TopicMeta
+from services.log.partition import PartitionState
+from services.log.partitions import PartitionHost
+from services.raft.host import UnknownGroup
+from services.replicated import ReplicatedGroup
+from services.runtime import errors
+from services.runtime.deadlines import time_left
+
+
+class LogServicer(log_pb2_grpc.LogServicer):  # type: ignore[misc]
+    def __init__(
+        self,
+        meta_group: ReplicatedGroup,
+        partitions: PartitionHost,
+        log_nodes: tuple[str, ...],
+        client_address: Callable[[str], str],
+    ) -> None:
+        self._meta_group = meta_group
+        state = meta_group.node.state_machine
+        assert isinstance(state, MetaState)
+        self._meta = state
+        self._partitions = partitions
+        self._log_nodes = log_nodes
+        self._client_address = client_address
+
+    # -- topics -----------------------------------------------------------------------------
+
+    async def CreateTopic(
+        self, request: log_pb2.CreateTopicRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.Topic:
+        commands.check_topic_name(request.name)
+        commands.check_partitions(request.partitions)
+        replication = commands.replication(request.replication, len(self._log_nodes))
+        r = request.retention
+        commands.check_retention(r.max_records, r.max_bytes, r.max_age_ms)
+        cmd = {"op": "create_topic", "name": request.name, "partitions": request.partitions,
+               "replication": replication, "nodes": list(self._log_nodes),
+               "retention": [r.max_records, r.max_bytes, r.max_age_ms]}  # fmt: skip
+        result = await self._meta_write(cmd, context)
+        if result.get("error") == "exists":
+            raise errors.TopicExists(f"topic {request.name!r} already exists", topic=request.name)
+        return self._describe(TopicMeta.from_fields(result["topic"]))
+
+    async def DeleteTopic(
+        self, request: log_pb2.DeleteTopicRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.DeleteTopicResponse:
+        commands.check_topic_name(request.name)
+        result = await self._meta_write({"op": "delete_topic", "name": request.name}, context)
+        if not result["deleted"]:
+            raise _unknown_topic(request.name)
+        return log_pb2.DeleteTopicResponse()
+
+    async def ListTopics(
+        self, request: log_pb2.ListTopicsRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.ListTopicsResponse:
+        await self._meta_group.linearizable_read(context)
+        topics = sorted(self._meta.topics.values(), key=lambda t: t.name)
+        return log_pb2.ListTopicsResponse(topics=[self._describe(t) for t in topics])
+
+    async def DescribeTopic(
+        self, request: log_pb2.DescribeTopicRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.Topic:
+        commands.check_topic_name(request.name)
+        return self._describe(await self._topic(request.name, context))
+
+    # -- producing ----------------------------------------------------------------------------
+
+    async def InitProducer(
+        self, request: log_pb2.InitProducerRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.InitProducerResponse:
+        if len(request.name.encode()) > commands.MAX_PRODUCER_NAME_BYTES:
+            raise errors.InvalidArgument(
+                f"producer name over {commands.MAX_PRODUCER_NAME_BYTES} bytes"
+            )
+        result = await self._meta_write({"op": "init_producer", "name": request.name}, context)
+        return log_pb2.InitProducerResponse(
+            producer_id=result["producer_id"], epoch=result["epoch"]
+        )
+
+    async def Produce(
+        self, request: log_pb2.ProduceRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.ProduceResponse:
+        commands.check_topic_name(request.topic)
+        records = [(r.key, r.value) for r in request.records]
+        commands.check_batch(records)
+        if request.acks not in (log_pb2.ALL, log_pb2.LEADER):
+            raise errors.InvalidArgument(f"acks {request.acks} is neither ALL nor LEADER")
+        topic = await self._topic(request.topic, context)
+        partition = request.partition
+        if partition == -1:
+            partition = zlib.crc32(records[0][0]) % topic.partitions if records[0][0] else 0
+        group = self._leading(topic, partition)
+        cmd: dict[str, Any] = {"op": "produce", "records": records, "ts": _now_ms()}
+        if request.HasField("producer"):
+            cmd["producer"] = await self._producer(request.producer, context)
+        if request.HasField("fence"):
+            if not request.fence.name:
+                raise errors.InvalidArgument("a fence needs a name")
+            cmd["fence"] = [request.fence.name, request.fence.token]
+        encoded = commands.encode(cmd)
+        if request.acks == log_pb2.LEADER:
+            await group.propose_appended(encoded, context)
+            return log_pb2.ProduceResponse(
+                partition=partition, base_offset=-1, log_append_time_ms=cmd["ts"]
+            )
+        result: Any = await group.propose(encoded, context)
+        _raise_refusal(result)
+        return log_pb2.ProduceResponse(
+            partition=partition, base_offset=result["base_offset"],
+            duplicate=result.get("duplicate", False), log_append_time_ms=result["ts"],
+        )  # fmt: skip
+
+    async def _producer(
+        self, batch: log_pb2.ProducerBatch, context: grpc.aio.ServicerContext
+    ) -> list[int]:
+        if batch.first_sequence < 0 or batch.epoch < 0:
+            raise errors.InvalidArgument("producer epoch and first_sequence must be >= 0")
+        epoch = self._meta.epoch_of(batch.producer_id)
+        if epoch is None:  # perhaps issued a moment ago and not yet applied here
+            await self._meta_group.linearizable_read(context)
+            epoch = self._meta.epoch_of(batch.producer_id)
+        if epoch is None:
+            raise errors.UnknownProducer(
+                f"producer id {batch.producer_id} was never issued; call InitProducer"
+            )
+        if batch.epoch < epoch:
+            raise _producer_fenced(batch.producer_id, epoch)
+        return [batch.producer_id, batch.epoch, batch.first_sequence]
+
+    # -- consuming ----------------------------------------------------------------------------
+
+    async def Fetch(
+        self, request: log_pb2.FetchRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.FetchResponse:
+        commands.check_topic_name(request.topic)
+        commands.check_fetch(request.offset, request.max_bytes, request.max_wait_ms)
+        topic = await self._topic(request.topic, context)
+        group = self._leading(topic, request.partition)
+        group.lease_read()
+        state = self._partitions.state(group.group)
+        _check_offset(state, request.offset)
+        wait_s = min(request.max_wait_ms / 1000, time_left(context))
+        if request.offset == state.high_watermark and wait_s > 0:
+            await _records_after(state, request.offset, wait_s)
+            group.lease_read()  # still the leader after the wait
+        return _fetched(state, request.offset, request.max_bytes)
+
+    async def Subscribe(
+        self, request: log_pb2.FetchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[log_pb2.FetchResponse]:
+        commands.check_topic_name(request.topic)
+        commands.check_fetch(request.offset, request.max_bytes, 0)
+        topic = await self._topic(request.topic, context)
+        group = self._leading(topic, request.partition)
+        state = self._partitions.state(group.group)
+        offset = request.offset
+        while True:
+            group.lease_read()
+            _check_offset(state, offset)
+            if offset == state.high_watermark:
+                await _records_after(state, offset, None)
+                continue
+            response = _fetched(state, offset, request.max_bytes)
+            offset = response.records[-1].offset + 1
+            yield response
+
+    # -- where things are ---------------------------------------------------------------------
+
+    async def _topic(self, name: str, context: grpc.aio.ServicerContext) -> TopicMeta:
+        """The topic as this node's metadata has it (like a Kafka broker's metadata cache),
+        or, when it has none, as the metadata leader confirms: one created a moment ago
+        is then found, and UNKNOWN_TOPIC is the truth."""
+        topic = self._meta.topics.get(name)
+        if topic is None:  # perhaps created a moment ago and not yet applied here
+            await self._meta_group.linearizable_read(context)
+            topic = self._meta.topics.get(name)
+        if topic is None:
+            raise _unknown_topic(name)
+        return topic
+
+    def _leading(self, topic: TopicMeta, partition: int) -> ReplicatedGroup:
+        """The partition's group on this node, or the refusal that sends the caller on."""
+        if not 0 <= partition < topic.partitions:
+            raise errors.UnknownTopic(
+                f"topic {topic.name!r} has partitions 0..{topic.partitions - 1}, not {partition}",
+                topic=topic.name, partition=str(partition), partitions=str(topic.partitions),
+            )  # fmt: skip
+        try:
+            return self._partitions.group(topic.group(partition))
+        except UnknownGroup:
+            pass
+        replicas = topic.replicas[partition]
+        me = self._meta_group.node_id
+        if me in replicas:  # created in the metadata, its group not started here yet
+            raise errors.NotApplied(f"partition {partition} of {topic.name!r} is starting here")
+        preferred = replicas[0]
+        raise errors.NotLeader(me, preferred, self._client_address(preferred))
+
+    async def _meta_write(
+        self, cmd: dict[str, Any], context: grpc.aio.ServicerContext
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._meta_group.propose(commands.encode(cmd), context)  # type: ignore[assignment]
+        return result
+
+    def _describe(self, topic: TopicMeta) -> log_pb2.Topic:
+        retention = log_pb2.Retention(
+            max_records=topic.retention[0], max_bytes=topic.retention[1],
+            max_age_ms=topic.retention[2],
+        )  # fmt: skip
+        return log_pb2.Topic(
+            name=topic.name, topic_id=topic.topic_id, replication=topic.replication,
+            retention=retention,
+            partitions=[self._partition(topic, p) for p in range(topic.partitions)],
+        )  # fmt: skip
+
+    def _partition(self, topic: TopicMeta, partition: int) -> log_pb2.Partition:
+        group_id = topic.group(partition)
+        described = log_pb2.Partition(
+            partition=partition, group=group_id, replicas=topic.replicas[partition],
+            high_watermark=-1, log_start_offset=-1,
+        )  # fmt: skip
+        try:
+            group = self._partitions.group(group_id)
+            state = self._partitions.state(group_id)
+        except UnknownGroup:
+            return described
+        described.leader = group.node.leader
+        described.high_watermark = state.high_watermark
+        described.log_start_offset = state.log_start
+        return described
+
+
+def _raise_refusal(result: dict[str, Any]) -> None:
+    error = result.get("error")
+    if error is None:
+        return
+    if error == "fenced":
+        raise errors.Fenced(
+            f"a higher fencing token ({result['highest_token']}) was already seen; "
+            "nothing was written", highest_token=str(result["highest_token"]),
+        )  # fmt: skip
+    if error == "producer_fenced":
+        raise errors.ProducerFenced(
+            f"a newer epoch ({result['epoch']}) of this producer wrote here; nothing was "
+            "written", epoch=str(result["epoch"]),
+        )  # fmt: skip
+    if error == "out_of_order":
+        raise errors.OutOfOrderSequence(
+            f"expected sequence {result['expected_seq']}: an earlier batch is missing; "
+            "nothing was written", expected_seq=str(result["expected_seq"]),
+        )  # fmt: skip
+    raise AssertionError(f"unknown refusal {error!r}")
+
+
+def _producer_fenced(producer_id: int, epoch: int) -> errors.ProducerFenced:
+    return errors.ProducerFenced(
+        f"producer {producer_id} has a newer epoch ({epoch}); this instance was replaced",
+        epoch=str(epoch),
+    )
+
+
+def _unknown_topic(name: str) -> errors.UnknownTopic:
+    return errors.UnknownTopic(f"no topic {name!r}", topic=name)
+
+
+def _check_offset(state: PartitionState, offset: int) -> None:
+    if not state.log_start <= offset <= state.high_watermark:
+        raise errors.OutOfRange(
+            f"offset {offset} is outside [{state.log_start}, {state.high_watermark}] "
+            "(log start offset, high watermark)",
+            log_start_offset=str(state.log_start), high_watermark=str(state.high_watermark),
+        )  # fmt: skip
+
+
+def _fetched(state: PartitionState, offset: int, max_bytes: int) -> log_pb2.FetchResponse:
+    records = state.read(offset, max_bytes or commands.DEFAULT_FETCH_BYTES)
+    return log_pb2.FetchResponse(
+        records=[log_pb2.FetchedRecord(offset=r.offset, key=r.key, value=r.value,
+                                       timestamp_ms=r.timestamp_ms) for r in records],
+        high_watermark=state.high_watermark, log_start_offset=state.log_start,
+    )  # fmt: skip
+
+
+async def _records_after(state: PartitionState, offset: int, timeout_s: float | None) -> None:
+    """Until the partition holds a record at `offset` (or `timeout_s` passes)."""
+    appended = asyncio.Event()
+    state.listeners.add(appended.set)
+    try:
+        if state.high_watermark > offset:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await appended.wait()
+        except TimeoutError:
+            pass
+    finally:
+        state.listeners.discard(appended.set)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

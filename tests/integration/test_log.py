@@ -1,0 +1,269 @@
+"""The log broker on real processes: topics of Raft partitions with leaders spread over
+the nodes, produce and consume, a kill -9 that moves partitions and loses no acks=ALL
+record, idempotent retries written once across a leader change, producer fencing,
+long-poll and streaming reads, retention, and every bad input refused with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from faultlab.log.v1 import log_pb2, log_pb2_grpc
+
+from chaos.pytest_plugin import make_cluster, running
+from cluster.client import LogClient
+from cluster.client.log import LEADER
+from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until_async
+from services.runtime.topology import Group
+from tests.integration.errorcheck import assert_reason, failure
+
+pytestmark = pytest.mark.integration
+
+FP = grpc.StatusCode.FAILED_PRECONDITION
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
+
+
+def log_cluster(tmp_path: Path) -> Iterator[LocalCluster]:
+    with running(make_cluster(tmp_path, (Group("log", 3),))) as cluster:
+        cluster.wait_for_leader(group="log/meta")
+        yield cluster
+
+
+@pytest.fixture
+def log3(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A cluster of its own, for tests that kill nodes."""
+    yield from log_cluster(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One healthy cluster for tests that only use it (topic names do not overlap)."""
+    yield from log_cluster(tmp_path_factory.mktemp("shared-log"))
+
+
+def client(cluster: LocalCluster) -> LogClient:
+    return LogClient.for_topology(cluster.topology, timeout_s=5.0)
+
+
+async def read_all(log: LogClient, topic: str, partition: int) -> list[log_pb2.FetchedRecord]:
+    out: list[log_pb2.FetchedRecord] = []
+    while True:
+        got = await log.fetch(topic, partition, len(out))
+        out.extend(got.records)
+        if len(out) >= got.high_watermark:
+            return out
+
+
+async def leaders_on_preferred(log: LogClient, topic: str) -> log_pb2.Topic | None:
+    described = await log.describe_topic(topic)
+    spread = all(p.leader == p.replicas[0] for p in described.partitions)
+    return described if spread else None
+
+
+async def test_six_partitions_spread_their_leaders_and_keep_order_per_key(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("orders", partitions=6)
+        await log.wait_until_ready("orders")
+        described = await wait_until_async(
+            lambda: leaders_on_preferred(log, "orders"), 20, "leaders on preferred replicas"
+        )
+        assert Counter(p.leader for p in described.partitions) == {"log1": 2, "log2": 2, "log3": 2}
+        assert all(len(p.replicas) == 3 for p in described.partitions)
+
+        sent: dict[int, list[bytes]] = {}
+        for i in range(60):
+            key = f"customer-{i % 12}".encode()
+            resp = await log.produce("orders", [f"{i}".encode()], key=key)
+            sent.setdefault(resp.partition, []).append(f"{i}".encode())
+        assert len(sent) > 1
+        for partition, values in sent.items():
+            records = await read_all(log, "orders", partition)
+            assert [r.offset for r in records] == list(range(len(records)))  # dense
+            assert [r.value for r in records] == values  # in the order acknowledged
+
+
+async def test_kill_9_moves_partitions_keeps_acked_records_and_dedupes_a_retry(
+    log3: LocalCluster,
+) -> None:
+    async with client(log3) as log:
+        await log.create_topic("events", partitions=3)
+        await log.wait_until_ready("events")
+        described = await wait_until_async(
+            lambda: leaders_on_preferred(log, "events"), 20, "leaders on preferred replicas"
+        )
+        acked = {p: [f"{p}-{i}".encode() for i in range(20)] for p in range(3)}
+        for p, values in acked.items():
+            for value in values:
+                await log.produce("events", [value], partition=p)
+        producer = await log.init_producer()
+        victim = described.partitions[0].leader
+        first = await producer.send("events", 0, [b"once"])
+
+        log3.kill(victim)  # kill -9: no hand-over
+        # The same batch again, as after a lost answer: the new leader knows it.
+        retry = log_pb2.ProduceRequest(
+            topic="events", partition=0, records=[log_pb2.Record(value=b"once")],
+            producer=log_pb2.ProducerBatch(
+                producer_id=producer.producer_id, epoch=producer.epoch, first_sequence=0
+            ),
+        )  # fmt: skip
+        again = await log._on_partition("events", 0, lambda s: s.Produce(retry, timeout=5))
+        assert again.duplicate and again.base_offset == first.base_offset
+
+        for p in range(3):
+            await log.produce("events", [b"after"], partition=p)
+            values = [r.value for r in await read_all(log, "events", p)]
+            expected = acked[p] + ([b"once"] if p == 0 else []) + [b"after"]
+            assert values == expected
+        moved = await log.describe_topic("events")
+        assert all(p.leader and p.leader != victim for p in moved.partitions)
+
+
+async def test_a_new_producer_epoch_fences_the_old_and_sequences_must_follow(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("billing", partitions=1)
+        await log.wait_until_ready("billing")
+        old = await log.init_producer("biller")
+        await old.send("billing", 0, [b"a"])
+        new = await log.init_producer("biller")
+        assert (new.producer_id, new.epoch) == (old.producer_id, old.epoch + 1)
+        e = await failure(old.send("billing", 0, [b"zombie"]))
+        assert assert_reason(e, FP, "PRODUCER_FENCED", True)["epoch"] == str(new.epoch)
+        await new.send("billing", 0, [b"b"])
+
+        gap = log_pb2.ProducerBatch(producer_id=new.producer_id, epoch=new.epoch, first_sequence=5)
+        e = await failure(log.produce("billing", [b"gap"], partition=0, producer=gap))
+        assert assert_reason(e, FP, "OUT_OF_ORDER_SEQUENCE", True)["expected_seq"] == "1"
+        unknown = log_pb2.ProducerBatch(producer_id=10_000, epoch=0, first_sequence=0)
+        e = await failure(log.produce("billing", [b"x"], partition=0, producer=unknown))
+        assert_reason(e, NOT_FOUND, "UNKNOWN_PRODUCER", True)
+        assert [r.value for r in await read_all(log, "billing", 0)] == [b"a", b"b"]
+
+
+async def test_fetch_long_polls_and_subscribe_streams_as_records_commit(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("ticks", partitions=1)
+        await log.wait_until_ready("ticks")
+        polling = asyncio.ensure_future(log.fetch("ticks", 0, 0, max_wait_ms=10_000))
+        streamed: list[bytes] = []
+
+        async def subscriber() -> None:
+            async for record in log.subscribe("ticks", 0, 0):
+                streamed.append(record.value)
+                if len(streamed) == 3:
+                    return
+
+        subscribing = asyncio.ensure_future(subscriber())
+        await log.produce("ticks", [b"t0"], partition=0)
+        polled = await polling
+        assert [r.value for r in polled.records] == [b"t0"]
+        await log.produce("ticks", [b"t1", b"t2"], partition=0)
+        await asyncio.wait_for(subscribing, 10)
+        assert streamed == [b"t0", b"t1", b"t2"]
+        empty = await log.fetch("ticks", 0, 3, max_wait_ms=50)
+        assert not empty.records and empty.high_watermark == 3
+
+
+async def test_retention_moves_the_log_start_and_older_offsets_are_out_of_range(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("metrics", 1, retention=log_pb2.Retention(max_records=10))
+        await log.wait_until_ready("metrics")
+        for i in range(3):
+            await log.produce("metrics", [f"{i}-{j}".encode() for j in range(10)], partition=0)
+
+        async def trimmed() -> int | None:
+            start = (await log.fetch("metrics", 0, 29)).log_start_offset
+            return start if start >= 20 else None
+
+        assert await wait_until_async(trimmed, 20, "retention to trim") == 20
+        e = await failure(log.fetch("metrics", 0, 5))
+        details = assert_reason(e, grpc.StatusCode.OUT_OF_RANGE, "OUT_OF_RANGE", True)
+        assert details["log_start_offset"] == "20" and details["high_watermark"] == "30"
+        kept = await log.fetch("metrics", 0, 20)
+        assert [r.offset for r in kept.records] == list(range(20, 30))
+
+
+async def test_acks_leader_answers_before_commit_with_no_offset_and_fences_apply(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("fast", partitions=1)
+        await log.wait_until_ready("fast")
+        resp = await log.produce("fast", [b"quick"], partition=0, acks=LEADER)
+        assert resp.base_offset == -1
+
+        async def committed() -> bool:
+            return (await log.fetch("fast", 0, 0)).high_watermark == 1
+
+        await wait_until_async(committed, 10, "the acks=LEADER record to commit")
+        await log.produce("fast", [b"by holder 7"], partition=0, fence=("jobs", 7))
+        e = await failure(log.produce("fast", [b"by holder 5"], partition=0, fence=("jobs", 5)))
+        assert assert_reason(e, FP, "FENCED", True)["highest_token"] == "7"
+        assert [r.value for r in await read_all(log, "fast", 0)] == [b"quick", b"by holder 7"]
+
+
+async def test_delete_topic_and_create_it_again_starts_empty(shared: LocalCluster) -> None:
+    async with client(shared) as log:
+        await log.create_topic("scratch", partitions=2)
+        await log.wait_until_ready("scratch")
+        await log.produce("scratch", [b"old"], partition=0)
+        await log.delete_topic("scratch")
+        assert "scratch" not in [t.name for t in await log.list_topics()]
+        e = await failure(log.fetch("scratch", 0, 0))
+        assert_reason(e, NOT_FOUND, "UNKNOWN_TOPIC", True)
+        await log.create_topic("scratch", partitions=2)
+        await log.wait_until_ready("scratch")
+        assert (await log.fetch("scratch", 0, 0)).high_watermark == 0
+
+
+async def test_bad_input_is_refused_with_its_reason_and_nothing_is_lost(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("keep", partitions=2)
+        await log.wait_until_ready("keep")
+        await log.produce("keep", [b"precious"], partition=0)
+        e = await failure(log.create_topic("keep", partitions=2))
+        assert_reason(e, grpc.StatusCode.ALREADY_EXISTS, "TOPIC_EXISTS", True)
+        for bad in (
+            log.create_topic("bad name!", partitions=1),
+            log.create_topic("zero", partitions=0),
+            log.create_topic("wide", partitions=1, replication=4),
+            log.create_topic("neg", 1, retention=log_pb2.Retention(max_records=-1)),
+            log.produce("keep", [], partition=0),
+            log.produce("keep", [b"x" * (1024 * 1024 + 1)], partition=0),
+            log.fetch("keep", 0, -1),
+            log.fetch("keep", 0, 0, max_wait_ms=-5),
+        ):
+            assert_reason(await failure(bad), INVALID, "INVALID", True)
+        e = await failure(log.produce("nope", [b"x"], partition=0))
+        assert_reason(e, NOT_FOUND, "UNKNOWN_TOPIC", True)
+        e = await failure(log.delete_topic("nope"))
+        assert_reason(e, NOT_FOUND, "UNKNOWN_TOPIC", True)
+        e = await failure(log.fetch("keep", 7, 0))
+        assert assert_reason(e, NOT_FOUND, "UNKNOWN_TOPIC", True)["partitions"] == "2"
+        e = await failure(log.fetch("keep", 0, 2))
+        assert_reason(e, grpc.StatusCode.OUT_OF_RANGE, "OUT_OF_RANGE", True)
+
+        # acks outside the enum, as a client with a newer proto might send
+        leader = (await log.describe_topic("keep")).partitions[0].leader
+        async with grpc.aio.insecure_channel(log.addresses[leader]) as channel:
+            stub = log_pb2_grpc.LogStub(channel)
+            req = log_pb2.ProduceRequest(topic="keep", partition=0, acks=7,  # type: ignore[arg-type]
+                                         records=[log_pb2.Record(value=b"x")])  # fmt: skip
+            assert_reason(await failure(stub.Produce(req, timeout=5)), INVALID, "INVALID", True)
+        assert [r.value for r in await read_all(log, "keep", 0)] == [b"precious"]
