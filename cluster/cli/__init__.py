@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cluster.cli import chaos, compose, kv, lifecycle, lock, net
+from cluster.cli import chaos, compose, kv, lifecycle, lock, log, net
 
 app = typer.Typer(
     help="faultlab: a lab for distributed-systems failures.",
@@ -16,6 +16,7 @@ lifecycle.register(app)
 app.add_typer(net.app, name="net", help="Inject network faults through Toxiproxy.")
 app.add_typer(kv.app, name="kv", help="Read and write the replicated KV store.")
 app.add_typer(lock.app, name="lock", help="Take, release and inspect locks and sessions.")
+app.add_typer(log.app, name="log", help="Topics, produce and consume on the log broker.")
 app.add_typer(chaos.app, name="chaos", help="Run failure experiments and judge them.")
 app.add_typer(compose.app, name="compose", help="Render docker-compose.yml from the topology.")
 

@@ -26,9 +26,11 @@ class Cli:
         self.cwd = cwd
         self.home = home
 
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "cluster", *args],
+            [sys.executable, "-m", "cluster", *args], input=stdin,
             capture_output=True, text=True, env=self.env, cwd=self.cwd, timeout=120,
         )  # fmt: skip
         if check:
@@ -136,6 +138,41 @@ def test_lock_commands(lock_cli: Cli) -> None:
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
     bad = lock_cli("lock", "acquire", "jobs", "--ttl", "fast", check=False)
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+@pytest.fixture
+def log_cli(tmp_path: Path) -> Iterator[Cli]:
+    (tmp_path / "topology.toml").write_text("[cluster]\nbase_port = 0\n[groups.log]\nnodes = 3\n")
+    c = Cli(tmp_path / "home", tmp_path)
+    try:
+        yield c
+    finally:
+        c("down", check=False)
+
+
+def test_log_commands(log_cli: Cli) -> None:
+    log_cli("up", "--detach")
+    assert (
+        "created orders: 3 partitions, replication 3"
+        in log_cli("log", "topic", "create", "orders", "--partitions", "3").stdout
+    )
+    lines = "".join(f"line {i}\n" for i in range(10))
+    out = log_cli("log", "produce", "orders", "--key", "k", stdin=lines).stdout
+    assert re.search(r"10 records -> partition \d offset 0", out), out
+    consumed = log_cli("log", "consume", "orders", "--from-beginning", "-n", "10").stdout
+    assert [line.split(" ", 3)[3] for line in consumed.splitlines()] == [
+        f"line {i}" for i in range(10)
+    ]
+    described = log_cli("log", "topic", "describe", "orders").stdout
+    assert "log1" in described and "10" in described, described
+    assert "orders" in log_cli("log", "topic", "list").stdout
+    again = log_cli("log", "topic", "create", "orders", check=False)
+    assert again.returncode == 1 and "ALREADY_EXISTS" in again.stderr
+    empty = log_cli("log", "produce", "orders", stdin="", check=False)
+    assert empty.returncode == 2 and "stdin was empty" in empty.stderr
+    assert "deleted orders" in log_cli("log", "topic", "delete", "orders").stdout
+    gone = log_cli("log", "topic", "describe", "orders", check=False)
+    assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
 
 
 def _interrupt_a_waiter(lock_cli: Cli) -> None:
