@@ -48,21 +48,22 @@ async def _one(fault: Fault, cluster: LocalCluster, net: Network, history: Histo
         history.record(NEMESIS, "info", fault.name, value=f"healed: {description}")
 
 
-def current_leader(cluster: LocalCluster) -> str:
-    leader = cluster.leader()
+def current_leader(cluster: LocalCluster, group: str = "kv") -> str:
+    leader = cluster.leader(group=group)
     if leader is None:
-        raise RuntimeError("no leader to aim the fault at")
+        raise RuntimeError(f"no leader of {group} to aim the fault at")
     return leader
 
 
-def isolate_leader(name: str, at_s: float, duration_s: float) -> Fault:
-    """Cut the current leader from its peers (clients still reach it)."""
+def isolate_leader(name: str, at_s: float, duration_s: float, group: str = "kv") -> Fault:
+    """Cut the current leader of Raft group `group` from its peers (clients still reach
+    it)."""
     target: dict[str, str] = {}
 
     def inject(cluster: LocalCluster, net: Network) -> str:
-        target["node"] = current_leader(cluster)
+        target["node"] = current_leader(cluster, group)
         net.isolate(target["node"])
-        return f"isolated leader {target['node']}"
+        return f"isolated {target['node']}, leader of {group}"
 
     return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
 

@@ -86,9 +86,12 @@ def draw_timeline(r: ModeResult, path: Path, title: str) -> None:
     lat.plot(buckets, [max(latencies[b]) for b in buckets], label="max", alpha=0.6)
     lat.set_ylabel("ok latency (ms)")
     lat.legend(loc="upper right")
-    for node in sorted({s.node for s in r.samples}):
-        pts = [(s.time_s, s.term) for s in r.samples if s.node == node]
-        terms.step([p[0] for p in pts], [p[1] for p in pts], where="post", label=node)
+    groups = _term_groups(r)
+    for group in groups:
+        for node in sorted({s.node for s in r.samples if s.group == group}):
+            pts = [(s.time_s, s.term) for s in r.samples if s.node == node and s.group == group]
+            label = node if len(groups) == 1 else f"{node} {group}"
+            terms.step([p[0] for p in pts], [p[1] for p in pts], where="post", label=label)
     terms.set_ylabel("term")
     terms.yaxis.set_major_locator(MaxNLocator(integer=True))
     terms.set_xlabel("seconds since start")
@@ -100,3 +103,14 @@ def draw_timeline(r: ModeResult, path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _term_groups(r: ModeResult, most: int = 2) -> list[str]:
+    """The Raft groups whose terms to plot: those whose term changed during the run (a
+    log node hosts many groups; most of them are quiet), at most `most`."""
+    first: dict[str, int] = {}
+    changed: list[str] = []
+    for s in r.samples:
+        if first.setdefault(s.group, s.term) != s.term and s.group not in changed:
+            changed.append(s.group)
+    return changed[:most] or sorted(first)[:1]

@@ -1,6 +1,12 @@
 """The catalogue of experiments, by name."""
 
-from chaos.experiments import disruptive_rejoin, double_apply, lock_gc_pause, stale_read
+from chaos.experiments import (
+    disruptive_rejoin,
+    double_apply,
+    lock_gc_pause,
+    lost_ack,
+    stale_read,
+)
 from chaos.experiments.base import Experiment
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -10,6 +16,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         disruptive_rejoin.EXPERIMENT,
         lock_gc_pause.EXPERIMENT,
         double_apply.EXPERIMENT,
+        lost_ack.EXPERIMENT,
     )
 }
 

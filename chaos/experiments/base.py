@@ -81,6 +81,7 @@ class Experiment:
     doc: str  # the docs/ page
     topology: Topology = DEFAULT_TOPOLOGY  # base_port 0: each run picks free ports
     workload: WorkloadRunner = run_workload
+    leader_group: str = "kv"  # the Raft group whose leader a run waits for before its plan
 
     def modes(self, which: str) -> list[Mode]:
         return {"unsafe": [self.unsafe], "safe": [self.safe], "both": [self.unsafe, self.safe]}[
@@ -120,7 +121,7 @@ class ModeResult:
 def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path) -> ModeResult:
     folder.mkdir(parents=True, exist_ok=True)
     with LocalCluster(exp.topology, folder / "cluster", node_env=mode.node_env) as cluster:
-        cluster.wait_for_leader(timeout_s=20.0)
+        cluster.wait_for_leader(timeout_s=20.0, group=exp.leader_group)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()
         started_wall_s = time.time()

@@ -17,7 +17,7 @@ from chaos.report import write_report
 pytestmark = pytest.mark.integration
 
 DURATIONS_S = {"stale-read": 6.0, "disruptive-rejoin": 8.0, "lock-gc-pause": 6.0,
-               "double-apply": 6.0}  # fmt: skip
+               "double-apply": 6.0, "lost-ack": 6.0}  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", ["unsafe", "safe"])
@@ -44,8 +44,9 @@ def test_experiment_behaves_as_hypothesized(name: str, mode: str, tmp_path: Path
     assert [a["activity"]["name"] for a in journal["run"]] == [f[0] for f in result.faults]
     text = report.read_text()
     assert "## Verdict" in text and "behaved as the hypothesis says: yes" in text
+    first_node = f"{exp.topology.nodes[0].id}.log"
     pids = [int(line.split('"pid": ')[1].split("}")[0].split(",")[0])
-            for line in (tmp_path / "cluster" / "logs" / "kv1.log").read_text().splitlines()
+            for line in (tmp_path / "cluster" / "logs" / first_node).read_text().splitlines()
             if '"event": "serving"' in line]  # fmt: skip
     assert pids and not any(pid_alive(p) for p in pids), "a node outlived its experiment"
 
