@@ -90,10 +90,10 @@ EXPERIMENT = Experiment(
     name="lost-ack",
     title="A leader acknowledges records its followers never get",
     sources=(
-        "Kafka producer acks=1 (KIP-... docs: 'the leader will write the record to its local "
-        "log but will respond without awaiting full acknowledgement from all followers')",
-        "Redis replication and persistence: acknowledged writes lost on failover",
-        "Jepsen, Redpanda 21.10.1 and Kafka analyses (lost writes with weak acks)",
+        "Apache Kafka documentation, producer config acks (acks=1: lost if the leader "
+        "fails right after acknowledging)",
+        "Redis documentation, Replication (asynchronous: acknowledged writes lost on failover)",
+        "Jepsen, analyses of Kafka (2013) and Redpanda 21.10.1 (2022)",
     ),
     hypothesis=(
         "A leader that answers as soon as it has appended a record locally acknowledges "
