@@ -35,6 +35,7 @@ from services.runtime.topology import Topology
 T = TypeVar("T")
 
 META_GROUP = "log/meta"
+GROUPS_GROUP = "log/groups"  # the consumer-group coordinator
 ALL = log_pb2.ALL
 LEADER = log_pb2.LEADER
 Fence = tuple[str, int]
@@ -67,6 +68,7 @@ class LogClient:
         self._leaders = leaders or LeaderCache()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._meta = self._caller(META_GROUP, self.addresses)
+        self._coordinator = self._caller(GROUPS_GROUP, self.addresses)
         self._topics: dict[str, log_pb2.Topic] = {}
         self._partitions: dict[str, GroupCaller] = {}  # Raft group id -> its caller
         self._round_robin = itertools.count()
@@ -215,6 +217,58 @@ class LogClient:
                 caller.leaders.set(caller.group, errors.leader_hint(e) or None)
             finally:
                 stream.cancel()
+
+    # -- consumer groups (the coordinator's calls; GroupConsumer puts them together) ---------
+
+    async def join_group(
+        self, group: str, topics: Sequence[str], *, member_id: str = "", client_id: str = "",
+        session_timeout_ms: int = 0, assignor: int = log_pb2.RANGE,
+    ) -> log_pb2.JoinGroupResponse:  # fmt: skip
+        req = log_pb2.JoinGroupRequest(
+            group=group, member_id=member_id, client_id=client_id, topics=topics,
+            session_timeout_ms=session_timeout_ms, assignor=assignor,
+        )  # fmt: skip
+        return await self._coordinator.call(
+            lambda ch: _stub(ch).JoinGroup(req, timeout=self.timeout_s)
+        )
+
+    async def heartbeat(
+        self, group: str, member_id: str, generation: int
+    ) -> log_pb2.HeartbeatResponse:
+        req = log_pb2.HeartbeatRequest(group=group, member_id=member_id, generation=generation)
+        return await self._coordinator.call(
+            lambda ch: _stub(ch).Heartbeat(req, timeout=self.timeout_s)
+        )
+
+    async def leave_group(self, group: str, member_id: str) -> None:
+        req = log_pb2.LeaveGroupRequest(group=group, member_id=member_id)
+        await self._coordinator.call(lambda ch: _stub(ch).LeaveGroup(req, timeout=self.timeout_s))
+
+    async def commit_offsets(
+        self, group: str, member_id: str, generation: int, offsets: dict[tuple[str, int], int]
+    ) -> None:
+        req = log_pb2.CommitOffsetsRequest(
+            group=group, member_id=member_id, generation=generation,
+            offsets=[log_pb2.CommittedOffset(topic=t, partition=p, offset=o)
+                     for (t, p), o in sorted(offsets.items())],
+        )  # fmt: skip
+        await self._coordinator.call(
+            lambda ch: _stub(ch).CommitOffsets(req, timeout=self.timeout_s)
+        )
+
+    async def fetch_offsets(self, group: str) -> dict[tuple[str, int], int]:
+        req = log_pb2.FetchOffsetsRequest(group=group)
+        resp = await self._coordinator.call(
+            lambda ch: _stub(ch).FetchOffsets(req, timeout=self.timeout_s)
+        )
+        return {(o.topic, o.partition): o.offset for o in resp.offsets}
+
+    async def list_groups(self) -> list[log_pb2.ConsumerGroup]:
+        req = log_pb2.ListGroupsRequest()
+        resp = await self._coordinator.call(
+            lambda ch: _stub(ch).ListGroups(req, timeout=self.timeout_s)
+        )
+        return list(resp.groups)
 
     # -- routing ------------------------------------------------------------------------------
 

@@ -1,12 +1,16 @@
-"""A log node: the metadata group on every log node, and the partitions' groups it hosts,
-on the replicated-service chassis."""
+"""A log node: the metadata and group-coordinator groups on every log node, and the
+partitions' groups it hosts, on the replicated-service chassis."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
+from services.log.coordinator import Coordinator
+from services.log.groups import GROUP as GROUPS_GROUP
+from services.log.groups import GroupsState
 from services.log.meta import GROUP as META_GROUP
 from services.log.meta import MetaState
 from services.log.partitions import PartitionHost
@@ -14,8 +18,13 @@ from services.log.servicer import LogServicer
 from services.raft.statemachine import StateMachine
 from services.replicated import Replicas, ReplicatedService, Servicer, replicated_main
 
+# The unsafe mode of zombie-consumer: offset commits accepted whatever their generation.
+FENCE_COMMITS_ENV = "FAULTLAB_LOG_FENCE_COMMITS"
+
 
 def state_machine(group: str) -> StateMachine:
+    if group == GROUPS_GROUP:
+        return GroupsState()
     assert group == META_GROUP, f"partition groups are started by PartitionHost, not {group}"
     return MetaState()
 
@@ -27,15 +36,22 @@ def make_servicer(replicas: Replicas) -> LogServicer:
     partitions = PartitionHost(replicas, meta)
     replicas.run_in_background("log-partitions", partitions.reconcile_forever)
     replicas.run_in_background("log-housekeeping", partitions.housekeeping_forever)
+    groups_group = replicas.group(GROUPS_GROUP)
+    groups = groups_group.node.state_machine
+    assert isinstance(groups, GroupsState)
+    coordinator = Coordinator(groups_group, groups)
+    replicas.run_in_background("log-group-coordinator", coordinator.run)
     return LogServicer(
-        meta_group, partitions, replicas.voters(), replicas.config.topology.client_address
-    )
+        meta_group, partitions, coordinator, replicas.voters(),
+        replicas.config.topology.client_address,
+        fence_commits=os.environ.get(FENCE_COMMITS_ENV, "1") != "0",
+    )  # fmt: skip
 
 
 SERVICE = ReplicatedService(
     name="log",
     state_machine=state_machine,
-    initial_groups=lambda config: [META_GROUP],
+    initial_groups=lambda config: [META_GROUP, GROUPS_GROUP],
     servicers=[
         Servicer(
             log_pb2.DESCRIPTOR.services_by_name["Log"],

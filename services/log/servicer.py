@@ -1,6 +1,7 @@
 """`faultlab.log.v1.Log`: topics through the metadata group, records through each
-partition's own group. Failures are raised from the error tree and become statuses at the
-runtime's one edge (services/runtime/status.py)."""
+partition's own group, consumer groups through the coordinator's (group_rpcs.py).
+Failures are raised from the error tree and become statuses at the runtime's one edge
+(services/runtime/status.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import grpc
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from services.log import commands
+from services.log.coordinator import Coordinator
+from services.log.group_rpcs import GroupRpcs
 from services.log.meta import MetaState, TopicMeta
 from services.log.partition import PartitionState
 from services.log.partitions import PartitionHost
@@ -23,14 +26,18 @@ from services.runtime import errors
 from services.runtime.deadlines import time_left
 
 
-class LogServicer(log_pb2_grpc.LogServicer):  # type: ignore[misc]
+class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
     def __init__(
         self,
         meta_group: ReplicatedGroup,
         partitions: PartitionHost,
+        coordinator: Coordinator,
         log_nodes: tuple[str, ...],
         client_address: Callable[[str], str],
+        fence_commits: bool = True,
     ) -> None:
+        self._coordinator = coordinator
+        self._fence_commits = fence_commits
         self._meta_group = meta_group
         state = meta_group.node.state_machine
         assert isinstance(state, MetaState)

@@ -17,7 +17,9 @@ gRPC status at one edge (a server interceptor), so handlers only raise.
     ├── TopicExists              TOPIC_EXISTS      ALREADY_EXISTS       yes  (log)
     ├── ProducerFenced           PRODUCER_FENCED   FAILED_PRECONDITION  yes  (+ epoch)
     ├── OutOfOrderSequence       OUT_OF_ORDER_SEQUENCE FAILED_PRECONDITION yes (+ expected_seq)
-    └── UnknownProducer          UNKNOWN_PRODUCER  NOT_FOUND            yes  (log)
+    ├── UnknownProducer          UNKNOWN_PRODUCER  NOT_FOUND            yes  (log)
+    ├── UnknownMember            UNKNOWN_MEMBER    NOT_FOUND            yes  (groups)
+    └── IllegalGeneration        ILLEGAL_GENERATION FAILED_PRECONDITION yes  (+ generation)
 
 "Definite" is Jepsen's rule: the operation certainly did not take effect. Servers, the
 client SDK and the chaos workloads all read it from `DEFINITE`, keyed by the proto enum
@@ -53,6 +55,8 @@ DEFINITE: dict[int, bool] = {
     errors_pb2.PRODUCER_FENCED: True,
     errors_pb2.OUT_OF_ORDER_SEQUENCE: True,
     errors_pb2.UNKNOWN_PRODUCER: True,
+    errors_pb2.UNKNOWN_MEMBER: True,
+    errors_pb2.ILLEGAL_GENERATION: True,
 }
 
 
@@ -194,3 +198,17 @@ class UnknownProducer(ServiceError):
 
     reason = errors_pb2.UNKNOWN_PRODUCER
     code = grpc.StatusCode.NOT_FOUND
+
+
+class UnknownMember(ServiceError):
+    """The consumer group has no such member; it must join again."""
+
+    reason = errors_pb2.UNKNOWN_MEMBER
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class IllegalGeneration(ServiceError):
+    """A commit from an older generation of the group; nothing was committed."""
+
+    reason = errors_pb2.ILLEGAL_GENERATION
+    code = grpc.StatusCode.FAILED_PRECONDITION

@@ -44,7 +44,7 @@ def test_experiment_behaves_as_hypothesized(name: str, mode: str, tmp_path: Path
     assert [a["activity"]["name"] for a in journal["run"]] == [f[0] for f in result.faults]
     text = report.read_text()
     assert "## Verdict" in text and "behaved as the hypothesis says: yes" in text
-    first_node = f"{exp.topology.nodes[0].id}.log"
+    first_node = f"{exp.topology.groups[0].name}1.log"  # kv1, log1, ...: its first node
     pids = [int(line.split('"pid": ')[1].split("}")[0].split(",")[0])
             for line in (tmp_path / "cluster" / "logs" / first_node).read_text().splitlines()
             if '"event": "serving"' in line]  # fmt: skip

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -16,6 +16,7 @@ from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from chaos.pytest_plugin import make_cluster, running
 from cluster.client import LogClient
+from cluster.client.consumer import GroupConsumer
 from cluster.client.log import LEADER
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until_async
@@ -267,3 +268,87 @@ async def test_bad_input_is_refused_with_its_reason_and_nothing_is_lost(
                                          records=[log_pb2.Record(value=b"x")])  # fmt: skip
             assert_reason(await failure(stub.Produce(req, timeout=5)), INVALID, "INVALID", True)
         assert [r.value for r in await read_all(log, "keep", 0)] == [b"precious"]
+
+
+def assigned(consumer: GroupConsumer) -> list[int]:
+    return sorted(p for _, p in consumer.positions)
+
+
+async def test_a_group_rebalances_on_join_leave_and_a_missed_session(shared: LocalCluster) -> None:
+    async with client(shared) as log:
+        await log.create_topic("jobs", partitions=4)
+        await log.wait_until_ready("jobs")
+        async with GroupConsumer(log, "workers", ["jobs"], session_timeout_s=1.5,
+                                 client_id="a") as a:  # fmt: skip
+            assert assigned(a) == [0, 1, 2, 3]
+            async with GroupConsumer(log, "workers", ["jobs"], session_timeout_s=1.5,
+                                     client_id="b") as b:  # fmt: skip
+                await until(lambda: a.generation == b.generation, "a to see the rebalance")
+                assert sorted(assigned(a) + assigned(b)) == [0, 1, 2, 3]
+                assert len(assigned(a)) == len(assigned(b)) == 2
+            # b left: a has everything again at its next heartbeat
+            await until(lambda: assigned(a) == [0, 1, 2, 3], "b's leave")
+
+            # a member that never heartbeats is expired after its session timeout
+            silent = await log.join_group("workers", ["jobs"], client_id="silent",
+                                          session_timeout_ms=600)  # fmt: skip
+            assert silent.generation > a.generation
+            expired = silent.generation + 1  # the generation its expiry starts
+            await until(lambda: a.generation >= expired, "the silent member's expiry")
+            assert assigned(a) == [0, 1, 2, 3]
+            groups = {g.group: g for g in await log.list_groups()}
+            assert [m.member_id for m in groups["workers"].members] == [a.member_id]
+
+
+async def test_commits_are_fenced_by_generation_and_a_new_owner_resumes_there(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("payments", partitions=1)
+        await log.wait_until_ready("payments")
+        await log.produce("payments", [f"pay-{i}".encode() for i in range(10)], partition=0)
+        async with GroupConsumer(log, "ledger", ["payments"], client_id="first") as first:
+            records = await first.poll()
+            assert len(records) == 10
+            await first.commit({("payments", 0): 6})
+            old_generation = first.generation
+            await first.join()  # a rebalance: a new generation
+            assert first.generation > old_generation
+            e = await failure(log.commit_offsets("ledger", first.member_id, old_generation,
+                                                 {("payments", 0): 2}))  # fmt: skip
+            details = assert_reason(e, FP, "ILLEGAL_GENERATION", True)
+            assert details["generation"] == str(first.generation)
+            e = await failure(log.commit_offsets("ledger", "nobody", first.generation,
+                                                 {("payments", 0): 2}))  # fmt: skip
+            assert_reason(e, NOT_FOUND, "UNKNOWN_MEMBER", True)
+            assert await log.fetch_offsets("ledger") == {("payments", 0): 6}
+        async with GroupConsumer(log, "ledger", ["payments"], client_id="second") as second:
+            assert second.positions == {("payments", 0): 6}
+            assert [r.value for _, _, r in await second.poll()] == [
+                f"pay-{i}".encode() for i in range(6, 10)
+            ]
+
+
+async def test_bad_group_input_is_refused(shared: LocalCluster) -> None:
+    async with client(shared) as log:
+        for bad in (
+            log.join_group("", ["keep"]),
+            log.join_group("g", []),
+            log.join_group("g", ["keep"], session_timeout_ms=100),
+            log.commit_offsets("g", "m", 1, {("keep", -1): 0}),
+        ):
+            assert_reason(await failure(bad), INVALID, "INVALID", True)
+        assert_reason(
+            await failure(log.join_group("g", ["nope"])), NOT_FOUND, "UNKNOWN_TOPIC", True
+        )
+        e = await failure(log.heartbeat("g", "nobody", 1))
+        assert_reason(e, NOT_FOUND, "UNKNOWN_MEMBER", True)
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Poll a condition on the client's own state while its heartbeats run."""
+
+    async def met() -> bool:
+        return condition()
+
+    await wait_until_async(met, 10, what)

@@ -23,6 +23,8 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRODUCER_FENCED: _ClassVar[Reason]
     OUT_OF_ORDER_SEQUENCE: _ClassVar[Reason]
     UNKNOWN_PRODUCER: _ClassVar[Reason]
+    UNKNOWN_MEMBER: _ClassVar[Reason]
+    ILLEGAL_GENERATION: _ClassVar[Reason]
 REASON_UNSPECIFIED: Reason
 INVALID: Reason
 NOT_LEADER: Reason
@@ -40,3 +42,5 @@ TOPIC_EXISTS: Reason
 PRODUCER_FENCED: Reason
 OUT_OF_ORDER_SEQUENCE: Reason
 UNKNOWN_PRODUCER: Reason
+UNKNOWN_MEMBER: Reason
+ILLEGAL_GENERATION: Reason

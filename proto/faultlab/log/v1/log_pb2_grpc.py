@@ -74,6 +74,36 @@ class LogStub:
                 request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchRequest.SerializeToString,
                 response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchResponse.FromString,
                 _registered_method=True)
+        self.JoinGroup = channel.unary_unary(
+                '/faultlab.log.v1.Log/JoinGroup',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.JoinGroupRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.JoinGroupResponse.FromString,
+                _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/faultlab.log.v1.Log/Heartbeat',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.HeartbeatResponse.FromString,
+                _registered_method=True)
+        self.LeaveGroup = channel.unary_unary(
+                '/faultlab.log.v1.Log/LeaveGroup',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.LeaveGroupRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.LeaveGroupResponse.FromString,
+                _registered_method=True)
+        self.CommitOffsets = channel.unary_unary(
+                '/faultlab.log.v1.Log/CommitOffsets',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.CommitOffsetsRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.CommitOffsetsResponse.FromString,
+                _registered_method=True)
+        self.FetchOffsets = channel.unary_unary(
+                '/faultlab.log.v1.Log/FetchOffsets',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchOffsetsRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchOffsetsResponse.FromString,
+                _registered_method=True)
+        self.ListGroups = channel.unary_unary(
+                '/faultlab.log.v1.Log/ListGroups',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.ListGroupsRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.ListGroupsResponse.FromString,
+                _registered_method=True)
 
 
 class LogServicer:
@@ -137,6 +167,50 @@ class LogServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def JoinGroup(self, request, context):
+        """Consumer groups. The coordinator (the broker's `log/groups` Raft group)
+        assigns partitions itself (range or round robin, as KIP-848 moved Kafka's
+        assignment to the broker). Every join, leave and missed session starts a
+        new generation; members learn theirs from Heartbeat. Go to the
+        coordinator's leader (NOT_LEADER names it).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LeaveGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitOffsets(self, request, context):
+        """Refused with ILLEGAL_GENERATION from a member of an older generation (a
+        consumer that paused past its session: its partitions moved on), and with
+        UNKNOWN_MEMBER from one the group no longer has.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FetchOffsets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LogServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +253,36 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.Subscribe,
                     request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchRequest.FromString,
                     response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchResponse.SerializeToString,
+            ),
+            'JoinGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.JoinGroup,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.JoinGroupRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.JoinGroupResponse.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.HeartbeatRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'LeaveGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.LeaveGroup,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.LeaveGroupRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.LeaveGroupResponse.SerializeToString,
+            ),
+            'CommitOffsets': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitOffsets,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.CommitOffsetsRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.CommitOffsetsResponse.SerializeToString,
+            ),
+            'FetchOffsets': grpc.unary_unary_rpc_method_handler(
+                    servicer.FetchOffsets,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchOffsetsRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchOffsetsResponse.SerializeToString,
+            ),
+            'ListGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListGroups,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.ListGroupsRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.ListGroupsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -397,6 +501,168 @@ class Log:
             '/faultlab.log.v1.Log/Subscribe',
             faultlab_dot_log_dot_v1_dot_log__pb2.FetchRequest.SerializeToString,
             faultlab_dot_log_dot_v1_dot_log__pb2.FetchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def JoinGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/JoinGroup',
+            faultlab_dot_log_dot_v1_dot_log__pb2.JoinGroupRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.JoinGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/Heartbeat',
+            faultlab_dot_log_dot_v1_dot_log__pb2.HeartbeatRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LeaveGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/LeaveGroup',
+            faultlab_dot_log_dot_v1_dot_log__pb2.LeaveGroupRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.LeaveGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitOffsets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/CommitOffsets',
+            faultlab_dot_log_dot_v1_dot_log__pb2.CommitOffsetsRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.CommitOffsetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FetchOffsets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/FetchOffsets',
+            faultlab_dot_log_dot_v1_dot_log__pb2.FetchOffsetsRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.FetchOffsetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/ListGroups',
+            faultlab_dot_log_dot_v1_dot_log__pb2.ListGroupsRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.ListGroupsResponse.FromString,
             options,
             channel_credentials,
             insecure,
