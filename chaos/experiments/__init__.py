@@ -6,6 +6,7 @@ from chaos.experiments import (
     lock_gc_pause,
     lost_ack,
     stale_read,
+    zombie_consumer,
 )
 from chaos.experiments.base import Experiment
 
@@ -17,6 +18,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         lock_gc_pause.EXPERIMENT,
         double_apply.EXPERIMENT,
         lost_ack.EXPERIMENT,
+        zombie_consumer.EXPERIMENT,
     )
 }
 

@@ -98,14 +98,22 @@ class GroupConsumer:
                 resp = await self.log.heartbeat(self.group, self.member_id, self.generation)
             except grpc.aio.AioRpcError as e:
                 if errors.reason_of(e) == _UNKNOWN_MEMBER:
-                    self.member_id = ""  # expired: join as a new member
+                    # Expired: its partitions went to others, who moved on. Join as a new
+                    # member and read from the committed offsets, never its old positions.
+                    self.member_id = ""
+                    self.positions.clear()
                     await self.join()
                 continue  # unreachable: the next beat tries again
             if resp.generation != self.generation:
                 await self._adopt(resp.generation, resp.assignment)
 
     async def _adopt(self, generation: int, assignment: Sequence[log_pb2.TopicPartitions]) -> None:
+        """Follow a new generation's assignment. A partition is kept (at this member's
+        position) only from one generation to the next; across a gap, another member may
+        have owned it in between, so it starts again at the committed offset."""
         assigned = {(tp.topic, p) for tp in assignment for p in tp.partitions}
+        if generation != self.generation + 1:
+            self.positions.clear()
         gained = assigned - set(self.positions)
         committed = await self.log.fetch_offsets(self.group) if gained else {}
         self.positions = {

@@ -9,6 +9,7 @@ import sys
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from services.log.coordinator import Coordinator
+from services.log.group_rpcs import FENCE_COMMITS_ENV
 from services.log.groups import GROUP as GROUPS_GROUP
 from services.log.groups import GroupsState
 from services.log.meta import GROUP as META_GROUP
@@ -17,9 +18,6 @@ from services.log.partitions import PartitionHost
 from services.log.servicer import LogServicer
 from services.raft.statemachine import StateMachine
 from services.replicated import Replicas, ReplicatedService, Servicer, replicated_main
-
-# The unsafe mode of zombie-consumer: offset commits accepted whatever their generation.
-FENCE_COMMITS_ENV = "FAULTLAB_LOG_FENCE_COMMITS"
 
 
 def state_machine(group: str) -> StateMachine:

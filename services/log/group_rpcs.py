@@ -15,6 +15,8 @@ from services.log.meta import TopicMeta
 from services.replicated import ReplicatedGroup
 from services.runtime import errors
 
+# "0": offset commits accepted whatever their generation (zombie-consumer's unsafe mode).
+FENCE_COMMITS_ENV = "FAULTLAB_LOG_FENCE_COMMITS"
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
 MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS = 500, 300_000
 MAX_GROUP_NAME_BYTES = 200
