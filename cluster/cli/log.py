@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from rich.table import Table
 from cluster import state
 from cluster.cli.durations import parse_ms
 from cluster.client import LogClient
+from cluster.client.consumer import GroupConsumer
 from cluster.client.log import ALL, LEADER
 
 app = typer.Typer(no_args_is_help=True)
@@ -143,8 +145,13 @@ def consume(
     partition: int = typer.Option(-1, "--partition", "-p", help="-1: every partition"),
     from_beginning: bool = typer.Option(False, "--from-beginning"),
     count: int = typer.Option(0, "--count", "-n", help="stop after this many (0: never)"),
+    group: str = typer.Option("", "--group", "-g", help="consume as a member of this group"),
 ) -> None:
-    """Print records as they commit (`partition offset key value`), until Ctrl-C."""
+    """Print records as they commit (`partition offset key value`), until Ctrl-C. With
+    --group: as a group member, from the group's committed offsets, committing as it goes."""
+    if group:
+        _run(lambda c: _consume_in_group(c, topic, group, count))
+        return
 
     async def go(c: LogClient) -> None:
         described = await c.describe_topic(topic)
@@ -177,6 +184,41 @@ def consume(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     _run(go)
+
+
+async def _consume_in_group(c: LogClient, topic: str, group: str, count: int) -> None:
+    done = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, done.set)
+    printed = 0
+    async with GroupConsumer(c, group, [topic], client_id=f"cli-{os.getpid()}") as member:
+        while not done.is_set():
+            for _, p, r in await member.poll():
+                console.print(f"{p} {r.offset} {r.key.decode(errors='replace')} "
+                              f"{r.value.decode(errors='replace')}", highlight=False)  # fmt: skip
+                printed += 1
+            if member.positions:
+                await member.commit()
+            if count and printed >= count:
+                return
+            if not member.positions:  # nothing assigned (more members than partitions)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await done.wait()
+
+
+@app.command()
+def groups() -> None:
+    """Every consumer group: generation, members and their partitions, committed offsets."""
+    listed = _run(lambda c: c.list_groups())
+    table = Table("group", "generation", "members", "committed offsets")
+    for g in listed:
+        members = "\n".join(f"{m.member_id}: " + ", ".join(
+            f"{tp.topic}[{','.join(map(str, tp.partitions))}]" for tp in m.assignment)
+            for m in g.members) or "-"  # fmt: skip
+        offsets = ", ".join(f"{o.topic}/{o.partition}={o.offset}" for o in g.offsets) or "-"
+        table.add_row(g.group, str(g.generation), members, offsets)
+    console.print(table)
 
 
 def _retention(r: log_pb2.Retention) -> str:

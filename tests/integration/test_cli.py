@@ -158,11 +158,16 @@ def test_log_commands(log_cli: Cli) -> None:
     )
     lines = "".join(f"line {i}\n" for i in range(10))
     out = log_cli("log", "produce", "orders", "--key", "k", stdin=lines).stdout
-    assert re.search(r"10 records -> partition \d offset 0", out), out
+    landed = re.search(r"10 records -> partition (\d) offset 0", out)
+    assert landed, out
+    partition = landed.group(1)
     consumed = log_cli("log", "consume", "orders", "--from-beginning", "-n", "10").stdout
     assert [line.split(" ", 3)[3] for line in consumed.splitlines()] == [
         f"line {i}" for i in range(10)
     ]
+    in_group = log_cli("log", "consume", "orders", "--group", "g1", "-n", "10").stdout
+    assert len(in_group.splitlines()) == 10
+    assert f"orders/{partition}=10" in log_cli("log", "groups").stdout  # committed as it went
     described = log_cli("log", "topic", "describe", "orders").stdout
     assert "log1" in described and "10" in described, described
     assert "orders" in log_cli("log", "topic", "list").stdout
