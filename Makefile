@@ -70,9 +70,12 @@ soak: setup
 	$(BIN)/python -m services.raft.sim --soak $(SEEDS) --start $(START)
 
 bench: setup
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	@command -v nats-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nats-server; }
 	$(BIN)/python bench/raft_core.py
 	$(BIN)/python bench/kv.py
 	$(BIN)/python bench/lock.py
+	$(BIN)/python bench/log.py
 	$(BIN)/python bench/checker.py
 
 clean:
