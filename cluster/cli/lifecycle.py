@@ -91,8 +91,10 @@ def status() -> None:
     statuses = admin_client.fetch_all(topo)
     console.print(_nodes_table(topo, statuses))
     if any(not isinstance(s, str) and s.groups for s in statuses.values()):
-        console.print(_groups_table(topo, statuses))
-    console.print(_reachability_table(topo, statuses))
+        for table in _groups_tables(topo, statuses):
+            console.print(table)
+    for table in _reachability_tables(topo, statuses):
+        console.print(table)
     console.print(f"Toxiproxy API: http://{st.toxiproxy_api}   run folder: {st.run_dir}")
 
 
@@ -133,54 +135,68 @@ _ROLE_MARK = {"leader": "[bold green]L[/]", "follower": "F", "candidate": "[yell
               "pre_candidate": "[yellow]P[/]"}  # fmt: skip
 
 
-def _groups_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
-    """One row per Raft group, one column per node hosting any: role, term, applied index.
-    Rows, not columns, grow with the groups, so a node with many partitions stays readable."""
+def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> list[Table]:
+    """Per topology group (kv, lock, log), one row per Raft group its nodes host and one
+    column per node: role, term, applied index. Rows, not columns, grow with the Raft
+    groups, so a log node with many partitions stays readable."""
     seen: dict[str, dict[str, admin_pb2.RaftGroupStatus]] = {}
     for node_id, s in statuses.items():
         for g in [] if isinstance(s, str) else s.groups:
             seen.setdefault(g.group, {})[node_id] = g
-    hosts = [n.id for n in topo.nodes if any(n.id in views for views in seen.values())]
-    table = Table(title="raft groups (role term/applied: L leader, F follower, C candidate)")
-    table.add_column("group")
-    table.add_column("leader")
-    for node_id in hosts:
-        table.add_column(node_id)
-    for group in sorted(seen):
-        views = seen[group]
-        leaders = {v.leader_id for v in views.values() if v.leader_id}
-        leader = ", ".join(sorted(leaders)) if leaders else "[red]none[/]"
-        cells = []
-        for node_id in hosts:
-            v = views.get(node_id)
-            mark = _ROLE_MARK.get(v.role, v.role) if v else ""
-            cells.append(f"{mark} {v.term}/{v.applied_index}" if v else "")
-        table.add_row(group, leader, *cells)
-    return table
+    tables = []
+    for group in topo.groups:
+        nodes = [n.id for n in topo.group_nodes(group.name)]
+        rafts = sorted(r for r, views in seen.items() if set(views) & set(nodes))
+        if not rafts:
+            continue
+        table = Table(title=f"{group.name}: raft groups (role term/applied: L leader, "
+                      "F follower, C candidate)")  # fmt: skip
+        table.add_column("raft group", no_wrap=True)
+        table.add_column("leader")
+        for node_id in nodes:
+            table.add_column(node_id)
+        for raft in rafts:
+            views = seen[raft]
+            leaders = {v.leader_id for v in views.values() if v.leader_id}
+            leader = ", ".join(sorted(leaders)) if leaders else "[red]none[/]"
+            cells = []
+            for node_id in nodes:
+                v = views.get(node_id)
+                mark = _ROLE_MARK.get(v.role, v.role) if v else ""
+                cells.append(f"{mark} {v.term}/{v.applied_index}" if v else "")
+            table.add_row(raft, leader, *cells)
+        tables.append(table)
+    return tables
 
 
-def _reachability_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
-    table = Table(title="reachability (row dials column, through its Toxiproxy link)")
-    table.add_column("from \\ to")
-    for n in topo.nodes:
-        table.add_column(n.id)
-    for src in topo.nodes:
-        s = statuses[src.id]
-        probes = {} if isinstance(s, str) else {p.node_id: p for p in s.peers}
-        cells = []
-        for dst in topo.nodes:
-            if dst.id == src.id:
-                cells.append("·")
-            elif dst.group != src.group:
-                cells.append("")
-            elif dst.id not in probes:
-                cells.append("[yellow]?[/]")
-            elif probes[dst.id].reachable:
-                cells.append(f"[green]✓ {probes[dst.id].rtt_ms:.1f}ms[/]")
-            else:
-                cells.append(f"[red]✗ {probes[dst.id].last_error.split(':')[0]}[/]")
-        table.add_row(src.id, *cells)
-    return table
+def _reachability_tables(
+    topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]
+) -> list[Table]:
+    """Per topology group (only its nodes are peers): row dials column."""
+    tables = []
+    for group in topo.groups:
+        nodes = topo.group_nodes(group.name)
+        table = Table(title=f"{group.name}: reachability (row dials column, through its "
+                      "Toxiproxy link)")  # fmt: skip
+        table.add_column("from \\ to")
+        for n in nodes:
+            table.add_column(n.id)
+        for src in nodes:
+            s = statuses[src.id]
+            probes = {} if isinstance(s, str) else {p.node_id: p for p in s.peers}
+            table.add_row(src.id, *(_probe_cell(src.id, dst.id, probes) for dst in nodes))
+        tables.append(table)
+    return tables
+
+
+def _probe_cell(src: str, dst: str, probes: dict[str, admin_pb2.PeerReachability]) -> str:
+    if dst == src:
+        return "·"
+    if dst not in probes:
+        return "[yellow]?[/]"
+    if probes[dst].reachable:
+        return f"[green]✓ {probes[dst].rtt_ms:.1f}ms[/]"
+    return f"[red]✗ {probes[dst].last_error.split(':')[0]}[/]"
 
 
 # -- helpers ----------------------------------------------------------------------------
