@@ -164,24 +164,37 @@ async def _renew_on(
         while True:
             sent = time.monotonic()
             try:
-                await call.write(lock_pb2.KeepAliveRequest(session_id=session_id))
-            except asyncio.InvalidStateError:  # it ended (dead leader, cut link) while we slept:
-                await call  # raise its status, which the caller knows how to follow
-                raise _deadline("keep-alive stream ended without a status") from None
-            try:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
-                # that races the answer, and the session would then renew forever.
+                # Both the write and the read are bounded: a write to a leader that died
+                # without closing the connection (a killed process behind a proxy, a
+                # black hole) waits on flow control until keepalive pings give up, far
+                # past the TTL. asyncio.timeout, not wait_for: on 3.11 wait_for can swallow
+                # a cancellation that races the answer, and the session would renew forever.
                 async with asyncio.timeout(answer_s):
+                    try:
+                        await call.write(lock_pb2.KeepAliveRequest(session_id=session_id))
+                    except asyncio.InvalidStateError:  # it ended while we slept: its status,
+                        raise await _ended(call) from None  # which the caller can follow
                     resp = await call.read()
             except TimeoutError:
                 raise _deadline("keep-alive not answered in time") from None
             if resp is grpc.aio.EOF:
-                await call  # raises the status the server ended the stream with
-                raise _deadline("keep-alive stream ended without a status")
+                raise await _ended(call)
             renewed(sent, resp.ttl_ms / 1000)
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - sent)))
     finally:
         call.cancel()
+
+
+async def _ended(call: Any) -> grpc.aio.AioRpcError:
+    """The status a finished KeepAlive stream ended with, as the error to follow (a
+    stream-stream call is not awaitable: its status is read piece by piece). A stream the
+    server ended cleanly still ends the renewals on that node."""
+    code = await call.code()
+    if code == grpc.StatusCode.OK:
+        return _deadline("keep-alive stream ended without an error")
+    return grpc.aio.AioRpcError(
+        code, await call.initial_metadata(), await call.trailing_metadata(), await call.details()
+    )
 
 
 def _deadline(details: str) -> grpc.aio.AioRpcError:
@@ -276,3 +289,8 @@ class LockSession:
             await self.client.keep_alive(self.id, self.ttl_s / 3, renewed)
         except grpc.aio.AioRpcError:
             self.lost.set()  # the service says it is gone: its locks are released
+        except Exception:
+            # A bug in the renewal: nothing renews the session any more, so say it is lost
+            # rather than let the holder believe it (a TypeError did exactly that once).
+            self.lost.set()
+            raise

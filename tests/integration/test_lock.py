@@ -117,9 +117,13 @@ async def test_a_killed_holder_process_loses_its_lock_after_its_ttl(shared: Loca
 async def test_sessions_and_holders_survive_the_leader_being_killed(lock3: LocalCluster) -> None:
     async with client(lock3) as locks, locks.session(ttl_s=3, owner="survivor") as session:
         token = await session.acquire("kept", wait=False)
-        old_leader = lock3.wait_for_leader(group="lock")
+        old_leader = await asyncio.to_thread(lock3.wait_for_leader, group="lock")
         lock3.kill(old_leader)
-        new_leader = lock3.wait_for_leader(not_=old_leader, group="lock", timeout_s=15)
+        # In a thread: a blocking wait here would stall the session's renewals (same event
+        # loop) for the whole election, and the TTL with them.
+        new_leader = await asyncio.to_thread(
+            lock3.wait_for_leader, not_=old_leader, group="lock", timeout_s=15
+        )
         assert new_leader != old_leader
         # Two TTLs later the session is alive: renewals moved to the new leader, and the
         # new leader's grace period covered the election.
@@ -134,13 +138,17 @@ async def test_holders_and_tokens_survive_a_restart_of_every_node(lock3: LocalCl
     nodes = [n.id for n in lock3.topology.group_nodes("lock")]
     async with client(lock3) as locks, locks.session(ttl_s=20, owner="patient") as session:
         token = await session.acquire("durable", wait=False)
-        for node in nodes:
-            lock3.stop(node)
-        for node in nodes:
-            lock3.start_node(node, wait=False)
-        for node in nodes:
-            lock3.wait_serving(node)
-        lock3.wait_for_leader(group="lock")
+
+        def restart_every_node() -> None:  # in a thread: the session renews meanwhile
+            for node in nodes:
+                lock3.stop(node)
+            for node in nodes:
+                lock3.start_node(node, wait=False)
+            for node in nodes:
+                lock3.wait_serving(node)
+            lock3.wait_for_leader(group="lock")
+
+        await asyncio.to_thread(restart_every_node)
         holder = await locks.holder("durable")
         assert (holder.session_id, holder.token) == (session.id, token)
         await session.release("durable")

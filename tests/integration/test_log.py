@@ -109,14 +109,13 @@ async def test_kill_9_moves_partitions_keeps_acked_records_and_dedupes_a_retry(
         first = await producer.send("events", 0, [b"once"])
 
         log3.kill(victim)  # kill -9: no hand-over
+        group = described.partitions[0].group
+        await asyncio.to_thread(log3.wait_for_leader, group=group, not_=victim)
         # The same batch again, as after a lost answer: the new leader knows it.
-        retry = log_pb2.ProduceRequest(
-            topic="events", partition=0, records=[log_pb2.Record(value=b"once")],
-            producer=log_pb2.ProducerBatch(
-                producer_id=producer.producer_id, epoch=producer.epoch, first_sequence=0
-            ),
-        )  # fmt: skip
-        again = await log._on_partition("events", 0, lambda s: s.Produce(retry, timeout=5))
+        same = log_pb2.ProducerBatch(
+            producer_id=producer.producer_id, epoch=producer.epoch, first_sequence=0
+        )
+        again = await log.produce("events", [b"once"], partition=0, producer=same)
         assert again.duplicate and again.base_offset == first.base_offset
 
         for p in range(3):
