@@ -57,14 +57,34 @@ async def _create_topic(topology: Topology) -> str:
 def judge(data: RunData, mode: Mode) -> Finding:
     result = check(data.operations)
     figures = result.figures()
+    unseen = _unseen_table(result, data.duration_s)
     if result.valid:
         return Finding(
             False,
             f"no acknowledged record lost: {result.acknowledged} acknowledged, "
             f"{result.indefinite} indefinite, {result.read} read",
-            figures=figures,
+            unseen,
+            figures,
         )
-    return Finding(True, _anomalies(result), _examples(result), figures)
+    return Finding(True, _anomalies(result), _examples(result) + "\n\n" + unseen, figures)
+
+
+def _unseen_table(result: LogResult, duration_s: float, rows: int = 10) -> str:
+    """Acknowledged records no consumer had read yet, sampled over the run: the consumer's
+    lag, and, once it stays up after the final read, the records that are gone."""
+    if not result.unseen:
+        return ""
+    lines = ["| seconds | acknowledged, not yet read |", "|---|---|"]
+    step_s = max(duration_s / rows, 0.1)
+    at_s, i, count = 0.0, 0, 0
+    while at_s <= duration_s + 1e-9:
+        while i < len(result.unseen) and result.unseen[i][0] <= at_s:
+            count = result.unseen[i][1]
+            i += 1
+        lines.append(f"| {at_s:.1f} | {count} |")
+        at_s += step_s
+    lines.append(f"| end (after the final read) | {result.unseen[-1][1]} |")
+    return "\n".join(lines)
 
 
 def _anomalies(result: LogResult) -> str:
