@@ -6,10 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 TOOLS := .tools/bin
 TOXIPROXY_VERSION := v2.5.0
+GHZ_VERSION := v0.121.0
+GHZ := $(TOOLS)/ghz
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up test test-unit test-integration lint typecheck proto soak bench clean
+.PHONY: setup up test test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
 
 setup: $(STAMP) toxiproxy
 
@@ -69,14 +71,31 @@ START ?= 100000
 soak: setup
 	$(BIN)/python -m services.raft.sim --soak $(SEEDS) --start $(START)
 
-bench: setup
+# What bench/ runs its peers and load with: ghz (Go, pinned), etcd and nats-server (Debian
+# packages, installed when absent), nats-py.
+bench-tools: setup $(GHZ)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	@command -v nats-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nats-server; }
+	@command -v etcd >/dev/null 2>&1 && command -v nats-server >/dev/null 2>&1 || { \
+		command -v apt-get >/dev/null 2>&1 || { echo "install etcd and nats-server (no apt-get here)"; exit 1; }; \
+		apt-get update -qq && apt-get install -y -qq etcd-server nats-server >/dev/null; }
+
+$(GHZ):
+	@mkdir -p .tools/gobin $(TOOLS)
+	GOBIN=$(CURDIR)/.tools/gobin go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+	mv .tools/gobin/ghz $(GHZ)
+
+bench: bench-tools
 	$(BIN)/python bench/raft_core.py
+	$(BIN)/python bench/side_by_side.py
 	$(BIN)/python bench/kv.py
 	$(BIN)/python bench/lock.py
 	$(BIN)/python bench/log.py
 	$(BIN)/python bench/checker.py
+
+# CI runs the side-by-side harnesses for a second each, so they cannot rot unnoticed.
+bench-smoke: bench-tools
+	$(BIN)/python bench/side_by_side.py --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke.json
+	$(BIN)/python bench/log.py --seconds 1 --out /tmp/faultlab-bench-smoke-log.json
 
 clean:
 	rm -rf $(VENV) .tools .faultlab .pytest_cache .mypy_cache .ruff_cache

@@ -173,6 +173,7 @@ async def faultlab(cluster: LocalCluster, seconds: float) -> list[dict[str, floa
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         with nats_cluster(Path(tmp)) as urls:
@@ -191,8 +192,8 @@ def main() -> None:
             round(r["records_per_s"] / best_nats, 3) for r in ours if "grpc_ping_ceiling" not in r
         },
     }  # fmt: skip
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    args.out.parent.mkdir(exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
 
