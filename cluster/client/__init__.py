@@ -10,6 +10,7 @@ async with KvClient.for_topology(topology) as kv:
 """
 
 from cluster.client import errors
+from cluster.client.batching import BatchingProducer
 from cluster.client.call import GroupCaller, LeaderCache, Session
 from cluster.client.kv import LEASE, LINEARIZABLE, STALE, FencedKv, KvClient, SyncKvClient
 from cluster.client.lock import LockBusy, LockClient, LockSession
@@ -19,6 +20,7 @@ __all__ = [
     "LEASE",
     "LINEARIZABLE",
     "STALE",
+    "BatchingProducer",
     "FencedKv",
     "GroupCaller",
     "IdempotentProducer",

@@ -131,6 +131,10 @@ class LogClient:
             p.CopyFrom(here.partitions[p.partition])
         return described
 
+    async def partition_count(self, name: str) -> int:
+        """The topic's partitions, from the cached metadata."""
+        return len((await self._topic(name)).partitions)
+
     async def wait_until_ready(self, name: str, timeout_s: float = 30.0) -> None:
         """Until every partition of the topic has a leader that serves it."""
         topic = await self._topic(name)

@@ -15,7 +15,7 @@ import pytest
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from chaos.pytest_plugin import make_cluster, running
-from cluster.client import LogClient
+from cluster.client import BatchingProducer, LogClient
 from cluster.client.consumer import GroupConsumer
 from cluster.client.log import LEADER
 from cluster.launcher import LocalCluster
@@ -351,3 +351,22 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         return condition()
 
     await wait_until_async(met, 10, what)
+
+
+async def test_a_batching_producer_shares_requests_and_keeps_each_records_offset(
+    shared: LocalCluster,
+) -> None:
+    async with client(shared) as log:
+        await log.create_topic("batched", partitions=1)
+        await log.wait_until_ready("batched")
+        async with BatchingProducer(log) as producer:
+            sent = await asyncio.gather(
+                *(producer.send("batched", f"r{i}".encode(), partition=0) for i in range(300))
+            )
+            assert producer.requests < 300  # sends waiting behind a request share the next
+        offsets = [offset for _, offset in sent]
+        assert sorted(offsets) == list(range(300))
+        records = await read_all(log, "batched", 0)
+        by_offset = {r.offset: r.value for r in records}
+        assert all(by_offset[o] == f"r{i}".encode() for i, o in enumerate(offsets))
+        assert offsets == sorted(offsets)  # one request in flight: sent order is log order
