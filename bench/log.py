@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -37,6 +36,7 @@ from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
 from cluster.client import BatchingProducer, LogClient
 from cluster.launcher import LocalCluster
+from cluster.ports import free_ports
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 from services.runtime.topology import Group, Topology
 
@@ -70,16 +70,6 @@ async def drive(
 
 
 # -- NATS JetStream ---------------------------------------------------------------------------
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @contextlib.contextmanager

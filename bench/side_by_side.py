@@ -23,7 +23,6 @@ import base64
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cluster.launcher import LocalCluster
+from cluster.ports import free_ports
 from cluster.waiting import wait_until
 from services.runtime.topology import Group, Topology
 
@@ -47,16 +47,6 @@ def tool(name: str) -> str:
     if found is None:
         raise SystemExit(f"{name} not found: run `make bench-tools`")
     return found
-
-
-def free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 # -- the systems ----------------------------------------------------------------------------

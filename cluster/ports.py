@@ -32,3 +32,9 @@ def free_port_block(span: int, host: str = "127.0.0.1", rng: random.Random | Non
         if all(port_is_free(host, p) for p in range(base, base + span)):
             return base
     raise RuntimeError(f"no block of {span} free ports found in {LOW}..{HIGH} on {host}")
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """`n` consecutive free ports (for the peer systems a bench starts: etcd, NATS)."""
+    base = free_port_block(n, host)
+    return list(range(base, base + n))

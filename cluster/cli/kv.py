@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 import typer
 from faultlab.kv.v1 import kv_pb2
 from rich.console import Console
 from rich.table import Table
 
-from cluster import state
+from cluster.cli.calling import run_with_client
 from cluster.client import LEASE, LINEARIZABLE, STALE, KvClient
 
 app = typer.Typer(no_args_is_help=True)
@@ -27,21 +25,7 @@ ConsistencyOption = typer.Option(
 
 
 def _run(action: Callable[[KvClient], Awaitable[Any]]) -> Any:
-    try:
-        topology = state.read().topology()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
-
-    async def go() -> Any:
-        async with KvClient.for_topology(topology) as client:
-            return await action(client)
-
-    try:
-        return asyncio.run(go())
-    except grpc.aio.AioRpcError as e:
-        err.print(f"[red]{e.code().name}:[/] {e.details()}")
-        raise typer.Exit(1) from e
+    return run_with_client(KvClient.for_topology, action)
 
 
 def _consistency(name: str) -> int:

@@ -13,12 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import grpc
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from cluster import state
+from cluster.cli.calling import run_with_client
 from cluster.cli.durations import parse_ms
 from cluster.client import LockBusy, LockClient
 from cluster.client.lock import default_owner
@@ -31,20 +30,7 @@ err = Console(stderr=True)
 
 def _run(action: Callable[[LockClient], Awaitable[Any]]) -> Any:
     try:
-        topology = state.read().topology()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
-
-    async def go() -> Any:
-        async with LockClient.for_topology(topology) as client:
-            return await action(client)
-
-    try:
-        return asyncio.run(go())
-    except grpc.aio.AioRpcError as e:
-        err.print(f"[red]{e.code().name}:[/] {e.details()}")
-        raise typer.Exit(1) from e
+        return run_with_client(LockClient.for_topology, action)
     except LockBusy as e:
         err.print(f"not acquired: {e}")
         raise typer.Exit(2) from e

@@ -15,13 +15,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import grpc
 import typer
 from faultlab.log.v1 import log_pb2
 from rich.console import Console
 from rich.table import Table
 
-from cluster import state
+from cluster.cli.calling import run_with_client
 from cluster.cli.durations import parse_ms
 from cluster.client import LogClient
 from cluster.client.consumer import GroupConsumer
@@ -36,21 +35,7 @@ PRODUCE_BATCH = 500  # lines from stdin sent as one batch, at most
 
 
 def _run(action: Callable[[LogClient], Awaitable[Any]]) -> Any:
-    try:
-        topology = state.read().topology()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
-
-    async def go() -> Any:
-        async with LogClient.for_topology(topology) as client:
-            return await action(client)
-
-    try:
-        return asyncio.run(go())
-    except grpc.aio.AioRpcError as e:
-        err.print(f"[red]{e.code().name}:[/] {e.details()}")
-        raise typer.Exit(1) from e
+    return run_with_client(LogClient.for_topology, action)
 
 
 @topic_app.command("create")

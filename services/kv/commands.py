@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgpack
-
+from services.replicated.codec import decode as decode  # re-exported: commands.decode
+from services.replicated.codec import encode as encode
 from services.runtime.errors import InvalidArgument
 
 MAX_KEY_BYTES = 1024
@@ -36,13 +34,3 @@ def range_limit(limit: int) -> int:
     if limit < 0 or limit > MAX_RANGE_LIMIT:
         raise InvalidArgument(f"limit {limit} is outside 0..{MAX_RANGE_LIMIT} (0: default)")
     return limit or DEFAULT_RANGE_LIMIT
-
-
-def encode(command: dict[str, Any]) -> bytes:
-    out: bytes = msgpack.packb(command, use_bin_type=True)
-    return out
-
-
-def decode(data: bytes) -> dict[str, Any]:
-    command: dict[str, Any] = msgpack.unpackb(data, raw=False)
-    return command

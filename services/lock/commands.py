@@ -6,10 +6,8 @@ Commands are msgpack maps (see state.py for each one). Times in them are the lea
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgpack
-
+from services.replicated.codec import decode as decode  # re-exported: commands.decode
+from services.replicated.codec import encode as encode
 from services.runtime.errors import InvalidArgument
 
 MAX_NAME_BYTES = 512
@@ -40,13 +38,3 @@ def check_owner(owner: str) -> None:
 def check_session(session_id: int) -> None:
     if session_id == 0:
         raise InvalidArgument("session_id is required (CreateSession returns one)")
-
-
-def encode(command: dict[str, Any]) -> bytes:
-    out: bytes = msgpack.packb(command, use_bin_type=True)
-    return out
-
-
-def decode(data: bytes) -> dict[str, Any]:
-    command: dict[str, Any] = msgpack.unpackb(data, raw=False, strict_map_key=False)
-    return command

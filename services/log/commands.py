@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import msgpack
-
+from services.replicated.codec import decode as decode  # re-exported: commands.decode
+from services.replicated.codec import encode as encode
 from services.runtime.errors import InvalidArgument
 
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,200}")
@@ -70,13 +69,3 @@ def check_fetch(offset: int, max_bytes: int, max_wait_ms: int) -> None:
         raise InvalidArgument(f"max_bytes {max_bytes} must be >= 0 (0: 1 MiB)")
     if not 0 <= max_wait_ms <= MAX_FETCH_WAIT_MS:
         raise InvalidArgument(f"max_wait_ms {max_wait_ms} is outside 0..{MAX_FETCH_WAIT_MS}")
-
-
-def encode(command: dict[str, Any]) -> bytes:
-    out: bytes = msgpack.packb(command, use_bin_type=True)
-    return out
-
-
-def decode(data: bytes) -> dict[str, Any]:
-    command: dict[str, Any] = msgpack.unpackb(data, raw=False)
-    return command
