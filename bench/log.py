@@ -37,6 +37,7 @@ from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 from cluster.client import BatchingProducer, LogClient
 from cluster.launcher import LocalCluster
 from cluster.ports import free_ports
+from cluster.waiting import wait_until_async
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 from services.runtime.topology import Group, Topology
 
@@ -100,20 +101,22 @@ def nats_cluster(folder: Path) -> Iterator[list[str]]:
 
 async def jetstream(urls: list[str], seconds: float) -> list[dict[str, float]]:
     import nats  # the bench extra: not needed by faultlab itself
+    import nats.errors
     from nats.js.api import StreamConfig
 
     nc = await nats.connect(servers=urls)
     try:
         js = nc.jetstream()
-        deadline = time.monotonic() + 30
-        while True:  # until the JetStream meta group has a leader
+
+        async def stream_created() -> bool:
+            """True once the JetStream meta group has a leader to create the stream."""
             try:
                 await js.add_stream(StreamConfig(name="BENCH", subjects=["bench"], num_replicas=3))
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+            except nats.errors.Error:  # no meta leader yet (503, timeout): not yet
+                return False
+            return True
+
+        await wait_until_async(stream_created, 30, "JetStream to create the stream", 0.1)
 
         async def publish() -> int:
             await js.publish("bench", RECORD)

@@ -34,6 +34,7 @@ from chaos import locking
 from chaos.history import History
 from chaos.workload import failure_fields
 from cluster.client import LogClient, errors
+from cluster.client.consumer import GroupConsumer
 from cluster.launcher import child_pythonpath
 from services.runtime.topology import Topology
 
@@ -50,60 +51,23 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class Member:
-    """The group membership this loop keeps by hand: id, generation, positions."""
-
-    def __init__(self, log: LogClient, args: argparse.Namespace) -> None:
-        self.log, self.args = log, args
-        self.member_id, self.generation = "", 0
-        self.positions: dict[tuple[str, int], int] = {}
-
-    async def join(self) -> None:
-        resp = await self.log.join_group(
-            self.args.group, [self.args.topic], member_id=self.member_id,
-            client_id=self.args.name, session_timeout_ms=self.args.session_ms,
-        )  # fmt: skip
-        self.member_id = resp.member_id
-        await self._adopt(resp.generation, resp.assignment)
-
-    async def heartbeat(self) -> None:
-        try:
-            resp = await self.log.heartbeat(self.args.group, self.member_id, self.generation)
-        except grpc.aio.AioRpcError as e:
-            if errors.reason_of(e) != errors.Reason.Value("UNKNOWN_MEMBER"):
-                raise
-            self.member_id, self.positions = "", {}  # expired: start over from the commits
-            await self.join()
-            return
-        if resp.generation != self.generation:
-            await self._adopt(resp.generation, resp.assignment)
-
-    async def _adopt(self, generation: int, assignment: Any) -> None:
-        assigned = {(tp.topic, p) for tp in assignment for p in tp.partitions}
-        if generation != self.generation + 1:
-            self.positions = {}
-        committed = await self.log.fetch_offsets(self.args.group)
-        self.positions = {w: self.positions.get(w, committed.get(w, 0)) for w in assigned}
-        self.generation = generation
-
-
 async def consume(args: argparse.Namespace) -> int:
     topology = Topology.from_file(args.topology)
     record = locking.printer(args.name)
     commands: asyncio.Queue[str] = asyncio.Queue()
     reader = asyncio.create_task(_read_commands(commands))
-    async with LogClient.for_topology(topology, timeout_s=2.0) as log:
-        member = Member(log, args)
-        await member.join()
+    async with (
+        LogClient.for_topology(topology, timeout_s=2.0) as log,
+        GroupConsumer(log, args.group, [args.topic], session_timeout_s=args.session_ms / 1000,
+                      client_id=args.name, background_heartbeats=False) as member,
+    ):  # fmt: skip
         print(json.dumps({"joined": member.member_id, "generation": member.generation}),
               flush=True)  # fmt: skip
         pause_next = False
         while True:
             while not commands.empty():
                 command = commands.get_nowait()
-                if command == "stop":
-                    with contextlib.suppress(grpc.aio.AioRpcError):
-                        await log.leave_group(args.group, member.member_id)
+                if command == "stop":  # leaving the `async with` leaves the group
                     reader.cancel()
                     return 0
                 pause_next = pause_next or command == "pause"
@@ -115,10 +79,12 @@ async def consume(args: argparse.Namespace) -> int:
                 print(json.dumps({"ready": True}), flush=True)
                 while (await commands.get()) != "go":
                     pass
-            await _commit(log, member, record)
+            await _commit(member, record)
 
 
-async def _poll(log: LogClient, member: Member, record: locking.Record) -> int:
+async def _poll(log: LogClient, member: GroupConsumer, record: locking.Record) -> int:
+    """Each assigned partition fetched and recorded on its own (the checker reads polls
+    per partition), advancing the member's positions."""
     polled = 0
     for (topic, partition), offset in sorted(member.positions.items()):
         key = f"{topic}/{partition}"
@@ -136,14 +102,13 @@ async def _poll(log: LogClient, member: Member, record: locking.Record) -> int:
     return polled
 
 
-async def _commit(log: LogClient, member: Member, record: locking.Record) -> None:
+async def _commit(member: GroupConsumer, record: locking.Record) -> None:
     if not member.positions:
         return
     for (topic, partition), offset in sorted(member.positions.items()):
         record("invoke", "commit", f"{topic}/{partition}", value=[offset, member.generation])
     try:
-        await log.commit_offsets(member.args.group, member.member_id, member.generation,
-                                 dict(member.positions))  # fmt: skip
+        await member.commit()
     except grpc.aio.AioRpcError as e:
         outcome = "fail" if errors.definite(e) else "info"
         for topic, partition in sorted(member.positions):

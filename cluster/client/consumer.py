@@ -37,8 +37,10 @@ class GroupConsumer:
     def __init__(
         self, log: LogClient, group: str, topics: Sequence[str], *,
         session_timeout_s: float = 10.0, client_id: str = "consumer",
-        assignor: int = log_pb2.RANGE,
+        assignor: int = log_pb2.RANGE, background_heartbeats: bool = True,
     ) -> None:  # fmt: skip
+        """`background_heartbeats` False: the caller calls `heartbeat()` itself, as Kafka's
+        consumers did from poll() before KIP-62 (and a stuck loop then misses its session)."""
         self.log = log
         self.group = group
         self.topics = list(topics)
@@ -49,11 +51,13 @@ class GroupConsumer:
         self.generation = 0
         self.positions: dict[Position, int] = {}  # assigned partition -> next offset to read
         self.rebalanced = asyncio.Event()  # set on each new generation this member sees
+        self.background_heartbeats = background_heartbeats
         self._heartbeats: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> GroupConsumer:
         await self.join()
-        self._heartbeats = asyncio.create_task(self._beat(), name=f"heartbeat-{self.group}")
+        if self.background_heartbeats:
+            self._heartbeats = asyncio.create_task(self._beat(), name=f"heartbeat-{self.group}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -91,21 +95,28 @@ class GroupConsumer:
             self.group, self.member_id, self.generation, offsets or dict(self.positions)
         )
 
+    async def heartbeat(self) -> None:
+        """One heartbeat: follow a new generation's assignment, or join again as a new
+        member if this one was expired."""
+        try:
+            resp = await self.log.heartbeat(self.group, self.member_id, self.generation)
+        except grpc.aio.AioRpcError as e:
+            if errors.reason_of(e) != _UNKNOWN_MEMBER:
+                raise
+            # Expired: its partitions went to others, who moved on. Join as a new member
+            # and read from the committed offsets, never its old positions.
+            self.member_id = ""
+            self.positions.clear()
+            await self.join()
+            return
+        if resp.generation != self.generation:
+            await self._adopt(resp.generation, resp.assignment)
+
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.session_timeout_s / 3)
-            try:
-                resp = await self.log.heartbeat(self.group, self.member_id, self.generation)
-            except grpc.aio.AioRpcError as e:
-                if errors.reason_of(e) == _UNKNOWN_MEMBER:
-                    # Expired: its partitions went to others, who moved on. Join as a new
-                    # member and read from the committed offsets, never its old positions.
-                    self.member_id = ""
-                    self.positions.clear()
-                    await self.join()
-                continue  # unreachable: the next beat tries again
-            if resp.generation != self.generation:
-                await self._adopt(resp.generation, resp.assignment)
+            with contextlib.suppress(grpc.aio.AioRpcError):  # unreachable: beat again later
+                await self.heartbeat()
 
     async def _adopt(self, generation: int, assignment: Sequence[log_pb2.TopicPartitions]) -> None:
         """Follow a new generation's assignment. A partition is kept (at this member's

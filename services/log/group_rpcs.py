@@ -3,6 +3,7 @@ fetch offsets, list groups, against the coordinator group `log/groups`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -27,9 +28,8 @@ class GroupRpcs:
 
     _coordinator: Coordinator
     _fence_commits: bool
-
-    async def _topic(self, name: str, context: grpc.aio.ServicerContext) -> TopicMeta:
-        raise NotImplementedError  # LogServicer's
+    # The topic as this node knows it, or UNKNOWN_TOPIC: LogServicer's.
+    _topic: Callable[[str, grpc.aio.ServicerContext], Awaitable[TopicMeta]]
 
     @property
     def _groups(self) -> ReplicatedGroup:

@@ -107,6 +107,14 @@ async def test_kill_9_moves_partitions_keeps_acked_records_and_dedupes_a_retry(
         producer = await log.init_producer()
         victim = described.partitions[0].leader
         first = await producer.send("events", 0, [b"once"])
+        streamed: list[bytes] = []  # a subscriber on the victim's partition, across the kill
+
+        async def subscriber() -> None:
+            async for record in log.subscribe("events", 0, 0):
+                streamed.append(record.value)
+
+        subscribing = asyncio.create_task(subscriber())
+        await until(lambda: len(streamed) == 21, "the subscriber to catch up")
 
         log3.kill(victim)  # kill -9: no hand-over
         group = described.partitions[0].group
@@ -125,6 +133,11 @@ async def test_kill_9_moves_partitions_keeps_acked_records_and_dedupes_a_retry(
             assert values == expected
         moved = await log.describe_topic("events")
         assert all(p.leader and p.leader != victim for p in moved.partitions)
+        # It found the new leader and went on after its last record: no gap, no repeat.
+        await until(lambda: len(streamed) == 22, "the subscriber to resume")
+        subscribing.cancel()
+        await asyncio.gather(subscribing, return_exceptions=True)
+        assert streamed == acked[0] + [b"once", b"after"]
 
 
 async def test_a_new_producer_epoch_fences_the_old_and_sequences_must_follow(
