@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import grpc
 
 from chaos import locking
+from chaos.child import ChildProcess
 from chaos.history import History
 from chaos.workload import failure_fields
 from cluster.client import LogClient, errors
@@ -127,20 +127,16 @@ async def _read_commands(commands: asyncio.Queue[str]) -> None:
     commands.put_nowait("stop")  # the parent is gone
 
 
-class ConsumerProcess:
+class ConsumerProcess(ChildProcess):
     """The parent's handle on a running group consumer. One task reads everything it
     prints: events go into `history` as they come (its pipe never fills), status lines
     into a queue for `wait_for`."""
 
     def __init__(self, proc: asyncio.subprocess.Process, history: History) -> None:
-        self.proc = proc
+        super().__init__(proc)
         self.history = history
         self._status: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     async def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -164,22 +160,12 @@ class ConsumerProcess:
         assert self.proc.stdin is not None
         self.proc.stdin.write(f"{command}\n".encode())
 
-    def pause(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.pid, signal.SIGCONT)
-
     async def stop(self, timeout_s: float) -> int:
         """Ask it to leave the group and exit; its exit code."""
         self.send("stop")
         async with asyncio.timeout(timeout_s):
             await self._reader
             return await self.proc.wait()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()  # SIGKILL ends a stopped process too
 
 
 @contextlib.asynccontextmanager

@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from chaos import locking
+from chaos.child import ChildProcess
 from chaos.history import History
 from cluster.client import KvClient, LockClient
 from cluster.launcher import child_pythonpath
@@ -72,17 +72,13 @@ async def hold(args: argparse.Namespace) -> int:
     return 0
 
 
-class HolderProcess:
+class HolderProcess(ChildProcess):
     """The parent's handle on a running lock holder: its events go into `history`."""
 
     def __init__(self, proc: asyncio.subprocess.Process, history: History) -> None:
-        self.proc = proc
+        super().__init__(proc)
         self.history = history
         self.session = 0
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     async def wait_for(self, field: str, timeout_s: float) -> dict[str, Any]:
         """Read its lines (recording the events) until one has `field`; the line."""
@@ -100,12 +96,6 @@ class HolderProcess:
                 if field in data:
                     return dict(data)
 
-    def pause(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        os.kill(self.pid, signal.SIGCONT)
-
     def go(self) -> None:
         """Let it past its pause point: write (if it has a key), release, exit."""
         assert self.proc.stdin is not None
@@ -118,10 +108,6 @@ class HolderProcess:
             async for raw in self.proc.stdout:
                 locking.replay(raw.decode(), self.history)
             return await self.proc.wait()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()  # SIGKILL ends a stopped process too
 
 
 @contextlib.asynccontextmanager
