@@ -5,7 +5,8 @@ The driver handles one Ready at a time, then calls `core.advance(ready)`:
 1. Persist `snapshot` (if any), then `entries`, then `hard_state`, durably when
    `must_sync`. Nothing below may happen before this is on disk: a vote or an append
    acknowledged and then forgotten in a crash breaks Raft's safety.
-2. Send `messages`.
+2. Send `messages`. A leader may send its appends and heartbeats before step 1
+   (`ReadyHandler.before_persist` says why that is safe); everything else waits.
 3. Restore the state machine from `snapshot` (if any), then apply `committed_entries` in
    order. A committed entry can be applied even if it was only persisted in step 1.
 4. Serve each of `read_states` once the state machine has applied its index.
@@ -37,7 +38,7 @@ class Ready:
     entries: tuple[Entry, ...]
     # A snapshot received from the leader: persist it, then restore the state machine.
     snapshot: Snapshot | None
-    # Send only after the persist step.
+    # Send after the persist step (a leader's appends may go before it: see above).
     messages: tuple[Message, ...]
     # Apply in order, after the snapshot (if any).
     committed_entries: tuple[Entry, ...]

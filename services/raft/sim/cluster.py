@@ -87,6 +87,9 @@ class SimCluster:
         self._proposed: dict[tuple[NodeId, int], str] = {}  # (node, index) -> command id
         self._reads: dict[bytes, int] = {}  # read context -> commit index at invoke
         self.reads_served = 0
+        # A fault: a node dies after a Ready's early messages went out, before it stored
+        # the Ready's entries (the window a leader's early appends open).
+        self.crash_before_persist_chance = 0.0
         voters = tuple(f"n{i}" for i in range(1, options.nodes + 1))
         for node_id in voters:
             self.add_node(node_id, voters)
@@ -176,6 +179,11 @@ class SimCluster:
             if core.role is Role.LEADER and node.led_term != core.term:
                 node.led_term = core.term
                 self.checker.on_leader(node.id, core.term, core)
+            handler.before_persist(rd)  # a leader's appends, as the production driver does
+            chance = self.crash_before_persist_chance
+            if rd.entries and chance and self.rng.random() < chance:
+                self.crash(node.id)  # they went out; this node never stored them
+                return
             prev_term = node.storage.term(rd.entries[0].index - 1) if rd.entries else None
             node.storage.persist(rd)  # 1. persist
             self.checker.on_persist(node.id, rd.entries, prev_term)

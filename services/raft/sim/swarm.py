@@ -30,6 +30,7 @@ class Swarm:
     max_delay: int
     partition_chance: float
     crash_chance: float
+    crash_before_persist_chance: float
     write_chance: float
     read_chance: float
 
@@ -50,6 +51,7 @@ class Swarm:
             max_delay=rng.choice([1, 3, 10, 25]),
             partition_chance=rng.choice([0.0, 0.02, 0.08]),
             crash_chance=rng.choice([0.0, 0.01, 0.04]),
+            crash_before_persist_chance=rng.choice([0.0, 0.0, 0.01, 0.05]),
             write_chance=rng.choice([0.3, 0.8]),
             read_chance=rng.choice([0.1, 0.5]),
         )
@@ -76,6 +78,7 @@ def run_seed(seed: int) -> SwarmResult:
         swarm.duplicate_rate,
         swarm.max_delay,
     )
+    sim.crash_before_persist_chance = swarm.crash_before_persist_chance
     ids = list(sim.nodes)
 
     def chaos_tick() -> None:
@@ -94,6 +97,7 @@ def run_seed(seed: int) -> SwarmResult:
 
     # Calm: no more faults. Liveness must follow.
     sim.net.heal()
+    sim.crash_before_persist_chance = 0.0
     f.drop_rate = f.duplicate_rate = 0.0
     f.max_delay = 1
     for node_id in ids:

@@ -31,6 +31,9 @@ class MemoryStorage:
         if rd.hard_state is not None:
             self.hard_state = rd.hard_state
 
+    def blocks(self, rd: Ready) -> bool:
+        return False
+
     def compact(self, snapshot: Snapshot) -> None:
         if self.snapshot is None or snapshot.index > self.snapshot.index:
             self.snapshot = snapshot

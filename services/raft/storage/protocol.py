@@ -21,6 +21,10 @@ class Storage(Protocol):
         """Step 1 of a Ready: its snapshot, entries and hard state, durable when
         `rd.must_sync`. Returns only once they are (or raises: never acknowledge)."""
 
+    def blocks(self, rd: Ready) -> bool:
+        """Persisting `rd` may wait on the disk (an fsync): the driver runs it off the
+        event loop. Otherwise it is a buffered write, cheaper than a thread hop."""
+
     def compact(self, snapshot: Snapshot) -> None:
         """The state machine was snapshotted: keep the snapshot, drop the log it covers."""
 

@@ -43,6 +43,12 @@ class RaftStorage:
         if rd.must_sync:
             self.wal.sync()
 
+    def blocks(self, rd: Ready) -> bool:
+        if rd.snapshot is not None:
+            return True  # a snapshot file is written, fsynced and renamed
+        policy = self.wal.fsync
+        return policy is FsyncPolicy.ALWAYS or (rd.must_sync and policy is FsyncPolicy.BATCH)
+
     def compact(self, snapshot: Snapshot) -> None:
         """The node snapshotted its state machine: keep the snapshot, drop covered log."""
         self.snapshots.save(snapshot)
