@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from google.rpc import status_pb2
 from grpc_tools import protoc
 
 PROTO_ROOT = Path(__file__).resolve().parent
@@ -25,10 +26,12 @@ def proto_files() -> list[Path]:
 def generate(out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     well_known = Path(protoc.__file__).resolve().parent / "_proto"
+    googleapis = Path(status_pb2.__file__).resolve().parent.parent.parent  # google/rpc/*.proto
     args = [
         "grpc_tools.protoc",
         f"-I{PROTO_ROOT}",
         f"-I{well_known}",
+        f"-I{googleapis}",
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",

@@ -13,6 +13,7 @@ from cluster.client import errors
 from cluster.client.batching import BatchingProducer
 from cluster.client.call import GroupCaller, LeaderCache, Session
 from cluster.client.kv import LEASE, LINEARIZABLE, STALE, FencedKv, KvClient, SyncKvClient
+from cluster.client.kv_batching import BatchingKv
 from cluster.client.lock import LockBusy, LockClient, LockSession
 from cluster.client.log import IdempotentProducer, LogClient
 
@@ -20,6 +21,7 @@ __all__ = [
     "LEASE",
     "LINEARIZABLE",
     "STALE",
+    "BatchingKv",
     "BatchingProducer",
     "FencedKv",
     "GroupCaller",

@@ -16,7 +16,8 @@ from services.runtime.errors import DOMAIN, Reason, is_definite
 
 _DETAILS_KEY = "grpc-status-details-bin"
 
-__all__ = ["Reason", "definite", "error_info", "leader_hint", "reason_of"]
+__all__ = ["Reason", "definite", "error_info", "from_status", "leader_hint", "reason_of"]
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
 def error_info(e: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo | None:
@@ -52,3 +53,11 @@ def leader_hint(e: grpc.aio.AioRpcError) -> str:
     if info is None or info.reason != Reason.Name(Reason.Value("NOT_LEADER")):
         return ""
     return str(info.metadata.get("leader_id", ""))
+
+
+def from_status(status: status_pb2.Status) -> grpc.aio.AioRpcError:
+    """The error a call failing with `status` raises: how a batch's refused op (a
+    google.rpc.Status in its result) reaches its caller, readable by everything here."""
+    trailing = grpc.aio.Metadata((_DETAILS_KEY, status.SerializeToString()))
+    code = _CODES.get(status.code, grpc.StatusCode.UNKNOWN)
+    return grpc.aio.AioRpcError(code, grpc.aio.Metadata(), trailing, status.message)

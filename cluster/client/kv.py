@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
@@ -77,7 +77,9 @@ class KvClient:
     # -- operations -------------------------------------------------------------------------
 
     async def put(self, key: str, value: bytes, fence: Fence | None = None) -> kv_pb2.PutResponse:
-        req = kv_pb2.PutRequest(key=key, value=value, session=self._session(), fence=_fence(fence))
+        req = kv_pb2.PutRequest(
+            key=key, value=value, session=self._session(), fence=fence_of(fence)
+        )
         return await self._leader_call(lambda s: s.Put(req, timeout=self.timeout_s))
 
     async def append(
@@ -85,12 +87,12 @@ class KvClient:
     ) -> kv_pb2.AppendResponse:
         """Add `value` to the end of the key's value: not idempotent without a session."""
         req = kv_pb2.AppendRequest(
-            key=key, value=value, session=self._session(), fence=_fence(fence)
+            key=key, value=value, session=self._session(), fence=fence_of(fence)
         )
         return await self._leader_call(lambda s: s.Append(req, timeout=self.timeout_s))
 
     async def delete(self, key: str, fence: Fence | None = None) -> kv_pb2.DeleteResponse:
-        req = kv_pb2.DeleteRequest(key=key, session=self._session(), fence=_fence(fence))
+        req = kv_pb2.DeleteRequest(key=key, session=self._session(), fence=fence_of(fence))
         return await self._leader_call(lambda s: s.Delete(req, timeout=self.timeout_s))
 
     async def cas(
@@ -98,9 +100,18 @@ class KvClient:
     ) -> kv_pb2.CompareAndSwapResponse:
         req = kv_pb2.CompareAndSwapRequest(
             key=key, expected_version=expected_version, value=value, session=self._session(),
-            fence=_fence(fence),
+            fence=fence_of(fence),
         )  # fmt: skip
         return await self._leader_call(lambda s: s.CompareAndSwap(req, timeout=self.timeout_s))
+
+    async def batch(
+        self, ops: Sequence[kv_pb2.WriteOp], session: Session | None = None
+    ) -> kv_pb2.BatchResponse:
+        """Many writes in one request (KV.Batch): a result or a refusal per op, in order.
+        The batch carries a session (`session`, default this client's), so a retry
+        applies nothing twice. `BatchingKv` builds batches from concurrent calls."""
+        req = kv_pb2.BatchRequest(ops=ops, session=self._session(session))
+        return await self._leader_call(lambda s: s.Batch(req, timeout=self.timeout_s))
 
     def fenced(self, name: str, token: int) -> FencedKv:
         """This client with the lock `name`'s `token` attached to every write."""
@@ -133,10 +144,11 @@ class KvClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _session(self) -> kv_pb2.Session | None:
+    def _session(self, session: Session | None = None) -> kv_pb2.Session | None:
         if not self.sessions:
             return None
-        return kv_pb2.Session(client_id=self.session.client_id, seq=self.session.next_seq())
+        session = session or self.session
+        return kv_pb2.Session(client_id=session.client_id, seq=session.next_seq())
 
     def _stub(self, node: str) -> kv_pb2_grpc.KVStub:
         return kv_pb2_grpc.KVStub(self._caller.channel(node))
@@ -175,7 +187,7 @@ class FencedKv:
         return await self.kv.get(key, consistency)
 
 
-def _fence(fence: Fence | None) -> kv_pb2.Fence | None:
+def fence_of(fence: Fence | None) -> kv_pb2.Fence | None:
     return kv_pb2.Fence(name=fence[0], token=fence[1]) if fence else None
 
 

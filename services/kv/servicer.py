@@ -11,12 +11,14 @@ from typing import Any
 import grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
-from services.kv import commands
-from services.kv.state import Event, KvState, Record
+from services.kv import commands, writes
+from services.kv.state import Event, KvState
 from services.replicated import ReplicatedGroup
-from services.runtime.errors import Fenced, InvalidArgument, OutOfRange, SlowConsumer
+from services.runtime import status
+from services.runtime.errors import InvalidArgument, OutOfRange, ServiceError, SlowConsumer
 
 WATCH_QUEUE = 1024
+MAX_BATCH_OPS = 1000
 
 
 class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
@@ -31,78 +33,55 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     async def Put(
         self, request: kv_pb2.PutRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.PutResponse:
-        commands.check_key(request.key)
-        commands.check_value(request.value)
-        cmd = {"op": "put", "key": request.key, "value": request.value}
-        result = await self._write(cmd, request, context)
-        return kv_pb2.PutResponse(
-            revision=result["revision"], kv=_kv(request.key, result["record"])
-        )
+        return await self._write("put", request, context)
 
     async def Append(
         self, request: kv_pb2.AppendRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.AppendResponse:
-        commands.check_key(request.key)
-        commands.check_value(request.value)
-        cmd = {"op": "append", "key": request.key, "value": request.value}
-        result = await self._write(cmd, request, context)
-        if result.get("error") == "too_large":
-            raise InvalidArgument(
-                f"the value would be {result['size']} bytes; the limit is "
-                f"{commands.MAX_VALUE_BYTES}. Nothing was appended"
-            )
-        return kv_pb2.AppendResponse(
-            revision=result["revision"], kv=_kv(request.key, result["record"])
-        )
+        return await self._write("append", request, context)
 
     async def Delete(
         self, request: kv_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.DeleteResponse:
-        commands.check_key(request.key)
-        result = await self._write({"op": "del", "key": request.key}, request, context)
-        return kv_pb2.DeleteResponse(deleted=result["deleted"], revision=result["revision"])
+        return await self._write("delete", request, context)
 
     async def CompareAndSwap(
         self, request: kv_pb2.CompareAndSwapRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.CompareAndSwapResponse:
-        commands.check_key(request.key)
-        commands.check_value(request.value)
-        if request.expected_version < 0:
-            raise InvalidArgument("expected_version must be >= 0 (0: the key must not exist)")
-        cmd = {"op": "cas", "key": request.key, "value": request.value,
-               "expected_version": request.expected_version}  # fmt: skip
-        result = await self._write(cmd, request, context)
-        record = result["record"]
-        return kv_pb2.CompareAndSwapResponse(
-            succeeded=result["succeeded"], revision=result["revision"],
-            kv=_kv(request.key, record) if record else None, found=record is not None,
-        )  # fmt: skip
+        return await self._write("compare_and_swap", request, context)
 
     async def _write(
-        self, cmd: dict[str, Any], request: Any, context: grpc.aio.ServicerContext
-    ) -> dict[str, Any]:
-        """Propose a write with the request's session and fence; refusals become errors."""
-        if request.HasField("session"):
-            if not request.session.client_id or request.session.seq == 0:
-                raise InvalidArgument("a session needs a client_id and a seq >= 1")
-            cmd["session"] = [request.session.client_id, request.session.seq]
-        if request.HasField("fence"):
-            commands.check_key(request.fence.name, "fence name")
-            cmd["fence"] = [request.fence.name, request.fence.token]
+        self, kind: str, request: writes.Request, context: grpc.aio.ServicerContext
+    ) -> Any:
+        """Propose one write with its session and fence; a refusal becomes its error."""
+        cmd = writes.command(kind, request)
         applied = await self._group.propose(commands.encode(cmd), context)
         assert isinstance(applied, dict)
-        result: dict[str, Any] = applied
-        if result.get("error") == "stale_session":
-            raise InvalidArgument(
-                f"session seq {request.session.seq} is below the last applied, {result['last_seq']}"
-            )
-        if result.get("error") == "fenced":
-            raise Fenced(
-                f"fencing token {request.fence.token} for {request.fence.name!r} is below "
-                f"the highest seen, {result['highest_token']}; nothing was written",
-                highest_token=str(result["highest_token"]),
-            )
-        return result
+        return writes.response(request, applied)
+
+    async def Batch(
+        self, request: kv_pb2.BatchRequest, context: grpc.aio.ServicerContext
+    ) -> kv_pb2.BatchResponse:
+        ops = _batch_ops(request)
+        cmds = []
+        for i, (kind, op) in enumerate(ops):
+            try:
+                cmds.append(writes.command(kind, op))
+            except InvalidArgument as e:
+                raise InvalidArgument(f"op {i}: {e.message}; no op was applied") from None
+        batch: dict[str, Any] = {"op": "batch", "ops": cmds}
+        writes.with_session(batch, request)
+        applied = await self._group.propose(commands.encode(batch), context)
+        assert isinstance(applied, dict)
+        if applied.get("error") == "stale_session":  # the batch's own session
+            raise writes.stale_session(request.session.seq, applied)
+        results = []
+        for (kind, op), result in zip(ops, applied["results"], strict=True):
+            try:
+                results.append(kv_pb2.WriteResult(**{kind: writes.response(op, result)}))
+            except ServiceError as refused:
+                results.append(kv_pb2.WriteResult(error=status.to_rpc_status(refused)))
+        return kv_pb2.BatchResponse(results=results)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -113,7 +92,7 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         await self._ready_to_read(request.consistency, context)
         record = self._state.get(request.key)
         return kv_pb2.GetResponse(
-            found=record is not None, kv=_kv(request.key, record) if record else None,
+            found=record is not None, kv=writes.to_kv(request.key, record) if record else None,
             revision=self._state.revision, served_by=self._group.node_id,
         )  # fmt: skip
 
@@ -125,7 +104,7 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         await self._ready_to_read(request.consistency, context)
         items, more = self._state.range(request.prefix, limit)
         return kv_pb2.RangeResponse(
-            kvs=[_kv(k, r) for k, r in items], more=more, revision=self._state.revision
+            kvs=[writes.to_kv(k, r) for k, r in items], more=more, revision=self._state.revision
         )
 
     async def _ready_to_read(self, consistency: int, context: grpc.aio.ServicerContext) -> None:
@@ -170,18 +149,19 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
             self._state.listeners.discard(listener)
 
 
-def _kv(key: str, record: Record | list[Any]) -> kv_pb2.KeyValue:
-    if isinstance(record, Record):
-        value, version, create, mod = (
-            record.value, record.version, record.create_revision, record.mod_revision,
-        )  # fmt: skip
-    else:
-        value, version, create, mod = record
-    return kv_pb2.KeyValue(
-        key=key, value=value, version=version, create_revision=create, mod_revision=mod
-    )
-
-
 def _event(e: Event) -> kv_pb2.WatchEvent:
     kind = kv_pb2.WatchEvent.DELETE if e.deleted else kv_pb2.WatchEvent.PUT
-    return kv_pb2.WatchEvent(type=kind, kv=_kv(e.key, e.record), revision=e.revision)
+    return kv_pb2.WatchEvent(type=kind, kv=writes.to_kv(e.key, e.record), revision=e.revision)
+
+
+def _batch_ops(request: kv_pb2.BatchRequest) -> list[tuple[str, writes.Request]]:
+    count = len(request.ops)
+    if not 1 <= count <= MAX_BATCH_OPS:
+        raise InvalidArgument(f"a batch holds 1..{MAX_BATCH_OPS} ops, not {count}")
+    ops = []
+    for i, op in enumerate(request.ops):
+        kind = op.WhichOneof("op")
+        if kind is None:
+            raise InvalidArgument(f"op {i} names no write; no op was applied")
+        ops.append((kind, getattr(op, kind)))
+    return ops

@@ -6,10 +6,12 @@ Commands (msgpack maps, see commands.py):
     {"op": "del", "key"}
     {"op": "cas", "key", "expected_version", "value"}
     {"op": "append", "key", "value"}
-each optionally with "session": [client_id, seq] and "fence": [name, token]. A session's
-retried command (same seq) returns the first result without applying again (the Raft
-thesis, §6.3). A fenced command whose token is below the highest seen for its fence name
-is refused and changes nothing; otherwise its token becomes the highest.
+    {"op": "batch", "ops": [command, ...]}    (answers {"results": [result, ...]})
+each optionally with "session": [client_id, seq], and each but a batch with "fence":
+[name, token]. A session's retried command (same seq) returns the first result without
+applying again (the Raft thesis, §6.3); a batch's session covers the batch as a whole.
+A fenced command whose token is below the highest seen for its fence name is refused and
+changes nothing; otherwise its token becomes the highest.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ class KvState:
     # -- the StateMachine seam ------------------------------------------------------------
 
     def apply(self, index: int, command: bytes) -> dict[str, Any]:
-        cmd = commands.decode(command)
+        return self._applied_once(commands.decode(command))
+
+    def _applied_once(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """`cmd`'s result, applying it at most once per session seq."""
         session = cmd.get("session")
         if session:
             client_id, seq = session
@@ -67,10 +72,14 @@ class KvState:
                 if seq == last[0]:
                     return last[1]  # a retry: the first answer, nothing applied again
                 return {"error": "stale_session", "last_seq": last[0]}
-        fence = cmd.get("fence")
-        result = self.fences.refuse(fence) if fence else None
-        if result is None:
-            result = self._apply(cmd)
+        result: dict[str, Any] | None
+        if cmd["op"] == "batch":  # each op as if applied alone, with its own session
+            result = {"results": [self._applied_once(op) for op in cmd["ops"]]}
+        else:
+            fence = cmd.get("fence")
+            result = self.fences.refuse(fence) if fence else None
+            if result is None:
+                result = self._apply(cmd)
         if session:
             self.sessions[session[0]] = (session[1], result)
         return result

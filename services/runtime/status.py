@@ -42,16 +42,25 @@ class Status(NamedTuple):
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
-def to_status(error: ServiceError) -> Status:
-    definite = "true" if error.definite else "false"
+def to_rpc_status(error: ServiceError) -> status_pb2.Status:
+    """The google.rpc.Status of `error`: what a failed call carries, and what a batch
+    reports for each of its refused parts."""
     info = error_details_pb2.ErrorInfo(
         reason=Reason.Name(error.reason), domain=DOMAIN,
-        metadata={DEFINITE_KEY: definite, **error.details},
+        metadata={DEFINITE_KEY: _definite(error), **error.details},
     )  # fmt: skip
     detail = any_pb2.Any()
     detail.Pack(info)
-    rich = status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
-    status = rpc_status.to_status(rich)
+    return status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
+
+
+def _definite(error: ServiceError) -> str:
+    return "true" if error.definite else "false"
+
+
+def to_status(error: ServiceError) -> Status:
+    definite = _definite(error)
+    status = rpc_status.to_status(to_rpc_status(error))
     plain = [(REASON_KEY, reason_slug(error.reason)), (DEFINITE_KEY, definite)]
     plain += [(k.replace("_", "-"), v) for k, v in error.details.items()]
     return Status(status.code, status.details, (*status.trailing_metadata, *plain))

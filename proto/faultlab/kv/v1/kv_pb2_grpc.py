@@ -59,6 +59,11 @@ class KVStub:
                 request_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendRequest.SerializeToString,
                 response_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendResponse.FromString,
                 _registered_method=True)
+        self.Batch = channel.unary_unary(
+                '/faultlab.kv.v1.KV/Batch',
+                request_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.BatchRequest.SerializeToString,
+                response_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.BatchResponse.FromString,
+                _registered_method=True)
         self.Range = channel.unary_unary(
                 '/faultlab.kv.v1.KV/Range',
                 request_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.RangeRequest.SerializeToString,
@@ -109,6 +114,20 @@ class KVServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Batch(self, request, context):
+        """Many writes in one request and one Raft entry, answered together once
+        committed: what a client with many writes in flight sends instead of one
+        request each (a request costs far more than a write here). The ops apply in
+        order, back to back, each with its own revision, session and fence, exactly
+        as the same unary calls would. Not a transaction: an op the store refuses
+        (FENCED, a stale session, an append grown too large) changes nothing and has
+        its error in its result; the others still apply. Bad input in any op
+        refuses the whole batch (INVALID_ARGUMENT, nothing applied). 1..1000 ops.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Range(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -149,6 +168,11 @@ def add_KVServicer_to_server(servicer, server):
                     servicer.Append,
                     request_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendRequest.FromString,
                     response_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendResponse.SerializeToString,
+            ),
+            'Batch': grpc.unary_unary_rpc_method_handler(
+                    servicer.Batch,
+                    request_deserializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.BatchRequest.FromString,
+                    response_serializer=faultlab_dot_kv_dot_v1_dot_kv__pb2.BatchResponse.SerializeToString,
             ),
             'Range': grpc.unary_unary_rpc_method_handler(
                     servicer.Range,
@@ -296,6 +320,33 @@ class KV:
             '/faultlab.kv.v1.KV/Append',
             faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendRequest.SerializeToString,
             faultlab_dot_kv_dot_v1_dot_kv__pb2.AppendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Batch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.kv.v1.KV/Batch',
+            faultlab_dot_kv_dot_v1_dot_kv__pb2.BatchRequest.SerializeToString,
+            faultlab_dot_kv_dot_v1_dot_kv__pb2.BatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
