@@ -9,27 +9,38 @@ Starts, on this machine and in this run:
 - the Python gRPC ceiling: a grpc.aio server on uvloop that answers Ping and does nothing
   (bench/echo_server.py).
 Each gets the same ghz workload: `inflight` workers (ghz -c), one connection, 100-byte
-values on one 16-byte key. Also the resident memory of each faultlab node, idle and after
-the load (its high-water mark).
+values on one 16-byte key. faultlab's batched path is measured twice: ghz sending KV.Batch
+requests of `inflight` puts one at a time (what BatchingKv sends when that many callers
+wait together), and the SDK itself (`inflight` Python writers sharing one BatchingKv).
+Also the resident memory of each faultlab node, idle and after the load (its high-water
+mark), and last, for both systems: kill -9 of the leader -> first acknowledged write.
 
 Prints a table and writes bench/results/side_by_side.json. Needs `ghz` (make bench-tools
-installs it into .tools/bin) and `etcd` (apt-get install etcd-server).
-"""
+installs it into .tools/bin) and `etcd` (apt-get install etcd-server)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import uvloop
+from google.rpc import status_pb2
+
+from cluster.client import BatchingKv, KvClient, SyncKvClient
 from cluster.launcher import LocalCluster
 from cluster.ports import free_ports
 from cluster.waiting import wait_until
@@ -39,6 +50,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "side_by_side.json"
 KEY = b"bench/key-000016"  # 16 bytes
 VALUE = b"v" * 100
+GOOGLEAPIS = Path(status_pb2.__file__).resolve().parent.parent.parent  # google/rpc/status.proto
 
 
 def tool(name: str) -> str:
@@ -52,9 +64,26 @@ def tool(name: str) -> str:
 # -- the systems ----------------------------------------------------------------------------
 
 
+@dataclass
+class Etcd:
+    procs: list[subprocess.Popen[bytes]]
+    client_ports: list[int]
+
+    def leader_port(self) -> int:
+        return wait_until(lambda: _etcd_leader(self.client_ports), 30, "an etcd leader")
+
+    def kill_leader(self) -> list[int]:
+        """kill -9 the leader; the survivors' client ports."""
+        port = self.leader_port()
+        i = self.client_ports.index(port)
+        self.procs[i].kill()
+        self.procs[i].wait()
+        return [p for p in self.client_ports if p != port]
+
+
 @contextlib.contextmanager
-def etcd_cluster(folder: Path) -> Iterator[str]:
-    """Three etcd members; yields the leader's client address (host:port)."""
+def etcd_cluster(folder: Path) -> Iterator[Etcd]:
+    """Three etcd members, each fsyncing as etcd always does."""
     etcd = tool("etcd")
     ports = free_ports(6)
     clients, peers = ports[:3], ports[3:]
@@ -73,13 +102,22 @@ def etcd_cluster(folder: Path) -> Iterator[str]:
                  "--log-outputs", str(folder / f"e{i}.log")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))  # fmt: skip
-        leader = wait_until(lambda: _etcd_leader(clients), 30, "an etcd leader")
-        yield f"127.0.0.1:{leader}"
+        cluster = Etcd(procs, clients)
+        cluster.leader_port()
+        yield cluster
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(10)
+
+
+def _etcd_put(port: int) -> None:
+    """One put through etcd's JSON gateway (any member forwards it to the leader)."""
+    body = json.dumps({"key": _b64(KEY), "value": _b64(VALUE)}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v3/kv/put", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=0.3) as resp:
+        resp.read()
 
 
 def _etcd_leader(client_ports: list[int]) -> int | None:
@@ -117,7 +155,8 @@ def ghz(target: str, call: str, proto: Path, data: dict[str, str], inflight: int
         seconds: float) -> dict[str, float]:  # fmt: skip
     out = subprocess.run(
         [tool("ghz"), "--insecure", "--proto", str(proto), "--import-paths",
-         f"{REPO / 'proto'},{REPO / 'bench' / 'protos'}", "--call", call, "-d", json.dumps(data),
+         f"{REPO / 'proto'},{REPO / 'bench' / 'protos'},{GOOGLEAPIS}", "--call", call,
+         "-d", json.dumps(data),
          "-c", str(inflight), "-z", f"{seconds}s", "--connections", "1", "-O", "json", target],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -136,15 +175,87 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return 0.0
 
 
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+def batched(rows: dict[str, float], ops: int) -> dict[str, float]:
+    """A ghz report of batch requests, in writes: each request carries `ops`."""
+    return {**rows, "rps": rows["rps"] * ops}
+
+
+# -- the SDK's batching path, driven from Python ----------------------------------------------
+
+
+def sdk_batching(topology: Topology, inflight: int, seconds: float) -> dict[str, float]:
+    """`inflight` writers, each putting in a loop through one BatchingKv (KV.Batch)."""
+    return uvloop.run(_sdk_batching(topology, inflight, seconds))
+
+
+async def _sdk_batching(topology: Topology, inflight: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    async with KvClient.for_topology(topology) as kv, BatchingKv(kv) as store:
+        await store.put(KEY.decode(), VALUE)  # connected, leader known
+        end = time.monotonic() + seconds
+
+        async def writer() -> None:
+            while (started := time.monotonic()) < end:
+                await store.put(KEY.decode(), VALUE)
+                latencies.append(time.monotonic() - started)
+
+        began = time.monotonic()
+        await asyncio.gather(*(writer() for _ in range(inflight)))
+        elapsed = time.monotonic() - began
+    latencies.sort()
+    pick = lambda q: round(latencies[int(q * (len(latencies) - 1))] * 1000, 2)  # noqa: E731
+    return {"rps": round(len(latencies) / elapsed), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+            "errors": 0}  # fmt: skip
+
+
+# -- failover ----------------------------------------------------------------------------------
+
+
+def first_write_after(kill: Callable[[], None], put: Callable[[], None]) -> float:
+    """Seconds from kill -9 of the leader to the first acknowledged write after it."""
+    kill()
+    killed = time.monotonic()
+    while True:
+        with contextlib.suppress(Exception):  # no leader yet: try again at once
+            put()
+            return round(time.monotonic() - killed, 2)
+
+
+def faultlab_failover(cluster: LocalCluster) -> float:
+    leader = cluster.wait_for_leader()
+    with SyncKvClient.for_topology(cluster.topology, timeout_s=0.3, attempts=3) as kv:
+        kv.put(KEY.decode(), VALUE)
+        return first_write_after(lambda: cluster.kill(leader), lambda: kv.put(KEY.decode(), VALUE))
+
+
+def etcd_failover(etcd: Etcd) -> float:
+    survivors: list[int] = []
+    turn = itertools.count()
+
+    def kill() -> None:
+        survivors.extend(etcd.kill_leader())
+
+    return first_write_after(kill, lambda: _etcd_put(survivors[next(turn) % len(survivors)]))
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--inflight", type=int, nargs="+", default=[1, 16, 64])
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = p.parse_args()
-    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
-    etcd_put = {"key": b64(KEY), "value": b64(VALUE)}
-    kv_put = {"key": KEY.decode(), "value": b64(VALUE)}
+    etcd_put = {"key": _b64(KEY), "value": _b64(VALUE)}
+    kv_put = {"key": KEY.decode(), "value": _b64(VALUE)}
+    kv_proto = REPO / "proto" / "faultlab" / "kv" / "v1" / "kv.proto"
+    admin_proto = REPO / "proto" / "faultlab" / "admin" / "v1" / "admin.proto"
+    etcd_proto = REPO / "bench" / "protos" / "etcd_kv.proto"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
@@ -153,42 +264,63 @@ def main() -> None:
             echo_server() as echo,
             LocalCluster(topology, Path(tmp) / "faultlab") as cluster,
         ):
+            etcd_leader = f"127.0.0.1:{etcd.leader_port()}"
             leader = cluster.wait_for_leader()
             direct = cluster.topology.listen_address(leader)
             proxied = cluster.topology.client_address(leader)
             pids = cluster.pids()
             idle = {n: rss_mb(pid) for n, pid in pids.items()}
-            kv_proto = REPO / "proto" / "faultlab" / "kv" / "v1" / "kv.proto"
-            admin_proto = REPO / "proto" / "faultlab" / "admin" / "v1" / "admin.proto"
             for n in args.inflight:
+                batch = {"ops": [{"put": kv_put}] * n}
                 row = {
                     "inflight": n,
-                    "etcd": ghz(etcd, "etcdserverpb.KV.Put", REPO / "bench" / "protos" /
-                                "etcd_kv.proto", etcd_put, n, args.seconds),
+                    "etcd": ghz(etcd_leader, "etcdserverpb.KV.Put", etcd_proto, etcd_put, n,
+                                args.seconds),
                     "faultlab_direct": ghz(direct, "faultlab.kv.v1.KV.Put", kv_proto, kv_put,
                                            n, args.seconds),
                     "faultlab_toxiproxy": ghz(proxied, "faultlab.kv.v1.KV.Put", kv_proto,
                                               kv_put, n, args.seconds),
+                    # `n` writes in flight as one Batch request of n at a time, as the
+                    # SDK's BatchingKv sends them when n callers wait together.
+                    "faultlab_batch": batched(ghz(direct, "faultlab.kv.v1.KV.Batch", kv_proto,
+                                                  batch, 1, args.seconds), n),
+                    "faultlab_sdk_batching": sdk_batching(cluster.topology, n, args.seconds),
                     "echo": ghz(echo, "faultlab.admin.v1.Admin.Ping", admin_proto, {}, n,
                                 args.seconds),
                 }  # fmt: skip
-                fl = row["faultlab_direct"]["rps"]
-                row["ratio_to_etcd"] = round(fl / max(row["etcd"]["rps"], 1), 2)
-                row["ratio_to_echo"] = round(fl / max(row["echo"]["rps"], 1), 2)
+                etcd_rps = max(row["etcd"]["rps"], 1)
+                row["ratio_to_etcd"] = round(row["faultlab_direct"]["rps"] / etcd_rps, 2)
+                row["ratio_to_echo"] = round(
+                    row["faultlab_direct"]["rps"] / max(row["echo"]["rps"], 1), 2
+                )
+                row["batch_ratio_to_etcd"] = round(row["faultlab_batch"]["rps"] / etcd_rps, 2)
+                row["sdk_ratio_to_etcd"] = round(row["faultlab_sdk_batching"]["rps"] / etcd_rps, 2)
                 rows.append(row)
             peak = {n: rss_mb(pid, "VmHWM") for n, pid in pids.items()}
+            failover = {"faultlab_s": faultlab_failover(cluster), "etcd_s": etcd_failover(etcd)}
     results = {"value_bytes": len(VALUE), "seconds": args.seconds, "runs": rows,
-               "faultlab_rss_mb": {"idle": idle, "peak": peak}}  # fmt: skip
+               "faultlab_rss_mb": {"idle": idle, "peak": peak},
+               "kill_leader_to_first_write": failover}  # fmt: skip
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print_table(rows)
+    print(f"faultlab RSS MB idle {idle}, peak {peak}")
+    print(f"kill -9 of the leader -> first acknowledged write: faultlab "
+          f"{failover['faultlab_s']} s, etcd {failover['etcd_s']} s")  # fmt: skip
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'in flight':>9} | {'etcd Put/s':>10} {'p50':>6} | {'faultlab':>8} {'p50':>6} | "
-          f"{'via proxy':>9} | {'echo/s':>7} | {'/etcd':>5} {'/echo':>5}")  # fmt: skip
+          f"{'via proxy':>9} | {'Batch':>7} {'p50':>6} | {'SDK':>7} | {'echo/s':>7} | "
+          f"{'/etcd':>5} {'/echo':>5} {'B/etcd':>6} {'S/etcd':>6}")  # fmt: skip
     for r in rows:
         e, f, t, c = r["etcd"], r["faultlab_direct"], r["faultlab_toxiproxy"], r["echo"]
+        b, k = r["faultlab_batch"], r["faultlab_sdk_batching"]
         print(f"{r['inflight']:>9} | {e['rps']:>10,} {e['p50_ms']:>6} | {f['rps']:>8,} "
-              f"{f['p50_ms']:>6} | {t['rps']:>9,} | {c['rps']:>7,} | "
-              f"{r['ratio_to_etcd']:>5} {r['ratio_to_echo']:>5}")  # fmt: skip
-    print(f"faultlab RSS MB idle {idle}, peak {peak}")
+              f"{f['p50_ms']:>6} | {t['rps']:>9,} | {b['rps']:>7,} {b['p50_ms']:>6} | "
+              f"{k['rps']:>7,} | {c['rps']:>7,} | {r['ratio_to_etcd']:>5} "
+              f"{r['ratio_to_echo']:>5} {r['batch_ratio_to_etcd']:>6} "
+              f"{r['sdk_ratio_to_etcd']:>6}")  # fmt: skip
 
 
 if __name__ == "__main__":
