@@ -54,7 +54,8 @@ class ReplicatedGroup:
 
     async def _settled(self, proposal: Awaitable[T], timeout_s: float) -> T:
         try:
-            return await asyncio.wait_for(proposal, timeout_s)
+            async with asyncio.timeout(timeout_s):  # no task per call, as wait_for makes
+                return await proposal
         except NotLeader as e:
             raise self.not_leader(e.leader_hint) from None
         except ProposalDropped as e:
@@ -71,7 +72,8 @@ class ReplicatedGroup:
     async def linearizable_read(self, context: grpc.aio.ServicerContext) -> None:
         """Returns once the local state may answer a linearizable read (ReadIndex)."""
         try:
-            await asyncio.wait_for(self.node.read_index(), time_left(context))
+            async with asyncio.timeout(time_left(context)):
+                await self.node.read_index()
         except NotLeader as e:
             raise self.not_leader(e.leader_hint) from None
         except (TimeoutError, NodeStopped):

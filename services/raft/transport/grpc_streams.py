@@ -54,7 +54,7 @@ class _PeerStream:
             stub = raft_pb2_grpc.RaftStub(channel)
             while not self.closing:
                 try:
-                    await stub.Send(self._batches())
+                    await self._stream(stub)
                     failures = 0
                 except grpc.aio.AioRpcError as e:
                     if failures == 0:
@@ -72,19 +72,29 @@ class _PeerStream:
             self.queue.get_nowait()
         self.queue.put_nowait(None)
 
-    async def _batches(self) -> AsyncIterator[raft_pb2.MessageBatch]:
+    async def _stream(self, stub: raft_pb2_grpc.RaftStub) -> None:
+        """One Send call, written to directly: a request iterator would cost a task
+        switch per batch inside grpc.aio, and at low load every message is a batch."""
+        call = stub.Send()
         while True:
             first = await self.queue.get()
-            if first is None:
-                return  # closing: a half-close ends the call cleanly
-            batch = [first]
-            while not self.queue.empty() and len(batch) < BATCH_LIMIT:
+            batch = [first] if first is not None else []
+            while first is not None and not self.queue.empty() and len(batch) < BATCH_LIMIT:
                 item = self.queue.get_nowait()
                 if item is None:
-                    yield raft_pb2.MessageBatch(messages=batch)
-                    return
+                    first = None  # closing, once this batch is out
+                    break
                 batch.append(item)
-            yield raft_pb2.MessageBatch(messages=batch)
+            if batch:
+                try:
+                    await call.write(raft_pb2.MessageBatch(messages=batch))
+                except asyncio.InvalidStateError:  # the call ended: a broken link, or
+                    await call  # the peer stopping; raises the call's error, if any
+                    return
+            if first is None:  # closing: a half-close ends the call cleanly
+                await call.done_writing()
+                await call
+                return
 
 
 class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
