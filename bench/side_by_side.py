@@ -26,6 +26,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -68,6 +69,9 @@ def tool(name: str) -> str:
 class Etcd:
     procs: list[subprocess.Popen[bytes]]
     client_ports: list[int]
+
+    def pids(self) -> dict[str, int]:
+        return {f"e{i}": p.pid for i, p in enumerate(self.procs)}
 
     def leader_port(self) -> int:
         return wait_until(lambda: _etcd_leader(self.client_ports), 30, "an etcd leader")
@@ -136,13 +140,14 @@ def _etcd_leader(client_ports: list[int]) -> int | None:
 
 
 @contextlib.contextmanager
-def echo_server() -> Iterator[str]:
+def echo_server() -> Iterator[tuple[str, int]]:
+    """The echo server's address and pid."""
     (port,) = free_ports(1)
     proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "echo_server.py"), "--port",
                              str(port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "serving"
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -165,7 +170,8 @@ def ghz(target: str, call: str, proto: Path, data: dict[str, str], inflight: int
     errors = sum(report.get("statusCodeDistribution", {}).get(k, 0)
                  for k in report.get("statusCodeDistribution", {}) if k != "OK")  # fmt: skip
     return {"rps": round(report["rps"]), "p50_ms": round(percentiles[50], 2),
-            "p99_ms": round(percentiles[99], 2), "errors": errors}  # fmt: skip
+            "p99_ms": round(percentiles[99], 2), "errors": errors,
+            "seconds": round(report["total"] / 1e9, 2)}  # fmt: skip
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -175,13 +181,32 @@ def rss_mb(pid: int, field: str = "VmRSS") -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def with_cpu(pids: dict[str, int], *ghz_args: Any) -> dict[str, Any]:
+    """`ghz(*ghz_args)`'s figures plus each process's CPU milliseconds per operation:
+    where a system's time goes when the machine's two cores are the limit."""
+    before = {name: cpu_s(pid) for name, pid in pids.items()}
+    row = ghz(*ghz_args)
+    ops = max(row["rps"] * row.get("seconds", 1.0), 1)
+    row["cpu_ms_per_op"] = {
+        name: round((cpu_s(pid) - before[name]) * 1000 / ops, 3) for name, pid in pids.items()
+    }
+    return row
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def batched(rows: dict[str, float], ops: int) -> dict[str, float]:
+def batched(row: dict[str, Any], ops: int) -> dict[str, Any]:
     """A ghz report of batch requests, in writes: each request carries `ops`."""
-    return {**rows, "rps": rows["rps"] * ops}
+    cpu = {name: round(ms / ops, 3) for name, ms in row["cpu_ms_per_op"].items()}
+    return {**row, "rps": row["rps"] * ops, "cpu_ms_per_op": cpu}
 
 
 # -- the SDK's batching path, driven from Python ----------------------------------------------
@@ -261,7 +286,7 @@ def main() -> None:
         topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
         with (
             etcd_cluster(Path(tmp)) as etcd,
-            echo_server() as echo,
+            echo_server() as (echo, echo_pid),
             LocalCluster(topology, Path(tmp) / "faultlab") as cluster,
         ):
             etcd_leader = f"127.0.0.1:{etcd.leader_port()}"
@@ -274,19 +299,19 @@ def main() -> None:
                 batch = {"ops": [{"put": kv_put}] * n}
                 row = {
                     "inflight": n,
-                    "etcd": ghz(etcd_leader, "etcdserverpb.KV.Put", etcd_proto, etcd_put, n,
-                                args.seconds),
-                    "faultlab_direct": ghz(direct, "faultlab.kv.v1.KV.Put", kv_proto, kv_put,
-                                           n, args.seconds),
+                    "etcd": with_cpu(etcd.pids(), etcd_leader, "etcdserverpb.KV.Put",
+                                     etcd_proto, etcd_put, n, args.seconds),
+                    "faultlab_direct": with_cpu(pids, direct, "faultlab.kv.v1.KV.Put",
+                                                kv_proto, kv_put, n, args.seconds),
                     "faultlab_toxiproxy": ghz(proxied, "faultlab.kv.v1.KV.Put", kv_proto,
                                               kv_put, n, args.seconds),
                     # `n` writes in flight as one Batch request of n at a time, as the
                     # SDK's BatchingKv sends them when n callers wait together.
-                    "faultlab_batch": batched(ghz(direct, "faultlab.kv.v1.KV.Batch", kv_proto,
-                                                  batch, 1, args.seconds), n),
+                    "faultlab_batch": batched(with_cpu(pids, direct, "faultlab.kv.v1.KV.Batch",
+                                                       kv_proto, batch, 1, args.seconds), n),
                     "faultlab_sdk_batching": sdk_batching(cluster.topology, n, args.seconds),
-                    "echo": ghz(echo, "faultlab.admin.v1.Admin.Ping", admin_proto, {}, n,
-                                args.seconds),
+                    "echo": with_cpu({"echo": echo_pid}, echo, "faultlab.admin.v1.Admin.Ping",
+                                     admin_proto, {}, n, args.seconds),
                 }  # fmt: skip
                 etcd_rps = max(row["etcd"]["rps"], 1)
                 row["ratio_to_etcd"] = round(row["faultlab_direct"]["rps"] / etcd_rps, 2)
@@ -305,6 +330,10 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(rows)
     print(f"faultlab RSS MB idle {idle}, peak {peak}")
+    for r in rows:
+        cpu = {k: r[k]["cpu_ms_per_op"]
+               for k in ("etcd", "faultlab_direct", "faultlab_batch", "echo")}  # fmt: skip
+        print(f"CPU ms per op at {r['inflight']} in flight: {cpu}")
     print(f"kill -9 of the leader -> first acknowledged write: faultlab "
           f"{failover['faultlab_s']} s, etcd {failover['etcd_s']} s")  # fmt: skip
 
