@@ -479,11 +479,9 @@ class RaftCore:
             pr.become_replicate()
         else:
             pr.acked(m.index)
-        # A new commit index is not broadcast on its own (etcd does): followers learn it
-        # with the next append or heartbeat, within a tick. At low load that halves the
-        # messages per write, and every message costs all three processes CPU here.
-        self._maybe_commit()
-        if was_paused:
+        if self._maybe_commit():
+            self._broadcast_append()
+        elif was_paused:
             self._send_append(m.src)
         while self._send_append(m.src, send_empty=False):
             pass  # fill the pipeline
