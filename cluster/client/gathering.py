@@ -30,6 +30,7 @@ class Gatherer(Generic[Item, Result]):
         self._send_batch = send_batch
         self.max_batch = max_batch
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._in_flight: list[tuple[Item, asyncio.Future[Result]]] = []
         self._ready = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
         self.requests = 0  # batches sent, for whoever wants to see the gathering
@@ -43,11 +44,13 @@ class Gatherer(Generic[Item, Result]):
         return await future
 
     async def close(self) -> None:
-        """Stop sending; items still queued fail with CancelledError."""
+        """Stop sending; items in flight or still queued fail with CancelledError (an
+        item in flight may still have been applied)."""
+        in_flight = self._in_flight  # the sender forgets it as it is cancelled
         if self._sender is not None:
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
-        for _, future in self._queue:
+        for _, future in in_flight + self._queue:
             future.cancel()
 
     async def _send_forever(self) -> None:
@@ -59,6 +62,7 @@ class Gatherer(Generic[Item, Result]):
             if not batch:
                 continue
             self.requests += 1
+            self._in_flight = batch
             try:
                 results = await self._send_batch([item for item, _ in batch])
             except Exception as e:  # every item of the batch fails as the request did
@@ -66,6 +70,8 @@ class Gatherer(Generic[Item, Result]):
                     if not future.done():
                         future.set_exception(e)
                 continue
+            finally:
+                self._in_flight = []
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

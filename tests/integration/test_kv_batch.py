@@ -118,6 +118,26 @@ async def test_a_retried_batch_in_one_session_applies_once(shared: LocalCluster)
     assert got.kv.value == b"xxx" and got.revision == first.results[-1].append.revision
 
 
+async def test_a_batch_below_its_sessions_last_seq_is_refused_and_applies_nothing(
+    shared: LocalCluster,
+) -> None:
+    leader = shared.wait_for_leader()
+    channel, stub = direct_stub(shared, leader)
+    put = [kv_pb2.WriteOp(put=Put(key="stale/b", value=b"new"))]
+    async with channel:
+        await stub.Batch(
+            kv_pb2.BatchRequest(ops=put, session=kv_pb2.Session(client_id="b2", seq=2)), timeout=5
+        )
+        before = await stub.Get(kv_pb2.GetRequest(key="stale/b"), timeout=5)
+        late = kv_pb2.BatchRequest(ops=put, session=kv_pb2.Session(client_id="b2", seq=1))
+        with pytest.raises(grpc.aio.AioRpcError) as e:
+            await stub.Batch(late, timeout=5)
+        after = await stub.Get(kv_pb2.GetRequest(key="stale/b"), timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "below the last applied, 2" in (e.value.details() or "")
+    assert after.revision == before.revision
+
+
 async def test_batched_appends_survive_a_leader_kill_once_each(kv3: LocalCluster) -> None:
     """Batches in flight when the leader dies are retried on the next leader; their
     session makes a retry of a batch that did land apply nothing twice."""

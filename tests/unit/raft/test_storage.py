@@ -55,3 +55,20 @@ def test_an_installed_snapshot_replaces_the_whole_log(tmp_path: Path) -> None:
     assert restored.snapshot == snap
     assert [(e.index, e.term) for e in restored.entries] == [(6, 3)], "stale entries survived"
     assert restored.hard_state == HardState(3, "", 5)
+
+
+def test_only_a_persist_that_fsyncs_or_writes_a_snapshot_blocks(tmp_path: Path) -> None:
+    """What the driver moves off the event loop: a commit-index-only write under the
+    default policy is a buffered write; entries are not, unless nothing is ever synced."""
+    commit_only = Ready(SoftState("leader", "n1", 1), HardState(1, "n1", 5), (), None, (), (),
+                        (), must_sync=False)  # fmt: skip
+    with_entries = ready(entries(1, 1))
+    snap = ready(snapshot=Snapshot(1, 1, ("n1",), b""))
+    expected = {
+        FsyncPolicy.BATCH: (False, True, True),
+        FsyncPolicy.ALWAYS: (True, True, True),  # ALWAYS syncs every write
+        FsyncPolicy.NEVER: (False, False, True),
+    }
+    for policy, blocks in expected.items():
+        storage = RaftStorage(tmp_path / policy.value, policy)
+        assert tuple(storage.blocks(rd) for rd in (commit_only, with_entries, snap)) == blocks
