@@ -61,6 +61,7 @@ class Restored:
 @dataclass
 class _PendingRead:
     index: int
+    origin: NodeId  # who asked: this leader, or a follower that forwarded the read
     acks: set[NodeId] = field(default_factory=set)
 
 
@@ -89,7 +90,7 @@ class RaftCore:
         self.pending_conf_index = 0
         self._votes: dict[NodeId, bool] = {}
         self._pending_reads: dict[bytes, _PendingRead] = {}
-        self._reads_awaiting_commit: list[bytes] = []
+        self._reads_awaiting_commit: list[tuple[bytes, NodeId]] = []  # (context, who asked)
         self._msgs: list[Message] = []
         self._read_states: list[ReadState] = []
         self._persisted_hard_state = restored.hard_state
@@ -146,17 +147,16 @@ class RaftCore:
 
     def read_index(self, context: bytes) -> None:
         """Ask for a linearizable read. A ReadState with this context comes out of a later
-        Ready once a quorum has confirmed this node still leads (thesis §6.4)."""
-        if self.role is not Role.LEADER:
-            raise NotLeader(self.id, self.lead)
-        if not self._committed_in_term():
-            # Our commit index may lag the previous leader's until our no-op commits.
-            self._reads_awaiting_commit.append(context)
-        elif self.cfg.lease_reads or len(self.voters) == 1:
-            self._read_states.append(ReadState(self.log.commit, context))
+        Ready once a quorum has confirmed the leader still leads (thesis §6.4). A follower
+        forwards the request to its leader and gets the index back (thesis §6.4.1, etcd's
+        MsgReadIndex); if either loses touch, no ReadState ever comes and the caller's
+        deadline ends the read. NotLeader when no leader is known."""
+        if self.role is Role.LEADER:
+            self._lead_read(context, self.id)
+        elif self.role is Role.FOLLOWER and self.lead != NONE:
+            self._send(MT.READ_INDEX, self.lead, context=context)
         else:
-            self._pending_reads[context] = _PendingRead(self.log.commit, {self.id})
-            self._broadcast_heartbeat(context)
+            raise NotLeader(self.id, self.lead)
 
     def transfer_leadership(self, to: NodeId) -> None:
         """Hand leadership to `to` once its log is caught up (thesis §3.10)."""
@@ -349,6 +349,9 @@ class RaftCore:
             self._handle_from_leader(m)
         elif m.type is MT.TIMEOUT_NOW and self._promotable():
             self._campaign(transfer=True)
+        elif m.type is MT.READ_INDEX_RESP and m.src == self.lead:
+            self.log.commit_to(min(m.commit, self.log.last_index))
+            self._read_states.append(ReadState(m.index, m.context))
 
     def _step_candidate(self, m: Message) -> None:
         if m.type in (MT.APPEND, MT.HEARTBEAT, MT.SNAPSHOT):
@@ -366,6 +369,9 @@ class RaftCore:
             self._become_follower(self.term, NONE)
 
     def _step_leader(self, m: Message) -> None:
+        if m.type is MT.READ_INDEX and m.src in self.voters:
+            self._lead_read(m.context, m.src)
+            return
         pr = self.prs.get(m.src)
         if pr is None or m.type not in (MT.APPEND_RESP, MT.HEARTBEAT_RESP):
             return
@@ -518,8 +524,28 @@ class RaftCore:
 
     def _on_commit_in_term(self) -> None:
         waiting, self._reads_awaiting_commit = self._reads_awaiting_commit, []
-        for context in waiting:
-            self.read_index(context)
+        for context, origin in waiting:
+            self._lead_read(context, origin)
+
+    def _lead_read(self, context: bytes, origin: NodeId) -> None:
+        """Start a read for this leader or a follower: its index is our commit index, once
+        that is our own term's and a quorum confirms we still lead."""
+        if not self._committed_in_term():
+            # Our commit index may lag the previous leader's until our no-op commits.
+            self._reads_awaiting_commit.append((context, origin))
+        elif self.cfg.lease_reads or len(self.voters) == 1:
+            self._read_ready(ReadState(self.log.commit, context), origin)
+        else:
+            self._pending_reads[context] = _PendingRead(self.log.commit, origin, {self.id})
+            self._broadcast_heartbeat(context)
+
+    def _read_ready(self, rs: ReadState, origin: NodeId) -> None:
+        if origin == self.id:
+            self._read_states.append(rs)
+            return
+        pr = self.prs.get(origin)
+        commit = min(pr.match, self.log.commit) if pr else 0  # as a heartbeat's
+        self._send(MT.READ_INDEX_RESP, origin, index=rs.index, context=rs.context, commit=commit)
 
     def _send_append(self, to: NodeId, send_empty: bool = True) -> bool:
         pr = self.prs[to]
@@ -569,7 +595,7 @@ class RaftCore:
         while self._pending_reads:
             ctx, pending = next(iter(self._pending_reads.items()))
             del self._pending_reads[ctx]
-            self._read_states.append(ReadState(pending.index, ctx))
+            self._read_ready(ReadState(pending.index, ctx), pending.origin)
             if ctx == context:
                 break
 

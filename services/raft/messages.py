@@ -83,6 +83,8 @@ class MessageType(enum.IntEnum):
     HEARTBEAT_RESP = 8
     SNAPSHOT = 9
     TIMEOUT_NOW = 10
+    READ_INDEX = 11  # a follower asks the leader for a read index (context: the read's id)
+    READ_INDEX_RESP = 12  # index: the read's index; commit: as a heartbeat's
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,8 @@ class Message:
     # APPEND_RESP with reject: where the leader should probe next (fast backtracking);
     # `log_term` then carries the follower's term at that index.
     reject_hint: int = 0
-    # HEARTBEAT(_RESP): a ReadIndex round's id; VOTE: b"transfer" for a leadership transfer.
+    # HEARTBEAT(_RESP), READ_INDEX(_RESP): a ReadIndex round's id; VOTE: b"transfer" for a
+    # leadership transfer.
     context: bytes = b""
 
 

@@ -256,7 +256,8 @@ class SimCluster:
         return core is not None and core.role is Role.LEADER and core.term == term
 
     def read(self, via: NodeId | None = None) -> bool:
-        """Invoke a ReadIndex read; False when the node refused it (a definite failure)."""
+        """Invoke a ReadIndex read on the leader, or on `via` (a follower forwards it to its
+        leader); False when the node refused it (a definite failure)."""
         target = via or self.leader()
         if target is None or not self.nodes[target].alive:
             return False

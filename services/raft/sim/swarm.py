@@ -33,6 +33,7 @@ class Swarm:
     crash_before_persist_chance: float
     write_chance: float
     read_chance: float
+    follower_read_share: float
 
     @classmethod
     def draw(cls, rng: random.Random) -> Swarm:
@@ -54,6 +55,7 @@ class Swarm:
             crash_before_persist_chance=rng.choice([0.0, 0.0, 0.01, 0.05]),
             write_chance=rng.choice([0.3, 0.8]),
             read_chance=rng.choice([0.1, 0.5]),
+            follower_read_share=rng.choice([0.0, 0.5, 1.0]),
         )
 
 
@@ -89,8 +91,8 @@ def run_seed(seed: int) -> SwarmResult:
             sim.crash(victim) if sim.nodes[victim].alive else sim.restart(victim)
         if rng.random() < swarm.write_chance:
             sim.write(f"k{rng.randrange(3)}", str(rng.randrange(1000)))
-        if rng.random() < swarm.read_chance:
-            sim.read()
+        if rng.random() < swarm.read_chance:  # through the leader, or forwarded by any node
+            sim.read(rng.choice(ids) if rng.random() < swarm.follower_read_share else None)
         sim.retry_writes(RETRY_AFTER_TICKS)
 
     sim.run_ticks(CHAOS_TICKS, chaos_tick)

@@ -94,12 +94,36 @@ def test_no_vote_for_a_less_up_to_date_log() -> None:
 
 def test_followers_redirect_with_a_leader_hint() -> None:
     c = core("n2")
+    with pytest.raises(NotLeader):
+        c.read_index(b"r")  # no leader known: nowhere to forward it
     c.step(Message(MT.HEARTBEAT, "n1", "n2", 2))
     with pytest.raises(NotLeader) as e:
         c.propose(b"x")
     assert e.value.leader_hint == "n1"
-    with pytest.raises(NotLeader):
-        c.read_index(b"r")
+
+
+def test_a_follower_read_is_served_at_the_leaders_confirmed_commit_index() -> None:
+    """Thesis §6.4.1: the follower forwards, the leader confirms its leadership with a
+    heartbeat round as for its own reads and answers with its commit index, and the
+    follower learns that commit index (as from a heartbeat) with the answer."""
+    follower = core("n2")
+    follower.step(Message(MT.HEARTBEAT, "n1", "n2", 2))
+    drain(follower)
+    follower.read_index(b"n2-1")
+    (forwarded,) = [m for m in drain(follower) if m.type is MT.READ_INDEX]
+    assert (forwarded.dst, forwarded.context) == ("n1", b"n2-1")
+
+    leader = core()
+    make_leader(leader)
+    leader.step(Message(MT.APPEND_RESP, "n2", "n1", leader.term, index=leader.log.last_index))
+    drain(leader)  # the no-op is committed: reads may start
+    leader.step(Message(MT.READ_INDEX, "n2", "n1", leader.term, context=b"n2-1"))
+    heartbeats = [m for m in drain(leader) if m.type is MT.HEARTBEAT and m.context == b"n2-1"]
+    assert heartbeats and not leader.ready().read_states  # not before a quorum confirms
+    leader.step(Message(MT.HEARTBEAT_RESP, "n3", "n1", leader.term, context=b"n2-1"))
+    (answer,) = [m for m in drain(leader) if m.type is MT.READ_INDEX_RESP]
+    assert (answer.dst, answer.index, answer.context) == ("n2", leader.log.commit, b"n2-1")
+    assert answer.commit == leader.log.commit  # n2 acknowledged everything
 
 
 def test_one_membership_change_at_a_time() -> None:
