@@ -140,7 +140,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             raise errors.InvalidArgument("producer epoch and first_sequence must be >= 0")
         epoch = self._meta.epoch_of(batch.producer_id)
         if epoch is None:  # perhaps issued a moment ago and not yet applied here
-            await self._meta_group.linearizable_read(context)
+            await self._meta_group.caught_up(context)
             epoch = self._meta.epoch_of(batch.producer_id)
         if epoch is None:
             raise errors.UnknownProducer(
@@ -195,7 +195,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         is then found, and UNKNOWN_TOPIC is the truth."""
         topic = self._meta.topics.get(name)
         if topic is None:  # perhaps created a moment ago and not yet applied here
-            await self._meta_group.linearizable_read(context)
+            await self._meta_group.caught_up(context)
             topic = self._meta.topics.get(name)
         if topic is None:
             raise _unknown_topic(name)

@@ -197,9 +197,14 @@ class RaftNode:
         self._to_propose.append(proposal)
         self._wake.set()
 
-    async def read_index(self) -> None:
-        """Returns once a linearizable read may be served from the local state."""
-        self._check_leader()
+    async def read_index(self, on_follower: bool = False) -> None:
+        """Returns once a linearizable read may be served from the local state. A
+        follower refuses (NotLeader), unless `on_follower`: then it asks its leader
+        and waits until it has applied what the leader had committed; with no leader
+        known it refuses, and if the leader is lost meanwhile it waits on until the
+        caller's deadline."""
+        if not on_follower:
+            self._check_leader()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._reads_to_start.append((f"{self.id}-{next(self._read_ids)}".encode(), future))
         self._wake.set()

@@ -81,6 +81,20 @@ class ReplicatedGroup:
                 "no quorum confirmed this leader before the deadline; nothing was read"
             ) from None
 
+    async def caught_up(self, context: grpc.aio.ServicerContext) -> None:
+        """Returns once this replica's state holds everything committed before the call,
+        on a follower too (it asks the leader for a read index). For a service that
+        answers from its local copy of another group (the log broker's metadata): a
+        miss there is then the truth, and the caller is never sent to that group's
+        leader. NoQuorum (definite) when no leader answered before the deadline."""
+        try:
+            async with asyncio.timeout(time_left(context)):
+                await self.node.read_index(on_follower=True)
+        except (NotLeader, TimeoutError, NodeStopped):
+            raise errors.NoQuorum(
+                f"no leader of {self.group} confirmed this node's copy before the deadline"
+            ) from None
+
     def lease_read(self) -> None:
         """The leader answers alone, trusting CheckQuorum to depose it before another
         leader can be elected; a paused or partitioned leader breaks that trust."""

@@ -282,6 +282,36 @@ async def test_bad_input_is_refused_with_its_reason_and_nothing_is_lost(
         assert [r.value for r in await read_all(log, "keep", 0)] == [b"precious"]
 
 
+async def test_a_metadata_follower_answers_from_caught_up_metadata_not_with_a_hint(
+    shared: LocalCluster,
+) -> None:
+    """A partition leader that only follows the metadata group asks the metadata leader
+    for a read index when its copy lacks a topic or a producer id: the answer is the truth
+    (UNKNOWN_TOPIC, UNKNOWN_PRODUCER), never a NOT_LEADER naming the metadata leader, which
+    a client would follow for the partition and bounce between two nodes."""
+    meta_leader = await asyncio.to_thread(shared.wait_for_leader, group="log/meta")
+    async with client(shared) as log:
+        await log.create_topic("spread", partitions=3)
+        await log.wait_until_ready("spread")
+
+        async def partition_led_elsewhere() -> log_pb2.Partition | None:
+            topic = await log.describe_topic("spread")
+            return next((p for p in topic.partitions  # preferred, so it will not move
+                         if p.leader == p.replicas[0] != meta_leader), None)  # fmt: skip
+
+        part = await wait_until_async(partition_led_elsewhere, 10, "a partition led off-meta")
+        async with grpc.aio.insecure_channel(log.addresses[part.leader]) as channel:
+            stub = log_pb2_grpc.LogStub(channel)
+            never = log_pb2.ProducerBatch(producer_id=20_000, epoch=0, first_sequence=0)
+            req = log_pb2.ProduceRequest(topic="spread", partition=part.partition, producer=never,
+                                         records=[log_pb2.Record(value=b"x")])  # fmt: skip
+            e = await failure(stub.Produce(req, timeout=5))
+            assert_reason(e, NOT_FOUND, "UNKNOWN_PRODUCER", True)
+            fetch = log_pb2.FetchRequest(topic="never-created", partition=0, offset=0)
+            e = await failure(stub.Fetch(fetch, timeout=5))
+            assert_reason(e, NOT_FOUND, "UNKNOWN_TOPIC", True)
+
+
 def assigned(consumer: GroupConsumer) -> list[int]:
     return sorted(p for _, p in consumer.positions)
 
