@@ -20,10 +20,11 @@ a `LeaderCache`, which clients of one process may share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import grpc
@@ -49,14 +50,31 @@ _UNSPECIFIED = Reason.Value("REASON_UNSPECIFIED")
 
 
 class Session:
-    """A client session: a retried write reuses its sequence number and applies once."""
+    """A client session: a retried write reuses its sequence number and applies once.
+
+    Many writes may be in flight: each request also names the lowest seq still waiting
+    for its final answer (`first_unanswered`), so the store keeps the results from there
+    on for retries (Raft thesis §6.3), however the writes are reordered.
+
+        with session.write() as (seq, first_unanswered):
+            ...  # send, and retry, the write with these numbers
+    """
 
     def __init__(self, client_id: str | None = None) -> None:
         self.client_id = client_id or uuid.uuid4().hex
         self._seq = itertools.count(1)
+        self._in_flight: set[int] = set()
 
-    def next_seq(self) -> int:
-        return next(self._seq)
+    @contextlib.contextmanager
+    def write(self) -> Iterator[tuple[int, int]]:
+        """A new seq, and the lowest seq still in flight, until the write is over
+        (answered, refused, or given up on: it is never retried after that)."""
+        seq = next(self._seq)
+        self._in_flight.add(seq)
+        try:
+            yield seq, min(self._in_flight)
+        finally:
+            self._in_flight.discard(seq)
 
 
 class LeaderCache:

@@ -14,8 +14,9 @@ whether they are definite.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
@@ -77,32 +78,32 @@ class KvClient:
     # -- operations -------------------------------------------------------------------------
 
     async def put(self, key: str, value: bytes, fence: Fence | None = None) -> kv_pb2.PutResponse:
-        req = kv_pb2.PutRequest(
-            key=key, value=value, session=self._session(), fence=fence_of(fence)
-        )
-        return await self._leader_call(lambda s: s.Put(req, timeout=self.timeout_s))
+        with self._session() as session:
+            req = kv_pb2.PutRequest(key=key, value=value, session=session, fence=fence_of(fence))
+            return await self._leader_call(lambda s: s.Put(req, timeout=self.timeout_s))
 
     async def append(
         self, key: str, value: bytes, fence: Fence | None = None
     ) -> kv_pb2.AppendResponse:
         """Add `value` to the end of the key's value: not idempotent without a session."""
-        req = kv_pb2.AppendRequest(
-            key=key, value=value, session=self._session(), fence=fence_of(fence)
-        )
-        return await self._leader_call(lambda s: s.Append(req, timeout=self.timeout_s))
+        with self._session() as session:
+            req = kv_pb2.AppendRequest(key=key, value=value, session=session, fence=fence_of(fence))
+            return await self._leader_call(lambda s: s.Append(req, timeout=self.timeout_s))
 
     async def delete(self, key: str, fence: Fence | None = None) -> kv_pb2.DeleteResponse:
-        req = kv_pb2.DeleteRequest(key=key, session=self._session(), fence=fence_of(fence))
-        return await self._leader_call(lambda s: s.Delete(req, timeout=self.timeout_s))
+        with self._session() as session:
+            req = kv_pb2.DeleteRequest(key=key, session=session, fence=fence_of(fence))
+            return await self._leader_call(lambda s: s.Delete(req, timeout=self.timeout_s))
 
     async def cas(
         self, key: str, expected_version: int, value: bytes, fence: Fence | None = None
     ) -> kv_pb2.CompareAndSwapResponse:
-        req = kv_pb2.CompareAndSwapRequest(
-            key=key, expected_version=expected_version, value=value, session=self._session(),
-            fence=fence_of(fence),
-        )  # fmt: skip
-        return await self._leader_call(lambda s: s.CompareAndSwap(req, timeout=self.timeout_s))
+        with self._session() as session:
+            req = kv_pb2.CompareAndSwapRequest(
+                key=key, expected_version=expected_version, value=value, session=session,
+                fence=fence_of(fence),
+            )  # fmt: skip
+            return await self._leader_call(lambda s: s.CompareAndSwap(req, timeout=self.timeout_s))
 
     async def batch(
         self, ops: Sequence[kv_pb2.WriteOp], session: Session | None = None
@@ -110,8 +111,9 @@ class KvClient:
         """Many writes in one request (KV.Batch): a result or a refusal per op, in order.
         The batch carries a session (`session`, default this client's), so a retry
         applies nothing twice. `BatchingKv` builds batches from concurrent calls."""
-        req = kv_pb2.BatchRequest(ops=ops, session=self._session(session))
-        return await self._leader_call(lambda s: s.Batch(req, timeout=self.timeout_s))
+        with self._session(session) as batch_session:
+            req = kv_pb2.BatchRequest(ops=ops, session=batch_session)
+            return await self._leader_call(lambda s: s.Batch(req, timeout=self.timeout_s))
 
     def fenced(self, name: str, token: int) -> FencedKv:
         """This client with the lock `name`'s `token` attached to every write."""
@@ -144,11 +146,17 @@ class KvClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _session(self, session: Session | None = None) -> kv_pb2.Session | None:
+    @contextlib.contextmanager
+    def _session(self, session: Session | None = None) -> Iterator[kv_pb2.Session | None]:
+        """The session numbers of one write, for as long as it may be retried."""
         if not self.sessions:
-            return None
+            yield None
+            return
         session = session or self.session
-        return kv_pb2.Session(client_id=session.client_id, seq=session.next_seq())
+        with session.write() as (seq, first_unanswered):
+            yield kv_pb2.Session(
+                client_id=session.client_id, seq=seq, first_unanswered=first_unanswered
+            )
 
     def _stub(self, node: str) -> kv_pb2_grpc.KVStub:
         return kv_pb2_grpc.KVStub(self._caller.channel(node))

@@ -7,9 +7,10 @@ Commands (msgpack maps, see commands.py):
     {"op": "cas", "key", "expected_version", "value"}
     {"op": "append", "key", "value"}
     {"op": "batch", "ops": [command, ...]}    (answers {"results": [result, ...]})
-each optionally with "session": [client_id, seq], and each but a batch with "fence":
-[name, token]. A session's retried command (same seq) returns the first result without
-applying again (the Raft thesis, §6.3); a batch's session covers the batch as a whole.
+each optionally with "session": [client_id, seq, acked_through], and each but a batch
+with "fence": [name, token]. A session's retried command (same seq) returns the first
+result without applying again (the Raft thesis, §6.3); a batch's session covers the
+batch as a whole. Results are kept until the client acknowledges them.
 A fenced command whose token is below the highest seen for its fence name is refused and
 changes nothing; otherwise its token becomes the highest.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -37,6 +38,34 @@ class Record:
     mod_revision: int
 
 
+@dataclass
+class ClientSession:
+    """One client's answered writes: kept until the client says it has their answers
+    (`acked_through`), so a client may have many writes in flight and retry any of them."""
+
+    acked_through: int = 0
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def forget_through(self, seq: int) -> None:
+        if seq > self.acked_through:
+            self.acked_through = seq
+            self.results = {s: r for s, r in self.results.items() if s > seq}
+
+    @classmethod
+    def restore(cls, saved: list[Any]) -> ClientSession:
+        acked_through, results = saved
+        if isinstance(results, dict):  # a snapshot from before acked_through: [seq, result]
+            return cls(acked_through - 1, {acked_through: results})
+        return cls(acked_through, {seq: result for seq, result in results})
+
+
+def _session_fields(session: list[Any]) -> tuple[str, int, int]:
+    """(client id, seq, acked through); a command logged before acked_through had one
+    write in flight: everything below its seq was answered."""
+    client_id, seq, *rest = session
+    return client_id, seq, rest[0] if rest else seq - 1
+
+
 @dataclass(frozen=True)
 class Event:
     revision: int
@@ -52,7 +81,7 @@ class KvState:
     def __init__(self) -> None:
         self.data: dict[str, Record] = {}
         self.revision = 0
-        self.sessions: dict[str, tuple[int, dict[str, Any]]] = {}
+        self.sessions: dict[str, ClientSession] = {}
         self.fences = Fences()
         self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
         self.listeners: set[Listener] = set()
@@ -65,13 +94,15 @@ class KvState:
     def _applied_once(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """`cmd`'s result, applying it at most once per session seq."""
         session = cmd.get("session")
+        client, seq = None, 0
         if session:
-            client_id, seq = session
-            last = self.sessions.get(client_id)
-            if last is not None and seq <= last[0]:
-                if seq == last[0]:
-                    return last[1]  # a retry: the first answer, nothing applied again
-                return {"error": "stale_session", "last_seq": last[0]}
+            client_id, seq, acked_through = _session_fields(session)
+            client = self.sessions.setdefault(client_id, ClientSession())
+            client.forget_through(acked_through)
+            if seq in client.results:
+                return client.results[seq]  # a retry: the first answer, nothing applied again
+            if seq <= client.acked_through:
+                return {"error": "stale_session", "last_seq": client.acked_through}
         result: dict[str, Any] | None
         if cmd["op"] == "batch":  # each op as if applied alone, with its own session
             result = {"results": [self._applied_once(op) for op in cmd["ops"]]}
@@ -80,8 +111,8 @@ class KvState:
             result = self.fences.refuse(fence) if fence else None
             if result is None:
                 result = self._apply(cmd)
-        if session:
-            self.sessions[session[0]] = (session[1], result)
+        if client is not None:
+            client.results[seq] = result
         return result
 
     def snapshot(self) -> bytes:
@@ -89,7 +120,8 @@ class KvState:
             "data": {k: [r.value, r.version, r.create_revision, r.mod_revision]
                      for k, r in self.data.items()},
             "revision": self.revision,
-            "sessions": {k: [seq, res] for k, (seq, res) in self.sessions.items()},
+            "sessions": {k: [c.acked_through, list(c.results.items())]
+                         for k, c in self.sessions.items()},
             "fences": self.fences.snapshot(),
         }  # fmt: skip
         out: bytes = msgpack.packb(state, use_bin_type=True)
@@ -99,7 +131,7 @@ class KvState:
         state = msgpack.unpackb(data, raw=False)
         self.data = {k: Record(*v) for k, v in state["data"].items()}
         self.revision = state["revision"]
-        self.sessions = {k: (v[0], v[1]) for k, v in state["sessions"].items()}
+        self.sessions = {k: ClientSession.restore(v) for k, v in state["sessions"].items()}
         self.fences.restore(state["fences"])
         self.events.clear()  # history before a snapshot is not kept; Watch says so
 

@@ -47,9 +47,15 @@ def command(kind: str, request: Request) -> dict[str, Any]:
 def with_session(cmd: dict[str, Any], request: Request | kv_pb2.BatchRequest) -> None:
     """Adds the request's session, if it has one, to its command."""
     if request.HasField("session"):
-        if not request.session.client_id or request.session.seq == 0:
+        session = request.session
+        if not session.client_id or session.seq == 0:
             raise InvalidArgument("a session needs a client_id and a seq >= 1")
-        cmd["session"] = [request.session.client_id, request.session.seq]
+        if session.first_unanswered > session.seq:
+            raise InvalidArgument(
+                f"first_unanswered {session.first_unanswered} is above seq {session.seq}"
+            )
+        answered_through = (session.first_unanswered or session.seq) - 1
+        cmd["session"] = [session.client_id, session.seq, answered_through]
 
 
 def refusal(request: Request, result: dict[str, Any]) -> ServiceError | None:
@@ -72,7 +78,10 @@ def refusal(request: Request, result: dict[str, Any]) -> ServiceError | None:
 
 
 def stale_session(seq: int, result: dict[str, Any]) -> InvalidArgument:
-    return InvalidArgument(f"session seq {seq} is below the last applied, {result['last_seq']}")
+    return InvalidArgument(
+        f"session seq {seq} is at or below {result['last_seq']}, which the client "
+        f"acknowledged as answered; nothing was applied"
+    )
 
 
 def response(request: Request, result: dict[str, Any]) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,9 @@ async def test_watch_replays_and_follows(shared: LocalCluster) -> None:
         (lambda s: s.Range(kv_pb2.RangeRequest(prefix="p", limit=10001)), "outside 0..10000"),
         (lambda s: s.Put(kv_pb2.PutRequest(key="k", session=Session(client_id="c"))), "seq >= 1"),
         (lambda s: s.Put(kv_pb2.PutRequest(key="k", fence=kv_pb2.Fence(token=3))), "fence name"),
+        (lambda s: s.Put(kv_pb2.PutRequest(key="k", session=Session(client_id="c", seq=2,
+                                                                    first_unanswered=3))),
+         "first_unanswered 3 is above seq 2"),
     ],
 )  # fmt: skip
 async def test_invalid_arguments_change_nothing(
@@ -140,6 +144,25 @@ async def test_a_retried_write_in_one_session_applies_once(shared: LocalCluster)
         got = await stub.Get(kv_pb2.GetRequest(key="once"), timeout=5)
     assert retry.revision == first.revision
     assert got.kv.version == 1 and got.revision == first.revision
+
+
+async def test_writes_in_flight_together_may_arrive_in_any_order(shared: LocalCluster) -> None:
+    """Seqs 1 and 2 in flight at once: 2 lands first, then 1 (a retry, a reorder); both
+    apply once, and a retry of either gets its first answer."""
+    leader = shared.wait_for_leader()
+    channel, stub = direct_stub(shared, leader)
+
+    def append(seq: int, value: bytes) -> kv_pb2.AppendRequest:
+        session = kv_pb2.Session(client_id="c2", seq=seq, first_unanswered=1)
+        return kv_pb2.AppendRequest(key="reordered", value=value, session=session)
+
+    async with channel:
+        second = await stub.Append(append(2, b"b"), timeout=5)
+        first = await stub.Append(append(1, b"a"), timeout=5)
+        assert await stub.Append(append(2, b"b"), timeout=5) == second
+        assert await stub.Append(append(1, b"a"), timeout=5) == first
+        got = await stub.Get(kv_pb2.GetRequest(key="reordered"), timeout=5)
+    assert got.kv.value == b"ba" and got.kv.version == 2
 
 
 async def test_a_lower_fencing_token_is_refused(shared: LocalCluster) -> None:
@@ -211,6 +234,29 @@ async def test_killing_the_leader_loses_no_acknowledged_write(kv3: LocalCluster)
         assert kv.leader != old_leader
         for key, value in acked.items():
             assert (await kv.get(key)).kv.value == value, f"acknowledged {key} lost"
+
+
+async def test_concurrent_writes_of_one_client_survive_a_leader_kill_once_each(
+    kv3: LocalCluster,
+) -> None:
+    """One client, 200 appends in flight at once across a kill -9 of the leader: retries
+    arrive in any order, and each append lands exactly once, none refused as stale."""
+    async with client(kv3, timeout_s=1.0, attempts=30) as kv:
+        await kv.put("many", b"")
+        old_leader = kv3.wait_for_leader()
+        writers = [asyncio.create_task(kv.append("many", f"<{i}>".encode())) for i in range(200)]
+
+        async def some_answered() -> bool:
+            return sum(w.done() for w in writers) >= 20
+
+        await wait_until_async(some_answered, 10, "the first appends answered", 0.001)
+        await asyncio.to_thread(kv3.kill, old_leader)
+        await asyncio.gather(*writers)
+        value = (await kv.get("many")).kv.value
+    for i in range(200):
+        assert value.count(f"<{i}>".encode()) == 1, (
+            f"<{i}> applied {value.count(f'<{i}>'.encode())} times"
+        )
 
 
 async def test_a_minority_cannot_write_while_the_majority_goes_on(kv3: LocalCluster) -> None:

@@ -134,7 +134,7 @@ async def test_a_batch_below_its_sessions_last_seq_is_refused_and_applies_nothin
             await stub.Batch(late, timeout=5)
         after = await stub.Get(kv_pb2.GetRequest(key="stale/b"), timeout=5)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "below the last applied, 2" in (e.value.details() or "")
+    assert "at or below 1, which the client acknowledged" in (e.value.details() or "")
     assert after.revision == before.revision
 
 

@@ -25,59 +25,59 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61ultlab/kv/v1/kv.proto\x12\x0e\x66\x61ultlab.kv.v1\x1a\x17google/rpc/status.proto\"f\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x17\n\x0f\x63reate_revision\x18\x04 \x01(\x03\x12\x14\n\x0cmod_revision\x18\x05 \x01(\x03\")\n\x07Session\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"$\n\x05\x46\x65nce\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\x04\"K\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1b.faultlab.kv.v1.Consistency\"g\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x11\n\tserved_by\x18\x04 \x01(\t\"x\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12(\n\x07session\x18\x03 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x04 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"E\n\x0bPutResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\"l\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x03 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"3\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x9d\x01\n\x15\x43ompareAndSwapRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05value\x18\x03 \x01(\x0c\x12(\n\x07session\x18\x04 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x05 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"r\n\x16\x43ompareAndSwapResponse\x12\x11\n\tsucceeded\x18\x01 \x01(\x08\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12$\n\x02kv\x18\x03 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\r\n\x05\x66ound\x18\x04 \x01(\x08\"{\n\rAppendRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12(\n\x07session\x18\x03 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x04 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"H\n\x0e\x41ppendResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\"_\n\x0cRangeRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x30\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x1b.faultlab.kv.v1.Consistency\"V\n\rRangeResponse\x12%\n\x03kvs\x18\x01 \x03(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\x0c\n\x04more\x18\x02 \x01(\x08\x12\x10\n\x08revision\x18\x03 \x01(\x03\"6\n\x0cWatchRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x16\n\x0estart_revision\x18\x02 \x01(\x03\"\x90\x01\n\nWatchEvent\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.faultlab.kv.v1.WatchEvent.Type\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\x10\n\x08revision\x18\x03 \x01(\x03\"\x1b\n\x04Type\x12\x07\n\x03PUT\x10\x00\x12\n\n\x06\x44\x45LETE\x10\x01\"\xdf\x01\n\x07WriteOp\x12)\n\x03put\x18\x01 \x01(\x0b\x32\x1a.faultlab.kv.v1.PutRequestH\x00\x12/\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x1d.faultlab.kv.v1.DeleteRequestH\x00\x12\x41\n\x10\x63ompare_and_swap\x18\x03 \x01(\x0b\x32%.faultlab.kv.v1.CompareAndSwapRequestH\x00\x12/\n\x06\x61ppend\x18\x04 \x01(\x0b\x32\x1d.faultlab.kv.v1.AppendRequestH\x00\x42\x04\n\x02op\"^\n\x0c\x42\x61tchRequest\x12$\n\x03ops\x18\x01 \x03(\x0b\x32\x17.faultlab.kv.v1.WriteOp\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\"\x90\x02\n\x0bWriteResult\x12*\n\x03put\x18\x01 \x01(\x0b\x32\x1b.faultlab.kv.v1.PutResponseH\x00\x12\x30\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x1e.faultlab.kv.v1.DeleteResponseH\x00\x12\x42\n\x10\x63ompare_and_swap\x18\x03 \x01(\x0b\x32&.faultlab.kv.v1.CompareAndSwapResponseH\x00\x12\x30\n\x06\x61ppend\x18\x04 \x01(\x0b\x32\x1e.faultlab.kv.v1.AppendResponseH\x00\x12#\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"=\n\rBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.faultlab.kv.v1.WriteResult*5\n\x0b\x43onsistency\x12\x10\n\x0cLINEARIZABLE\x10\x00\x12\t\n\x05LEASE\x10\x01\x12\t\n\x05STALE\x10\x02\x32\xc8\x04\n\x02KV\x12>\n\x03Get\x12\x1a.faultlab.kv.v1.GetRequest\x1a\x1b.faultlab.kv.v1.GetResponse\x12>\n\x03Put\x12\x1a.faultlab.kv.v1.PutRequest\x1a\x1b.faultlab.kv.v1.PutResponse\x12G\n\x06\x44\x65lete\x12\x1d.faultlab.kv.v1.DeleteRequest\x1a\x1e.faultlab.kv.v1.DeleteResponse\x12_\n\x0e\x43ompareAndSwap\x12%.faultlab.kv.v1.CompareAndSwapRequest\x1a&.faultlab.kv.v1.CompareAndSwapResponse\x12G\n\x06\x41ppend\x12\x1d.faultlab.kv.v1.AppendRequest\x1a\x1e.faultlab.kv.v1.AppendResponse\x12\x44\n\x05\x42\x61tch\x12\x1c.faultlab.kv.v1.BatchRequest\x1a\x1d.faultlab.kv.v1.BatchResponse\x12\x44\n\x05Range\x12\x1c.faultlab.kv.v1.RangeRequest\x1a\x1d.faultlab.kv.v1.RangeResponse\x12\x43\n\x05Watch\x12\x1c.faultlab.kv.v1.WatchRequest\x1a\x1a.faultlab.kv.v1.WatchEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x66\x61ultlab/kv/v1/kv.proto\x12\x0e\x66\x61ultlab.kv.v1\x1a\x17google/rpc/status.proto\"f\n\x08KeyValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x17\n\x0f\x63reate_revision\x18\x04 \x01(\x03\x12\x14\n\x0cmod_revision\x18\x05 \x01(\x03\"C\n\x07Session\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x18\n\x10\x66irst_unanswered\x18\x03 \x01(\x04\"$\n\x05\x46\x65nce\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\x04\"K\n\nGetRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1b.faultlab.kv.v1.Consistency\"g\n\x0bGetResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x11\n\tserved_by\x18\x04 \x01(\t\"x\n\nPutRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12(\n\x07session\x18\x03 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x04 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"E\n\x0bPutResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\"l\n\rDeleteRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x03 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"3\n\x0e\x44\x65leteResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x9d\x01\n\x15\x43ompareAndSwapRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x18\n\x10\x65xpected_version\x18\x02 \x01(\x03\x12\r\n\x05value\x18\x03 \x01(\x0c\x12(\n\x07session\x18\x04 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x05 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"r\n\x16\x43ompareAndSwapResponse\x12\x11\n\tsucceeded\x18\x01 \x01(\x08\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12$\n\x02kv\x18\x03 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\r\n\x05\x66ound\x18\x04 \x01(\x08\"{\n\rAppendRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c\x12(\n\x07session\x18\x03 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\x12$\n\x05\x66\x65nce\x18\x04 \x01(\x0b\x32\x15.faultlab.kv.v1.Fence\"H\n\x0e\x41ppendResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\"_\n\x0cRangeRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\x05\x12\x30\n\x0b\x63onsistency\x18\x03 \x01(\x0e\x32\x1b.faultlab.kv.v1.Consistency\"V\n\rRangeResponse\x12%\n\x03kvs\x18\x01 \x03(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\x0c\n\x04more\x18\x02 \x01(\x08\x12\x10\n\x08revision\x18\x03 \x01(\x03\"6\n\x0cWatchRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x16\n\x0estart_revision\x18\x02 \x01(\x03\"\x90\x01\n\nWatchEvent\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.faultlab.kv.v1.WatchEvent.Type\x12$\n\x02kv\x18\x02 \x01(\x0b\x32\x18.faultlab.kv.v1.KeyValue\x12\x10\n\x08revision\x18\x03 \x01(\x03\"\x1b\n\x04Type\x12\x07\n\x03PUT\x10\x00\x12\n\n\x06\x44\x45LETE\x10\x01\"\xdf\x01\n\x07WriteOp\x12)\n\x03put\x18\x01 \x01(\x0b\x32\x1a.faultlab.kv.v1.PutRequestH\x00\x12/\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x1d.faultlab.kv.v1.DeleteRequestH\x00\x12\x41\n\x10\x63ompare_and_swap\x18\x03 \x01(\x0b\x32%.faultlab.kv.v1.CompareAndSwapRequestH\x00\x12/\n\x06\x61ppend\x18\x04 \x01(\x0b\x32\x1d.faultlab.kv.v1.AppendRequestH\x00\x42\x04\n\x02op\"^\n\x0c\x42\x61tchRequest\x12$\n\x03ops\x18\x01 \x03(\x0b\x32\x17.faultlab.kv.v1.WriteOp\x12(\n\x07session\x18\x02 \x01(\x0b\x32\x17.faultlab.kv.v1.Session\"\x90\x02\n\x0bWriteResult\x12*\n\x03put\x18\x01 \x01(\x0b\x32\x1b.faultlab.kv.v1.PutResponseH\x00\x12\x30\n\x06\x64\x65lete\x18\x02 \x01(\x0b\x32\x1e.faultlab.kv.v1.DeleteResponseH\x00\x12\x42\n\x10\x63ompare_and_swap\x18\x03 \x01(\x0b\x32&.faultlab.kv.v1.CompareAndSwapResponseH\x00\x12\x30\n\x06\x61ppend\x18\x04 \x01(\x0b\x32\x1e.faultlab.kv.v1.AppendResponseH\x00\x12#\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\x08\n\x06result\"=\n\rBatchResponse\x12,\n\x07results\x18\x01 \x03(\x0b\x32\x1b.faultlab.kv.v1.WriteResult*5\n\x0b\x43onsistency\x12\x10\n\x0cLINEARIZABLE\x10\x00\x12\t\n\x05LEASE\x10\x01\x12\t\n\x05STALE\x10\x02\x32\xc8\x04\n\x02KV\x12>\n\x03Get\x12\x1a.faultlab.kv.v1.GetRequest\x1a\x1b.faultlab.kv.v1.GetResponse\x12>\n\x03Put\x12\x1a.faultlab.kv.v1.PutRequest\x1a\x1b.faultlab.kv.v1.PutResponse\x12G\n\x06\x44\x65lete\x12\x1d.faultlab.kv.v1.DeleteRequest\x1a\x1e.faultlab.kv.v1.DeleteResponse\x12_\n\x0e\x43ompareAndSwap\x12%.faultlab.kv.v1.CompareAndSwapRequest\x1a&.faultlab.kv.v1.CompareAndSwapResponse\x12G\n\x06\x41ppend\x12\x1d.faultlab.kv.v1.AppendRequest\x1a\x1e.faultlab.kv.v1.AppendResponse\x12\x44\n\x05\x42\x61tch\x12\x1c.faultlab.kv.v1.BatchRequest\x1a\x1d.faultlab.kv.v1.BatchResponse\x12\x44\n\x05Range\x12\x1c.faultlab.kv.v1.RangeRequest\x1a\x1d.faultlab.kv.v1.RangeResponse\x12\x43\n\x05Watch\x12\x1c.faultlab.kv.v1.WatchRequest\x1a\x1a.faultlab.kv.v1.WatchEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'faultlab.kv.v1.kv_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONSISTENCY']._serialized_start=2314
-  _globals['_CONSISTENCY']._serialized_end=2367
+  _globals['_CONSISTENCY']._serialized_start=2340
+  _globals['_CONSISTENCY']._serialized_end=2393
   _globals['_KEYVALUE']._serialized_start=68
   _globals['_KEYVALUE']._serialized_end=170
   _globals['_SESSION']._serialized_start=172
-  _globals['_SESSION']._serialized_end=213
-  _globals['_FENCE']._serialized_start=215
-  _globals['_FENCE']._serialized_end=251
-  _globals['_GETREQUEST']._serialized_start=253
-  _globals['_GETREQUEST']._serialized_end=328
-  _globals['_GETRESPONSE']._serialized_start=330
-  _globals['_GETRESPONSE']._serialized_end=433
-  _globals['_PUTREQUEST']._serialized_start=435
-  _globals['_PUTREQUEST']._serialized_end=555
-  _globals['_PUTRESPONSE']._serialized_start=557
-  _globals['_PUTRESPONSE']._serialized_end=626
-  _globals['_DELETEREQUEST']._serialized_start=628
-  _globals['_DELETEREQUEST']._serialized_end=736
-  _globals['_DELETERESPONSE']._serialized_start=738
-  _globals['_DELETERESPONSE']._serialized_end=789
-  _globals['_COMPAREANDSWAPREQUEST']._serialized_start=792
-  _globals['_COMPAREANDSWAPREQUEST']._serialized_end=949
-  _globals['_COMPAREANDSWAPRESPONSE']._serialized_start=951
-  _globals['_COMPAREANDSWAPRESPONSE']._serialized_end=1065
-  _globals['_APPENDREQUEST']._serialized_start=1067
-  _globals['_APPENDREQUEST']._serialized_end=1190
-  _globals['_APPENDRESPONSE']._serialized_start=1192
-  _globals['_APPENDRESPONSE']._serialized_end=1264
-  _globals['_RANGEREQUEST']._serialized_start=1266
-  _globals['_RANGEREQUEST']._serialized_end=1361
-  _globals['_RANGERESPONSE']._serialized_start=1363
-  _globals['_RANGERESPONSE']._serialized_end=1449
-  _globals['_WATCHREQUEST']._serialized_start=1451
-  _globals['_WATCHREQUEST']._serialized_end=1505
-  _globals['_WATCHEVENT']._serialized_start=1508
-  _globals['_WATCHEVENT']._serialized_end=1652
-  _globals['_WATCHEVENT_TYPE']._serialized_start=1625
-  _globals['_WATCHEVENT_TYPE']._serialized_end=1652
-  _globals['_WRITEOP']._serialized_start=1655
-  _globals['_WRITEOP']._serialized_end=1878
-  _globals['_BATCHREQUEST']._serialized_start=1880
-  _globals['_BATCHREQUEST']._serialized_end=1974
-  _globals['_WRITERESULT']._serialized_start=1977
-  _globals['_WRITERESULT']._serialized_end=2249
-  _globals['_BATCHRESPONSE']._serialized_start=2251
-  _globals['_BATCHRESPONSE']._serialized_end=2312
-  _globals['_KV']._serialized_start=2370
-  _globals['_KV']._serialized_end=2954
+  _globals['_SESSION']._serialized_end=239
+  _globals['_FENCE']._serialized_start=241
+  _globals['_FENCE']._serialized_end=277
+  _globals['_GETREQUEST']._serialized_start=279
+  _globals['_GETREQUEST']._serialized_end=354
+  _globals['_GETRESPONSE']._serialized_start=356
+  _globals['_GETRESPONSE']._serialized_end=459
+  _globals['_PUTREQUEST']._serialized_start=461
+  _globals['_PUTREQUEST']._serialized_end=581
+  _globals['_PUTRESPONSE']._serialized_start=583
+  _globals['_PUTRESPONSE']._serialized_end=652
+  _globals['_DELETEREQUEST']._serialized_start=654
+  _globals['_DELETEREQUEST']._serialized_end=762
+  _globals['_DELETERESPONSE']._serialized_start=764
+  _globals['_DELETERESPONSE']._serialized_end=815
+  _globals['_COMPAREANDSWAPREQUEST']._serialized_start=818
+  _globals['_COMPAREANDSWAPREQUEST']._serialized_end=975
+  _globals['_COMPAREANDSWAPRESPONSE']._serialized_start=977
+  _globals['_COMPAREANDSWAPRESPONSE']._serialized_end=1091
+  _globals['_APPENDREQUEST']._serialized_start=1093
+  _globals['_APPENDREQUEST']._serialized_end=1216
+  _globals['_APPENDRESPONSE']._serialized_start=1218
+  _globals['_APPENDRESPONSE']._serialized_end=1290
+  _globals['_RANGEREQUEST']._serialized_start=1292
+  _globals['_RANGEREQUEST']._serialized_end=1387
+  _globals['_RANGERESPONSE']._serialized_start=1389
+  _globals['_RANGERESPONSE']._serialized_end=1475
+  _globals['_WATCHREQUEST']._serialized_start=1477
+  _globals['_WATCHREQUEST']._serialized_end=1531
+  _globals['_WATCHEVENT']._serialized_start=1534
+  _globals['_WATCHEVENT']._serialized_end=1678
+  _globals['_WATCHEVENT_TYPE']._serialized_start=1651
+  _globals['_WATCHEVENT_TYPE']._serialized_end=1678
+  _globals['_WRITEOP']._serialized_start=1681
+  _globals['_WRITEOP']._serialized_end=1904
+  _globals['_BATCHREQUEST']._serialized_start=1906
+  _globals['_BATCHREQUEST']._serialized_end=2000
+  _globals['_WRITERESULT']._serialized_start=2003
+  _globals['_WRITERESULT']._serialized_end=2275
+  _globals['_BATCHRESPONSE']._serialized_start=2277
+  _globals['_BATCHRESPONSE']._serialized_end=2338
+  _globals['_KV']._serialized_start=2396
+  _globals['_KV']._serialized_end=2980
 # @@protoc_insertion_point(module_scope)

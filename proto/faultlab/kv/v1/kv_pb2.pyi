@@ -32,12 +32,14 @@ class KeyValue(_message.Message):
     def __init__(self, key: _Optional[str] = ..., value: _Optional[bytes] = ..., version: _Optional[int] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("client_id", "seq")
+    __slots__ = ("client_id", "seq", "first_unanswered")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    FIRST_UNANSWERED_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     seq: int
-    def __init__(self, client_id: _Optional[str] = ..., seq: _Optional[int] = ...) -> None: ...
+    first_unanswered: int
+    def __init__(self, client_id: _Optional[str] = ..., seq: _Optional[int] = ..., first_unanswered: _Optional[int] = ...) -> None: ...
 
 class Fence(_message.Message):
     __slots__ = ("name", "token")
