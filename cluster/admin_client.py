@@ -65,10 +65,11 @@ def leader_of(
             continue
         view = group_view(s, group)
         if view is not None:
-            views[node_id] = (view.role, view.term, view.leader_id)
-    for node_id, (role, term, _) in views.items():
-        voters = len(topology.peers(node_id)) + 1  # a group spans its topology group
-        agree = [v for v in views.values() if v[1] == term and v[2] == node_id]
-        if role == "leader" and len(agree) > voters // 2:
+            views[node_id] = view
+    for node_id, view in views.items():
+        # The group's own voters: a partition may have fewer replicas than its node kind.
+        voters = len(view.voters) or len(topology.peers(node_id)) + 1
+        agree = [v for v in views.values() if v.term == view.term and v.leader_id == node_id]
+        if view.role == "leader" and len(agree) > voters // 2:
             return node_id
     return None

@@ -149,7 +149,8 @@ class RaftNode:
     def status(self) -> GroupInfo:
         core = self.core
         commit, applied = (core.log.commit, core.log.applied) if core else (0, 0)
-        return GroupInfo(self.group, self.role, self.term, self.leader, commit, applied)
+        voters = tuple(sorted(core.voters)) if core else self._config.voters
+        return GroupInfo(self.group, self.role, self.term, self.leader, commit, applied, voters)
 
     def is_leader(self) -> bool:
         return self.core is not None and self.core.role is Role.LEADER

@@ -25,6 +25,7 @@ class GroupInfo:
     leader: str
     commit: int
     applied: int
+    voters: tuple[str, ...] = ()
 
 
 GroupsSource = Callable[[], Sequence[GroupInfo]]
@@ -61,6 +62,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                     leader_id=g.leader,
                     commit_index=g.commit,
                     applied_index=g.applied,
+                    voters=g.voters,
                 )
                 for g in self._groups()
             ],

@@ -312,6 +312,19 @@ async def test_a_metadata_follower_answers_from_caught_up_metadata_not_with_a_hi
             assert_reason(e, NOT_FOUND, "UNKNOWN_TOPIC", True)
 
 
+async def test_the_launcher_finds_the_leader_of_a_partition_with_fewer_replicas(
+    shared: LocalCluster,
+) -> None:
+    """A partition's majority is of its own replicas, not of every log node: one replica
+    of three nodes leads alone (the harness and the nemesis look for leaders this way)."""
+    async with client(shared) as log:
+        await log.create_topic("solo", partitions=1, replication=1)
+        await log.wait_until_ready("solo")
+        (part,) = (await log.describe_topic("solo")).partitions
+    found = await asyncio.to_thread(shared.wait_for_leader, group=part.group, timeout_s=5)
+    assert found == part.replicas[0] == part.leader
+
+
 def assigned(consumer: GroupConsumer) -> list[int]:
     return sorted(p for _, p in consumer.positions)
 

@@ -27,20 +27,22 @@ class PeerReachability(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., reachable: _Optional[bool] = ..., rtt_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., last_probe_age_ms: _Optional[float] = ..., via: _Optional[str] = ...) -> None: ...
 
 class RaftGroupStatus(_message.Message):
-    __slots__ = ("group", "role", "term", "leader_id", "commit_index", "applied_index")
+    __slots__ = ("group", "role", "term", "leader_id", "commit_index", "applied_index", "voters")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     LEADER_ID_FIELD_NUMBER: _ClassVar[int]
     COMMIT_INDEX_FIELD_NUMBER: _ClassVar[int]
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
+    VOTERS_FIELD_NUMBER: _ClassVar[int]
     group: str
     role: str
     term: int
     leader_id: str
     commit_index: int
     applied_index: int
-    def __init__(self, group: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ...) -> None: ...
+    voters: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, group: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "group", "version", "uptime_s", "pid", "peers", "groups")
