@@ -15,11 +15,13 @@ class Server:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.arrived = asyncio.Event()  # a batch is in flight
         self.release = asyncio.Event()
         self.fail_next = False
 
     async def send(self, items: list[int]) -> Sequence[int | BaseException]:
         self.batches.append(items)
+        self.arrived.set()
         await self.release.wait()
         if self.fail_next:
             self.fail_next = False
@@ -30,8 +32,11 @@ class Server:
 async def test_items_that_wait_behind_a_request_go_together_in_order() -> None:
     server = Server()
     gatherer = Gatherer(server.send, max_batch=3)
+    # Tasks run in the order they were made, and the sender is made by the first
+    # submit: every item is queued before the first request takes three of them.
     calls = [asyncio.create_task(gatherer.submit(i)) for i in range(7)]
-    await asyncio.sleep(0)  # every submit queued; the first request takes 3
+    await server.arrived.wait()
+    assert server.batches == [[0, 1, 2]]
     server.release.set()
     assert await asyncio.gather(*calls) == [i * 10 for i in range(7)]
     assert server.batches == [[0, 1, 2], [3, 4, 5], [6]]
@@ -54,10 +59,9 @@ async def test_close_cancels_what_is_in_flight_and_what_is_queued() -> None:
     server = Server()
     gatherer = Gatherer(server.send, max_batch=1)
     in_flight = asyncio.create_task(gatherer.submit(1))
-    while not server.batches:  # the sender has taken it and waits on the server
-        await asyncio.sleep(0)
-    queued = asyncio.create_task(gatherer.submit(2))
-    await asyncio.sleep(0)
+    queued = asyncio.create_task(gatherer.submit(2))  # queued before the sender runs
+    await server.arrived.wait()  # 1 is in flight, waiting on the server; 2 waits behind
+    assert server.batches == [[1]]
     await gatherer.close()
     for call in (in_flight, queued):
         with pytest.raises(asyncio.CancelledError):

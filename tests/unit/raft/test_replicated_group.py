@@ -112,3 +112,20 @@ async def test_a_node_stopping_mid_proposal_leaves_the_outcome_unknown(
     with pytest.raises(errors.OutcomeUnknown) as e:
         await pending
     assert not e.value.definite
+
+
+async def test_a_follower_catches_up_through_the_leader_or_says_no_quorum(
+    hosts: dict[str, RaftHost], network: MemoryNetwork
+) -> None:
+    leader = await started(hosts)
+    follower = next(n for n in NODES if n != leader)
+    await eventually(lambda: hosts[follower].group("kv").leader == leader, "the hint")
+    await group(hosts, leader).propose(PUT, Deadline(5.0))  # type: ignore[arg-type]
+    await group(hosts, follower).caught_up(Deadline(5.0))  # type: ignore[arg-type]
+    state = hosts[follower].group("kv").state_machine
+    assert isinstance(state, KvState) and state.get("k") is not None
+
+    network.isolate(follower)  # its read index request never reaches the leader
+    with pytest.raises(errors.NoQuorum) as e:
+        await group(hosts, follower).caught_up(Deadline(0.05))  # type: ignore[arg-type]
+    assert e.value.definite
