@@ -11,9 +11,17 @@ GHZ := $(TOOLS)/ghz
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up test test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
+.PHONY: setup fuse up test test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy
+setup: $(STAMP) toxiproxy fuse
+
+# The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
+# when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
+fuse:
+	@command -v fusermount3 >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; \
+		else echo "note: fuse3 is not installed (apt-get install fuse3): disk faults need it"; fi; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +63,11 @@ def find_toxiproxy() -> str:
     )
 
 
+def node_data_dir(run_dir: Path, node_id: str) -> Path:
+    """Where a node of a cluster run in `run_dir` keeps its data (a disk mounts here)."""
+    return Path(run_dir) / "data" / node_id
+
+
 @dataclass
 class _Running:
     node: Node
@@ -91,10 +95,9 @@ class LocalCluster:
         self._startup_timeout_s = startup_timeout_s
         self._modules = modules or {}
         self._toxiproxy_proc: subprocess.Popen[bytes] | None = None
-        # Every process is started from this one thread, which lives exactly as long as
-        # the cluster: children die with the thread that started them (PR_SET_PDEATHSIG),
-        # so any thread may call start_node / restart without shortening a node's life.
-        self._spawner: ThreadPoolExecutor | None = None
+        # Every process is started from one thread that lives exactly as long as the
+        # cluster, so any thread may call start_node / restart (processes.Spawner).
+        self._spawner = processes.Spawner()
         self._running: dict[str, _Running] = {}
         # Every pid ever started, so tests can prove none outlives the cluster.
         self.spawned_pids: list[int] = []
@@ -130,9 +133,7 @@ class LocalCluster:
         if self._toxiproxy_proc is not None:
             processes.terminate(self._toxiproxy_proc, grace_s=2.0)
             self._toxiproxy_proc = None
-        if self._spawner is not None:
-            self._spawner.shutdown(wait=True)
-            self._spawner = None
+        self._spawner.close()
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -249,9 +250,7 @@ class LocalCluster:
     def _spawn_process(
         self, argv: list[str], log: Path, env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        if self._spawner is None:
-            self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faultlab-spawn")
-        return self._spawner.submit(processes.spawn, argv, log, env).result()
+        return self._spawner.spawn(argv, log, env)
 
     def _log_tail(self, node_id: str) -> str:
         path = self.log_path(node_id)
@@ -270,7 +269,7 @@ class LocalCluster:
             sys.executable, "-m", module,
             "--topology", str(self.topology_path),
             "--node", node.id,
-            "--data-dir", str(self.run_dir / "data" / node.id),
+            "--data-dir", str(node_data_dir(self.run_dir, node.id)),
         ]  # fmt: skip
         env = {"PYTHONPATH": child_pythonpath(), **self._node_env}
         proc = self._spawn_process(argv, self.log_path(node.id), env)

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 _SETPRIV = shutil.which("setpriv")
@@ -45,6 +46,28 @@ def spawn(
             env={**os.environ, **(env or {})},
             start_new_session=True,
         )
+
+
+class Spawner:
+    """Starts every child from one thread of its own, which lives until `close()`: a
+    child dies with the thread that started it, so any thread may ask for a child
+    without shortening its life to that thread's."""
+
+    def __init__(self) -> None:
+        self._thread: ThreadPoolExecutor | None = None
+
+    def spawn(
+        self, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faultlab-spawn")
+        return self._thread.submit(spawn, argv, log_path, env).result()
+
+    def close(self) -> None:
+        """Ends the thread: any child still running gets its death signal now."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
 
 
 def terminate(proc: subprocess.Popen[bytes], grace_s: float) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,20 @@ from services.runtime import logs
 from services.runtime.admin import GroupInfo
 
 log = logging.getLogger(__name__)
+
+EXIT_STORAGE_FAILED = 74  # EX_IOERR
+
+
+def stop_process(group: str, error: OSError) -> None:
+    """A write or fsync of the Raft log failed: stop the whole node, at once.
+
+    Not retried: after a failed fsync Linux may have dropped the dirty pages and marked
+    them clean, so a retry can "succeed" with the data gone (PostgreSQL's fsyncgate,
+    2018). The entries this node could not make durable must not be acknowledged or
+    voted on; the node restarts from what is on disk, as after a crash."""
+    logs.event(log, "raft_storage_failed", group=group, error=str(error), errno=error.errno)
+    logging.shutdown()
+    os._exit(EXIT_STORAGE_FAILED)
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,7 @@ class RaftNode:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_role = ""
+        self.on_storage_failure: Callable[[str, OSError], None] = stop_process
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -251,6 +267,13 @@ class RaftNode:
     # -- the loop ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        except OSError as e:  # the storage failed (I/O is the only OSError the loop meets)
+            self.on_storage_failure(self.group, e)
+            raise
+
+    async def _loop(self) -> None:
         core, handler = self.core, self._handler
         assert core is not None and handler is not None
         while True:

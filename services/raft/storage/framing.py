@@ -1,8 +1,10 @@
 """Records on disk: [u32 length][u32 crc32][msgpack payload], little-endian.
 
-A crash mid-write leaves a torn tail: a short header, a short payload, or a CRC that does
-not match. `read_records` stops at the first such record and reports where the good
-prefix ends, so recovery can truncate there.
+A crash mid-write leaves a torn tail: a short header, a short payload, a CRC that does
+not match, or zeros (the file's new size reached the disk, its data did not; an all-zero
+header would pass the CRC check of an empty payload, and no record is empty).
+`read_records` stops at the first such record and reports where the good prefix ends, so
+recovery can truncate there.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def read_records(data: bytes) -> Iterator[tuple[Any, int]]:
     while offset + HEADER.size <= len(data):
         length, crc = HEADER.unpack_from(data, offset)
         start, end = offset + HEADER.size, offset + HEADER.size + length
-        if length > MAX_RECORD_BYTES or end > len(data):
+        if length == 0 or length > MAX_RECORD_BYTES or end > len(data):
             return
         payload = data[start:end]
         if zlib.crc32(payload) != crc:

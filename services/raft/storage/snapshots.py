@@ -8,14 +8,14 @@ from pathlib import Path
 
 from services.raft.codec import snapshot_fields, snapshot_from
 from services.raft.messages import Snapshot
+from services.raft.storage.durable import fsync_dir, make_dirs
 from services.raft.storage.framing import encode, read_records
-from services.raft.storage.wal import fsync_dir
 
 
 class SnapshotStore:
     def __init__(self, directory: Path) -> None:
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)
 
     def save(self, snapshot: Snapshot) -> None:
         final = self.dir / f"snapshot-{snapshot.index:016d}.snap"

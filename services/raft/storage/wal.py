@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 from services.raft.core import Restored
 from services.raft.messages import Entry, EntryKind, HardState
+from services.raft.storage.durable import fsync_dir, make_dirs
 from services.raft.storage.framing import encode, read_records
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class WriteAheadLog:
         segment_bytes: int = SEGMENT_BYTES,
     ) -> None:  # fmt: skip
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self._file: BinaryIO | None = None
@@ -162,11 +163,3 @@ def _replay(record: list[Any], hard_state: HardState, entries: dict[int, Entry])
         del entries[stale]  # a new entry at an index we hold replaces the tail
     entries[index] = Entry(term, index, data, EntryKind(kind))
     return hard_state
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -4,6 +4,7 @@ run entirely in memory: in-memory storage and transport, one event loop, no sock
 from __future__ import annotations
 
 import asyncio
+import errno
 
 import pytest
 
@@ -63,3 +64,30 @@ async def test_a_leader_hands_over_to_a_caught_up_follower(hosts: dict[str, Raft
     assert new is not None and new != old.id
     assert not old.is_leader()
     assert hosts[new].group("kv").is_leader()
+
+
+async def test_a_failed_persist_stops_the_node_and_nothing_is_acknowledged(
+    hosts: dict[str, RaftHost],
+) -> None:
+    for host in hosts.values():
+        await host.add_group("kv", NODES, KvState())
+    await eventually(lambda: leader_of(hosts, "kv"), "a kv leader")
+    leader = leader_of(hosts, "kv")
+    assert leader is not None
+    failures: list[tuple[str, OSError]] = []
+    stopped = asyncio.Event()
+
+    def record(group: str, error: OSError) -> None:  # in production: os._exit
+        failures.append((group, error))
+        stopped.set()
+
+    def failing_persist(rd: object) -> None:
+        raise OSError(errno.EIO, "fsync failed")
+
+    leader.on_storage_failure = record
+    leader._storage.persist = failing_persist  # type: ignore[method-assign]
+    write = asyncio.create_task(put(leader, "k", b"v"))
+    await asyncio.wait_for(stopped.wait(), 5)
+    assert [(g, e.errno) for g, e in failures] == [("kv", errno.EIO)]
+    assert not write.done()  # never acknowledged: the loop that would have is gone
+    write.cancel()

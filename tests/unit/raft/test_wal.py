@@ -100,3 +100,18 @@ def test_segments_roll_and_replay_in_order(tmp_path: Path) -> None:
     restored = WriteAheadLog(tmp_path).recover()
     assert [e.index for e in restored.entries] == list(range(1, 21))
     assert restored.hard_state.commit == 20
+
+
+def test_a_zero_filled_tail_is_a_torn_write(tmp_path: Path) -> None:
+    """After a power cut a file's size can reach the disk without its data: zeros. An
+    all-zero header passes the CRC of an empty payload, and once crashed recovery."""
+    wal = WriteAheadLog(tmp_path)
+    wal.recover()
+    wal.save(None, entries(1, 2))
+    wal.close()
+    segment = wal.segments()[-1]
+    good = segment.stat().st_size
+    segment.write_bytes(segment.read_bytes() + bytes(30))
+    recovered = WriteAheadLog(tmp_path)
+    assert [e.index for e in recovered.recover().entries] == [1, 2]
+    assert recovered.truncated_bytes == 30 and segment.stat().st_size == good
