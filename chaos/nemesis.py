@@ -3,7 +3,8 @@
 A nemesis is a list of `Fault`s: each injects its fault `at_s` seconds into the run and
 returns a description, and heals it `duration_s` later. Every start and stop is an event of
 the process "nemesis". Builders below: isolate the leader or a node, random halves,
-kill -9 and restart, pause and resume (SIGSTOP), latency on a node.
+kill -9 and restart, pause and resume (SIGSTOP), latency on a node; on lazy disks
+(chaos.disk), a power cut and a slow disk.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from chaos.disk import nodes as disks
+from chaos.disk.nodes import disk_control, disk_controls
 from chaos.history import NEMESIS, History
 from chaos.net import Network
 from cluster.launcher import LocalCluster
@@ -141,3 +144,50 @@ def late_answers_to_clients(name: str, latency_ms: int, at_s: float, duration_s:
         return f"answers from leader {target['node']} to clients {latency_ms} ms late"
 
     return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
+
+
+def power_cut(
+    name: str, node_ids: list[str] | None, at_s: float, down_s: float,
+    torn_seed: int | None = None,
+) -> Fault:  # fmt: skip
+    """kill -9 the nodes (every node with a lazy disk when `node_ids` is None) and drop
+    what their disks had not made durable, as one power failure would; power them on
+    again `down_s` later. Needs the cluster run on lazy disks (chaos.disk.NodeDisks)."""
+    target: list[str] = []
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        target[:] = node_ids or sorted(disk_controls(cluster.run_dir))
+        if not target:
+            raise RuntimeError("a power cut needs the cluster on lazy disks (NodeDisks)")
+        reports = disks.power_cut(cluster, target, torn_seed, restart=False)
+        lost = sum(r["bytes_dropped"] for r in reports.values())
+        undone = sum(len(r["entries_undone"]) for r in reports.values())
+        return f"power cut {','.join(target)}: {lost} un-fsynced bytes and {undone} entries lost"
+
+    def heal(cluster: LocalCluster, net: Network) -> None:
+        for node in target:
+            cluster.start_node(node, wait=False)
+        for node in target:
+            cluster.wait_serving(node)
+
+    return Fault(name, at_s, down_s, inject, heal)
+
+
+def slow_disk(
+    name: str, role: str, delay_ms: float, at_s: float, duration_s: float, group: str = "kv"
+) -> Fault:
+    """Every fsync on one node's disk `delay_ms` late: the `group` leader's (role
+    "leader") or one of its followers' (role "follower"), as they are at `at_s`."""
+    target: dict[str, str] = {}
+
+    def inject(cluster: LocalCluster, net: Network) -> str:
+        leader = current_leader(cluster, group)
+        followers = [n.id for n in cluster.topology.group_nodes(group) if n.id != leader]
+        target["node"] = leader if role == "leader" else followers[0]
+        disk_control(cluster.run_dir, target["node"]).set_faults(fsync_delay_ms=delay_ms)
+        return f"fsync {delay_ms:g} ms slow on {target['node']} ({role} of {group})"
+
+    def heal(cluster: LocalCluster, net: Network) -> None:
+        disk_control(cluster.run_dir, target["node"]).clear_faults()
+
+    return Fault(name, at_s, duration_s, inject, heal)

@@ -34,6 +34,8 @@ try:
 except ImportError:  # faultlab_kv needs it; every other fixture works without
     pytest_asyncio = None  # type: ignore[assignment]
 
+from chaos.disk.mounts import mounted_disks
+from chaos.disk.nodes import NodeDisks
 from chaos.net import Network
 from cluster.client import KvClient
 from cluster.launcher import LocalCluster
@@ -61,17 +63,29 @@ def make_cluster(tmp_path: Path, groups: tuple[Group, ...], **kwargs: Any) -> Lo
 
 
 @contextlib.contextmanager
-def running(cluster: LocalCluster) -> Iterator[LocalCluster]:
+def running(cluster: LocalCluster, lazy_disks: bool = False) -> Iterator[LocalCluster]:
     """Start `cluster`, wait for a KV leader if it runs KV, and on the way out close it
-    and fail if any process it started is still alive."""
-    cluster.start()
-    try:
-        if any(g.name == "kv" for g in cluster.topology.groups):
-            cluster.wait_for_leader()
-        yield cluster
-    finally:
-        cluster.close()
-        assert_all_gone(cluster.spawned_pids)
+    and fail if any process it started is still alive. `lazy_disks`: every node's data
+    directory on a lazy disk (chaos.disk), for power cuts and disk faults; unmounted
+    after the cluster closes, and the test fails if a mount is left."""
+    with contextlib.ExitStack() as stack:
+        if lazy_disks:
+            stack.enter_context(NodeDisks(cluster.run_dir, cluster.topology.node_ids))
+        cluster.start()
+        try:
+            if any(g.name == "kv" for g in cluster.topology.groups):
+                cluster.wait_for_leader()
+            yield cluster
+        finally:
+            cluster.close()
+            assert_all_gone(cluster.spawned_pids)
+    if lazy_disks:
+        assert_no_mounts_under(cluster.run_dir)
+
+
+def assert_no_mounts_under(folder: Path) -> None:
+    left = [m for m in mounted_disks() if m.is_relative_to(folder.resolve())]
+    assert not left, f"lazy disks left mounted: {left}"
 
 
 @pytest.fixture

@@ -165,6 +165,11 @@ class LocalCluster:
         r = self._running.get(node_id)
         return r is not None and r.proc.poll() is None
 
+    def returncode(self, node_id: str) -> int | None:
+        """How `node_id`'s process ended, or None while it runs (or was never started)."""
+        r = self._running.get(node_id)
+        return None if r is None else r.proc.poll()
+
     def pid(self, node_id: str) -> int:
         return self._get(node_id).proc.pid
 

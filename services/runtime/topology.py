@@ -130,6 +130,11 @@ class Topology:
             groups.append(Group(name=name, size=size, base_port=group_base))
         return cls.build(host, base_port, tuple(groups))
 
+    @property
+    def node_ids(self) -> list[str]:
+        """Every node's id, known before the ports are (base_port 0 resolves at start)."""
+        return [_node_id(g.name, i) for g in self.groups for i in range(1, g.size + 1)]
+
     def with_base_port(self, base_port: int) -> Topology:
         """The same cluster laid out from `base_port` (how the launcher resolves base_port = 0)."""
         return Topology.build(self.host, base_port, self.groups)
@@ -202,6 +207,10 @@ class Topology:
         return "\n".join(lines)
 
 
+def _node_id(group: str, index: int) -> str:
+    return f"{group}{index}"
+
+
 def _group_span(size: int) -> int:
     # listen + metrics + client proxy per node, plus one proxy per ordered pair.
     return 3 * size + size * (size - 1)
@@ -222,7 +231,7 @@ def _lay_out(
         group_nodes = []
         for i in range(1, g.size + 1):
             listen, metrics = next(it), next(it)
-            group_nodes.append(Node(f"{g.name}{i}", g.name, i, listen, metrics, 0))
+            group_nodes.append(Node(_node_id(g.name, i), g.name, i, listen, metrics, 0))
         group_nodes = [replace(n, client_proxy_port=next(it)) for n in group_nodes]
         links += [Link(CLIENT, n.id, n.client_proxy_port) for n in group_nodes]
         for a, b in itertools.permutations(group_nodes, 2):

@@ -1,0 +1,94 @@
+"""Writers that keep count of what was acknowledged, then a read of everything: the
+workload of the durability experiments (no-fsync, slow-disk) and of the power-cut trials.
+
+KV: each writer puts unique keys PREFIX/WRITER/N back to back (closed loop: the rate is
+what the cluster sustains, which is what the safe mode's cost is measured in). After the
+run, the process "final-kv" reads the whole prefix with a linearizable Range, retrying
+until the cluster answers. A key acknowledged and absent from that read is lost.
+
+Log (optional): chaos.producing's producers, consumer and final read of every partition,
+side by side, in the same history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from dataclasses import dataclass
+
+import grpc
+
+from chaos import producing
+from chaos.checkers.durability import FINAL_KV
+from chaos.history import History
+from chaos.workload import failure_fields, outcome_of
+from cluster.client import KvClient
+from services.runtime.topology import Topology
+
+MAX_KEYS = 10_000  # what one Range returns at most (services/kv/commands.py)
+
+
+@dataclass(frozen=True)
+class AckedWritesSpec:
+    prefix: str = "acked"
+    writers: int = 4
+    timeout_s: float = 1.0  # per attempt
+    log: producing.LogSpec | None = None
+    final_read_s: float = 30.0  # how long the final read may wait for the cluster
+
+
+async def run(spec: AckedWritesSpec, topology: Topology, history: History, duration_s: float,
+              seed: int) -> None:  # fmt: skip
+    deadline = time.monotonic() + duration_s
+    work = [_writer(f"w{i}", spec, topology, history, deadline, random.Random(seed + i))
+            for i in range(1, spec.writers + 1)]  # fmt: skip
+    if spec.log is not None:
+        work.append(producing.run(spec.log, topology, history, duration_s, seed))
+    await asyncio.gather(*work)
+    await read_all(spec, topology, history)
+
+
+async def _writer(name: str, spec: AckedWritesSpec, topology: Topology, history: History,
+                  deadline: float, rng: random.Random) -> None:  # fmt: skip
+    async with KvClient.for_topology(topology, timeout_s=spec.timeout_s, attempts=3, rng=rng) as kv:
+        for n in itertools.count(1):
+            if time.monotonic() >= deadline:
+                return
+            key = f"{spec.prefix}/{name}/{n}"
+            history.record(name, "invoke", "write", key=key, value=str(n))
+            try:
+                await kv.put(key, str(n).encode())
+            except grpc.aio.AioRpcError as e:
+                history.record(name, outcome_of(e), "write", key=key, **failure_fields(e))
+                if not _cluster_answered(e):
+                    await asyncio.sleep(0.05)  # the cluster is down: do not spin on it
+                continue
+            history.record(name, "ok", "write", key=key)
+
+
+def _cluster_answered(e: grpc.aio.AioRpcError) -> bool:
+    return e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def read_all(spec: AckedWritesSpec, topology: Topology, history: History) -> None:
+    """Every key under the prefix, as process "final-kv"; a failed attempt is recorded
+    (a read changes nothing: `fail`) and retried until `final_read_s` runs out."""
+    deadline = time.monotonic() + spec.final_read_s
+    async with KvClient.for_topology(topology, timeout_s=2.0) as kv:
+        while True:
+            history.record(FINAL_KV, "invoke", "range", key=spec.prefix)
+            try:
+                got = await kv.range(spec.prefix + "/", limit=MAX_KEYS)
+            except grpc.aio.AioRpcError as e:
+                history.record(FINAL_KV, "fail", "range", key=spec.prefix, **failure_fields(e))
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.2)
+                continue
+            if got.more:  # keep runs below this; a partial read would report false losses
+                raise RuntimeError(f"more than {MAX_KEYS} keys under {spec.prefix}/")
+            keys = sorted(item.key for item in got.kvs)
+            history.record(FINAL_KV, "ok", "range", key=spec.prefix, value=keys)
+            return

@@ -1,0 +1,69 @@
+"""Durability over a history of unique-key writes and one final read of them all.
+
+    write  input: key (unique)        acknowledged when ok
+    range  process "final-kv", ok output: every key present after the run
+
+lost: keys acknowledged and absent from the final read. A write whose outcome is unknown
+(info) may be present or not; a failed one must not matter. Also here: the rate and
+latency of acknowledged writes in a window, the figures the disk experiments report.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+from chaos.history import Operation
+
+FINAL_KV = "final-kv"  # the process of the read after the run
+
+
+@dataclass
+class KvDurability:
+    acknowledged: int = 0
+    indefinite: int = 0
+    read: int = 0
+    lost: list[str] = field(default_factory=list)
+
+    def figures(self) -> dict[str, float]:
+        return {"kv_acknowledged": self.acknowledged, "kv_indefinite": self.indefinite,
+                "kv_read_back": self.read, "kv_lost": len(self.lost)}  # fmt: skip
+
+
+def check_kv(operations: list[Operation]) -> KvDurability:
+    writes = [op for op in operations if op.f == "write" and op.process != FINAL_KV]
+    finals = [op for op in operations if op.process == FINAL_KV and op.outcome == "ok"]
+    if not finals:
+        raise ValueError("the history has no final read: nothing to check the writes against")
+    present = set(finals[-1].output)
+    acked = {op.key for op in writes if op.outcome == "ok"}
+    return KvDurability(
+        acknowledged=len(acked),
+        indefinite=sum(1 for op in writes if op.outcome == "info"),
+        read=len(present),
+        lost=sorted(acked - present),
+    )
+
+
+def acked_writes_per_s(operations: list[Operation], start_s: float, end_s: float) -> float:
+    """Acknowledged writes completed in [start_s, end_s), per second."""
+    done = [op for op in _acked_writes(operations) if start_s <= op.end_ns / 1e9 < end_s]  # type: ignore[operator]
+    return len(done) / (end_s - start_s) if end_s > start_s else 0.0
+
+
+def write_latency_ms(operations: list[Operation], start_s: float, end_s: float) -> dict[str, float]:
+    """p50 / p99 / count of acknowledged writes invoked in [start_s, end_s)."""
+    took = sorted(
+        (op.end_ns - op.start_ns) / 1e6  # type: ignore[operator]
+        for op in _acked_writes(operations)
+        if start_s <= op.start_ns / 1e9 < end_s
+    )
+    if not took:
+        return {"p50": 0.0, "p99": 0.0, "count": 0}
+    cuts = statistics.quantiles(took, n=100, method="inclusive") if len(took) > 1 else took * 99
+    return {"p50": statistics.median(took), "p99": cuts[98], "count": len(took)}
+
+
+def _acked_writes(operations: list[Operation]) -> list[Operation]:
+    return [op for op in operations if op.f == "write" and op.outcome == "ok"
+            and op.end_ns is not None]  # fmt: skip
