@@ -21,11 +21,12 @@ import grpc
 from chaos.checkers.log import FINAL
 from chaos.history import History
 from chaos.workload import failure_fields, outcome_of
-from cluster.client import LogClient
+from cluster.client import LogClient, errors
 from cluster.client.log import ALL
 from services.runtime.topology import Topology
 
 POLL_WAIT_MS = 200
+FAILED_POLL_PAUSE_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,15 @@ class LogSpec:
     rate_per_producer: float = 40.0  # sends per second
     timeout_s: float = 1.0  # per attempt
     attempts: int = 3  # enough to follow a NOT_LEADER answer or two
+
+
+async def create_topic(topology: Topology, topic: str, partitions: int = 1) -> list[str]:
+    """`topic`, with three replicas per partition and every partition led; returns each
+    partition's Raft group id."""
+    async with LogClient.for_topology(topology) as log:
+        created = await log.create_topic(topic, partitions=partitions, replication=3)
+        await log.wait_until_ready(topic)
+        return [str(p.group) for p in created.partitions]
 
 
 def key(topic: str, partition: int) -> str:
@@ -93,6 +103,7 @@ async def _consumer(name: str, spec: LogSpec, partition: int, topology: Topology
                 # A read changes nothing: a failed poll certainly did nothing.
                 history.record(name, "fail", "poll", key=key(spec.topic, partition),
                                **failure_fields(e))  # fmt: skip
+                await asyncio.sleep(FAILED_POLL_PAUSE_S)  # a cluster that is down: no spinning
                 continue
             records = [[r.offset, r.value.decode()] for r in got.records]
             history.record(name, "ok", "poll", key=key(spec.topic, partition), value=records)
@@ -100,13 +111,27 @@ async def _consumer(name: str, spec: LogSpec, partition: int, topology: Topology
                 offset = records[-1][0] + 1
 
 
-async def read_to_end(log: LogClient, topic: str, partition: int, history: History) -> None:
+async def read_to_end(log: LogClient, topic: str, partition: int, history: History,
+                      wait_s: float = 30.0) -> None:  # fmt: skip
     """Every record of the partition (the experiments keep no retention, so from 0), as
-    the process `final`."""
+    the process `final`. A cluster still recovering (a power cut, a failover) is waited
+    for up to `wait_s`, each failed attempt recorded; a topic the cluster no longer knows
+    reads as empty (its records are gone, which the checker then counts)."""
     offset = 0
+    deadline = time.monotonic() + wait_s
     while True:
         history.record(FINAL, "invoke", "poll", key=key(topic, partition))
-        got = await log.fetch(topic, partition, offset)
+        try:
+            got = await log.fetch(topic, partition, offset)
+        except grpc.aio.AioRpcError as e:
+            if errors.reason_of(e) == errors.Reason.UNKNOWN_TOPIC:
+                history.record(FINAL, "ok", "poll", key=key(topic, partition), value=[])
+                return
+            history.record(FINAL, "fail", "poll", key=key(topic, partition), **failure_fields(e))
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(FAILED_POLL_PAUSE_S)
+            continue
         records = [[r.offset, r.value.decode()] for r in got.records]
         history.record(FINAL, "ok", "poll", key=key(topic, partition), value=records)
         if records:

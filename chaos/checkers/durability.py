@@ -1,9 +1,10 @@
-"""Durability over a history of unique-key writes and one final read of them all.
+"""Durability over a history of unique writes and one final read of them all.
 
     write  input: key (unique)        acknowledged when ok
     range  process "final-kv", ok output: every key present after the run
+    send / poll (process "final")     log records, as chaos.producing records them
 
-lost: keys acknowledged and absent from the final read. A write whose outcome is unknown
+lost: acknowledged and absent from the final read. A write whose outcome is unknown
 (info) may be present or not; a failed one must not matter. Also here: the rate and
 latency of acknowledged writes in a window, the figures the disk experiments report.
 """
@@ -11,8 +12,10 @@ latency of acknowledged writes in a window, the figures the disk experiments rep
 from __future__ import annotations
 
 import statistics
+from collections import defaultdict
 from dataclasses import dataclass, field
 
+from chaos.checkers.log import FINAL as FINAL_LOG
 from chaos.history import Operation
 
 FINAL_KV = "final-kv"  # the process of the read after the run
@@ -67,3 +70,29 @@ def write_latency_ms(operations: list[Operation], start_s: float, end_s: float) 
 def _acked_writes(operations: list[Operation]) -> list[Operation]:
     return [op for op in operations if op.f == "write" and op.outcome == "ok"
             and op.end_ns is not None]  # fmt: skip
+
+
+@dataclass
+class LogDurability:
+    acknowledged: int = 0
+    read: int = 0
+    lost: list[str] = field(default_factory=list)
+
+
+def check_log(operations: list[Operation]) -> LogDurability:
+    """Acknowledged records absent from the final read of their partition. Stricter than
+    the log checker's lost-write (chaos.checkers.log), which forgives a record some
+    consumer read before it vanished: after a power cut what counts is what is left."""
+    final: dict[str, set[str]] = defaultdict(set)
+    for op in operations:
+        if op.process == FINAL_LOG and op.f == "poll" and op.outcome == "ok":
+            final[op.key].update(value for _, value in op.output)
+    acked = [op for op in operations if op.f == "send" and op.outcome == "ok"]
+    unread = {op.key for op in acked} - set(final)
+    if unread:
+        raise ValueError(f"no final read of {sorted(unread)}: nothing to check the sends against")
+    return LogDurability(
+        acknowledged=len(acked),
+        read=sum(len(values) for values in final.values()),
+        lost=[op.input for op in acked if op.input not in final[op.key]],
+    )

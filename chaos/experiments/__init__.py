@@ -5,6 +5,8 @@ from chaos.experiments import (
     double_apply,
     lock_gc_pause,
     lost_ack,
+    no_fsync,
+    slow_disk,
     stale_read,
     zombie_consumer,
 )
@@ -19,6 +21,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         double_apply.EXPERIMENT,
         lost_ack.EXPERIMENT,
         zombie_consumer.EXPERIMENT,
+        no_fsync.EXPERIMENT,
+        slow_disk.EXPERIMENT,
     )
 }
 

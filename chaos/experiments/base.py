@@ -11,6 +11,7 @@ closes the cluster, judges, and writes a report folder with a Chaos Toolkit jour
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from typing import Any
 
 from chaos import monitor
 from chaos.checkers.availability import Availability, summarize
+from chaos.disk.nodes import NodeDisks
 from chaos.history import History, Operation, pair
 from chaos.journal import journal
 from chaos.monitor import Sample
@@ -82,6 +84,7 @@ class Experiment:
     topology: Topology = DEFAULT_TOPOLOGY  # base_port 0: each run picks free ports
     workload: WorkloadRunner = run_workload
     leader_group: str = "kv"  # the Raft group whose leader a run waits for before its plan
+    lazy_disks: bool = False  # every node's data on a lazy disk (chaos.disk): power cuts
 
     def modes(self, which: str) -> list[Mode]:
         return {"unsafe": [self.unsafe], "safe": [self.safe], "both": [self.unsafe, self.safe]}[
@@ -120,7 +123,11 @@ class ModeResult:
 
 def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path) -> ModeResult:
     folder.mkdir(parents=True, exist_ok=True)
-    with LocalCluster(exp.topology, folder / "cluster", node_env=mode.node_env) as cluster:
+    run_dir = folder / "cluster"
+    with contextlib.ExitStack() as stack:
+        if exp.lazy_disks:  # mounted before the nodes start, unmounted after they stop
+            stack.enter_context(NodeDisks(run_dir, exp.topology.node_ids))
+        cluster = stack.enter_context(LocalCluster(exp.topology, run_dir, node_env=mode.node_env))
         cluster.wait_for_leader(timeout_s=20.0, group=exp.leader_group)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()

@@ -24,7 +24,6 @@ from chaos import producing
 from chaos.checkers.log import LogResult, check
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, isolate_leader
-from cluster.client import LogClient
 from cluster.client.log import ALL, LEADER
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
@@ -35,7 +34,7 @@ TOPIC = "lost-ack"
 def plan(
     cluster: LocalCluster, mode: Mode, duration_s: float
 ) -> tuple[producing.LogSpec, list[Fault]]:
-    group = asyncio.run(_create_topic(cluster.topology))
+    [group] = asyncio.run(producing.create_topic(cluster.topology, TOPIC))
     cluster.wait_for_leader(group=group, timeout_s=20.0)
     acks = LEADER if mode.settings.get("acks") == "leader" else ALL
     spec = producing.LogSpec(TOPIC, partitions=1, acks=acks)
@@ -44,14 +43,6 @@ def plan(
         group=group,
     )  # fmt: skip
     return spec, [fault]
-
-
-async def _create_topic(topology: Topology) -> str:
-    """The topic, ready; returns its partition's Raft group id."""
-    async with LogClient.for_topology(topology) as log:
-        topic = await log.create_topic(TOPIC, partitions=1, replication=3)
-        await log.wait_until_ready(TOPIC)
-        return str(topic.partitions[0].group)
 
 
 def judge(data: RunData, mode: Mode) -> Finding:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import grpc
 
+from chaos import producing
 from chaos.checkers import commits
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.group_consumer import running_consumer
@@ -58,16 +59,10 @@ class ZombieSpec:
 
 
 def plan(cluster: LocalCluster, mode: Mode, duration_s: float) -> tuple[ZombieSpec, list[Fault]]:
-    asyncio.run(_create_topic(cluster.topology))
+    asyncio.run(producing.create_topic(cluster.topology, TOPIC))
     # The pause is the workload's own step (it must land between a poll and its commit),
     # recorded as a nemesis event, so no timed faults here.
     return ZombieSpec(cluster.topology_path), []
-
-
-async def _create_topic(topology: Topology) -> None:
-    async with LogClient.for_topology(topology) as log:
-        await log.create_topic(TOPIC, partitions=1, replication=3)
-        await log.wait_until_ready(TOPIC)
 
 
 async def workload(
