@@ -48,13 +48,17 @@ class NodeDisks:
             for n in node_ids
         }
 
-    def __enter__(self) -> NodeDisks:
+    def mount(self) -> None:
+        """Mount every disk; if one fails, unmount those already mounted."""
         try:
             for disk in self.disks.values():
                 disk.mount()
         except BaseException:
             self.close()
             raise
+
+    def __enter__(self) -> NodeDisks:
+        self.mount()
         return self
 
     def __exit__(

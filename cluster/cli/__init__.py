@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cluster.cli import chaos, compose, kv, lifecycle, lock, log, net
+from cluster.cli import chaos, compose, disk, kv, lifecycle, lock, log, net
 
 app = typer.Typer(
     help="faultlab: a lab for distributed-systems failures.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 lifecycle.register(app)
 app.add_typer(net.app, name="net", help="Inject network faults through Toxiproxy.")
+app.add_typer(disk.app, name="disk", help="Slow or failing disks (faultlab up --lazy-disks).")
 app.add_typer(kv.app, name="kv", help="Read and write the replicated KV store.")
 app.add_typer(lock.app, name="lock", help="Take, release and inspect locks and sessions.")
 app.add_typer(log.app, name="log", help="Topics, produce and consume on the log broker.")

@@ -15,7 +15,10 @@ from faultlab.admin.v1 import admin_pb2
 from rich.console import Console
 from rich.table import Table
 
+from chaos.disk.mounts import DiskError
+from chaos.disk.nodes import NodeDisks, disk_controls
 from cluster import admin_client, state
+from cluster.cli.disk import disks_table
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
 from cluster.waiting import WaitTimeout, wait_until
@@ -37,19 +40,25 @@ def up(
     topology: Path = TopologyOption,
     detach: bool = typer.Option(False, "--detach", "-d", help="run in the background"),
     run_dir: Path | None = typer.Option(None, help="where logs and data go"),
+    lazy_disks: bool = typer.Option(
+        False, "--lazy-disks", help="each node's data on a lazy disk (FUSE): disk faults"
+    ),
 ) -> None:
     """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
     topo = _load_topology(topology)
     _refuse_second_cluster()
     run_dir = run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
     if detach:
-        _up_detached(topology, run_dir)
+        _up_detached(topology, run_dir, lazy_disks)
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cluster = LocalCluster(topo, run_dir)
+    disks = NodeDisks(run_dir, topo.node_ids) if lazy_disks else None
     try:
         with console.status(f"starting {len(topo.nodes)} nodes and Toxiproxy..."):
+            if disks is not None:
+                disks.mount()
             cluster.start()
         state.write(
             state.ClusterState(
@@ -64,11 +73,13 @@ def up(
             pass
     except KeyboardInterrupt:
         pass
-    except LauncherError as e:
+    except (LauncherError, DiskError) as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from e
     finally:
         cluster.close()
+        if disks is not None:
+            disks.close()  # after the nodes: they hold their files open
         state.remove(os.getpid())
     console.print("cluster stopped")
 
@@ -95,6 +106,9 @@ def status() -> None:
             console.print(table)
     for table in _reachability_tables(topo, statuses):
         console.print(table)
+    controls = disk_controls(Path(st.run_dir))
+    if controls:
+        console.print(disks_table(controls))
     console.print(f"Toxiproxy API: http://{st.toxiproxy_api}   run folder: {st.run_dir}")
 
 
@@ -228,7 +242,7 @@ def _refuse_second_cluster() -> None:
     raise typer.Exit(1)
 
 
-def _up_detached(topology: Path, run_dir: Path) -> None:
+def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool) -> None:
     log_path = state.state_dir() / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -240,6 +254,7 @@ def _up_detached(topology: Path, run_dir: Path) -> None:
         str(topology),
         "--run-dir",
         str(run_dir),
+        *(["--lazy-disks"] if lazy_disks else []),
     ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

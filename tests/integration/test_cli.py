@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.disk.mounts import mounted_disks
 from chaos.pytest_plugin import pid_alive
 from cluster.waiting import wait_until
 from tests.integration.netcheck import NOTICE_S
@@ -75,6 +76,29 @@ def test_up_status_partition_heal_down(cli: Cli) -> None:
     cli("down")
     assert not pid_alive(supervisor)
     assert not (cli.home / "state.json").exists()
+
+
+def test_lazy_disks_slow_fail_heal_and_nothing_left_mounted(cli: Cli) -> None:
+    cli("up", "--detach", "--lazy-disks")
+    run_dir = Path(json.loads((cli.home / "state.json").read_text())["run_dir"])
+    assert len([m for m in mounted_disks() if m.is_relative_to(run_dir.resolve())]) == 3
+    cli("kv", "put", "greeting", "hello")
+    cli("disk", "slow", "kv2", "--fsync", "50ms")
+    cli("disk", "fail", "kv3")
+    out = cli("status").stdout
+    assert "lazy disks" in out and "fsync +50 ms" in out and "fsync EIO" in out
+    cli("disk", "heal")
+    assert "fsync" not in cli("disk", "status").stdout.split("power cuts")[1]
+    result = cli("disk", "slow", "kv9", "--fsync", "5ms", check=False)
+    assert result.returncode == 1 and "kv9 has no lazy disk" in result.stderr
+    cli("down")
+    assert not [m for m in mounted_disks() if m.is_relative_to(run_dir.resolve())]
+
+
+def test_disk_commands_on_plain_disks_say_how_to_get_lazy_ones(cli: Cli) -> None:
+    cli("up", "--detach")
+    result = cli("disk", "status", check=False)
+    assert result.returncode == 1 and "faultlab up --lazy-disks" in result.stderr
 
 
 def test_bad_input_gets_a_clear_error(cli: Cli) -> None:
