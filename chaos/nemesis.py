@@ -173,21 +173,31 @@ def power_cut(
     return Fault(name, at_s, down_s, inject, heal)
 
 
-def slow_disk(
-    name: str, role: str, delay_ms: float, at_s: float, duration_s: float, group: str = "kv"
-) -> Fault:
-    """Every fsync on one node's disk `delay_ms` late: the `group` leader's (role
-    "leader") or one of its followers' (role "follower"), as they are at `at_s`."""
+def disk_fault(
+    name: str, role: str, at_s: float, duration_s: float, group: str = "kv",
+    **faults: float | bool,
+) -> Fault:  # fmt: skip
+    """`faults` (chaos.disk.fs.DiskFaults: fsync_delay_ms, write_delay_ms, fsync_error,
+    write_error) on one node's disk: the `group` leader's (role "leader") or one of its
+    followers' (role "follower"), as they are at `at_s`."""
     target: dict[str, str] = {}
 
     def inject(cluster: LocalCluster, net: Network) -> str:
         leader = current_leader(cluster, group)
         followers = [n.id for n in cluster.topology.group_nodes(group) if n.id != leader]
         target["node"] = leader if role == "leader" else followers[0]
-        disk_control(cluster.run_dir, target["node"]).set_faults(fsync_delay_ms=delay_ms)
-        return f"fsync {delay_ms:g} ms slow on {target['node']} ({role} of {group})"
+        disk_control(cluster.run_dir, target["node"]).set_faults(**faults)
+        shown = ", ".join(f"{k}={v}" for k, v in faults.items())
+        return f"disk of {target['node']} ({role} of {group}): {shown}"
 
     def heal(cluster: LocalCluster, net: Network) -> None:
         disk_control(cluster.run_dir, target["node"]).clear_faults()
 
     return Fault(name, at_s, duration_s, inject, heal)
+
+
+def slow_disk(
+    name: str, role: str, delay_ms: float, at_s: float, duration_s: float, group: str = "kv"
+) -> Fault:
+    """Every fsync on the leader's or a follower's disk `delay_ms` late."""
+    return disk_fault(name, role, at_s, duration_s, group, fsync_delay_ms=delay_ms)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from chaos.disk.mounts import fuse_unavailable_reason
 from chaos.experiments import EXPERIMENTS
 from chaos.experiments.base import Experiment, ModeResult, run_mode
 from chaos.report import write_report
@@ -45,6 +46,10 @@ def run(
         raise typer.Exit(2)
     if mode not in ("unsafe", "safe", "both"):
         raise typer.BadParameter("--mode is unsafe, safe or both")
+    if exp.lazy_disks and (reason := fuse_unavailable_reason()) is not None:
+        err.print(f"[red]error:[/] {exp.name} runs on lazy disks, and FUSE cannot be used "
+                  f"here: {reason}")  # fmt: skip
+        raise typer.Exit(1)
     duration_s = parse_ms(duration, default_unit="s") / 1000
     if duration_s < 4:
         raise typer.BadParameter("--duration must be at least 4s")

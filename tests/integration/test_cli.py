@@ -95,6 +95,13 @@ def test_lazy_disks_slow_fail_heal_and_nothing_left_mounted(cli: Cli) -> None:
     assert not [m for m in mounted_disks() if m.is_relative_to(run_dir.resolve())]
 
 
+def test_a_disk_experiment_without_fuse_says_what_is_missing(cli: Cli, tmp_path: Path) -> None:
+    cli.env["PATH"] = str(tmp_path)  # no fusermount3 on it
+    result = cli("chaos", "run", "no-fsync", check=False)
+    assert result.returncode == 1
+    assert "FUSE cannot be used here" in result.stderr and "fusermount3" in result.stderr
+
+
 def test_disk_commands_on_plain_disks_say_how_to_get_lazy_ones(cli: Cli) -> None:
     cli("up", "--detach")
     result = cli("disk", "status", check=False)
