@@ -8,8 +8,9 @@ of every range overwritten below that size since; per directory, the entry opera
 Reads are then plain pass-through, and an append, the common write, costs no memory.
 
     undo = FileUndo(fd, durable_size=4096)
-    undo.before_overwrite(0, 100, read_original)   # saves bytes 0..99 once
-    undo.restore(write, truncate)                 # the file as of its last fsync
+    undo.before_overwrite(0, 100, read_original)   # saves bytes 0..99, once
+    size, zeroed = undo.restore_plan(size_now, torn=None)
+    # the power cut: truncate to `size`, write back `undo.saved` (LazyFs._roll_back)
 """
 
 from __future__ import annotations
