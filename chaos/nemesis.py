@@ -18,7 +18,7 @@ from chaos.disk import nodes as disks
 from chaos.disk.nodes import disk_control, disk_controls
 from chaos.history import NEMESIS, History
 from chaos.net import Network
-from cluster.launcher import LocalCluster
+from cluster.backend import Cluster
 from services.runtime.topology import CLIENT
 
 
@@ -27,11 +27,11 @@ class Fault:
     name: str
     at_s: float
     duration_s: float
-    inject: Callable[[LocalCluster, Network], str]
-    heal: Callable[[LocalCluster, Network], None]
+    inject: Callable[[Cluster, Network], str]
+    heal: Callable[[Cluster, Network], None]
 
 
-async def run_nemesis(faults: list[Fault], cluster: LocalCluster, history: History) -> None:
+async def run_nemesis(faults: list[Fault], cluster: Cluster, history: History) -> None:
     assert cluster.toxiproxy is not None
     net = Network(cluster.toxiproxy, cluster.topology)
     try:
@@ -40,7 +40,7 @@ async def run_nemesis(faults: list[Fault], cluster: LocalCluster, history: Histo
         net.heal()  # whatever happened, no fault outlives the run
 
 
-async def _one(fault: Fault, cluster: LocalCluster, net: Network, history: History) -> None:
+async def _one(fault: Fault, cluster: Cluster, net: Network, history: History) -> None:
     await asyncio.sleep(fault.at_s)
     description = await asyncio.to_thread(fault.inject, cluster, net)
     history.record(NEMESIS, "invoke", fault.name, value=description)
@@ -51,7 +51,7 @@ async def _one(fault: Fault, cluster: LocalCluster, net: Network, history: Histo
         history.record(NEMESIS, "info", fault.name, value=f"healed: {description}")
 
 
-def current_leader(cluster: LocalCluster, group: str = "kv") -> str:
+def current_leader(cluster: Cluster, group: str = "kv") -> str:
     leader = cluster.leader(group=group)
     if leader is None:
         raise RuntimeError(f"no leader of {group} to aim the fault at")
@@ -63,7 +63,7 @@ def isolate_leader(name: str, at_s: float, duration_s: float, group: str = "kv")
     it)."""
     target: dict[str, str] = {}
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         target["node"] = current_leader(cluster, group)
         net.isolate(target["node"])
         return f"isolated {target['node']}, leader of {group}"
@@ -72,7 +72,7 @@ def isolate_leader(name: str, at_s: float, duration_s: float, group: str = "kv")
 
 
 def isolate_node(name: str, node_id: str, at_s: float, duration_s: float) -> Fault:
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         net.isolate(node_id)
         return f"isolated {node_id}"
 
@@ -82,7 +82,7 @@ def isolate_node(name: str, node_id: str, at_s: float, duration_s: float) -> Fau
 def random_halves(name: str, rng: random.Random, at_s: float, duration_s: float) -> Fault:
     """Split the group at random into a majority and a minority, both ways."""
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         ids = [n.id for n in cluster.topology.nodes]
         shuffled = rng.sample(ids, len(ids))
         cut = len(ids) // 2
@@ -100,12 +100,12 @@ def kill_and_restart(name: str, node_id: str | None, at_s: float, down_s: float)
     right after, so that is the life the restarted node needs."""
     target: dict[str, str] = {}
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         target["node"] = node_id or current_leader(cluster)
         cluster.kill(target["node"])
         return f"killed -9 {target['node']}"
 
-    def heal(cluster: LocalCluster, net: Network) -> None:
+    def heal(cluster: Cluster, net: Network) -> None:
         cluster.start_node(target["node"])
 
     return Fault(name, at_s, down_s, inject, heal)
@@ -115,7 +115,7 @@ def pause_and_resume(name: str, node_id: str | None, at_s: float, paused_s: floa
     """SIGSTOP a node (the leader when `node_id` is None), as a long GC pause would."""
     target: dict[str, str] = {}
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         target["node"] = node_id or current_leader(cluster)
         cluster.pause(target["node"])
         return f"paused {target['node']}"
@@ -126,7 +126,7 @@ def pause_and_resume(name: str, node_id: str | None, at_s: float, paused_s: floa
 def slow_node(name: str, node_id: str, latency_ms: int, at_s: float, duration_s: float) -> Fault:
     """Every answer from `node_id` (to peers and clients) `latency_ms` late."""
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         net.latency(node_id, latency_ms)
         return f"{latency_ms} ms latency into {node_id}"
 
@@ -138,7 +138,7 @@ def late_answers_to_clients(name: str, latency_ms: int, at_s: float, duration_s:
     deadlines): requests still reach it and commit, only the responses are lost."""
     target: dict[str, str] = {}
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         target["node"] = current_leader(cluster)
         net.latency((CLIENT, target["node"]), latency_ms)
         return f"answers from leader {target['node']} to clients {latency_ms} ms late"
@@ -155,7 +155,7 @@ def power_cut(
     again `down_s` later. Needs the cluster run on lazy disks (chaos.disk.NodeDisks)."""
     target: list[str] = []
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         target[:] = node_ids or sorted(disk_controls(cluster.run_dir))
         if not target:
             raise RuntimeError("a power cut needs the cluster on lazy disks (NodeDisks)")
@@ -164,7 +164,7 @@ def power_cut(
         undone = sum(len(r["entries_undone"]) for r in reports.values())
         return f"power cut {','.join(target)}: {lost} un-fsynced bytes and {undone} entries lost"
 
-    def heal(cluster: LocalCluster, net: Network) -> None:
+    def heal(cluster: Cluster, net: Network) -> None:
         for node in target:
             cluster.start_node(node, wait=False)
         for node in target:
@@ -182,7 +182,7 @@ def disk_fault(
     followers' (role "follower"), as they are at `at_s`."""
     target: dict[str, str] = {}
 
-    def inject(cluster: LocalCluster, net: Network) -> str:
+    def inject(cluster: Cluster, net: Network) -> str:
         leader = current_leader(cluster, group)
         followers = [n.id for n in cluster.topology.group_nodes(group) if n.id != leader]
         target["node"] = leader if role == "leader" else followers[0]
@@ -190,7 +190,7 @@ def disk_fault(
         shown = ", ".join(f"{k}={v}" for k, v in faults.items())
         return f"disk of {target['node']} ({role} of {group}): {shown}"
 
-    def heal(cluster: LocalCluster, net: Network) -> None:
+    def heal(cluster: Cluster, net: Network) -> None:
         disk_control(cluster.run_dir, target["node"]).clear_faults()
 
     return Fault(name, at_s, duration_s, inject, heal)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from chaos.checkers.availability import longest_gap_s
 from chaos.history import History, pair
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
-from cluster.launcher import LocalCluster
+from cluster.backend import Cluster
 
 WRITERS = 3
 RATE_PER_WRITER = 100.0  # attempted writes per second each
@@ -32,7 +32,7 @@ class StopRun:
 
 
 async def stop_under_load(
-    cluster: LocalCluster, nodes: list[str], restart: bool, settle_s: float = 1.0
+    cluster: Cluster, nodes: list[str], restart: bool, settle_s: float = 1.0
 ) -> StopRun:
     """SIGTERM each of `nodes` in turn (and start it again when `restart`, waiting for a
     leader before the next), while writers run from `settle_s` before the first stop to

@@ -21,7 +21,17 @@ from services.runtime.registry import service
 from services.runtime.topology import Topology
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.5.0"
+NODE_IMAGE = "faultlab-node:dev"
+BASE_IMAGE = "python:3.11-slim"
 TOXIPROXY_HOST = "toxiproxy"
+# Each of these environment variables, when set where `docker compose` runs, replaces the
+# default: `make images` sets them to images built from a local Debian base where the
+# published ones cannot be pulled (cluster/images.py).
+IMAGE_VARIABLES = {
+    "FAULTLAB_TOXIPROXY_IMAGE": TOXIPROXY_IMAGE,
+    "FAULTLAB_NODE_IMAGE": NODE_IMAGE,
+    "FAULTLAB_BASE_IMAGE": BASE_IMAGE,
+}
 HEADER = "# Rendered from topology.toml by `faultlab compose render`; do not edit by hand.\n"
 
 
@@ -38,22 +48,32 @@ def toxiproxy_config(topology: Topology) -> list[dict[str, Any]]:
     ]
 
 
-def compose(topology: Topology) -> dict[str, Any]:
+def _variable(name: str) -> str:
+    return f"${{{name}:-{IMAGE_VARIABLES[name]}}}"
+
+
+def compose(topology: Topology, build_context: str = ".") -> dict[str, Any]:
+    """The compose file, its relative paths (toxiproxy.json, topology.toml) next to it."""
     api = topology.toxiproxy_port
-    client_ports = [f"{link.listen_port}:{link.listen_port}" for link in topology.links
+    host = topology.host  # published on the topology's address only, as the launcher binds
+    client_ports = [f"{host}:{link.listen_port}:{link.listen_port}" for link in topology.links
                     if link.src == "client"]  # fmt: skip
     services: dict[str, Any] = {
         TOXIPROXY_HOST: {
-            "image": TOXIPROXY_IMAGE,
+            "image": _variable("FAULTLAB_TOXIPROXY_IMAGE"),
             "command": ["-host=0.0.0.0", f"-port={api}", "-config=/etc/toxiproxy.json"],
             "volumes": ["./toxiproxy.json:/etc/toxiproxy.json:ro"],
-            "ports": [f"{api}:{api}", *client_ports],
+            "ports": [f"{host}:{api}:{api}", *client_ports],
         }
     }
     for node in topology.nodes:
         module = service(node.group).module
         services[node.id] = {
-            "build": ".",
+            "image": _variable("FAULTLAB_NODE_IMAGE"),
+            "build": {
+                "context": build_context,
+                "args": {"BASE_IMAGE": _variable("FAULTLAB_BASE_IMAGE")},
+            },
             "command": ["python", "-m", module],
             "environment": {
                 "FAULTLAB_TOPOLOGY": "/app/topology.toml",
@@ -62,18 +82,28 @@ def compose(topology: Topology) -> dict[str, Any]:
                 "FAULTLAB_LISTEN_HOST": "0.0.0.0",
                 "FAULTLAB_PEER_HOST": TOXIPROXY_HOST,
             },
-            "volumes": [f"{node.id}-data:/data"],
+            "volumes": [f"{node.id}-data:/data", "./topology.toml:/app/topology.toml:ro"],
             # Published like the launcher's: the listen port for status and admin (never
             # through Toxiproxy), the metrics port for Prometheus.
-            "ports": [f"{p}:{p}" for p in (node.listen_port, node.metrics_port)],
-            "depends_on": [TOXIPROXY_HOST],
+            "ports": [f"{host}:{p}:{p}" for p in (node.listen_port, node.metrics_port)],
+            # `docker compose up --wait` returns once every node answers its gRPC health
+            # check with SERVING (the launcher waits for the same).
+            "healthcheck": _healthcheck(node.listen_port),
+            # The published Toxiproxy image has no shell to check it with; the nodes
+            # redial their peers until its proxies answer.
+            "depends_on": {TOXIPROXY_HOST: {"condition": "service_started"}},
             "stop_grace_period": "10s",
         }
     return {"services": services, "volumes": {f"{n.id}-data": {} for n in topology.nodes}}
 
 
-def render_compose(topology: Topology) -> str:
-    return HEADER + yaml.safe_dump(compose(topology), sort_keys=False, width=100)
+def _healthcheck(port: int) -> dict[str, Any]:
+    test = ["CMD", "python", "-m", "services.runtime.healthcheck", f"127.0.0.1:{port}"]
+    return {"test": test, "interval": "1s", "timeout": "3s", "retries": 60}
+
+
+def render_compose(topology: Topology, build_context: str = ".") -> str:
+    return HEADER + yaml.safe_dump(compose(topology, build_context), sort_keys=False, width=100)
 
 
 def render_toxiproxy(topology: Topology) -> str:

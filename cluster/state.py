@@ -2,6 +2,7 @@
 
 `faultlab up` writes .faultlab/state.json once every node serves and removes it on exit;
 the file names the supervising process, the run folder and the resolved topology.
+`faultlab compose up` writes one too, naming the compose project and its Docker engine.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ class NoCluster(RuntimeError):
 
 @dataclass(frozen=True)
 class ClusterState:
-    supervisor_pid: int
+    supervisor_pid: int  # 0 for a compose cluster: the Docker engine supervises it
     run_dir: str
     topology_path: str
     toxiproxy_api: str
+    compose_project: str = ""  # set by `faultlab compose up`: the containers' project
+    docker_host: str = ""  # and the engine they run on
 
     def topology(self) -> Topology:
         return Topology.from_file(self.topology_path)
@@ -57,7 +60,7 @@ def read() -> ClusterState:
         ) from None
     except (ValueError, TypeError) as e:
         raise NoCluster(f"{path} is not a faultlab state file: {e}") from e
-    if not _alive(state.supervisor_pid):
+    if not state.compose_project and not _alive(state.supervisor_pid):
         raise NoCluster(
             f"the cluster's supervisor (pid {state.supervisor_pid}) is gone; remove {path}"
         )

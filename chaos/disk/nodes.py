@@ -18,7 +18,8 @@ from typing import Any
 from chaos.disk.control import CONTROL_FILE, DiskControl
 from chaos.disk.mounts import LazyDisk
 from cluster import processes
-from cluster.launcher import LocalCluster, node_data_dir
+from cluster.backend import Cluster
+from cluster.launcher import node_data_dir
 
 
 def disk_state_dir(run_dir: Path, node_id: str) -> Path:
@@ -80,7 +81,7 @@ class NodeDisks:
 
 
 def power_cut(
-    cluster: LocalCluster, node_ids: list[str], torn_seed: int | None = None, restart: bool = True
+    cluster: Cluster, node_ids: list[str], torn_seed: int | None = None, restart: bool = True
 ) -> dict[str, dict[str, Any]]:
     """kill -9 every node of `node_ids` (all of them before any disk loses anything, as
     one power failure would), drop what their disks had not made durable, and start them

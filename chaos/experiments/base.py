@@ -11,7 +11,6 @@ closes the cluster, judges, and writes a report folder with a Chaos Toolkit jour
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -20,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from chaos import monitor
+from chaos.backends import Backend, processes
 from chaos.checkers.availability import Availability, summarize
-from chaos.disk.nodes import NodeDisks
 from chaos.history import History, Operation, pair
 from chaos.journal import journal
 from chaos.monitor import Sample
 from chaos.nemesis import Fault, run_nemesis
 from chaos.workload import run_workload
-from cluster.launcher import LocalCluster
+from cluster.backend import Cluster
 from services.runtime.topology import Group, Topology
 
 
@@ -63,7 +62,7 @@ class Finding:
 
 # The plan returns a workload spec that the experiment's workload runner understands (the
 # KV workload's WorkloadSpec for the KV experiments), and the faults to inject.
-Plan = Callable[[LocalCluster, Mode, float], tuple[Any, list[Fault]]]
+Plan = Callable[[Cluster, Mode, float], tuple[Any, list[Fault]]]
 Judge = Callable[[RunData, Mode], Finding]
 # (spec, topology, history, duration_s, seed): drives clients and records what they saw.
 WorkloadRunner = Callable[[Any, Topology, History, float, int], Awaitable[None]]
@@ -121,13 +120,13 @@ class ModeResult:
         }  # fmt: skip
 
 
-def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path) -> ModeResult:
+def run_mode(
+    exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path,
+    backend: Backend = processes,
+) -> ModeResult:  # fmt: skip
+    """One mode on a fresh cluster of `backend`'s (local processes, or containers)."""
     folder.mkdir(parents=True, exist_ok=True)
-    run_dir = folder / "cluster"
-    with contextlib.ExitStack() as stack:
-        if exp.lazy_disks:  # mounted before the nodes start, unmounted after they stop
-            stack.enter_context(NodeDisks(run_dir, exp.topology.node_ids))
-        cluster = stack.enter_context(LocalCluster(exp.topology, run_dir, node_env=mode.node_env))
+    with backend(exp.topology, mode.node_env, exp.lazy_disks, folder / "cluster") as cluster:
         cluster.wait_for_leader(timeout_s=20.0, group=exp.leader_group)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()
@@ -152,7 +151,7 @@ def run_mode(exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: 
 
 
 async def _drive(
-    exp: Experiment, cluster: LocalCluster, spec: Any, faults: list[Fault], history: History,
+    exp: Experiment, cluster: Cluster, spec: Any, faults: list[Fault], history: History,
     samples: list[Sample], duration_s: float, seed: int,
 ) -> None:  # fmt: skip
     watcher = asyncio.create_task(monitor.monitor_terms(cluster.topology, history, samples))

@@ -7,12 +7,12 @@ import itertools
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, current_leader, isolate_node
 from chaos.workload import ClientSpec, WorkloadSpec
-from cluster.launcher import LocalCluster
+from cluster.backend import Cluster
 
 SETTLE_S = 0.5  # after the heal, before counting the term as "after"
 
 
-def plan(cluster: LocalCluster, mode: Mode, duration_s: float) -> tuple[WorkloadSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[WorkloadSpec, list[Fault]]:
     leader = current_leader(cluster)
     follower = next(n.id for n in cluster.topology.nodes if n.id != leader)
     clients = (

@@ -27,8 +27,8 @@ from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import History
 from chaos.nemesis import Fault, late_answers_to_clients
 from chaos.workload import failure_fields, outcome_of
+from cluster.backend import Cluster
 from cluster.client import KvClient
-from cluster.launcher import LocalCluster
 from services.runtime.topology import Topology
 
 SEPARATOR = ";"
@@ -44,7 +44,7 @@ class AppendSpec:
     appends_per_key: int = 25  # then the client moves to a fresh key (independent keys)
 
 
-def plan(cluster: LocalCluster, mode: Mode, duration_s: float) -> tuple[AppendSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[AppendSpec, list[Fault]]:
     spec = AppendSpec(sessions=bool(mode.settings.get("sessions")))
     late_ms = round(spec.timeout_s * 1000 * 4)  # far past every deadline
     fault = late_answers_to_clients(

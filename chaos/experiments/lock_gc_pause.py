@@ -26,8 +26,8 @@ from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import NEMESIS, History
 from chaos.lock_holder import running_holder
 from chaos.nemesis import Fault
+from cluster.backend import Cluster
 from cluster.client import KvClient, LockClient
-from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group, Topology
 
@@ -47,7 +47,7 @@ class GcPauseSpec:
     holder_at_share: float = 0.2  # of the run, when the holder process starts
 
 
-def plan(cluster: LocalCluster, mode: Mode, duration_s: float) -> tuple[GcPauseSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[GcPauseSpec, list[Fault]]:
     cluster.wait_for_leader(group="lock", timeout_s=20.0)
     fenced = bool(mode.settings.get("fenced"))
     # The pause is the workload's own step (it must land between the holder's read and

@@ -24,16 +24,14 @@ from chaos import producing
 from chaos.checkers.log import LogResult, check
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, isolate_leader
+from cluster.backend import Cluster
 from cluster.client.log import ALL, LEADER
-from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
 
 TOPIC = "lost-ack"
 
 
-def plan(
-    cluster: LocalCluster, mode: Mode, duration_s: float
-) -> tuple[producing.LogSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[producing.LogSpec, list[Fault]]:
     [group] = asyncio.run(producing.create_topic(cluster.topology, TOPIC))
     cluster.wait_for_leader(group=group, timeout_s=20.0)
     acks = LEADER if mode.settings.get("acks") == "leader" else ALL

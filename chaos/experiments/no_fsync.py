@@ -24,17 +24,15 @@ from chaos.acked_writes import AckedWritesSpec
 from chaos.checkers import durability
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, power_cut
+from cluster.backend import Cluster
 from cluster.client.log import ALL
-from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
 
 TOPIC = "no-fsync"
 CUT_AT = 0.6  # of the run
 
 
-def plan(
-    cluster: LocalCluster, mode: Mode, duration_s: float
-) -> tuple[AckedWritesSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[AckedWritesSpec, list[Fault]]:
     [group] = asyncio.run(producing.create_topic(cluster.topology, TOPIC))
     cluster.wait_for_leader(group=group, timeout_s=20.0)
     # Producers send back to back too (a rate no producer reaches), so both stores run

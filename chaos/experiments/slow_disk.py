@@ -20,16 +20,14 @@ from chaos.acked_writes import AckedWritesSpec
 from chaos.checkers import durability
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, slow_disk
-from cluster.launcher import LocalCluster
+from cluster.backend import Cluster
 
 DELAY_MS = 100.0
 START, END = 0.3, 0.8  # of the run
 SETTLE_S = 0.5  # after the fault starts, before its latencies count (writes in flight)
 
 
-def plan(
-    cluster: LocalCluster, mode: Mode, duration_s: float
-) -> tuple[AckedWritesSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[AckedWritesSpec, list[Fault]]:
     role = str(mode.settings["slow"])
     fault = slow_disk(f"slow-fsync-{role}", role, DELAY_MS, at_s=START * duration_s,
                       duration_s=(END - START) * duration_s)  # fmt: skip

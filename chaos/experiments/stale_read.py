@@ -9,10 +9,10 @@ from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.experiments.render import failing_window_md
 from chaos.nemesis import Fault, current_leader, isolate_leader
 from chaos.workload import ClientSpec, WorkloadSpec
-from cluster.launcher import LocalCluster
+from cluster.backend import Cluster
 
 
-def plan(cluster: LocalCluster, mode: Mode, duration_s: float) -> tuple[WorkloadSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[WorkloadSpec, list[Fault]]:
     leader = current_leader(cluster)
     clients = (
         # Readers pinned to the node that will be cut off: what does it answer?

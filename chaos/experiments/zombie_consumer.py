@@ -38,9 +38,9 @@ from chaos.group_consumer import running_consumer
 from chaos.history import NEMESIS, History
 from chaos.nemesis import Fault
 from chaos.workload import failure_fields, outcome_of
+from cluster.backend import Cluster
 from cluster.client import LogClient
 from cluster.client.consumer import GroupConsumer
-from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group, Topology
 
@@ -58,7 +58,7 @@ class ZombieSpec:
     pause_at_share: float = 0.3  # of the run
 
 
-def plan(cluster: LocalCluster, mode: Mode, duration_s: float) -> tuple[ZombieSpec, list[Fault]]:
+def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[ZombieSpec, list[Fault]]:
     asyncio.run(producing.create_topic(cluster.topology, TOPIC))
     # The pause is the workload's own step (it must land between a poll and its commit),
     # recorded as a nemesis event, so no timed faults here.

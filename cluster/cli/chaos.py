@@ -11,11 +11,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from chaos.backends import Backend, Compose, processes
 from chaos.disk.mounts import fuse_unavailable_reason
 from chaos.experiments import EXPERIMENTS
 from chaos.experiments.base import Experiment, ModeResult, run_mode
 from chaos.report import write_report
 from cluster.cli.durations import parse_ms
+from cluster.engine import EngineError, reachable_engine
+from cluster.images import ImageError, build_images
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -38,6 +41,9 @@ def run(
     duration: str = typer.Option("30s", help="how long each mode runs"),
     seed: int = typer.Option(1, help="seeds the workload's choices"),
     out: Path = typer.Option(Path(".faultlab/chaos"), help="where run folders go"),
+    backend: str = typer.Option(
+        "processes", help="processes (local) or compose (containers on DOCKER_HOST's engine)"
+    ),
 ) -> None:
     """Run an experiment on a fresh cluster; exit 0 when every mode behaved as hypothesized."""
     exp = EXPERIMENTS.get(name)
@@ -46,6 +52,12 @@ def run(
         raise typer.Exit(2)
     if mode not in ("unsafe", "safe", "both"):
         raise typer.BadParameter("--mode is unsafe, safe or both")
+    if backend not in ("processes", "compose"):
+        raise typer.BadParameter("--backend is processes or compose")
+    if exp.lazy_disks and backend == "compose":
+        err.print(f"[red]error:[/] {exp.name} runs on lazy disks (FUSE under each node's "
+                  "data), which only the processes backend mounts")  # fmt: skip
+        raise typer.Exit(1)
     if exp.lazy_disks and (reason := fuse_unavailable_reason()) is not None:
         err.print(f"[red]error:[/] {exp.name} runs on lazy disks, and FUSE cannot be used "
                   f"here: {reason}")  # fmt: skip
@@ -54,22 +66,37 @@ def run(
     if duration_s < 4:
         raise typer.BadParameter("--duration must be at least 4s")
     run_folder = out / f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    chosen = processes if backend == "processes" else _compose_backend()
     console.print(f"[bold]{exp.title}[/]\n{exp.hypothesis}\n")
-    results = [_run_one(exp, m.name, duration_s, seed, run_folder) for m in exp.modes(mode)]
+    results = [_run_one(exp, m.name, duration_s, seed, run_folder, chosen)
+               for m in exp.modes(mode)]  # fmt: skip
     console.print(_verdicts(results))
     if not all(r.behaved for r in results):
         raise typer.Exit(1)
 
 
+def _compose_backend() -> Backend:
+    """Containers on the engine DOCKER_HOST names, with images built (or pulled) once."""
+    try:
+        engine = reachable_engine()
+        with console.status("building images (pulling where a registry answers)..."):
+            images = build_images(engine.client, pull=True)
+    except (EngineError, ImageError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    return Compose(engine, images)
+
+
 def _run_one(
-    exp: Experiment, mode_name: str, duration_s: float, seed: int, folder: Path
-) -> ModeResult:
+    exp: Experiment, mode_name: str, duration_s: float, seed: int, folder: Path,
+    backend: Backend,
+) -> ModeResult:  # fmt: skip
     mode = exp.unsafe if mode_name == "unsafe" else exp.safe
     box: dict[str, ModeResult | BaseException] = {}
 
     def work() -> None:
         try:
-            box["result"] = run_mode(exp, mode, duration_s, seed, folder / mode.name)
+            box["result"] = run_mode(exp, mode, duration_s, seed, folder / mode.name, backend)
         except BaseException as e:  # carried to the main thread, raised there
             box["result"] = e
 

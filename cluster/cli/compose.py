@@ -1,33 +1,105 @@
-"""`faultlab compose render`: write docker-compose.yml and toxiproxy.json from a topology."""
+"""`faultlab compose ...`: docker-compose.yml rendered from the topology, the images it
+runs (built without a registry where none answers), and the compose cluster brought up and
+down so that `faultlab status`, `net`, `kv`, `lock`, `log` and `chaos run --backend
+compose` work against it as against `faultlab up`."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from cluster import state
 from cluster.compose import render_compose, render_toxiproxy
+from cluster.containers import ComposeCluster, ComposeError
+from cluster.engine import EngineError, reachable_engine
+from cluster.images import ImageError, build_images
 from services.runtime.topology import Topology, TopologyError
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
+err = Console(stderr=True)
+
+TopologyOption = typer.Option(Path("topology.toml"), "--topology", "-t")
+PROJECT = "faultlab"
+
+
+def _topology(path: Path) -> Topology:
+    try:
+        topo = Topology.from_file(path)
+    except TopologyError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from e
+    if not topo.resolved:
+        err.print("[red]error:[/] containers need fixed ports: set cluster.base_port")
+        raise typer.Exit(2)
+    return topo
 
 
 @app.command()
 def render(
-    topology: Path = typer.Option(Path("topology.toml"), "--topology", "-t"),
+    topology: Path = TopologyOption,
     out: Path = typer.Option(Path("."), help="the folder to write into"),
 ) -> None:
     """Render docker-compose.yml and toxiproxy.json (the Toxiproxy container's proxies)."""
-    try:
-        topo = Topology.from_file(topology)
-    except TopologyError as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
-    if not topo.resolved:
-        console.print("[red]error:[/] containers need fixed ports: set cluster.base_port")
-        raise typer.Exit(2)
+    topo = _topology(topology)
     (out / "docker-compose.yml").write_text(render_compose(topo))
     (out / "toxiproxy.json").write_text(render_toxiproxy(topo))
     console.print(f"wrote {out / 'docker-compose.yml'} and {out / 'toxiproxy.json'}")
+
+
+def _images(pull: bool) -> tuple[dict[str, str], str]:
+    try:
+        engine = reachable_engine()
+        with console.status("building images (pulling where a registry answers)..."):
+            return build_images(engine.client, pull), engine.host
+    except (EngineError, ImageError) as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+
+
+@app.command()
+def images(pull: bool = typer.Option(True, help="try the published images first")) -> None:
+    """Build the images docker-compose.yml runs, on the engine DOCKER_HOST names."""
+    env, _ = _images(pull)
+    console.print("images ready; for `docker compose up`, export:")
+    for name, value in env.items():
+        console.print(f"  export {name}={value}")
+
+
+@app.command()
+def up(
+    topology: Path = TopologyOption,
+    pull: bool = typer.Option(True, help="try the published images first"),
+) -> None:
+    """Images, then `docker compose up --wait` in this folder; the CLI then talks to it."""
+    topo = _topology(topology)
+    env, host = _images(pull)
+    folder = Path.cwd()
+    cluster = ComposeCluster(topo, folder, PROJECT, {**os.environ, "DOCKER_HOST": host})
+    try:
+        with console.status(f"docker compose up: {len(topo.nodes)} nodes and Toxiproxy..."):
+            cluster.up(env)
+    except ComposeError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    finally:
+        cluster.close()
+    state.write(state.ClusterState(
+        supervisor_pid=0, run_dir=str(folder), topology_path=str(topology.resolve()),
+        toxiproxy_api=topo.address(topo.toxiproxy_port), compose_project=PROJECT,
+        docker_host=host,
+    ))  # fmt: skip
+    console.print(f"compose project {PROJECT!r} is up; `faultlab status`, `faultlab down`")
+
+
+def down_compose(st: state.ClusterState) -> None:
+    """`docker compose down --volumes` of the project `faultlab compose up` started."""
+    env = {**os.environ, "DOCKER_HOST": st.docker_host}
+    cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env)
+    try:
+        cluster.down()
+    finally:
+        cluster.close()

@@ -18,6 +18,7 @@ from rich.table import Table
 from chaos.disk.mounts import DiskError
 from chaos.disk.nodes import NodeDisks, disk_controls
 from cluster import admin_client, state
+from cluster.cli.compose import down_compose
 from cluster.cli.disk import disks_table
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
@@ -85,8 +86,13 @@ def up(
 
 
 def down() -> None:
-    """Stop the cluster started by `faultlab up --detach`."""
+    """Stop the cluster started by `faultlab up --detach` (or `faultlab compose up`)."""
     st = _read_state()
+    if st.compose_project:
+        down_compose(st)
+        state.state_path().unlink(missing_ok=True)
+        console.print(f"compose project {st.compose_project!r} removed, volumes included")
+        return
     os.kill(st.supervisor_pid, signal.SIGTERM)
     try:
         wait_until(lambda: not _alive(st.supervisor_pid), 30.0, "the cluster to stop")

@@ -1,0 +1,79 @@
+"""Where an experiment's fresh cluster runs: local processes (the default) or containers.
+
+    with processes(topology, node_env, lazy_disks, run_dir) as cluster: ...
+    with Compose(engine, images)(topology, node_env, lazy_disks, run_dir) as cluster: ...
+
+Either way the cluster is new for each mode (empty data, nothing left of an earlier run)
+and gone afterwards, so a run never judges state it did not make. On containers, the
+mode's node environment goes into a compose override file, and the containers' ports
+are a free block, as the processes' are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+import yaml
+
+from chaos.disk.nodes import NodeDisks
+from cluster.backend import Cluster
+from cluster.compose import render_compose, render_toxiproxy
+from cluster.containers import ComposeCluster
+from cluster.engine import Engine
+from cluster.launcher import REPO_ROOT, LocalCluster
+from cluster.ports import free_port_block
+from services.runtime.topology import Topology
+
+# (topology, node environment, lazy disks?, run folder) -> a started cluster, closed after.
+Backend = Callable[[Topology, dict[str, str], bool, Path], AbstractContextManager[Cluster]]
+
+
+@contextlib.contextmanager
+def processes(
+    topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
+) -> Iterator[Cluster]:
+    with contextlib.ExitStack() as stack:
+        if lazy_disks:  # mounted before the nodes start, unmounted after they stop
+            stack.enter_context(NodeDisks(run_dir, topology.node_ids))
+        yield stack.enter_context(LocalCluster(topology, run_dir, node_env=node_env))
+
+
+class BackendError(RuntimeError):
+    """The experiment cannot run on this backend; the message says why."""
+
+
+class Compose:
+    """Fresh compose projects on `engine`, running `images` (cluster.images)."""
+
+    def __init__(self, engine: Engine, images: dict[str, str]) -> None:
+        self.engine = engine
+        self.images = images
+
+    @contextlib.contextmanager
+    def __call__(
+        self, topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
+    ) -> Iterator[Cluster]:
+        if lazy_disks:
+            raise BackendError("this experiment needs lazy disks (FUSE under each node's "
+                               "data), which only the process backend mounts")  # fmt: skip
+        if not topology.resolved:
+            topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "docker-compose.yml").write_text(render_compose(topology, str(REPO_ROOT)))
+        (run_dir / "toxiproxy.json").write_text(render_toxiproxy(topology))
+        (run_dir / "topology.toml").write_text(topology.to_toml())
+        override = {"services": {n.id: {"environment": node_env} for n in topology.nodes}}
+        (run_dir / "docker-compose.override.yml").write_text(yaml.safe_dump(override))
+        cluster = ComposeCluster(topology, run_dir, f"faultlab-{uuid.uuid4().hex[:8]}",
+                                 self.engine.env)  # fmt: skip
+        try:
+            cluster.up(self.images)
+            yield cluster
+        finally:
+            (run_dir / "compose.log").write_text(cluster.compose("logs", "--no-color"))
+            cluster.down()
+            cluster.close()

@@ -1,0 +1,116 @@
+"""The compose path for real (`make test-containers`): a Docker engine (the reachable one,
+or one of our own with its own socket and data), the images built without a registry,
+`docker compose up --wait`, then what a user does: put and read through the published
+client port, partition the leader through the Toxiproxy container's API, kill a container
+with the Docker SDK, and `docker compose down -v`, after which nothing of the project is
+left on the engine."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.backends import Compose
+from chaos.experiments import EXPERIMENTS
+from chaos.experiments.base import run_mode
+from chaos.net import Network
+from cluster.client import KvClient
+from cluster.compose import render_compose, render_toxiproxy
+from cluster.containers import ComposeCluster
+from cluster.engine import Engine, docker_engine
+from cluster.images import build_images
+from cluster.launcher import REPO_ROOT
+from cluster.ports import free_port_block
+from services.runtime.topology import Group, Topology
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    with docker_engine() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def images(engine: Engine) -> dict[str, str]:
+    started = time.monotonic()
+    env = build_images(engine.client, pull=False)  # tests reach no registry
+    print(f"images built in {time.monotonic() - started:.1f} s: {env}")
+    return env
+
+
+@pytest.fixture
+def cluster(engine: Engine, images: dict[str, str], tmp_path: Path) -> Iterator[ComposeCluster]:
+    """A KV cluster from its own compose file, on free ports, in a project of its own."""
+    topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
+    topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))
+    (tmp_path / "docker-compose.yml").write_text(render_compose(topology, str(REPO_ROOT)))
+    (tmp_path / "toxiproxy.json").write_text(render_toxiproxy(topology))
+    (tmp_path / "topology.toml").write_text(topology.to_toml())
+    c = ComposeCluster(topology, tmp_path, f"fltest-{uuid.uuid4().hex[:8]}", engine.env)
+    try:
+        started = time.monotonic()
+        c.up(images)
+        print(f"compose up --wait: {time.monotonic() - started:.1f} s")
+        yield c
+    finally:
+        c.down()
+        left = c.leftovers()
+        c.close()
+        assert not left, f"compose down -v left: {left}"
+
+
+async def put_and_read(topology: Topology, key: str) -> bytes:
+    async with KvClient.for_topology(topology, timeout_s=3.0) as kv:
+        await kv.put(key, key.encode())
+        return bytes((await kv.get(key)).kv.value)
+
+
+def test_compose_up_partition_kill_and_down(cluster: ComposeCluster) -> None:
+    topology = cluster.topology
+    kv = [n.id for n in topology.nodes]
+    assert asyncio.run(put_and_read(topology, "greeting")) == b"greeting"
+
+    # A partition through the Toxiproxy container's API: the other two elect a leader.
+    leader = cluster.wait_for_leader()
+    assert cluster.toxiproxy is not None
+    net = Network(cluster.toxiproxy, topology)
+    net.isolate(leader)
+    others = [n for n in kv if n != leader]
+    second = cluster.wait_for_leader(among=others, not_=leader, timeout_s=20.0)
+    net.heal()
+    assert asyncio.run(put_and_read(topology, "after-partition")) == b"after-partition"
+
+    # SIGKILL a container through the Docker SDK: failover, and it comes back.
+    cluster.kill(second)
+    assert not cluster.is_running(second)
+    survivors = [n for n in kv if n != second]
+    cluster.wait_for_leader(among=survivors, not_=second, timeout_s=20.0)
+    assert asyncio.run(put_and_read(topology, "after-kill")) == b"after-kill"
+    cluster.start_node(second)
+
+    # pause / resume (the cgroup freezer) and a graceful stop, behind the same interface.
+    cluster.pause(second)
+    cluster.resume(second)
+    assert cluster.stop(second) == 0
+    cluster.start_node(second)
+    assert asyncio.run(put_and_read(topology, "at-the-end")) == b"at-the-end"
+
+
+def test_an_experiment_runs_on_containers_with_its_modes_node_settings(
+    engine: Engine, images: dict[str, str], tmp_path: Path
+) -> None:
+    """`faultlab chaos run disruptive-rejoin --backend compose`, unsafe mode: pre-vote and
+    CheckQuorum off on the nodes (a compose override), a node cut off and let back in."""
+    exp = EXPERIMENTS["disruptive-rejoin"]
+    result = run_mode(exp, exp.unsafe, 8.0, seed=7, folder=tmp_path,
+                      backend=Compose(engine, images))  # fmt: skip
+    assert result.behaved, result.finding.summary
+    assert result.faults, "the nemesis injected nothing"
+    override = (tmp_path / "cluster" / "docker-compose.override.yml").read_text()
+    assert all(f"{k}: '{v}'" in override or f"{k}: {v}" in override
+               for k, v in exp.unsafe.node_env.items())  # fmt: skip
