@@ -8,6 +8,8 @@ left on the engine."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -114,3 +116,32 @@ def test_an_experiment_runs_on_containers_with_its_modes_node_settings(
     override = (tmp_path / "cluster" / "docker-compose.override.yml").read_text()
     assert all(f"{k}: '{v}'" in override or f"{k}: {v}" in override
                for k, v in exp.unsafe.node_env.items())  # fmt: skip
+
+
+def test_the_cli_path_compose_up_status_kv_down(engine: Engine, images: dict[str, str],
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """What the README tells a user: render, `faultlab compose up`, the same CLI as with
+    `faultlab up`, `faultlab down` (volumes too)."""
+    base = free_port_block(Topology.build("127.0.0.1", 0, (Group("kv", 3),)).port_span())
+    (tmp_path / "topology.toml").write_text(
+        f"[cluster]\nbase_port = {base}\n[groups.kv]\nnodes = 3\n"
+    )
+    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    cli("compose", "render")
+    try:
+        cli("compose", "up", "--no-pull")
+        assert cli("status").count("serving") == 3
+        cli("kv", "put", "greeting", "hello")
+        assert "hello" in cli("kv", "get", "greeting")
+    finally:
+        cli("down")
+    labels = {"label": "com.docker.compose.project=faultlab"}
+    assert not engine.client.containers.list(all=True, filters=labels)
+    assert not engine.client.volumes.list(filters=labels)
