@@ -64,6 +64,11 @@ def compose(topology: Topology, build_context: str = ".") -> dict[str, Any]:
             "command": ["-host=0.0.0.0", f"-port={api}", "-config=/etc/toxiproxy.json"],
             "volumes": ["./toxiproxy.json:/etc/toxiproxy.json:ro"],
             "ports": [f"{host}:{api}:{api}", *client_ports],
+            # Healthy once its API answers, and so once every proxy of toxiproxy.json
+            # listens (both images ship toxiproxy-cli beside the server).
+            "healthcheck": _healthcheck(
+                ["/toxiproxy-cli", "-h", f"http://127.0.0.1:{api}", "list"]
+            ),
         }
     }
     for node in topology.nodes:
@@ -88,18 +93,17 @@ def compose(topology: Topology, build_context: str = ".") -> dict[str, Any]:
             "ports": [f"{host}:{p}:{p}" for p in (node.listen_port, node.metrics_port)],
             # `docker compose up --wait` returns once every node answers its gRPC health
             # check with SERVING (the launcher waits for the same).
-            "healthcheck": _healthcheck(node.listen_port),
-            # The published Toxiproxy image has no shell to check it with; the nodes
-            # redial their peers until its proxies answer.
-            "depends_on": {TOXIPROXY_HOST: {"condition": "service_started"}},
+            "healthcheck": _healthcheck(
+                ["python", "-m", "services.runtime.healthcheck", f"127.0.0.1:{node.listen_port}"]
+            ),
+            "depends_on": {TOXIPROXY_HOST: {"condition": "service_healthy"}},
             "stop_grace_period": "10s",
         }
     return {"services": services, "volumes": {f"{n.id}-data": {} for n in topology.nodes}}
 
 
-def _healthcheck(port: int) -> dict[str, Any]:
-    test = ["CMD", "python", "-m", "services.runtime.healthcheck", f"127.0.0.1:{port}"]
-    return {"test": test, "interval": "1s", "timeout": "3s", "retries": 60}
+def _healthcheck(command: list[str]) -> dict[str, Any]:
+    return {"test": ["CMD", *command], "interval": "1s", "timeout": "3s", "retries": 60}
 
 
 def render_compose(topology: Topology, build_context: str = ".") -> str:

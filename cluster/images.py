@@ -116,13 +116,20 @@ def _wheelhouse() -> None:
 
 
 def _stage_toxiproxy() -> None:
-    """Dockerfile.toxiproxy copies .tools/bin/toxiproxy-server (the build context is the
-    repository); one found elsewhere ($FAULTLAB_TOXIPROXY, PATH) is copied there first."""
-    staged = REPO_ROOT / ".tools" / "bin" / "toxiproxy-server"
-    found = Path(find_toxiproxy())
-    if found.resolve() != staged.resolve():
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(found, staged)
+    """Dockerfile.toxiproxy copies .tools/bin/toxiproxy-server and toxiproxy-cli (the
+    build context is the repository); a pair found elsewhere ($FAULTLAB_TOXIPROXY, PATH)
+    is copied there first."""
+    server = Path(find_toxiproxy())
+    for name, found in (
+        ("toxiproxy-server", server),
+        ("toxiproxy-cli", server.parent / "toxiproxy-cli"),
+    ):
+        if not found.exists():
+            raise ImageError(f"{found} is missing: `make setup` builds both Toxiproxy binaries")
+        staged = REPO_ROOT / ".tools" / "bin" / name
+        if found.resolve() != staged.resolve():
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(found, staged)
 
 
 def _build(client: docker.DockerClient, dockerfile: str, tag: str, base: str) -> str:

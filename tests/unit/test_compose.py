@@ -74,7 +74,8 @@ def test_the_node_image_installs_faultlab_from_the_wheelhouse_without_network() 
     # The build context is the repository; only the wheelhouse and Toxiproxy go in.
     allowed = [line for line in (REPO / ".dockerignore").read_text().splitlines()
                if line.startswith("!")]  # fmt: skip
-    assert allowed == ["!build/wheelhouse", "!.tools/bin/toxiproxy-server"]
+    assert allowed == ["!build/wheelhouse", "!.tools/bin/toxiproxy-server",
+                       "!.tools/bin/toxiproxy-cli"]  # fmt: skip
 
 
 def test_a_node_needs_none_of_the_lab_tooling() -> None:
@@ -84,10 +85,13 @@ def test_a_node_needs_none_of_the_lab_tooling() -> None:
         assert tooling not in needs, f"the node image would carry {tooling}"
 
 
-def test_every_node_is_health_checked_and_waits_for_toxiproxy(topology: Topology) -> None:
+def test_every_container_is_health_checked_and_nodes_wait_for_toxiproxy(topology: Topology) -> None:
     services = compose(topology)["services"]
     for node in topology.nodes:
         svc = services[node.id]
         assert svc["healthcheck"]["test"][-1] == f"127.0.0.1:{node.listen_port}"
-        assert svc["depends_on"] == {TOXIPROXY_HOST: {"condition": "service_started"}}
+        assert svc["depends_on"] == {TOXIPROXY_HOST: {"condition": "service_healthy"}}
         assert f"{node.id}-data:/data" in svc["volumes"]
+    api = f"http://127.0.0.1:{topology.toxiproxy_port}"
+    assert services[TOXIPROXY_HOST]["healthcheck"]["test"][1:] == ["/toxiproxy-cli", "-h", api,
+                                                                   "list"]  # fmt: skip
