@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from cluster import admin_client
 from cluster.toxiproxy import ToxiproxyClient
+from cluster.waiting import wait_until
 from services.runtime.topology import Topology
 
 
@@ -41,3 +43,33 @@ class Cluster(Protocol):
     ) -> str: ...  # fmt: skip
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None: ...
+
+
+class FindsLeaders:
+    """Leader finding, the same on every backend: ask the running nodes' admin services
+    (by their listen ports, never through Toxiproxy) whom a majority follows."""
+
+    topology: Topology
+
+    def is_running(self, node_id: str) -> bool:
+        raise NotImplementedError
+
+    def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None:
+        """The leader of Raft group `group` that a majority follows, among `among`
+        (default: every running node; those not hosting the group are not counted)."""
+        ids = among or [n.id for n in self.topology.nodes if self.is_running(n.id)]
+        return admin_client.leader_of(self.topology, ids, group) if ids else None
+
+    def wait_for_leader(
+        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0,
+        group: str = "kv",
+    ) -> str:  # fmt: skip
+        """Poll until a leader of `group` (other than `not_`) that a majority follows exists."""
+
+        def found() -> str | None:
+            lead = self.leader(among, group)
+            return lead if lead and lead != not_ else None
+
+        return wait_until(
+            found, timeout_s, f"a leader of {group} a majority follows", interval_s=0.1
+        )

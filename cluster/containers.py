@@ -26,7 +26,7 @@ import grpc
 from docker.models.containers import Container
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster import admin_client
+from cluster.backend import FindsLeaders
 from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.topology import Topology
@@ -51,7 +51,7 @@ def compose_binary() -> str:
     return found
 
 
-class ComposeCluster:
+class ComposeCluster(FindsLeaders):
     def __init__(self, topology: Topology, folder: Path, project: str,
                  engine_env: dict[str, str], startup_timeout_s: float = 60.0) -> None:  # fmt: skip
         """`folder` holds docker-compose.yml, toxiproxy.json and topology.toml."""
@@ -153,21 +153,6 @@ class ComposeCluster:
         else:
             self.stop(node_id)
         self.start_node(node_id)
-
-    def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None:
-        ids = among or [n.id for n in self.topology.nodes if self.is_running(n.id)]
-        return admin_client.leader_of(self.topology, ids, group) if ids else None
-
-    def wait_for_leader(
-        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0,
-        group: str = "kv",
-    ) -> str:  # fmt: skip
-        def found() -> str | None:
-            lead = self.leader(among, group)
-            return lead if lead and lead != not_ else None
-
-        return wait_until(found, timeout_s, f"a leader of {group} a majority follows",
-                          interval_s=0.1)  # fmt: skip
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         address = self.topology.listen_address(node_id)

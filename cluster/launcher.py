@@ -28,7 +28,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster import admin_client, processes
+from cluster import processes
+from cluster.backend import FindsLeaders
 from cluster.ports import free_port_block
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
@@ -75,7 +76,7 @@ class _Running:
     paused: bool = False
 
 
-class LocalCluster:
+class LocalCluster(FindsLeaders):
     def __init__(
         self,
         topology: Topology,
@@ -208,26 +209,6 @@ class LocalCluster:
         else:
             self.stop(node_id)
         self.start_node(node_id)
-
-    def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None:
-        """The leader of Raft group `group` that a majority follows, among `among`
-        (default: every running node; those not hosting the group are not counted)."""
-        ids = among or [n.id for n in self.topology.nodes if self.is_running(n.id)]
-        return admin_client.leader_of(self.topology, ids, group) if ids else None
-
-    def wait_for_leader(
-        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0,
-        group: str = "kv",
-    ) -> str:  # fmt: skip
-        """Poll until a leader of `group` (other than `not_`) that a majority follows exists."""
-
-        def found() -> str | None:
-            lead = self.leader(among, group)
-            return lead if lead and lead != not_ else None
-
-        return wait_until(
-            found, timeout_s, f"a leader of {group} a majority follows", interval_s=0.1
-        )
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         """Poll the node's gRPC health until SERVING; fail fast if its process exits."""
