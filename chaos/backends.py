@@ -74,6 +74,8 @@ class Compose:
             cluster.up(self.images)
             yield cluster
         finally:
-            (run_dir / "compose.log").write_text(cluster.compose("logs", "--no-color"))
-            cluster.down()
-            cluster.close()
+            try:  # the containers' logs, kept with the run as the process backend's are
+                (run_dir / "compose.log").write_text(cluster.compose("logs", "--no-color"))
+            finally:
+                cluster.down()
+                cluster.close()
