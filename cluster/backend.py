@@ -45,14 +45,33 @@ class Cluster(Protocol):
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None: ...
 
 
-class FindsLeaders:
-    """Leader finding, the same on every backend: ask the running nodes' admin services
-    (by their listen ports, never through Toxiproxy) whom a majority follows."""
+class DerivedControls:
+    """What every backend builds the same way from its own primitives (kill, stop,
+    start_node, is_running): restart, and leader finding, which asks the running nodes'
+    admin services (by their listen ports, never through Toxiproxy) whom a majority
+    follows."""
 
     topology: Topology
 
     def is_running(self, node_id: str) -> bool:
         raise NotImplementedError
+
+    def kill(self, node_id: str) -> int:
+        raise NotImplementedError
+
+    def stop(self, node_id: str, grace_s: float = ...) -> int:
+        raise NotImplementedError
+
+    def start_node(self, node_id: str, wait: bool = True) -> None:
+        raise NotImplementedError
+
+    def restart(self, node_id: str, hard: bool = False) -> None:
+        """Stop (or kill -9 when `hard`) and start again, waiting for SERVING."""
+        if hard:
+            self.kill(node_id)
+        else:
+            self.stop(node_id)
+        self.start_node(node_id)
 
     def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None:
         """The leader of Raft group `group` that a majority follows, among `among`

@@ -26,7 +26,7 @@ import grpc
 from docker.models.containers import Container
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster.backend import FindsLeaders
+from cluster.backend import DerivedControls
 from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.topology import Topology
@@ -51,7 +51,7 @@ def compose_binary() -> str:
     return found
 
 
-class ComposeCluster(FindsLeaders):
+class ComposeCluster(DerivedControls):
     def __init__(self, topology: Topology, folder: Path, project: str,
                  engine_env: dict[str, str], startup_timeout_s: float = 60.0) -> None:  # fmt: skip
         """`folder` holds docker-compose.yml, toxiproxy.json and topology.toml."""
@@ -146,13 +146,6 @@ class ComposeCluster(FindsLeaders):
         self.container(node_id).start()
         if wait:
             self.wait_serving(node_id)
-
-    def restart(self, node_id: str, hard: bool = False) -> None:
-        if hard:
-            self.kill(node_id)
-        else:
-            self.stop(node_id)
-        self.start_node(node_id)
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         address = self.topology.listen_address(node_id)

@@ -29,7 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster import processes
-from cluster.backend import FindsLeaders
+from cluster.backend import DerivedControls
 from cluster.ports import free_port_block
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
@@ -76,7 +76,7 @@ class _Running:
     paused: bool = False
 
 
-class LocalCluster(FindsLeaders):
+class LocalCluster(DerivedControls):
     def __init__(
         self,
         topology: Topology,
@@ -201,14 +201,6 @@ class LocalCluster(FindsLeaders):
         r = self._get(node_id)
         r.proc.send_signal(signal.SIGCONT)
         r.paused = False
-
-    def restart(self, node_id: str, hard: bool = False) -> None:
-        """Stop (or kill -9 when `hard`) and start again, waiting for SERVING."""
-        if hard:
-            self.kill(node_id)
-        else:
-            self.stop(node_id)
-        self.start_node(node_id)
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         """Poll the node's gRPC health until SERVING; fail fast if its process exits."""
