@@ -25,10 +25,13 @@ from chaos.checkers.durability import FINAL_KV
 from chaos.history import History
 from chaos.workload import failure_fields, outcome_of
 from cluster.client import KvClient
+from cluster.waiting import wait_until_async
+from services.runtime.backoff import Backoff
 from services.runtime.topology import Topology
 
 MAX_KEYS = 10_000  # what one Range returns at most (services/kv/commands.py)
 KEY_DIGITS = 9  # fixed width, so a prefix one digit longer splits a range in ten
+DOWN_BACKOFF = Backoff(base_s=0.02, cap_s=0.5)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ async def run(spec: AckedWritesSpec, topology: Topology, history: History, durat
 
 async def _writer(name: str, spec: AckedWritesSpec, topology: Topology, history: History,
                   deadline: float, rng: random.Random) -> None:  # fmt: skip
+    down = 0  # calls in a row the cluster did not answer
     async with KvClient.for_topology(topology, timeout_s=spec.timeout_s, attempts=3, rng=rng) as kv:
         for n in itertools.count(1):
             if time.monotonic() >= deadline:
@@ -63,9 +67,11 @@ async def _writer(name: str, spec: AckedWritesSpec, topology: Topology, history:
                 await kv.put(key, str(n).encode())
             except grpc.aio.AioRpcError as e:
                 history.record(name, outcome_of(e), "write", key=key, **failure_fields(e))
-                if not _cluster_answered(e):
-                    await asyncio.sleep(0.05)  # the cluster is down: do not spin on it
+                if not _cluster_answered(e):  # down (a power cut): back off, as clients do
+                    await asyncio.sleep(DOWN_BACKOFF.delay_s(down, rng))
+                    down += 1
                 continue
+            down = 0
             history.record(name, "ok", "write", key=key)
 
 
@@ -74,34 +80,31 @@ def _cluster_answered(e: grpc.aio.AioRpcError) -> bool:
 
 
 async def read_all(spec: AckedWritesSpec, topology: Topology, history: History) -> None:
-    """Every key under the prefix, as one operation of process "final-kv" (a read
-    changes nothing: a failed attempt is `fail`), retried until `final_read_s` runs out.
-    A prefix holding more keys than one Range returns is split by its next character."""
-    deadline = time.monotonic() + spec.final_read_s
+    """Every key of every writer, as one operation of process "final-kv", polled until
+    the cluster answers or `final_read_s` runs out (a read changes nothing: a failed
+    attempt is recorded as `fail`)."""
     async with KvClient.for_topology(topology, timeout_s=2.0) as kv:
-        while True:
+
+        async def attempt() -> list[str] | None:
             history.record(FINAL_KV, "invoke", "range", key=spec.prefix)
             try:
-                keys = await _keys_under(kv, spec.prefix + "/")
+                parts = [await _keys_under(kv, f"{spec.prefix}/w{i}/")
+                         for i in range(1, spec.writers + 1)]  # fmt: skip
             except grpc.aio.AioRpcError as e:
                 history.record(FINAL_KV, "fail", "range", key=spec.prefix, **failure_fields(e))
-                if time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(0.2)
-                continue
-            history.record(FINAL_KV, "ok", "range", key=spec.prefix, value=sorted(keys))
-            return
+                return None
+            keys = sorted(set().union(*parts))
+            history.record(FINAL_KV, "ok", "range", key=spec.prefix, value=keys)
+            return keys
+
+        await wait_until_async(attempt, spec.final_read_s, "the final read", interval_s=0.2)
 
 
 async def _keys_under(kv: KvClient, prefix: str) -> set[str]:
+    """Every key under `prefix`: keys end in fixed-width digits, so a prefix holding more
+    than one Range returns splits into ten, one per next digit."""
     got = await kv.range(prefix, limit=MAX_KEYS)
     if not got.more:
         return {item.key for item in got.kvs}
-    keys = {item.key for item in got.kvs if item.key == prefix}
-    for part in await asyncio.gather(*(_keys_under(kv, prefix + c) for c in _NEXT_CHARS)):
-        keys |= part
-    return keys
-
-
-# What may follow a prefix in a key: the writer names' and the digits' characters.
-_NEXT_CHARS = "/0123456789w"
+    parts = await asyncio.gather(*(_keys_under(kv, prefix + d) for d in "0123456789"))
+    return set().union(*parts)

@@ -4,6 +4,7 @@ Network faults are not here: they go through `toxiproxy`, the same on both."""
 
 from __future__ import annotations
 
+import abc
 from pathlib import Path
 from typing import Protocol
 
@@ -45,7 +46,7 @@ class Cluster(Protocol):
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None: ...
 
 
-class DerivedControls:
+class DerivedControls(abc.ABC):
     """What every backend builds the same way from its own primitives (kill, stop,
     start_node, is_running): restart, and leader finding, which asks the running nodes'
     admin services (by their listen ports, never through Toxiproxy) whom a majority
@@ -53,17 +54,21 @@ class DerivedControls:
 
     topology: Topology
 
+    @abc.abstractmethod
     def is_running(self, node_id: str) -> bool:
-        raise NotImplementedError
+        """The backend's own primitive."""
 
+    @abc.abstractmethod
     def kill(self, node_id: str) -> int:
-        raise NotImplementedError
+        """The backend's own primitive."""
 
-    def stop(self, node_id: str, grace_s: float = ...) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def stop(self, node_id: str, grace_s: float = 5.0) -> int:
+        """The backend's own primitive."""
 
+    @abc.abstractmethod
     def start_node(self, node_id: str, wait: bool = True) -> None:
-        raise NotImplementedError
+        """The backend's own primitive."""
 
     def restart(self, node_id: str, hard: bool = False) -> None:
         """Stop (or kill -9 when `hard`) and start again, waiting for SERVING."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.disk.control import DiskControlError
 from chaos.disk.mounts import DiskError, LazyDisk, fuse_unavailable_reason, mounted_disks
 from cluster import processes
 from cluster.waiting import wait_until
@@ -161,3 +162,12 @@ def test_without_fuse_the_error_says_so_and_what_needs_it(
     with pytest.raises(DiskError, match=r"FUSE cannot be used here.*no-fsync"):
         LazyDisk(tmp_path / "mnt", tmp_path / "state", spawner).mount()
     spawner.close()
+
+
+def test_a_bad_control_request_is_refused_and_the_disk_goes_on(disk: LazyDisk) -> None:
+    with pytest.raises(DiskControlError, match=r"refused.*fsync_dela"):
+        disk.control.set_faults(fsync_dela=5)  # a misspelt fault
+    with pytest.raises(DiskControlError, match="unknown op"):
+        disk.control._call({"op": "format"})
+    write_file(disk.mount_point / "f", b"still here", sync=True)
+    assert disk.control.status()["faults"]["fsync_delay_ms"] == 0

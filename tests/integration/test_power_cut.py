@@ -99,6 +99,8 @@ async def test_power_cuts_at_random_moments_lose_no_acknowledged_write(tmp_path:
     acknowledged: list[str] = []
     with running(cluster, lazy_disks=True):
         stop = asyncio.Event()
+        powered = asyncio.Event()  # clear from a power cut until a leader is back
+        powered.set()
 
         async def writer(name: str) -> None:
             async with KvClient.for_topology(cluster.topology, timeout_s=1.0, attempts=2) as kv:
@@ -107,8 +109,8 @@ async def test_power_cuts_at_random_moments_lose_no_acknowledged_write(tmp_path:
                     n += 1
                     try:
                         await kv.put(f"k/{name}/{n}", b"v")
-                    except grpc.aio.AioRpcError:
-                        await asyncio.sleep(0.02)  # the cluster is down; its outcome unknown
+                    except grpc.aio.AioRpcError:  # its outcome unknown: not counted
+                        await powered.wait()  # the client backs off itself meanwhile
                         continue
                     acknowledged.append(f"k/{name}/{n}")
 
@@ -119,11 +121,14 @@ async def test_power_cuts_at_random_moments_lose_no_acknowledged_write(tmp_path:
                 target = len(acknowledged) + rng.randint(1, 30)  # a random moment
                 more = functools.partial(_at_least, acknowledged, target)
                 await wait_until_async(more, 30.0, "more acknowledged writes", interval_s=0.005)
+                powered.clear()
                 reports = await asyncio.to_thread(power_cut, cluster, kv_nodes(cluster), trial)
                 torn_bytes += sum(r["bytes_dropped"] for r in reports.values())
                 await asyncio.to_thread(cluster.wait_for_leader)
+                powered.set()
         finally:
             stop.set()
+            powered.set()
             await asyncio.gather(*writers)
         async with KvClient.for_topology(cluster.topology, timeout_s=5.0) as kv:
             got = await kv.range("k/", limit=10_000)
