@@ -38,10 +38,19 @@ class RaftStorage:
             self.hard_state = rd.hard_state
         if rd.snapshot is not None:
             self.snapshots.save(rd.snapshot)
-            self.wal.reset(self.hard_state)
+            # The entries after the snapshot come below, in this same Ready, and the hard
+            # state may already count them as committed. Written (and synced) ahead of
+            # them, it would claim a commit index past the durable log: a crash in between
+            # leaves a node that cannot start. The full hard state follows the entries,
+            # as etcd's WAL writes entries before state.
+            self.wal.reset(self._hard_state_within(rd.snapshot.index))
         self.wal.save(rd.hard_state, rd.entries)
         if rd.must_sync:
             self.wal.sync()
+
+    def _hard_state_within(self, last_index: int) -> HardState:
+        commit = min(self.hard_state.commit, last_index)
+        return dataclasses.replace(self.hard_state, commit=commit)
 
     def blocks(self, rd: Ready) -> bool:
         if rd.snapshot is not None:
