@@ -24,7 +24,7 @@ import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
 
 import grpc
@@ -120,10 +120,12 @@ class GroupCaller:
         leaders: LeaderCache | None = None,
         backoff: Backoff = RETRY_BACKOFF,
         channels: dict[str, grpc.aio.Channel] | None = None,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         """`addresses`: node id -> where clients dial it, for every node hosting `group`.
         `channels`: node id -> channel, shared by the callers of many groups (a log
-        client's partitions) and closed by whoever passed it; by default, its own."""
+        client's partitions) and closed by whoever passed it; by default, its own.
+        `interceptors`: on every channel it opens (the gateway's credentials)."""
         assert addresses, "a client needs at least one node address"
         self.group = group
         self.addresses = dict(addresses)
@@ -134,6 +136,7 @@ class GroupCaller:
         self._owns_channels = channels is None
         self._channels: dict[str, grpc.aio.Channel] = {} if channels is None else channels
         self._order = sorted(self.addresses)
+        self._interceptors = list(interceptors)
 
     @property
     def leader(self) -> str | None:
@@ -142,7 +145,9 @@ class GroupCaller:
     def channel(self, node: str) -> grpc.aio.Channel:
         channel = self._channels.get(node)
         if channel is None:
-            channel = grpc.aio.insecure_channel(self.addresses[node], options=CHANNEL_OPTIONS)
+            channel = grpc.aio.insecure_channel(
+                self.addresses[node], options=CHANNEL_OPTIONS, interceptors=self._interceptors
+            )
             self._channels[node] = channel
         return channel
 

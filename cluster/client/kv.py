@@ -19,9 +19,11 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from cluster.client.call import GroupCaller, LeaderCache, Session
+from cluster.client.gateway import bearer, gateway_addresses
 from services.runtime.topology import Topology
 
 T = TypeVar("T")
@@ -45,18 +47,27 @@ class KvClient:
         rng: random.Random | None = None,
         leaders: LeaderCache | None = None,
         sessions: bool = True,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         """`addresses`: node id -> the address clients dial it at. `sessions=False`: writes
         carry no session, so a retry of a write that did land applies it again."""
         self.timeout_s = timeout_s
         self.session = Session(client_id)
         self.sessions = sessions
-        self._caller = GroupCaller(KV_GROUP, addresses, attempts=attempts, rng=rng, leaders=leaders)
+        self._caller = GroupCaller(KV_GROUP, addresses, attempts=attempts, rng=rng,
+                                   leaders=leaders, interceptors=interceptors)  # fmt: skip
 
     @classmethod
     def for_topology(cls, topology: Topology, group: str = "kv", **kw: Any) -> KvClient:
         nodes = topology.group_nodes(group)
         return cls({n.id: topology.client_address(n.id) for n in nodes}, **kw)
+
+    @classmethod
+    def for_gateway(
+        cls, topology: Topology, api_key: str, priority: str | None = None, **kw: Any
+    ) -> KvClient:
+        """A client of the gateway group: every call to one gateway, with the API key."""
+        return cls(gateway_addresses(topology), interceptors=bearer(api_key, priority), **kw)
 
     @property
     def client_id(self) -> str:

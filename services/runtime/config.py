@@ -37,6 +37,9 @@ class NodeConfig:
     data_dir: Path
     # peer node id -> the address this node dials it at (its Toxiproxy link).
     peers: dict[str, str] = field(default_factory=dict)
+    # node id -> where this node dials a node of another group it calls (the gateway's
+    # backends), again through its own Toxiproxy link.
+    backends: dict[str, str] = field(default_factory=dict)
     probe_interval_ms: int = 300
     probe_timeout_ms: int = 1000
 
@@ -80,9 +83,12 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
             raise ConfigError(f"{args.topology}: base_port 0 must be resolved by the launcher")
         me = topo.node(args.node)
         peer_host = os.environ.get("FAULTLAB_PEER_HOST", topo.host)
-        peers = {
-            p.id: f"{peer_host}:{topo.link(me.id, p.id).listen_port}" for p in topo.peers(me.id)
-        }
+
+        def dial(node_id: str) -> str:
+            return f"{peer_host}:{topo.link(me.id, node_id).listen_port}"
+
+        peers = {p.id: dial(p.id) for p in topo.peers(me.id)}
+        backends = {b.id: dial(b.id) for b in topo.backends(me.id)}
     except TopologyError as e:
         raise ConfigError(str(e)) from e
     data_dir = Path(args.data_dir) if args.data_dir else Path("data") / me.id
@@ -95,5 +101,6 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
         topology=topo,
         data_dir=data_dir,
         peers=peers,
+        backends=backends,
         probe_interval_ms=args.probe_interval_ms,
     )

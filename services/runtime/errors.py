@@ -19,7 +19,11 @@ gRPC status at one edge (a server interceptor), so handlers only raise.
     ├── OutOfOrderSequence       OUT_OF_ORDER_SEQUENCE FAILED_PRECONDITION yes (+ expected_seq)
     ├── UnknownProducer          UNKNOWN_PRODUCER  NOT_FOUND            yes  (log)
     ├── UnknownMember            UNKNOWN_MEMBER    NOT_FOUND            yes  (groups)
-    └── IllegalGeneration        ILLEGAL_GENERATION FAILED_PRECONDITION yes  (+ generation)
+    ├── IllegalGeneration        ILLEGAL_GENERATION FAILED_PRECONDITION yes  (+ generation)
+    ├── Unauthenticated          UNAUTHENTICATED_CALLER UNAUTHENTICATED yes  (gateway)
+    ├── MethodNotAllowed         METHOD_NOT_ALLOWED PERMISSION_DENIED    yes  (gateway)
+    ├── RateLimited              RATE_LIMITED      RESOURCE_EXHAUSTED   yes  (+ RetryInfo)
+    └── Overloaded               OVERLOADED        RESOURCE_EXHAUSTED   yes  (gateway)
 
 "Definite" is Jepsen's rule: the operation certainly did not take effect. Servers, the
 client SDK and the chaos workloads all read it from `DEFINITE`, keyed by the proto enum
@@ -32,6 +36,8 @@ from typing import ClassVar
 
 import grpc
 from faultlab.errors.v1 import errors_pb2
+from google.protobuf import duration_pb2, message
+from google.rpc import error_details_pb2
 
 Reason = errors_pb2.Reason
 DOMAIN = "faultlab"
@@ -57,6 +63,10 @@ DEFINITE: dict[int, bool] = {
     errors_pb2.UNKNOWN_PRODUCER: True,
     errors_pb2.UNKNOWN_MEMBER: True,
     errors_pb2.ILLEGAL_GENERATION: True,
+    errors_pb2.UNAUTHENTICATED_CALLER: True,
+    errors_pb2.METHOD_NOT_ALLOWED: True,
+    errors_pb2.RATE_LIMITED: True,
+    errors_pb2.OVERLOADED: True,
 }
 
 
@@ -79,6 +89,10 @@ class ServiceError(Exception):
     @property
     def definite(self) -> bool:
         return is_definite(self.reason)
+
+    def extra_details(self) -> list[message.Message]:
+        """More google.rpc detail messages for the status, after the ErrorInfo."""
+        return []
 
 
 class InvalidArgument(ServiceError):
@@ -212,3 +226,48 @@ class IllegalGeneration(ServiceError):
 
     reason = errors_pb2.ILLEGAL_GENERATION
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class Unauthenticated(ServiceError):
+    """The gateway could not tell who is calling; nothing was forwarded."""
+
+    reason = errors_pb2.UNAUTHENTICATED_CALLER
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class MethodNotAllowed(ServiceError):
+    """The caller's tenant may not call this method; nothing was forwarded."""
+
+    reason = errors_pb2.METHOD_NOT_ALLOWED
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class RateLimited(ServiceError):
+    """The tenant is over a limit; nothing was forwarded. Carries the RateLimit fields
+    and a google.rpc.RetryInfo, so clients that read either know when to come back."""
+
+    reason = errors_pb2.RATE_LIMITED
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str, retry_after_s: float, **details: str) -> None:
+        super().__init__(message, retry_after=_seconds(retry_after_s), **details)
+        self.retry_after_s = retry_after_s
+
+    def extra_details(self) -> list[message.Message]:
+        if self.retry_after_s == float("inf"):
+            return []  # never: a request larger than the whole limit
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(round(self.retry_after_s * 1e9))
+        return [error_details_pb2.RetryInfo(retry_delay=delay)]
+
+
+class Overloaded(ServiceError):
+    """The gateway shed the call (priority share, bulkhead, open breaker); not forwarded."""
+
+    reason = errors_pb2.OVERLOADED
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def _seconds(value_s: float) -> str:
+    """Seconds as the metadata carries them: millisecond precision, "inf" for never."""
+    return "inf" if value_s == float("inf") else f"{value_s:.3f}"

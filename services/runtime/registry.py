@@ -21,6 +21,8 @@ class ServiceKind:
     module: str  # what a node runs: `python -m MODULE --topology ... --node ...`
     summary: str
     replicated: bool  # runs Raft groups (and so has a leader to find)
+    # Other groups whose nodes this group's nodes call (each through its own Toxiproxy link).
+    dials: tuple[str, ...] = ()
 
     @property
     def built(self) -> bool:
@@ -38,7 +40,13 @@ SERVICES: dict[str, ServiceKind] = {
         ServiceKind(
             "log", "services.log", "log broker, a Raft group per partition", replicated=True
         ),
-        ServiceKind("gateway", RUNTIME_MODULE, "gateway (not built yet)", replicated=False),
+        ServiceKind(
+            "gateway",
+            "services.gateway",
+            "gateway: one address, per-tenant limits",
+            replicated=False,
+            dials=("kv", "lock", "log"),
+        ),
     )
 }
 

@@ -84,9 +84,10 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     activity = ClientActivity()
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[activity, ErrorMapping()])
     health_servicer = health.aio.HealthServicer()
-    prober = ConnectivityProber(
-        cfg.node_id, cfg.peers, cfg.probe_interval_ms / 1000, cfg.probe_timeout_ms / 1000
-    )
+    prober = ConnectivityProber(  # a gateway's backends count as peers: it depends on them
+        cfg.node_id, {**cfg.peers, **cfg.backends},
+        cfg.probe_interval_ms / 1000, cfg.probe_timeout_ms / 1000,
+    )  # fmt: skip
     admin = AdminServicer(cfg.node_id, cfg.group, prober)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     admin_pb2_grpc.add_AdminServicer_to_server(admin, server)

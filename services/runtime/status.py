@@ -49,9 +49,12 @@ def to_rpc_status(error: ServiceError) -> status_pb2.Status:
         reason=Reason.Name(error.reason), domain=DOMAIN,
         metadata={DEFINITE_KEY: _definite(error), **error.details},
     )  # fmt: skip
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    return status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
+    details = []
+    for message in (info, *error.extra_details()):
+        detail = any_pb2.Any()
+        detail.Pack(message)
+        details.append(detail)
+    return status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
 
 
 def _definite(error: ServiceError) -> str:

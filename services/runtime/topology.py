@@ -14,7 +14,9 @@ here, so they cannot drift apart.
 
 Port layout, in order from the base: the Toxiproxy API; then for each group its block,
 node by node (listen, metrics); then one client->node proxy per node; then one proxy per
-ordered pair of nodes in the group (A dials B through proxy "A_to_B").
+ordered pair of nodes in the group (A dials B through proxy "A_to_B"); then, for a group
+whose service dials others (the gateway), one proxy from each of its nodes to each node
+of those groups ("gateway1_to_kv2"), so every hop can be faulted like a peer link.
 """
 
 from __future__ import annotations
@@ -159,7 +161,7 @@ class Topology:
 
     def port_span(self) -> int:
         """How many consecutive ports a layout from one base needs (groups without base_port)."""
-        return 1 + sum(_group_span(g.size) for g in self.groups if g.base_port is None)
+        return 1 + sum(_group_span(g, self.groups) for g in self.groups if g.base_port is None)
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:
@@ -176,6 +178,11 @@ class Topology:
     def peers(self, node_id: str) -> list[Node]:
         me = self.node(node_id)
         return [n for n in self.nodes if n.group == me.group and n.id != me.id]
+
+    def backends(self, node_id: str) -> list[Node]:
+        """The nodes of other groups that `node_id` calls (a gateway's KV, lock, log nodes)."""
+        dialed = _dialed_groups(self.node(node_id).group, self.groups)
+        return [n for n in self.nodes if n.group in dialed]
 
     def link(self, src: str, dst: str) -> Link:
         for link in self.links:
@@ -211,9 +218,17 @@ def _node_id(group: str, index: int) -> str:
     return f"{group}{index}"
 
 
-def _group_span(size: int) -> int:
-    # listen + metrics + client proxy per node, plus one proxy per ordered pair.
-    return 3 * size + size * (size - 1)
+def _dialed_groups(group: str, groups: tuple[Group, ...]) -> list[str]:
+    present = {g.name for g in groups}
+    return [name for name in SERVICES[group].dials if name in present]
+
+
+def _group_span(group: Group, groups: tuple[Group, ...]) -> int:
+    # listen + metrics + client proxy per node, one proxy per ordered pair, and one per
+    # (node, node it dials in another group).
+    size = group.size
+    dialed = sum(g.size for g in groups if g.name in _dialed_groups(group.name, groups))
+    return 3 * size + size * (size - 1) + size * dialed
 
 
 def _lay_out(
@@ -221,13 +236,14 @@ def _lay_out(
 ) -> tuple[tuple[Node, ...], tuple[Link, ...]]:
     nodes: list[Node] = []
     links: list[Link] = []
+    blocks: dict[str, Iterator[int]] = {}
     next_shared = itertools.count(base_port + 1)
     for g in groups:
         ports: Iterator[int] = (
             itertools.count(g.base_port) if g.base_port is not None else next_shared
         )
-        block = [next(ports) for _ in range(_group_span(g.size))]
-        it = iter(block)
+        block = [next(ports) for _ in range(_group_span(g, groups))]
+        it = blocks[g.name] = iter(block)
         group_nodes = []
         for i in range(1, g.size + 1):
             listen, metrics = next(it), next(it)
@@ -237,6 +253,13 @@ def _lay_out(
         for a, b in itertools.permutations(group_nodes, 2):
             links.append(Link(a.id, b.id, next(it)))
         nodes += group_nodes
+    # Links to other groups' nodes come last in the dialling group's block, once every
+    # node exists.
+    for g in groups:
+        dialed = _dialed_groups(g.name, groups)
+        sources = [n for n in nodes if n.group == g.name]
+        links += [Link(a.id, b.id, next(blocks[g.name]))
+                  for a in sources for b in nodes if b.group in dialed]  # fmt: skip
     return tuple(nodes), tuple(links)
 
 

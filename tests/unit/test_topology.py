@@ -45,6 +45,21 @@ def test_groups_are_isolated_from_each_other() -> None:
     assert len(topo.ports()) == topo.port_span()
 
 
+def test_a_gateway_dials_every_backend_node_through_its_own_link() -> None:
+    groups = (Group("kv", 3), Group("gateway", 2), Group("lock", 1))
+    topo = Topology.build("127.0.0.1", 20000, groups)
+    assert [b.id for b in topo.backends("gateway2")] == ["kv1", "kv2", "kv3", "lock1"]
+    assert topo.backends("kv1") == [], "only the gateway dials other groups"
+    gateway_links = [(link.src, link.dst) for link in topo.links if link.src == "gateway1"]
+    assert gateway_links == [("gateway1", "gateway2"), ("gateway1", "kv1"), ("gateway1", "kv2"),
+                             ("gateway1", "kv3"), ("gateway1", "lock1")]  # fmt: skip
+    # The links sit in the gateway's own block, so the groups after it keep their ports.
+    without = Topology.build("127.0.0.1", 20000, (Group("kv", 3), Group("lock", 1)))
+    gateway_span = 3 * 2 + 2 * 1 + 2 * 4
+    assert topo.node("lock1").listen_port == without.node("lock1").listen_port + gateway_span
+    assert len(set(topo.ports())) == len(topo.ports()) == topo.port_span()
+
+
 def test_unresolved_topology_is_laid_out_later() -> None:
     topo = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
     assert not topo.resolved and topo.nodes == ()

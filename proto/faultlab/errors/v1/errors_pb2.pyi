@@ -25,6 +25,10 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNKNOWN_PRODUCER: _ClassVar[Reason]
     UNKNOWN_MEMBER: _ClassVar[Reason]
     ILLEGAL_GENERATION: _ClassVar[Reason]
+    UNAUTHENTICATED_CALLER: _ClassVar[Reason]
+    METHOD_NOT_ALLOWED: _ClassVar[Reason]
+    RATE_LIMITED: _ClassVar[Reason]
+    OVERLOADED: _ClassVar[Reason]
 REASON_UNSPECIFIED: Reason
 INVALID: Reason
 NOT_LEADER: Reason
@@ -44,3 +48,7 @@ OUT_OF_ORDER_SEQUENCE: Reason
 UNKNOWN_PRODUCER: Reason
 UNKNOWN_MEMBER: Reason
 ILLEGAL_GENERATION: Reason
+UNAUTHENTICATED_CALLER: Reason
+METHOD_NOT_ALLOWED: Reason
+RATE_LIMITED: Reason
+OVERLOADED: Reason

@@ -1,0 +1,221 @@
+"""The gateway's tenants, keys, permissions and limits: one TOML file, checked at start.
+
+    [shedding]                     # the priority load shedder (shedder.py)
+    capacity = 256                 # calls in flight through this gateway replica
+    critical_reserve = 0.2         # this share of capacity only critical calls may use
+    best_effort_share = 0.5        # best-effort calls stop once this share is in use
+
+    [tenants.acme]
+    keys = ["acme-key-1"]          # `authorization: Bearer acme-key-1`
+    allow = ["faultlab.kv.v1.KV/*"]    # full method names; * and ? as in shell patterns
+    concurrency = 32               # this tenant's calls in flight, at most
+    limit = { algorithm = "token_bucket", rate_per_s = 100, burst = 200 }
+    [tenants.acme.methods."faultlab.kv.v1.KV/Put"]   # a further limit on one method
+    algorithm = "fixed_window"
+    limit = 50
+    window_s = 1.0
+
+The file is FAULTLAB_GATEWAY_CONFIG, else `default.toml` beside this module. Any problem
+raises `ConfigError` naming the key, and the node exits 2 before serving.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from services.gateway.limits import (
+    Clock,
+    Decision,
+    FixedWindow,
+    LeakyBucket,
+    SlidingLog,
+    SlidingWindowCounter,
+    TokenBucket,
+)
+from services.runtime.config import ConfigError
+
+CONFIG_ENV = "FAULTLAB_GATEWAY_CONFIG"
+DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
+
+
+class RateLimiter(Protocol):
+    def take(self, n: int = 1) -> Decision: ...
+
+
+# algorithm -> (its parameters, how to build it)
+_RATE = ("rate_per_s", "burst")
+_WINDOW = ("limit", "window_s")
+_COUNTS = {"burst", "limit"}  # whole requests
+ALGORITHMS: dict[str, tuple[tuple[str, ...], Any]] = {
+    "token_bucket": (_RATE, TokenBucket),
+    "leaky_bucket": (_RATE, LeakyBucket),
+    "fixed_window": (_WINDOW, FixedWindow),
+    "sliding_log": (_WINDOW, SlidingLog),
+    "sliding_window": (_WINDOW, SlidingWindowCounter),
+}
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    algorithm: str
+    params: tuple[tuple[str, float], ...]  # in the order the limiter's constructor takes
+
+    def build(self, clock: Clock) -> RateLimiter:
+        _, make = ALGORITHMS[self.algorithm]
+        limiter: RateLimiter = make(*(value for _, value in self.params), clock)
+        return limiter
+
+    @property
+    def quota(self) -> int:
+        """The most a caller may take at once: a bucket's burst, a window's limit."""
+        values = dict(self.params)
+        return int(values.get("burst", values.get("limit", 0)))
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    keys: tuple[str, ...]
+    allow: tuple[str, ...]  # method name patterns
+    limit: LimitSpec | None = None
+    methods: dict[str, LimitSpec] = field(default_factory=dict)
+    concurrency: int | None = None
+
+    def allows(self, method: str) -> bool:
+        name = method.lstrip("/")
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allow)
+
+
+@dataclass(frozen=True)
+class Shedding:
+    capacity: int = 256
+    critical_reserve: float = 0.2
+    best_effort_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    tenants: dict[str, Tenant]
+    shedding: Shedding = Shedding()
+
+    def tenant_for_key(self) -> dict[str, Tenant]:
+        return {key: t for t in self.tenants.values() for key in t.keys}
+
+
+def load(path: Path | None = None) -> GatewayConfig:
+    """The configuration from `path`, else $FAULTLAB_GATEWAY_CONFIG, else the default."""
+    chosen = path or Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    try:
+        text = chosen.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read gateway config {chosen}: {e.strerror}") from e
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{chosen}: not valid TOML: {e}") from e
+    return parse(data, str(chosen))
+
+
+def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayConfig:
+    _only(data, {"shedding", "tenants"}, source)
+    shedding = _shedding(data.get("shedding", {}), f"{source} [shedding]")
+    raw = data.get("tenants")
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError(f"{source}: needs at least one [tenants.NAME] table")
+    tenants = {name: _tenant(name, spec, f"{source} [tenants.{name}]")
+               for name, spec in raw.items()}  # fmt: skip
+    seen: dict[str, str] = {}
+    for tenant in tenants.values():
+        for key in tenant.keys:
+            if key in seen:
+                raise ConfigError(f"{source}: key {key!r} belongs to {seen[key]} and {tenant.name}")
+            seen[key] = tenant.name
+    return GatewayConfig(tenants, shedding)
+
+
+def _shedding(spec: Any, where: str) -> Shedding:
+    _only(spec, {"capacity", "critical_reserve", "best_effort_share"}, where)
+    defaults = Shedding()
+    capacity = _number(spec, "capacity", where, int, defaults.capacity)
+    reserve = _number(spec, "critical_reserve", where, float, defaults.critical_reserve)
+    best_effort = _number(spec, "best_effort_share", where, float, defaults.best_effort_share)
+    if capacity < 1:
+        raise ConfigError(f"{where}: capacity must be at least 1, not {capacity}")
+    if not 0 <= reserve < 1 or not 0 < best_effort <= 1 - reserve:
+        raise ConfigError(
+            f"{where}: need 0 <= critical_reserve < 1 and "
+            f"0 < best_effort_share <= 1 - critical_reserve, not {reserve}, {best_effort}"
+        )
+    return Shedding(capacity, reserve, best_effort)
+
+
+def _tenant(name: str, spec: Any, where: str) -> Tenant:
+    _only(spec, {"keys", "allow", "limit", "methods", "concurrency"}, where)
+    keys = _strings(spec, "keys", where)
+    if not keys:
+        raise ConfigError(f"{where}: keys must list at least one API key")
+    allow = _strings(spec, "allow", where)
+    limit = _limit(spec["limit"], f"{where} limit") if "limit" in spec else None
+    methods_spec = spec.get("methods", {})
+    _only(methods_spec, set(methods_spec), f"{where} methods")
+    methods = {m.lstrip("/"): _limit(s, f"{where} methods.{m!r}") for m, s in methods_spec.items()}
+    concurrency = _number(spec, "concurrency", where, int, None)
+    if concurrency is not None and concurrency < 1:
+        raise ConfigError(f"{where}: concurrency must be at least 1, not {concurrency}")
+    return Tenant(name, keys, allow, limit, methods, concurrency)
+
+
+def _limit(spec: Any, where: str) -> LimitSpec:
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    algorithm = spec.get("algorithm")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"{where}: algorithm must be one of {', '.join(ALGORITHMS)}, "
+                          f"not {algorithm!r}")  # fmt: skip
+    names, make = ALGORITHMS[algorithm]
+    _only(spec, {"algorithm", *names}, where)
+    missing = [n for n in names if n not in spec]
+    if missing:
+        raise ConfigError(f"{where}: {algorithm} needs {', '.join(missing)}")
+    params = tuple((n, _number(spec, n, where, int if n in _COUNTS else float, None))
+                   for n in names)  # fmt: skip
+    try:  # the limiter's own checks (rate > 0, burst >= 1, ...), made now, not per call
+        make(*(v for _, v in params), lambda: 0.0)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from e
+    return LimitSpec(algorithm, params)
+
+
+def _only(table: Any, allowed: set[str], where: str) -> None:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: must be a table")
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(sorted(allowed))}")  # fmt: skip
+
+
+def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = spec.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: {key} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _number(spec: Mapping[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
+    if key not in spec:
+        return default
+    value = spec[key]
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        ok = ok and isinstance(value, int)
+    if not ok:
+        raise ConfigError(f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, "
+                          f"not {value!r}")  # fmt: skip
+    return kind(value)

@@ -1,0 +1,156 @@
+"""The gateway's gRPC face: every method of the KV, lock and log services, answered by
+admission (`admission.py`) and then forwarding (`forwarding.py`), as raw bytes.
+
+A generic handler serves them all, so the gateway never decodes a response; a refusal
+raises a `ServiceError` and the node's one error edge (services/runtime/status.py)
+turns it into its status. Backend failures are relayed with their own status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import grpc
+
+from services.gateway import metrics
+from services.gateway.admission import Admission, Ticket, ratelimit_fields
+from services.gateway.forwarding import Forwarder, Metadata
+from services.gateway.routes import Route
+from services.gateway.shedder import PRIORITY_KEY, Priority
+from services.runtime.deadlines import time_left
+from services.runtime.errors import InvalidArgument, Reason, ServiceError
+
+# Caller metadata the gateway consumes, or that the channel sets itself.
+_NOT_FORWARDED = {"authorization", PRIORITY_KEY, "user-agent"}
+
+
+def forwarded_metadata(metadata: Metadata) -> Metadata:
+    return tuple((k, v) for k, v in metadata
+                 if k not in _NOT_FORWARDED and not k.startswith((":", "grpc-")))  # fmt: skip
+
+
+def priority_of(metadata: dict[str, Any]) -> Priority:
+    value = metadata.get(PRIORITY_KEY, Priority.DEFAULT.value)
+    try:
+        return Priority(value)
+    except ValueError:
+        allowed = ", ".join(p.value for p in Priority)
+        raise InvalidArgument(f"{PRIORITY_KEY} {value!r} is not one of {allowed}") from None
+
+
+async def relay(context: grpc.aio.ServicerContext, e: grpc.aio.AioRpcError) -> None:
+    """End the call as the backend ended it: code, message, trailing metadata."""
+    await context.abort(e.code(), e.details() or "", tuple(e.trailing_metadata() or ()))
+
+
+class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
+    def __init__(
+        self, admission: Admission, forwarder: Forwarder, routes: dict[str, Route]
+    ) -> None:
+        self.admission = admission
+        self.forwarder = forwarder
+        self._handlers = {name: self._handler(route) for name, route in routes.items()}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        return self._handlers.get(details.method)
+
+    def _handler(self, route: Route) -> grpc.RpcMethodHandler:
+        if route.client_streaming:
+            make = (grpc.stream_stream_rpc_method_handler if route.server_streaming
+                    else grpc.stream_unary_rpc_method_handler)  # fmt: skip
+            return make(self._client_stream(route))
+        if route.server_streaming:
+            return grpc.unary_stream_rpc_method_handler(self._unary_stream(route))
+        return grpc.unary_unary_rpc_method_handler(self._unary(route))
+
+    @contextlib.contextmanager
+    def _admitted(self, route: Route, context: grpc.aio.ServicerContext) -> Iterator[Ticket]:
+        """Admitted for the length of a `with` (or the refusal raised), and counted."""
+        metadata = dict(context.invocation_metadata() or ())
+        with contextlib.ExitStack() as stack:
+            tenant = "-"
+            try:
+                found = self.admission.authenticate(metadata.get("authorization"))
+                tenant = found.name
+                admit = self.admission.admit(found, route.method, priority_of(metadata))
+                ticket = stack.enter_context(admit)
+            except ServiceError as e:
+                metrics.DECISIONS.labels(tenant, Reason.Name(e.reason).lower()).inc()
+                raise
+            metrics.DECISIONS.labels(tenant, "forwarded").inc()
+            metrics.IN_FLIGHT.inc()
+            try:
+                yield ticket
+            finally:
+                metrics.IN_FLIGHT.dec()
+
+    def _unary(self, route: Route) -> Callable[..., Any]:
+        async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            with self._admitted(route, context) as ticket:
+                started = time.monotonic()
+                try:
+                    response = await self.forwarder.unary(
+                        route, request, forwarded_metadata(context.invocation_metadata()),
+                        time_left(context))  # fmt: skip
+                except grpc.aio.AioRpcError as e:
+                    await relay(context, e)
+                    raise  # not reached: abort raises
+                finally:
+                    metrics.FORWARD_SECONDS.labels(route.backend).observe(
+                        time.monotonic() - started
+                    )
+                _answer_with_fields(context, ticket)
+                return response
+
+        return forward
+
+    def _unary_stream(self, route: Route) -> Callable[..., Any]:
+        async def forward(
+            request: bytes, context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[bytes]:
+            with self._admitted(route, context):
+                stream = self.forwarder.unary_stream(
+                    route, request, forwarded_metadata(context.invocation_metadata()),
+                    context.time_remaining())  # fmt: skip
+                try:
+                    async for item in stream:
+                        yield item
+                except grpc.aio.AioRpcError as e:
+                    await relay(context, e)
+
+        return forward
+
+    def _client_stream(self, route: Route) -> Callable[..., Any]:
+        async def forward_stream(
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        ) -> AsyncIterator[bytes]:
+            with self._admitted(route, context):
+                stream = self.forwarder.client_stream(
+                    route, requests, forwarded_metadata(context.invocation_metadata()),
+                    context.time_remaining())  # fmt: skip
+                try:
+                    async for item in stream:
+                        yield item
+                except grpc.aio.AioRpcError as e:
+                    await relay(context, e)
+
+        if route.server_streaming:
+            return forward_stream
+
+        async def forward_one(
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+        ) -> bytes:
+            async for item in forward_stream(requests, context):
+                return item
+            raise AssertionError("a client-streaming call ended without an answer")
+
+        return forward_one
+
+
+def _answer_with_fields(context: grpc.aio.ServicerContext, ticket: Ticket) -> None:
+    if ticket.decision is not None:
+        fields = ratelimit_fields(ticket.decision)
+        context.set_trailing_metadata(tuple((k.replace("_", "-"), v) for k, v in fields.items()))

@@ -1,0 +1,77 @@
+"""Where each forwarded method goes: the backend group that serves it, the kind of call
+(unary or streaming), and the key the gateway caches a leader under.
+
+The gateway forwards bytes and never builds a backend's response, but it does read a log
+request's topic and partition: each partition is its own Raft group with its own leader.
+The key is only a cache key, so a wrong guess costs one NOT_LEADER redirect, no more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from faultlab.kv.v1 import kv_pb2
+from faultlab.lock.v1 import lock_pb2
+from faultlab.log.v1 import log_pb2
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor
+
+RouteKey = Callable[[bytes], str]
+
+_LOG_META = {"CreateTopic", "DeleteTopic", "ListTopics", "DescribeTopic", "InitProducer"}
+_LOG_GROUPS = {"JoinGroup", "Heartbeat", "LeaveGroup", "CommitOffsets", "FetchOffsets",
+               "ListGroups"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # "/faultlab.kv.v1.KV/Put"
+    backend: str  # the topology group that serves it
+    client_streaming: bool
+    server_streaming: bool
+    key: RouteKey  # request bytes -> leader cache key
+
+
+def _fixed(key: str) -> RouteKey:
+    return lambda request: key
+
+
+def _log_partition(method: MethodDescriptor) -> RouteKey:
+    request_class = message_factory.GetMessageClass(method.input_type)
+
+    def key(request: bytes) -> str:
+        parsed = request_class.FromString(request)
+        if parsed.partition < 0:
+            return "log/any"  # keyed: the broker picks the partition
+        return f"log/{parsed.topic}/{parsed.partition}"
+
+    return key
+
+
+def _route_key(backend: str, method: MethodDescriptor) -> RouteKey:
+    if backend != "log":
+        return _fixed(backend)  # KV and locks: one Raft group each
+    if method.name in _LOG_META:
+        return _fixed("log/meta")
+    if method.name in _LOG_GROUPS:
+        return _fixed("log/groups")
+    return _log_partition(method)
+
+
+def build_routes() -> dict[str, Route]:
+    routes = {}
+    for backend, file in (("kv", kv_pb2), ("lock", lock_pb2), ("log", log_pb2)):
+        for service in file.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                name = f"/{service.full_name}/{method.name}"
+                streaming = (method.client_streaming, method.server_streaming)
+                routes[name] = Route(name, backend, *streaming, _route_key(backend, method))
+    return routes
+
+
+SERVICE_NAMES = tuple(
+    service.full_name
+    for file in (kv_pb2, lock_pb2, log_pb2)
+    for service in file.DESCRIPTOR.services_by_name.values()
+)
