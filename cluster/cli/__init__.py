@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cluster.cli import chaos, compose, disk, kv, lifecycle, lock, log, net
+from cluster.cli import chaos, compose, disk, gateway, kv, lifecycle, lock, log, net
 
 app = typer.Typer(
     help="faultlab: a lab for distributed-systems failures.",
@@ -18,6 +18,7 @@ app.add_typer(disk.app, name="disk", help="Slow or failing disks (faultlab up --
 app.add_typer(kv.app, name="kv", help="Read and write the replicated KV store.")
 app.add_typer(lock.app, name="lock", help="Take, release and inspect locks and sessions.")
 app.add_typer(log.app, name="log", help="Topics, produce and consume on the log broker.")
+app.add_typer(gateway.app, name="gateway", help="The gateway replicas' per-tenant limits.")
 app.add_typer(chaos.app, name="chaos", help="Run failure experiments and judge them.")
 app.add_typer(compose.app, name="compose", help="Render docker-compose.yml from the topology.")
 

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cluster.cli.calling import run_with_client
 from cluster.client import LEASE, LINEARIZABLE, STALE, KvClient
+from services.runtime.topology import Topology
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -24,8 +25,29 @@ ConsistencyOption = typer.Option(
 )
 
 
+_route: dict[str, Any] = {"via_gateway": False, "api_key": ""}
+
+
+@app.callback()
+def _options(
+    via_gateway: bool = typer.Option(
+        False, "--via-gateway", help="Call a gateway node instead of the KV nodes."
+    ),
+    api_key: str = typer.Option(
+        "demo-key", envvar="FAULTLAB_API_KEY", help="The gateway API key (--via-gateway)."
+    ),
+) -> None:
+    _route.update(via_gateway=via_gateway, api_key=api_key)
+
+
+def _client(topology: Topology) -> KvClient:
+    if _route["via_gateway"]:
+        return KvClient.for_gateway(topology, _route["api_key"])
+    return KvClient.for_topology(topology)
+
+
 def _run(action: Callable[[KvClient], Awaitable[Any]]) -> Any:
-    return run_with_client(KvClient.for_topology, action)
+    return run_with_client(_client, action)
 
 
 def _consistency(name: str) -> int:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import sys
 import time
 
+from faultlab.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+
 from services.gateway.admission import Admission
 from services.gateway.config import load
 from services.gateway.forwarding import Backends, Forwarder
 from services.gateway.handler import GatewayHandler
+from services.gateway.limits_service import GatewayServicer
 from services.gateway.routes import SERVICE_NAMES, build_routes
 from services.runtime.server import NodeContext, ServiceHandle, main
 
@@ -25,9 +28,14 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     for node_id, address in ctx.config.backends.items():
         by_group.setdefault(topology.node(node_id).group, {})[node_id] = address
     backends = Backends(by_group)
-    handler = GatewayHandler(Admission(config, time.monotonic), Forwarder(backends), build_routes())
+    admission = Admission(config, time.monotonic)
+    handler = GatewayHandler(admission, Forwarder(backends), build_routes())
     ctx.server.add_generic_rpc_handlers((handler,))
-    return ServiceHandle(service_names=SERVICE_NAMES, close=backends.close)
+    gateway_pb2_grpc.add_GatewayServicer_to_server(
+        GatewayServicer(ctx.config.node_id, admission), ctx.server
+    )
+    operator = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
+    return ServiceHandle(service_names=(*SERVICE_NAMES, operator), close=backends.close)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ DEFAULT_CONFIG = Path(__file__).with_name("default.toml")
 
 
 class RateLimiter(Protocol):
-    def take(self, n: int = 1) -> Decision: ...
+    def take(self, n: int = 1) -> Decision:
+        """Take n (0: read the state without taking anything)."""
+        ...
 
 
 # algorithm -> (its parameters, how to build it)

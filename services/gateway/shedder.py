@@ -28,7 +28,7 @@ class Priority(enum.Enum):
 
 class PriorityShedder:
     def __init__(self, shedding: Shedding) -> None:
-        capacity = shedding.capacity
+        capacity = self.capacity = shedding.capacity
         self.ceilings = {  # a priority is admitted while in flight < its ceiling
             Priority.CRITICAL: capacity,
             Priority.DEFAULT: max(1, math.floor(capacity * (1 - shedding.critical_reserve))),

@@ -4,6 +4,8 @@ arrivals): never over-admits, and the exact ones never refuse while budget remai
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -176,3 +178,28 @@ def test_a_request_larger_than_the_limit_can_never_be_admitted() -> None:
                     SlidingWindowCounter(3, 1, clock)):  # fmt: skip
         decision = limiter.take(4)
         assert not decision.allowed and decision.retry_after_s == math.inf
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda clock: TokenBucket(5.0, 3, clock),
+        lambda clock: LeakyBucket(5.0, 3, clock),
+        lambda clock: FixedWindow(3, 1.0, clock),
+        lambda clock: SlidingLog(3, 1.0, clock),
+        lambda clock: SlidingWindowCounter(3, 1.0, clock),
+    ],
+)
+@given(steps=st.lists(st.tuples(st.floats(0, 0.5), st.integers(1, 2), st.booleans()), max_size=40))
+@settings(max_examples=100, deadline=None)
+def test_taking_nothing_reads_without_changing_later_decisions(
+    make: Callable[[Callable[[], float]], Any], steps: list[tuple[float, int, bool]]
+) -> None:
+    """`take(0)`, how `faultlab gateway limits` reads a limiter, is invisible to callers."""
+    now = [0.0]
+    peeked, plain = make(lambda: now[0]), make(lambda: now[0])
+    for wait_s, n, peek in steps:
+        now[0] += wait_s
+        if peek:
+            assert peeked.take(0).allowed
+        assert peeked.take(n) == plain.take(n)
