@@ -76,7 +76,9 @@ def test_toml_round_trip() -> None:
 
 def test_default_topology_file_is_valid() -> None:
     topo = Topology.from_file("topology.toml")
-    assert [(g.name, g.size) for g in topo.groups] == [("kv", 3), ("lock", 3), ("log", 3)]
+    assert [(g.name, g.size) for g in topo.groups] == [
+        ("kv", 3), ("lock", 3), ("log", 3), ("gateway", 2),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
