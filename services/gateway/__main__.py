@@ -16,8 +16,11 @@ from services.gateway.admission import Admission
 from services.gateway.config import load
 from services.gateway.forwarding import Backends, Forwarder
 from services.gateway.handler import GatewayHandler
+from services.gateway.journal import journal_from_env
+from services.gateway.kv_leases import kv_compare_and_swap
 from services.gateway.limits_service import GatewayServicer
 from services.gateway.routes import SERVICE_NAMES, build_routes
+from services.gateway.shared import LeaseStore
 from services.runtime.server import NodeContext, ServiceHandle, main
 
 
@@ -28,14 +31,27 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     for node_id, address in ctx.config.backends.items():
         by_group.setdefault(topology.node(node_id).group, {})[node_id] = address
     backends = Backends(by_group)
-    admission = Admission(config, time.monotonic)
-    handler = GatewayHandler(admission, Forwarder(backends), build_routes())
-    ctx.server.add_generic_rpc_handlers((handler,))
+    forwarder = Forwarder(backends)
+    routes = build_routes()
+    journal = journal_from_env(ctx.config.node_id)
+    admission = Admission(
+        config, time.monotonic,
+        leases=LeaseStore(kv_compare_and_swap(forwarder, routes)),
+        replicas=len(topology.group_nodes(ctx.config.group)),
+        sink=journal, wall_clock=time.time,
+    )  # fmt: skip
+    ctx.server.add_generic_rpc_handlers((GatewayHandler(admission, forwarder, routes),))
     gateway_pb2_grpc.add_GatewayServicer_to_server(
         GatewayServicer(ctx.config.node_id, admission), ctx.server
     )
     operator = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
-    return ServiceHandle(service_names=(*SERVICE_NAMES, operator), close=backends.close)
+
+    async def close() -> None:
+        await backends.close()
+        if journal is not None:
+            journal.close()
+
+    return ServiceHandle(service_names=(*SERVICE_NAMES, operator), close=close)
 
 
 if __name__ == "__main__":

@@ -5,26 +5,45 @@ otherwise); the tenant may call the method (PERMISSION_DENIED); its rate limits,
 tenant-wide one and the method's own (RESOURCE_EXHAUSTED, RATE_LIMITED, with retry-after
 and the RateLimit fields); its cap on calls in flight (RATE_LIMITED, policy concurrency);
 then the priority shedder, which protects the gateway itself (RESOURCE_EXHAUSTED,
-OVERLOADED). Pure: a clock is injected, and the caller releases each admitted call.
+OVERLOADED). A limit marked `shared` is one fixed window over every replica, leased from
+the KV store (`shared.py`); its decisions are the only ones that wait, and never longer
+than the configured bound.
 
-    admission = Admission(config, time.monotonic)
+    admission = Admission(config, time.monotonic, leases=store, replicas=2, sink=journal)
     tenant = admission.authenticate(metadata.get("authorization"))
-    with admission.admit(tenant, "/faultlab.kv.v1.KV/Put", Priority.DEFAULT) as ticket:
+    async with admission.admit(tenant, "/faultlab.kv.v1.KV/Put", Priority.DEFAULT) as ticket:
         ...  # forward; ticket.decision holds the RateLimit fields for the answer
+
+`sink` receives one record per decided call, when the call ends: what the limiter checker
+(chaos/checkers/limiter.py) reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import dataclasses
+import functools
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from services.gateway.config import GatewayConfig, RateLimiter, Tenant
+from services.gateway.config import GatewayConfig, LimitSpec, RateLimiter, Tenant
 from services.gateway.limits import Clock, ConcurrencyLimiter, Decision
+from services.gateway.shared import LeaseStore, SharedWindow
 from services.gateway.shedder import Priority, PriorityShedder
-from services.runtime.errors import MethodNotAllowed, Overloaded, RateLimited, Unauthenticated
+from services.runtime.errors import (
+    MethodNotAllowed,
+    Overloaded,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
 
 BEARER = "bearer "
+LEASE_KEY = "faultlab/gateway/limits/{tenant}/{policy}"
+Sink = Callable[[dict[str, Any]], None]
+Limiter = RateLimiter | SharedWindow
 
 
 @dataclass(frozen=True)
@@ -36,19 +55,45 @@ class Ticket:
 class TenantLimits:
     """One tenant's limiters, built once from its configuration."""
 
-    def __init__(self, tenant: Tenant, clock: Clock) -> None:
+    def __init__(self, tenant: Tenant, build: Callable[[str, LimitSpec], Limiter]) -> None:
         self.tenant = tenant
-        self.limit = tenant.limit.build(clock) if tenant.limit else None
-        self.methods = {m: spec.build(clock) for m, spec in tenant.methods.items()}
+        self.limit = build("tenant", tenant.limit) if tenant.limit else None
+        self.methods = {m: build(m, spec) for m, spec in tenant.methods.items()}
         self.concurrency = ConcurrencyLimiter(tenant.concurrency) if tenant.concurrency else None
 
 
 class Admission:
-    def __init__(self, config: GatewayConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: GatewayConfig, clock: Clock, *, leases: LeaseStore | None = None,
+        replicas: int = 1, sink: Sink | None = None, wall_clock: Clock | None = None,
+    ) -> None:  # fmt: skip
+        """`clock` times the local limiters (monotonic); `wall_clock` the windows of shared
+        limits, which every replica must agree on (default: `clock`)."""
         self.config = config
+        self._clock = clock
+        self._wall_clock = wall_clock or clock
+        self._leases = leases
+        self._replicas = config.sharing.replicas or replicas
+        self._sink = sink
         self._by_key = config.tenant_for_key()
-        self.tenants = {name: TenantLimits(t, clock) for name, t in config.tenants.items()}
+        self.tenants = {
+            name: TenantLimits(t, functools.partial(self._build, name))
+            for name, t in config.tenants.items()
+        }
         self.shedder = PriorityShedder(config.shedding)
+
+    def _build(self, tenant: str, policy: str, spec: LimitSpec) -> Limiter:
+        if not spec.shared:
+            return spec.build(self._clock)
+        if self._leases is None:
+            raise ValueError(f"{tenant}: a shared limit needs a lease store")
+        limit, window_s = (value for _, value in spec.params)
+        key = LEASE_KEY.format(tenant=tenant, policy=policy)
+        sharing = self.config.sharing
+        if spec.on_store_failure is not None:
+            sharing = dataclasses.replace(sharing, on_store_failure=spec.on_store_failure)
+        return SharedWindow(key, int(limit), window_s, sharing, self._replicas, self._leases,
+                            self._wall_clock)  # fmt: skip
 
     def authenticate(self, authorization: str | None) -> Tenant:
         if not authorization:
@@ -60,15 +105,34 @@ class Admission:
             raise Unauthenticated("unknown API key")
         return tenant
 
-    @contextmanager
-    def admit(self, tenant: Tenant, method: str, priority: Priority) -> Iterator[Ticket]:
+    @asynccontextmanager
+    async def admit(self, tenant: Tenant, method: str, priority: Priority) -> AsyncIterator[Ticket]:
         name = method.lstrip("/")
         if not tenant.allows(name):
             raise MethodNotAllowed(f"tenant {tenant.name} may not call {name}",
                                    tenant=tenant.name, method=name)  # fmt: skip
+        record: dict[str, Any] = {"t": time.time(), "tenant": tenant.name, "method": name}
+        try:
+            async with self._admitted(tenant, name, priority, record) as ticket:
+                yield ticket
+                record["end"] = time.time()
+        except ServiceError as e:
+            record.setdefault("refused_by", e.details.get("policy", "shedder"))
+            raise
+        finally:
+            record.setdefault("end", time.time())
+            if self._sink is not None:
+                self._sink(record)
+
+    @asynccontextmanager
+    async def _admitted(
+        self, tenant: Tenant, name: str, priority: Priority, record: dict[str, Any]
+    ) -> AsyncIterator[Ticket]:
         limits = self.tenants[tenant.name]
-        decision = _take(limits.limit, tenant.name, "tenant")
-        _take(limits.methods.get(name), tenant.name, name)
+        started = time.monotonic()
+        decision = await _take(limits.limit, tenant.name, "tenant", record)
+        await _take(limits.methods.get(name), tenant.name, name, record)
+        record["decision_ms"] = round((time.monotonic() - started) * 1000, 3)
         if limits.concurrency is not None and not limits.concurrency.try_acquire():
             raise RateLimited(
                 f"tenant {tenant.name} has {limits.concurrency.cap} calls in flight already",
@@ -78,8 +142,9 @@ class Admission:
         try:
             if not self.shedder.try_enter(priority):
                 raise Overloaded(f"gateway at capacity for {priority.value} calls",
-                                 priority=priority.value)  # fmt: skip
+                                 priority=priority.value, policy="shedder")  # fmt: skip
             try:
+                record["admitted"] = True
                 yield Ticket(tenant.name, decision)
             finally:
                 self.shedder.leave()
@@ -88,15 +153,19 @@ class Admission:
                 limits.concurrency.release()
 
 
-def _take(limiter: RateLimiter | None, tenant: str, policy: str) -> Decision | None:
+async def _take(
+    limiter: Limiter | None, tenant: str, policy: str, record: dict[str, Any]
+) -> Decision | None:
     if limiter is None:
         return None
-    decision = limiter.take()
+    decision = await limiter.take() if isinstance(limiter, SharedWindow) else limiter.take()
+    if decision.degraded:
+        record["degraded"] = True
     if not decision.allowed:
         raise RateLimited(
             f"tenant {tenant} is over its {policy} limit of {decision.limit}",
             retry_after_s=decision.retry_after_s, tenant=tenant, policy=policy,
-            **ratelimit_fields(decision),
+            **ratelimit_fields(decision), **({"store": "unreachable"} if decision.degraded else {}),
         )  # fmt: skip
     return decision
 

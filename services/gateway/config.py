@@ -14,6 +14,15 @@
     algorithm = "fixed_window"
     limit = 50
     window_s = 1.0
+    shared = true                  # over all replicas, leased from the KV store (shared.py)
+    on_store_failure = "fail_closed"   # optional: this limit's own policy
+
+    [sharing]                      # how shared limits use the KV store
+    replicas = 0                   # 0: the gateway group's size in the topology
+    on_store_failure = "local_share"   # fail_open | fail_closed | local_share | local_full
+    lease_batch = 10               # tokens per lease
+    store_timeout_ms = 100         # the longest a decision waits for the store
+    store_retry_ms = 1000          # after a failure, ask the store again this much later
 
 The file is FAULTLAB_GATEWAY_CONFIG, else `default.toml` beside this module. Any problem
 raises `ConfigError` naming the key, and the node exits 2 before serving.
@@ -38,6 +47,7 @@ from services.gateway.limits import (
     SlidingWindowCounter,
     TokenBucket,
 )
+from services.gateway.shared import OnStoreFailure, Sharing
 from services.runtime.config import ConfigError
 
 CONFIG_ENV = "FAULTLAB_GATEWAY_CONFIG"
@@ -67,6 +77,8 @@ ALGORITHMS: dict[str, tuple[tuple[str, ...], Any]] = {
 class LimitSpec:
     algorithm: str
     params: tuple[tuple[str, float], ...]  # in the order the limiter's constructor takes
+    shared: bool = False  # one limit over every replica (fixed_window only)
+    on_store_failure: OnStoreFailure | None = None  # this limit's own; else [sharing]'s
 
     def build(self, clock: Clock) -> RateLimiter:
         _, make = ALGORITHMS[self.algorithm]
@@ -104,7 +116,8 @@ class Shedding:
 @dataclass(frozen=True)
 class GatewayConfig:
     tenants: dict[str, Tenant]
-    shedding: Shedding = Shedding()
+    shedding: Shedding = field(default_factory=Shedding)
+    sharing: Sharing = field(default_factory=Sharing)
 
     def tenant_for_key(self) -> dict[str, Tenant]:
         return {key: t for t in self.tenants.values() for key in t.keys}
@@ -125,8 +138,9 @@ def load(path: Path | None = None) -> GatewayConfig:
 
 
 def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayConfig:
-    _only(data, {"shedding", "tenants"}, source)
+    _only(data, {"shedding", "sharing", "tenants"}, source)
     shedding = _shedding(data.get("shedding", {}), f"{source} [shedding]")
+    sharing = _sharing(data.get("sharing", {}), f"{source} [sharing]")
     raw = data.get("tenants")
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError(f"{source}: needs at least one [tenants.NAME] table")
@@ -138,7 +152,36 @@ def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayC
             if key in seen:
                 raise ConfigError(f"{source}: key {key!r} belongs to {seen[key]} and {tenant.name}")
             seen[key] = tenant.name
-    return GatewayConfig(tenants, shedding)
+    return GatewayConfig(tenants, shedding, sharing)
+
+
+def _sharing(spec: Any, where: str) -> Sharing:
+    keys = {"replicas", "on_store_failure", "lease_batch", "store_timeout_ms", "store_retry_ms"}
+    _only(spec, keys, where)
+    d = Sharing()
+    on_failure = _policy(spec.get("on_store_failure", d.on_store_failure.value), where)
+    sharing = Sharing(
+        replicas=_number(spec, "replicas", where, int, d.replicas),
+        on_store_failure=on_failure,
+        lease_batch=_number(spec, "lease_batch", where, int, d.lease_batch),
+        store_timeout_s=_number(spec, "store_timeout_ms", where, float,
+                                d.store_timeout_s * 1000) / 1000,
+        store_retry_s=_number(spec, "store_retry_ms", where, float, d.store_retry_s * 1000) / 1000,
+    )  # fmt: skip
+    if sharing.replicas < 0 or sharing.lease_batch < 1:
+        raise ConfigError(f"{where}: need replicas >= 0 and lease_batch >= 1")
+    if sharing.store_timeout_s <= 0 or sharing.store_retry_s < 0:
+        raise ConfigError(f"{where}: need store_timeout_ms > 0 and store_retry_ms >= 0")
+    return sharing
+
+
+def _policy(value: Any, where: str) -> OnStoreFailure:
+    try:
+        return OnStoreFailure(value)
+    except ValueError:
+        allowed = ", ".join(p.value for p in OnStoreFailure)
+        raise ConfigError(f"{where}: on_store_failure must be one of {allowed}, "
+                          f"not {value!r}") from None  # fmt: skip
 
 
 def _shedding(spec: Any, where: str) -> Shedding:
@@ -181,7 +224,15 @@ def _limit(spec: Any, where: str) -> LimitSpec:
         raise ConfigError(f"{where}: algorithm must be one of {', '.join(ALGORITHMS)}, "
                           f"not {algorithm!r}")  # fmt: skip
     names, make = ALGORITHMS[algorithm]
-    _only(spec, {"algorithm", *names}, where)
+    _only(spec, {"algorithm", "shared", "on_store_failure", *names}, where)
+    shared = spec.get("shared", False)
+    if not isinstance(shared, bool):
+        raise ConfigError(f"{where}: shared must be true or false, not {shared!r}")
+    if shared and algorithm != "fixed_window":
+        raise ConfigError(f"{where}: only a fixed_window limit can be shared, not {algorithm}")
+    on_failure = _policy(spec["on_store_failure"], where) if "on_store_failure" in spec else None
+    if on_failure is not None and not shared:
+        raise ConfigError(f"{where}: on_store_failure applies to a shared limit only")
     missing = [n for n in names if n not in spec]
     if missing:
         raise ConfigError(f"{where}: {algorithm} needs {', '.join(missing)}")
@@ -191,7 +242,7 @@ def _limit(spec: Any, where: str) -> LimitSpec:
         make(*(v for _, v in params), lambda: 0.0)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from e
-    return LimitSpec(algorithm, params)
+    return LimitSpec(algorithm, params, shared, on_failure)
 
 
 def _only(table: Any, allowed: set[str], where: str) -> None:

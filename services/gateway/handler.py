@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -66,17 +66,19 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             return grpc.unary_stream_rpc_method_handler(self._unary_stream(route))
         return grpc.unary_unary_rpc_method_handler(self._unary(route))
 
-    @contextlib.contextmanager
-    def _admitted(self, route: Route, context: grpc.aio.ServicerContext) -> Iterator[Ticket]:
-        """Admitted for the length of a `with` (or the refusal raised), and counted."""
+    @contextlib.asynccontextmanager
+    async def _admitted(
+        self, route: Route, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Ticket]:
+        """Admitted for the length of an `async with` (or the refusal raised), and counted."""
         metadata = dict(context.invocation_metadata() or ())
-        with contextlib.ExitStack() as stack:
+        async with contextlib.AsyncExitStack() as stack:
             tenant = "-"
             try:
                 found = self.admission.authenticate(metadata.get("authorization"))
                 tenant = found.name
                 admit = self.admission.admit(found, route.method, priority_of(metadata))
-                ticket = stack.enter_context(admit)
+                ticket = await stack.enter_async_context(admit)
             except ServiceError as e:
                 metrics.DECISIONS.labels(tenant, Reason.Name(e.reason).lower()).inc()
                 raise
@@ -89,7 +91,7 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
     def _unary(self, route: Route) -> Callable[..., Any]:
         async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            with self._admitted(route, context) as ticket:
+            async with self._admitted(route, context) as ticket:
                 started = time.monotonic()
                 try:
                     response = await self.forwarder.unary(
@@ -111,7 +113,7 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
         async def forward(
             request: bytes, context: grpc.aio.ServicerContext
         ) -> AsyncIterator[bytes]:
-            with self._admitted(route, context):
+            async with self._admitted(route, context):
                 stream = self.forwarder.unary_stream(
                     route, request, forwarded_metadata(context.invocation_metadata()),
                     context.time_remaining())  # fmt: skip
@@ -127,7 +129,7 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
         async def forward_stream(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[bytes]:
-            with self._admitted(route, context):
+            async with self._admitted(route, context):
                 stream = self.forwarder.client_stream(
                     route, requests, forwarded_metadata(context.invocation_metadata()),
                     context.time_remaining())  # fmt: skip

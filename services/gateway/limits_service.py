@@ -1,19 +1,21 @@
 """`faultlab.gateway.v1.Gateway`: the operator's view of this replica's limits
-(`faultlab gateway limits`). Reading a limit takes nothing from it: `take(0)`."""
+(`faultlab gateway limits`). Reading a limit takes nothing from it: `take(0)`; a shared
+limit shows the tokens this replica holds from its lease."""
 
 from __future__ import annotations
 
 import grpc
 from faultlab.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
-from services.gateway.admission import Admission
-from services.gateway.config import LimitSpec, RateLimiter
+from services.gateway.admission import Admission, Limiter
+from services.gateway.config import LimitSpec
+from services.gateway.shared import SharedWindow
 
 
 def _rate(
-    tenant: str, policy: str, spec: LimitSpec, limiter: RateLimiter
+    tenant: str, policy: str, spec: LimitSpec, limiter: Limiter
 ) -> gateway_pb2.RateLimitState:
-    now = limiter.take(0)
+    now = limiter.peek() if isinstance(limiter, SharedWindow) else limiter.take(0)
     return gateway_pb2.RateLimitState(
         tenant=tenant, policy=policy, algorithm=spec.algorithm,
         limit=now.limit, remaining=now.remaining, reset_s=now.reset_s,

@@ -16,6 +16,8 @@ class Decision:
     remaining: int  # what a caller may still take now
     reset_s: float  # until the quota is whole again (a window's end; a bucket refilled)
     retry_after_s: float = 0.0  # when refused: the earliest a retry can be admitted
+    # A shared limit decided without its store (services/gateway/shared.py), by its policy.
+    degraded: bool = False
 
 
 def check_rate(kind: str, rate_per_s: float, burst: int) -> None:

@@ -6,10 +6,16 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.admission import Admission
-from services.gateway.config import DEFAULT_CONFIG, GatewayConfig, Shedding, load, parse
+from services.gateway.config import DEFAULT_CONFIG, GatewayConfig, Shedding, Tenant, load, parse
 from services.gateway.shedder import Priority, PriorityShedder
 from services.runtime.config import ConfigError
-from services.runtime.errors import MethodNotAllowed, Overloaded, RateLimited, Unauthenticated
+from services.runtime.errors import (
+    MethodNotAllowed,
+    Overloaded,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+)
 
 PUT = "/faultlab.kv.v1.KV/Put"
 GET = "/faultlab.kv.v1.KV/Get"
@@ -21,6 +27,17 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def refusal(
+    admission: Admission, tenant: Tenant, method: str, priority: Priority = Priority.DEFAULT
+) -> ServiceError:
+    try:
+        async with admission.admit(tenant, method, priority):
+            pass
+    except ServiceError as e:
+        return e
+    raise AssertionError(f"{method} was admitted")
 
 
 def config(**tenant: object) -> GatewayConfig:
@@ -62,60 +79,59 @@ def test_only_a_known_bearer_key_authenticates() -> None:
             admission.authenticate(bad)
 
 
-def test_a_method_outside_the_allow_list_is_denied() -> None:
+async def test_a_method_outside_the_allow_list_is_denied() -> None:
     admission = Admission(config(allow=["faultlab.kv.v1.KV/Get"]), FakeClock())
     tenant = admission.authenticate("Bearer k1")
-    with admission.admit(tenant, GET, Priority.DEFAULT):
+    async with admission.admit(tenant, GET, Priority.DEFAULT):
         pass
-    with pytest.raises(MethodNotAllowed), admission.admit(tenant, PUT, Priority.DEFAULT):
-        pass
+    assert isinstance(await refusal(admission, tenant, PUT), MethodNotAllowed)
 
 
-def test_the_tenant_limit_refuses_with_the_ratelimit_fields_until_its_window_ends() -> None:
+async def test_the_tenant_limit_refuses_with_the_ratelimit_fields_until_its_window_ends() -> None:
     clock = FakeClock()
     limit = {"algorithm": "fixed_window", "limit": 2, "window_s": 10.0}
     admission = Admission(config(limit=limit), clock)
     tenant = admission.authenticate("Bearer k1")
     for remaining in (1, 0):
-        with admission.admit(tenant, PUT, Priority.DEFAULT) as ticket:
+        async with admission.admit(tenant, PUT, Priority.DEFAULT) as ticket:
             assert ticket.decision is not None and ticket.decision.remaining == remaining
     clock.now = 4.0
-    with pytest.raises(RateLimited) as refused, admission.admit(tenant, PUT, Priority.DEFAULT):
-        pass
-    assert refused.value.retry_after_s == pytest.approx(6.0)
-    assert refused.value.details["ratelimit_limit"] == "2"
-    assert refused.value.details["policy"] == "tenant"
+    refused = await refusal(admission, tenant, PUT)
+    assert isinstance(refused, RateLimited)
+    assert refused.retry_after_s == pytest.approx(6.0)
+    assert refused.details["ratelimit_limit"] == "2"
+    assert refused.details["policy"] == "tenant"
     clock.now = 10.0
-    with admission.admit(tenant, PUT, Priority.DEFAULT):
+    async with admission.admit(tenant, PUT, Priority.DEFAULT):
         pass
 
 
-def test_a_method_limit_applies_to_that_method_only() -> None:
+async def test_a_method_limit_applies_to_that_method_only() -> None:
     methods = {"faultlab.kv.v1.KV/Put": {"algorithm": "token_bucket", "rate_per_s": 1,
                                           "burst": 1}}  # fmt: skip
     admission = Admission(config(methods=methods), FakeClock())
     tenant = admission.authenticate("Bearer k1")
-    with admission.admit(tenant, PUT, Priority.DEFAULT):
+    async with admission.admit(tenant, PUT, Priority.DEFAULT):
         pass
-    with pytest.raises(RateLimited) as refused, admission.admit(tenant, PUT, Priority.DEFAULT):
-        pass
-    assert refused.value.details["policy"] == "faultlab.kv.v1.KV/Put"
-    with admission.admit(tenant, GET, Priority.DEFAULT):
+    refused = await refusal(admission, tenant, PUT)
+    assert isinstance(refused, RateLimited)
+    assert refused.details["policy"] == "faultlab.kv.v1.KV/Put"
+    async with admission.admit(tenant, GET, Priority.DEFAULT):
         pass
 
 
-def test_the_concurrency_cap_counts_calls_in_flight_and_frees_them_on_failure() -> None:
+async def test_the_concurrency_cap_counts_calls_in_flight_and_frees_them_on_failure() -> None:
     admission = Admission(config(concurrency=2), FakeClock())
     tenant = admission.authenticate("Bearer k1")
-    with (
+    async with (
         admission.admit(tenant, GET, Priority.DEFAULT),
         admission.admit(tenant, GET, Priority.DEFAULT),
     ):
-        with pytest.raises(RateLimited) as refused, admission.admit(tenant, GET, Priority.DEFAULT):
-            pass
-        assert refused.value.details["policy"] == "concurrency"
-    with pytest.raises(RuntimeError), admission.admit(tenant, GET, Priority.DEFAULT):
-        raise RuntimeError("the forwarded call failed")
+        refused = await refusal(admission, tenant, GET)
+        assert isinstance(refused, RateLimited) and refused.details["policy"] == "concurrency"
+    with pytest.raises(RuntimeError):
+        async with admission.admit(tenant, GET, Priority.DEFAULT):
+            raise RuntimeError("the forwarded call failed")
     assert admission.tenants["acme"].concurrency.in_flight == 0  # type: ignore[union-attr]
     assert admission.shedder.in_flight == 0
 
@@ -135,11 +151,11 @@ def test_the_shedder_sheds_best_effort_first_and_keeps_a_reserve_for_critical() 
     assert shedder.try_enter(Priority.CRITICAL)
 
 
-def test_shedding_at_capacity_is_overloaded() -> None:
+async def test_shedding_at_capacity_is_overloaded() -> None:
     shedding = {"capacity": 1, "critical_reserve": 0.0, "best_effort_share": 1.0}
     data = {"tenants": {"acme": {"keys": ["k1"], "allow": ["*"]}}, "shedding": shedding}
     admission = Admission(parse(data), FakeClock())
     tenant = admission.authenticate("Bearer k1")
-    first = admission.admit(tenant, GET, Priority.CRITICAL)
-    with first, pytest.raises(Overloaded), admission.admit(tenant, GET, Priority.CRITICAL):
-        pass
+    async with admission.admit(tenant, GET, Priority.CRITICAL):
+        refused = await refusal(admission, tenant, GET, Priority.CRITICAL)
+        assert isinstance(refused, Overloaded)
