@@ -99,6 +99,7 @@ bench: bench-tools
 	$(BIN)/python bench/lock.py
 	$(BIN)/python bench/log.py
 	$(BIN)/python bench/checker.py
+	$(BIN)/python bench/gateway.py
 
 # CI runs the side-by-side harnesses for a second each, so they cannot rot unnoticed.
 bench-smoke: bench-tools

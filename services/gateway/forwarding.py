@@ -43,6 +43,7 @@ class Backends:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._address = {node: a for nodes in addresses.values() for node, a in nodes.items()}
         self._order = {backend: sorted(nodes) for backend, nodes in addresses.items()}
+        self._unary: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     def nodes(self, backend: str) -> list[str]:
         """The backend's nodes, those that last failed to answer at the end."""
@@ -65,6 +66,13 @@ class Backends:
             self._channels[node] = channel
         return channel
 
+    def unary(self, node: str, method: str) -> grpc.aio.UnaryUnaryMultiCallable:
+        """The bytes-in, bytes-out callable of `method` on `node`, made once."""
+        callable_ = self._unary.get((node, method))
+        if callable_ is None:
+            callable_ = self._unary[(node, method)] = self.channel(node).unary_unary(method)
+        return callable_
+
     def first_choice(self, backend: str, key: str) -> str:
         cached = self.leaders.get(key)
         return cached if cached in self.addresses[backend] else self.nodes(backend)[0]
@@ -73,6 +81,7 @@ class Backends:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
+        self._unary.clear()
 
 
 class LeaderSearch:
@@ -133,7 +142,7 @@ class Forwarder:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
-            call = self.backends.channel(search.node).unary_unary(route.method)
+            call = self.backends.unary(search.node, route.method)
             try:
                 response: bytes = await call(request, timeout=max(remaining, 0.001),
                                              metadata=metadata)  # fmt: skip
