@@ -201,3 +201,16 @@ def slow_disk(
 ) -> Fault:
     """Every fsync on the leader's or a follower's disk `delay_ms` late."""
     return disk_fault(name, role, at_s, duration_s, group, fsync_delay_ms=delay_ms)
+
+
+def cut_group_from(name: str, sources: str, targets: str, at_s: float, duration_s: float) -> Fault:
+    """Blackhole every link from the nodes of group `sources` to those of `targets`
+    (the gateways losing the KV store): requests hang, as to a dead host."""
+
+    def inject(cluster: Cluster, net: Network) -> str:
+        src = [n.id for n in cluster.topology.group_nodes(sources)]
+        dst = [n.id for n in cluster.topology.group_nodes(targets)]
+        net.partition_one_way(src, dst)
+        return f"cut {', '.join(src)} off from {', '.join(dst)}"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())

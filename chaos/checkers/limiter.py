@@ -8,8 +8,9 @@ every replica's records of one tenant, checked against the limit's stated bound.
   <= the bound of that window: `limit` while the shared store answered; while it did not,
   what the declared policy allows (local_share: replicas x limit // replicas; local_full:
   replicas x limit, the unsafe fallback; fail_open: no bound; fail_closed: nothing
-  admitted without the store); a window in which the store was lost or came back may
-  hold both, so its bound is the sum.
+  admitted without the store); in a window in which the store was lost or came back,
+  local_share allows limit + (replicas - 1) x share (one replica may have used the whole
+  limit, each other one its share), the other policies the sum of both bounds.
 - over-admission, token bucket: admitted in any interval of length L <= burst + rate x L
   (checked in one pass: the worst interval ending at each admission).
 - false refusals: refused by the rate limit while the window's admitted count was below
@@ -102,6 +103,18 @@ def _degraded_bound(limit: LimitUnderTest) -> float:
     return limit.replicas * max(1, limit.limit // limit.replicas)  # local_share
 
 
+def _bound(limit: LimitUnderTest, degraded: set[bool]) -> float:
+    """A window's bound: healthy, wholly without the store, or the store lost or regained
+    in it (then local_share allows one replica's full use plus every other one's share)."""
+    if degraded == {False}:
+        return limit.limit
+    if degraded == {True}:
+        return _degraded_bound(limit)
+    if limit.on_store_failure == "local_share":
+        return limit.limit + (limit.replicas - 1) * max(1, limit.limit // limit.replicas)
+    return limit.limit + _degraded_bound(limit)
+
+
 def _fixed_windows(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVerdict) -> None:
     windows: dict[int, list[Record]] = defaultdict(list)
     for r in mine:
@@ -109,9 +122,7 @@ def _fixed_windows(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVe
     stranded = (limit.replicas - 1) * limit.lease_batch if limit.shared else 0
     for window, rs in sorted(windows.items()):
         kinds = {bool(r.get("degraded")) for r in rs}
-        bound = (limit.limit if False in kinds else 0) + (
-            _degraded_bound(limit) if True in kinds else 0
-        )
+        bound = _bound(limit, kinds)
         admitted = 0
         for r in rs:
             if r.get("admitted"):

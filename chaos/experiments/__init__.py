@@ -3,6 +3,7 @@
 from chaos.experiments import (
     disruptive_rejoin,
     double_apply,
+    limiter_partition,
     lock_gc_pause,
     lost_ack,
     no_fsync,
@@ -23,6 +24,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         zombie_consumer.EXPERIMENT,
         no_fsync.EXPERIMENT,
         slow_disk.EXPERIMENT,
+        limiter_partition.EXPERIMENT,
     )
 }
 

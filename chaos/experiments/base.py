@@ -27,7 +27,10 @@ from chaos.monitor import Sample
 from chaos.nemesis import Fault, run_nemesis
 from chaos.workload import run_workload
 from cluster.backend import Cluster
+from services.gateway.journal import JOURNAL_ENV
 from services.runtime.topology import Group, Topology
+
+DECISIONS = "decisions"  # in a run's folder: each gateway replica's decision journal
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class RunData:
     operations: list[Operation]
     samples: list[Sample]
     duration_s: float
+    folder: Path | None = None  # the run's folder: the gateways' decision journals are there
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,10 @@ def run_mode(
 ) -> ModeResult:  # fmt: skip
     """One mode on a fresh cluster of `backend`'s (local processes, or containers)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with backend(exp.topology, mode.node_env, exp.lazy_disks, folder / "cluster") as cluster:
+    node_env = dict(mode.node_env)
+    if any(g.name == "gateway" for g in exp.topology.groups):
+        node_env[JOURNAL_ENV] = str(folder / DECISIONS)  # for the judge (limiter checker)
+    with backend(exp.topology, node_env, exp.lazy_disks, folder / "cluster") as cluster:
         cluster.wait_for_leader(timeout_s=20.0, group=exp.leader_group)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()
@@ -138,7 +145,7 @@ def run_mode(
             history.save(folder / "history.jsonl")  # what happened up to the failure
             raise
     operations = list(pair(history.events))
-    data = RunData(history, operations, samples, duration_s)
+    data = RunData(history, operations, samples, duration_s, folder)
     result = ModeResult(
         exp.name, mode, exp.judge(data, mode), summarize(operations, duration_s), folder,
         seed, duration_s, history.fault_windows(), history, samples, started_wall_s,

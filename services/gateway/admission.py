@@ -158,7 +158,11 @@ async def _take(
 ) -> Decision | None:
     if limiter is None:
         return None
-    decision = await limiter.take() if isinstance(limiter, SharedWindow) else limiter.take()
+    if isinstance(limiter, SharedWindow):
+        decision = await limiter.take()
+        record["t"] = limiter.decided_at  # the instant its window counts it in
+    else:
+        decision = limiter.take()
     if decision.degraded:
         record["degraded"] = True
     if not decision.allowed:

@@ -19,9 +19,11 @@ by the declared policy, and asks the store again only after `store_retry_s`:
                   replicas times the limit in total
 
 No decision waits longer than `store_timeout_s` (envoyproxy/ratelimit#462: ~10 s waits
-on a dead Redis). Over all replicas, admitted per window <= limit while the store
-answers; with local_share, <= limit in a window spent wholly without it, and <= 2 * limit
-in the window where the store was lost or regained.
+on a dead Redis). Calls a replica admitted without the store are added to the store's
+count by its next lease in the same window. Over all replicas, admitted per window <=
+limit while the store answers; with local_share, <= limit in a window spent wholly
+without it, and <= limit + (replicas - 1) * share in a window where the store was lost or
+regained (one replica may have used the whole limit before, and each other one its share).
 """
 
 from __future__ import annotations
@@ -86,8 +88,12 @@ class LeaseStore:
         self._cas = cas
         self._known: dict[str, tuple[int, bytes | None]] = {}  # key -> (version, value) last seen
 
-    async def lease(self, key: str, window: int, want: int, limit: int, timeout_s: float) -> int:
-        """Up to `want` tokens of `window` (0 when the window's limit is all leased)."""
+    async def lease(
+        self, key: str, window: int, want: int, limit: int, timeout_s: float, spent: int = 0
+    ) -> int:
+        """Up to `want` tokens of `window` (0 when the window's limit is all leased).
+        `spent`: calls this replica admitted in `window` without the store, counted in
+        the same swap so the window's total stays whole once the store is back."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         version, value = self._known.get(key, (0, None))
@@ -96,13 +102,13 @@ class LeaseStore:
             if count.window > window:
                 return 0  # another replica's clock is ahead: this window is over for it
             leased = count.leased if count.window == window else 0
-            grant = min(want, limit - leased)
+            grant = min(want, limit - leased - spent)
             if grant <= 0:
                 return 0
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise StoreUnavailable(f"no lease of {key} within {timeout_s} s")
-            new = WindowCount(window, leased + grant).encode()
+            new = WindowCount(window, leased + spent + grant).encode()
             ok, version, value = await self._cas(key, version, new, remaining)
             self._known[key] = (version, value)
             if ok:
@@ -123,47 +129,55 @@ class SharedWindow:
         self._window = -1
         self._tokens = 0  # leased, not yet used, in the current window
         self._admitted = 0  # by this replica in the current window
+        self._unreported = 0  # of those, admitted without the store: not yet in its count
         self._store_down_until = -math.inf
         self._leasing = asyncio.Lock()  # one lease at a time; the others wait for it
+        self.decided_at = 0.0
+        self._rolled_at = 0.0
 
     @property
     def store_down(self) -> bool:
         return self._clock() < self._store_down_until
 
     async def take(self) -> Decision:
-        started = self._clock()
-        self._roll(started)
-        if self._tokens > 0:
-            return self._admit()
-        if self.store_down:
-            return self._fallback()
-        budget_s = self.sharing.store_timeout_s
-        try:
-            async with asyncio.timeout(budget_s):
-                await self._leasing.acquire()
-        except TimeoutError:
-            return self._fallback()  # another call's lease is taking the whole bound
-        try:
+        """Admit or refuse, within `store_timeout_s`. `decided_at` is then the clock reading
+        the decision counts in: its window is the one it was counted against."""
+        budget_end = self._clock() + self.sharing.store_timeout_s
+        while True:
             self._roll(self._clock())
             if self._tokens > 0:
-                return self._admit()  # the lease we waited for left a token
-            if self.store_down:
+                return self._admit()
+            if self.store_down or self._clock() >= budget_end:
                 return self._fallback()
-            remaining_s = budget_s - (self._clock() - started)
             try:
-                async with asyncio.timeout(max(remaining_s, 0.0)):
-                    granted = await self._store.lease(self.key, self._window,
-                                                      self.sharing.lease_batch, self.limit,
-                                                      remaining_s)  # fmt: skip
-            except (StoreUnavailable, TimeoutError):
-                self._store_down_until = self._clock() + self.sharing.store_retry_s
-                return self._fallback()
-        finally:
-            self._leasing.release()
-        if granted == 0:
-            return self._refuse(self._reset_s())
-        self._tokens += granted
-        return self._admit()
+                async with asyncio.timeout(budget_end - self._clock()):
+                    await self._leasing.acquire()
+            except TimeoutError:
+                return self._fallback()  # another call's lease is taking the whole bound
+            try:
+                self._roll(self._clock())
+                if self._tokens > 0 or self.store_down:
+                    continue  # the lease we waited for left a token, or failed
+                window = self._window
+                try:
+                    remaining_s = budget_end - self._clock()
+                    async with asyncio.timeout(max(remaining_s, 0.0)):
+                        granted = await self._store.lease(
+                            self.key, window, self.sharing.lease_batch, self.limit,
+                            remaining_s, spent=self._unreported,
+                        )  # fmt: skip
+                except (StoreUnavailable, TimeoutError):
+                    self._store_down_until = self._clock() + self.sharing.store_retry_s
+                    return self._fallback()
+            finally:
+                self._leasing.release()
+            self._roll(self._clock())
+            if self._window != window:
+                continue  # the window ended while leasing: those tokens count for nothing
+            if granted == 0:
+                return self._refuse(self._reset_s())
+            self._tokens += granted
+            self._unreported = 0  # the swap that granted them counted these
 
     def peek(self) -> Decision:
         """What this replica holds now, without asking the store or taking a token."""
@@ -171,14 +185,16 @@ class SharedWindow:
         return Decision(True, self.limit, self._tokens, self._reset_s(), degraded=self.store_down)
 
     def _roll(self, now: float) -> None:
+        self._rolled_at = now  # what a decision made now counts in
         window = math.floor(now / self.window_s)
         if window != self._window:
-            self._window, self._tokens, self._admitted = window, 0, 0
+            self._window, self._tokens, self._admitted, self._unreported = window, 0, 0, 0
 
     def _reset_s(self) -> float:
         return (self._window + 1) * self.window_s - self._clock()
 
     def _admit(self) -> Decision:
+        self.decided_at = self._rolled_at
         if self._tokens > 0:
             self._tokens -= 1
         self._admitted += 1
@@ -186,10 +202,12 @@ class SharedWindow:
         return Decision(True, self.limit, remaining, self._reset_s())
 
     def _refuse(self, retry_after_s: float) -> Decision:
+        self.decided_at = self._rolled_at
         return Decision(False, self.limit, 0, self._reset_s(), retry_after_s)
 
     def _fallback(self) -> Decision:
         """Decided without the store, by the declared policy (`degraded` set)."""
+        self._roll(self._clock())
         policy = self.sharing.on_store_failure
         if policy is OnStoreFailure.FAIL_OPEN:
             decision = self._admit()
@@ -199,4 +217,6 @@ class SharedWindow:
             allowance = self.share if policy is OnStoreFailure.LOCAL_SHARE else self.limit
             ok = self._admitted < allowance
             decision = self._admit() if ok else self._refuse(self._reset_s())
+        if decision.allowed:
+            self._unreported += 1
         return dataclasses.replace(decision, degraded=True)

@@ -127,3 +127,16 @@ async def test_the_store_is_asked_again_after_the_retry_interval() -> None:
     assert (await gateway.take()).degraded, "not asked again yet"
     clock.now = 0.6
     assert not (await gateway.take()).degraded
+
+
+async def test_calls_admitted_without_the_store_count_once_it_is_back() -> None:
+    clock, store = FakeClock(), MemoryStore()
+    store.down = True
+    a, b = replicas(store, clock, 2, Sharing(lease_batch=5, store_retry_s=0.1))
+    admitted = sum([(await a.take()).allowed for _ in range(20)])
+    assert admitted == 10, "its share of 20"
+    store.down = False
+    clock.now = 0.2
+    admitted += sum([(await x.take()).allowed for x in (a, b) * 20])
+    assert admitted <= 20, "the window's limit, counting what went without the store"
+    assert WindowCount.decode(store.values["t"][1]).leased == 20
