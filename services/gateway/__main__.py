@@ -31,7 +31,7 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     for node_id, address in ctx.config.backends.items():
         by_group.setdefault(topology.node(node_id).group, {})[node_id] = address
     backends = Backends(by_group)
-    forwarder = Forwarder(backends)
+    forwarder = Forwarder(backends, config.calls)
     routes = build_routes()
     journal = journal_from_env(ctx.config.node_id)
     admission = Admission(

@@ -50,6 +50,7 @@ Limiter = RateLimiter | SharedWindow
 class Ticket:
     tenant: str
     decision: Decision | None  # the tenant-wide limit's answer: the RateLimit fields
+    record: dict[str, Any]  # this call's journal record: forwarding adds what it cost
 
 
 class TenantLimits:
@@ -145,7 +146,7 @@ class Admission:
                                  priority=priority.value, policy="shedder")  # fmt: skip
             try:
                 record["admitted"] = True
-                yield Ticket(tenant.name, decision)
+                yield Ticket(tenant.name, decision, record)
             finally:
                 self.shedder.leave()
         finally:

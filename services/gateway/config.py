@@ -24,8 +24,10 @@
     store_timeout_ms = 100         # the longest a decision waits for the store
     store_retry_ms = 1000          # after a failure, ask the store again this much later
 
-The file is FAULTLAB_GATEWAY_CONFIG, else `default.toml` beside this module. Any problem
-raises `ConfigError` naming the key, and the node exits 2 before serving.
+How the gateway calls its backends (retries, breakers, bulkheads, hedging) is the
+`[calls]` table, in calls.py. The file is FAULTLAB_GATEWAY_CONFIG, else `default.toml`
+beside this module. Any problem raises `ConfigError` naming the key, and the node exits 2
+before serving.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from services.gateway.calls import CallPolicy, parse_calls
 from services.gateway.limits import (
     Clock,
     Decision,
@@ -118,6 +121,7 @@ class GatewayConfig:
     tenants: dict[str, Tenant]
     shedding: Shedding = field(default_factory=Shedding)
     sharing: Sharing = field(default_factory=Sharing)
+    calls: CallPolicy = field(default_factory=CallPolicy)
 
     def tenant_for_key(self) -> dict[str, Tenant]:
         return {key: t for t in self.tenants.values() for key in t.keys}
@@ -138,7 +142,7 @@ def load(path: Path | None = None) -> GatewayConfig:
 
 
 def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayConfig:
-    _only(data, {"shedding", "sharing", "tenants"}, source)
+    _only(data, {"calls", "shedding", "sharing", "tenants"}, source)
     shedding = _shedding(data.get("shedding", {}), f"{source} [shedding]")
     sharing = _sharing(data.get("sharing", {}), f"{source} [sharing]")
     raw = data.get("tenants")
@@ -152,7 +156,8 @@ def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayC
             if key in seen:
                 raise ConfigError(f"{source}: key {key!r} belongs to {seen[key]} and {tenant.name}")
             seen[key] = tenant.name
-    return GatewayConfig(tenants, shedding, sharing)
+    calls = parse_calls(data.get("calls", {}), f"{source} [calls]")
+    return GatewayConfig(tenants, shedding, sharing, calls)
 
 
 def _sharing(spec: Any, where: str) -> Sharing:

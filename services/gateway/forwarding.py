@@ -19,18 +19,28 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
 
 import grpc
 
+from services.gateway.calls import CallPolicy
+from services.gateway.limits import Clock, ConcurrencyLimiter
+from services.gateway.resilience import CircuitBreaker, RetryBudget
 from services.gateway.routes import Route
-from services.runtime.errors import NotApplied, OutcomeUnknown, Reason, ServiceError
+from services.runtime.errors import NotApplied, OutcomeUnknown, Overloaded, Reason, ServiceError
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 from services.runtime.remote_errors import error_info, leader_hint, reason_of
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
 _NOT_LEADER = Reason.Value("NOT_LEADER")
+_NOT_APPLIED_REASONS = {Reason.Value("NOT_APPLIED"), Reason.Value("NO_QUORUM")}
 
 
 class Backends:
@@ -132,28 +142,185 @@ def unrelayable(e: grpc.aio.AioRpcError, search: LeaderSearch) -> ServiceError |
 
 
 class Forwarder:
-    def __init__(self, backends: Backends) -> None:
+    """Unary calls under the call policy (`calls.py`): a cap on the call's time, a pool of
+    workers, a bulkhead per backend group, a breaker per node, retries under a budget,
+    stale reads spread over the replicas and hedged. `stats`, when given, receives what
+    the call cost (attempts, hedged) for the decision journal."""
+
+    def __init__(
+        self, backends: Backends, policy: CallPolicy | None = None,
+        clock: Clock = time.monotonic, rng: random.Random | None = None,
+    ) -> None:  # fmt: skip
         self.backends = backends
+        self.policy = policy = policy or CallPolicy()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._workers = asyncio.Semaphore(policy.workers) if policy.workers else None
+        self._bulkheads = {b: ConcurrencyLimiter(policy.bulkhead) for b in backends.addresses
+                           } if policy.bulkhead else {}  # fmt: skip
+        self._breakers: dict[str, CircuitBreaker] = {}
+        self._budgets: dict[str, RetryBudget] = {}
+        self._spread = itertools.count()
+        self.read_latency = LatencyWindow()
 
     async def unary(
-        self, route: Route, request: bytes, metadata: Metadata, timeout_s: float
-    ) -> bytes:
+        self, route: Route, request: bytes, metadata: Metadata, timeout_s: float,
+        stats: dict[str, Any] | None = None,
+    ) -> bytes:  # fmt: skip
+        stats = {} if stats is None else stats
+        if self.policy.timeout_s is not None:
+            timeout_s = min(timeout_s, self.policy.timeout_s)
+        deadline = self._clock() + timeout_s
+        async with self._worker(deadline):
+            with self._bulkhead(route.backend):
+                if route.any_replica(request):
+                    return await self._any_replica(route, request, metadata, deadline, stats)
+                return await self._to_leader(route, request, metadata, deadline, stats)
+
+    @contextlib.asynccontextmanager
+    async def _worker(self, deadline: float) -> AsyncIterator[None]:
+        if self._workers is None:
+            yield
+            return
+        try:
+            async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
+                await self._workers.acquire()
+        except TimeoutError:
+            raise Overloaded("no gateway worker was free before the deadline",
+                             policy="workers") from None  # fmt: skip
+        try:
+            yield
+        finally:
+            self._workers.release()
+
+    @contextlib.contextmanager
+    def _bulkhead(self, backend: str) -> Iterator[None]:
+        bulkhead = self._bulkheads.get(backend)
+        if bulkhead is None:
+            yield
+            return
+        if not bulkhead.try_acquire():
+            raise Overloaded(f"{bulkhead.cap} calls to {backend} in flight already",
+                             policy="bulkhead", backend=backend)  # fmt: skip
+        try:
+            yield
+        finally:
+            bulkhead.release()
+
+    def _breaker(self, node: str) -> CircuitBreaker | None:
+        settings = self.policy.breaker
+        if settings is None:
+            return None
+        breaker = self._breakers.get(node)
+        if breaker is None:
+            breaker = self._breakers[node] = CircuitBreaker(self._clock, **settings)  # type: ignore[arg-type]
+        return breaker
+
+    def _budget(self, backend: str) -> RetryBudget | None:
+        if self.policy.budget is None:
+            return None
+        budget = self._budgets.get(backend)
+        if budget is None:
+            budget = self._budgets[backend] = RetryBudget(*self.policy.budget)
+        return budget
+
+    async def _attempt(
+        self, node: str, route: Route, request: bytes, metadata: Metadata, deadline: float,
+        stats: dict[str, Any],
+    ) -> bytes:  # fmt: skip
+        """One attempt on `node`, through its breaker, counted in the budget."""
+        breaker = self._breaker(node)
+        if breaker is not None and not breaker.allow():
+            raise Overloaded(f"the circuit to {node} is open", policy="breaker", node=node)
+        stats["attempts"] = stats.get("attempts", 0) + 1
+        budget = self._budget(route.backend)
+        try:
+            call = self.backends.unary(node, route.method)
+            timeout_s = max(deadline - self._clock(), 0.001)
+            response: bytes = await call(request, timeout=timeout_s, metadata=metadata)
+        except grpc.aio.AioRpcError as e:
+            unwell = error_info(e) is None  # no answer of the backend's own
+            if breaker is not None:
+                breaker.record(unwell)
+            if budget is not None:
+                budget.on_failure()
+            raise
+        if breaker is not None:
+            breaker.record(False)
+        if budget is not None:
+            budget.on_success()
+        return response
+
+    async def _to_leader(
+        self, route: Route, request: bytes, metadata: Metadata, deadline: float,
+        stats: dict[str, Any],
+    ) -> bytes:  # fmt: skip
         search = LeaderSearch(self.backends, route, route.key(request))
-        deadline = asyncio.get_running_loop().time() + timeout_s
+        retries = 0
         while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            call = self.backends.unary(search.node, route.method)
             try:
-                response: bytes = await call(request, timeout=max(remaining, 0.001),
-                                             metadata=metadata)  # fmt: skip
+                response = await self._attempt(search.node, route, request, metadata, deadline,
+                                               stats)  # fmt: skip
             except grpc.aio.AioRpcError as e:
                 if reason_of(e) == _NOT_LEADER:
                     if search.redirected(e):
                         continue
                     raise search.exhausted(e) from None
+                if await self._retrying(e, route, search, retries, deadline):
+                    retries += 1
+                    continue
                 raise unrelayable(e, search) or e from None
             search.found()
             return response
+
+    async def _retrying(
+        self, e: grpc.aio.AioRpcError, route: Route, search: LeaderSearch, retries: int,
+        deadline: float,
+    ) -> bool:  # fmt: skip
+        """After a failed attempt: wait out the backoff and say True when the policy
+        retries it (a failure that did not apply, attempts and budget left, time left)."""
+        policy = self.policy
+        if retries >= policy.retries or not _did_not_apply(e):
+            return False
+        budget = self._budget(route.backend)
+        if budget is not None and not budget.allows_retry():
+            return False
+        if error_info(e) is None:  # no answer: the next attempt goes elsewhere first
+            self.backends.unreachable(route.backend, search.node)
+            search.node = self.backends.first_choice(route.backend, search.key)
+        delay_s = policy.backoff.delay_s(retries, self._rng) if policy.backoff else 0.0
+        if self._clock() + delay_s >= deadline:
+            return False
+        await asyncio.sleep(delay_s)
+        return True
+
+    async def _any_replica(
+        self, route: Route, request: bytes, metadata: Metadata, deadline: float,
+        stats: dict[str, Any],
+    ) -> bytes:  # fmt: skip
+        """A stale read: the next replica in turn; hedged to another one when the first is
+        slower than the hedge delay. The first answer wins; the other is cancelled."""
+        nodes = self.backends.nodes(route.backend)
+        first = nodes[next(self._spread) % len(nodes)]
+        started = self._clock()
+        primary = asyncio.create_task(
+            self._attempt(first, route, request, metadata, deadline, stats))  # fmt: skip
+        attempts = {primary}
+        try:
+            if self.policy.hedge and len(nodes) > 1:
+                delay_s = self.policy.hedge_delay_s or self.read_latency.p95_s()
+                done, _ = await asyncio.wait(attempts, timeout=delay_s)
+                if not done:
+                    second = nodes[(nodes.index(first) + 1) % len(nodes)]
+                    stats["hedged"] = True
+                    hedge = self._attempt(second, route, request, metadata, deadline, stats)
+                    attempts.add(asyncio.create_task(hedge))
+            response = await _first_answer(attempts)
+        finally:
+            for attempt in attempts:
+                attempt.cancel()
+        self.read_latency.add(self._clock() - started)
+        return response
 
     async def unary_stream(
         self, route: Route, request: bytes, metadata: Metadata, timeout_s: float | None
@@ -207,3 +374,47 @@ class Forwarder:
             raise unrelayable(e, search) or e from None
         finally:
             call.cancel()
+
+
+async def _first_answer(attempts: set[asyncio.Task[bytes]]) -> bytes:
+    """The first attempt to succeed; if all fail, the last failure."""
+    pending = set(attempts)
+    error: BaseException | None = None
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for attempt in done:
+            if attempt.exception() is None:
+                return attempt.result()
+            error = attempt.exception()
+    assert error is not None
+    if isinstance(error, grpc.aio.AioRpcError) and error_info(error) is None:
+        raise OutcomeUnknown(f"{error.code().name}: {error.details()}") from None
+    raise error
+
+
+def _did_not_apply(e: grpc.aio.AioRpcError) -> bool:
+    """Worth retrying: nothing answered (the connection failed) or the backend said it
+    did not apply it. (A write retried after a lost answer applies once: its session.)"""
+    if error_info(e) is None:
+        return bool(e.code() == grpc.StatusCode.UNAVAILABLE)
+    return reason_of(e) in _NOT_APPLIED_REASONS
+
+
+class LatencyWindow:
+    """The recent latencies of stale reads, for the hedge delay: the p95 of the last
+    `size`, recomputed every `every` samples (sorting per call would cost more than a
+    hop)."""
+
+    def __init__(self, size: int = 500, every: int = 50, initial_s: float = 0.01) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
+        self._every, self._count, self._p95 = every, 0, initial_s
+
+    def add(self, seconds: float) -> None:
+        self._samples.append(seconds)
+        self._count += 1
+        if self._count % self._every == 0:
+            ordered = sorted(self._samples)
+            self._p95 = ordered[int(0.95 * (len(ordered) - 1))]
+
+    def p95_s(self) -> float:
+        return self._p95

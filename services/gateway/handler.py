@@ -96,7 +96,7 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 try:
                     response = await self.forwarder.unary(
                         route, request, forwarded_metadata(context.invocation_metadata()),
-                        time_left(context))  # fmt: skip
+                        time_left(context), ticket.record)  # fmt: skip
                 except grpc.aio.AioRpcError as e:
                     await relay(context, e)
                     raise  # not reached: abort raises

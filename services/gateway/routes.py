@@ -8,8 +8,10 @@ The key is only a cache key, so a wrong guess costs one NOT_LEADER redirect, no 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from faultlab.kv.v1 import kv_pb2
 from faultlab.lock.v1 import lock_pb2
@@ -31,6 +33,9 @@ class Route:
     client_streaming: bool
     server_streaming: bool
     key: RouteKey  # request bytes -> leader cache key
+    # request bytes -> True when any replica may answer it (a stale read): spread over
+    # the replicas, and hedged when the policy says so.
+    any_replica: Callable[[bytes], bool] = lambda request: False
 
 
 def _fixed(key: str) -> RouteKey:
@@ -59,6 +64,14 @@ def _route_key(backend: str, method: MethodDescriptor) -> RouteKey:
     return _log_partition(method)
 
 
+_STALE_READS = {"/faultlab.kv.v1.KV/Get": kv_pb2.GetRequest,
+                "/faultlab.kv.v1.KV/Range": kv_pb2.RangeRequest}  # fmt: skip
+
+
+def _stale(request_class: Any) -> Callable[[bytes], bool]:
+    return lambda request: request_class.FromString(request).consistency == kv_pb2.STALE
+
+
 def build_routes() -> dict[str, Route]:
     routes = {}
     for backend, file in (("kv", kv_pb2), ("lock", lock_pb2), ("log", log_pb2)):
@@ -66,7 +79,10 @@ def build_routes() -> dict[str, Route]:
             for method in service.methods:
                 name = f"/{service.full_name}/{method.name}"
                 streaming = (method.client_streaming, method.server_streaming)
-                routes[name] = Route(name, backend, *streaming, _route_key(backend, method))
+                route = Route(name, backend, *streaming, _route_key(backend, method))
+                if name in _STALE_READS:
+                    route = dataclasses.replace(route, any_replica=_stale(_STALE_READS[name]))
+                routes[name] = route
     return routes
 
 

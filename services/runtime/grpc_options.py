@@ -7,10 +7,15 @@ is healed seconds after it starts, and the system must notice both within a seco
 
 from __future__ import annotations
 
-# Reconnect quickly after a heal: the default backoff grows to 120 s.
+# Reconnect quickly after a heal: the default backoff grows to 120 s. gRPC core also
+# reads min_reconnect_backoff_ms as the *minimum connect timeout* (doc/connection-
+# backoff.md's MIN_CONNECT_TIMEOUT): at 100 ms, no connection could be made over a link
+# with a latency fault above ~100 ms, so a slow link looked cut to every new channel.
+# 1 s lets connections through latency faults below it, and a hung attempt is retried
+# within the same second the backoff allows anyway.
 _RECONNECT = [
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 1000),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 

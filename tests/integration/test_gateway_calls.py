@@ -1,0 +1,134 @@
+"""How the gateway calls its backends, on real processes and real Toxiproxy faults:
+hedged stale reads beat a slow replica, a bulkhead keeps a slow backend from taking every
+call, a breaker stops calling a node that does not answer, and retries carry a call past
+a dead leader."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+import pytest
+from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
+from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
+
+from chaos.net import Cut, Network
+from chaos.pytest_plugin import make_cluster, running
+from cluster.client import errors
+from cluster.client.gateway import bearer, gateway_addresses
+from cluster.launcher import LocalCluster
+from services.gateway.journal import read_journals
+from services.runtime.topology import Group
+
+pytestmark = pytest.mark.integration
+
+TENANT = """
+[tenants.t]
+keys = ["k"]
+allow = ["*"]
+"""
+
+
+@contextmanager
+def gateway_cluster(tmp_path: Path, calls: str, *groups: Group) -> Iterator[LocalCluster]:
+    (tmp_path / "gateway.toml").write_text(f"[calls]\n{calls}\n{TENANT}")
+    env = {"FAULTLAB_GATEWAY_CONFIG": str(tmp_path / "gateway.toml"),
+           "FAULTLAB_GATEWAY_DECISIONS": str(tmp_path / "decisions")}  # fmt: skip
+    with running(make_cluster(tmp_path, (*groups, Group("gateway", 1)), node_env=env)) as c:
+        yield c
+
+
+def channel(cluster: LocalCluster) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(gateway_addresses(cluster.topology)["gateway1"],
+                                     interceptors=bearer("k"))  # fmt: skip
+
+
+async def timed(call: Callable[[], object]) -> float:
+    started = time.monotonic()
+    await call()  # type: ignore[misc]
+    return time.monotonic() - started
+
+
+async def test_hedged_stale_reads_do_not_wait_for_the_slow_replica(tmp_path: Path) -> None:
+    with gateway_cluster(tmp_path, "hedge = true\nhedge_delay_ms = 30", Group("kv", 3)) as c:
+        assert c.toxiproxy is not None
+        Network(c.toxiproxy, c.topology).latency(("gateway1", "kv1"), 400)
+        async with channel(c) as ch:
+            kv = kv_pb2_grpc.KVStub(ch)
+            read = kv_pb2.GetRequest(key="k", consistency=kv_pb2.STALE)
+            took = [await timed(lambda: kv.Get(read, timeout=5)) for _ in range(12)]
+        assert max(took) < 0.3, took  # a third of them started on the slow replica
+        hedged = [r for r in read_journals(tmp_path / "decisions") if r.get("hedged")]
+        assert len(hedged) >= 3 and all(r["attempts"] == 2 for r in hedged)
+
+
+async def test_a_bulkhead_keeps_a_slow_backend_from_taking_the_healthy_ones_calls(
+    tmp_path: Path,
+) -> None:
+    groups = (Group("kv", 3), Group("lock", 1))
+    with gateway_cluster(tmp_path, "bulkhead = 2", *groups) as c:
+        c.wait_for_leader(group="lock")
+        assert c.toxiproxy is not None
+        Network(c.toxiproxy, c.topology).latency(("gateway1", "lock1"), 500)
+        async with channel(c) as ch:
+            locks = lock_pb2_grpc.LockStub(ch)
+            sessions = lock_pb2.ListSessionsRequest()
+            slow = [asyncio.ensure_future(locks.ListSessions(sessions, timeout=5))
+                    for _ in range(5)]  # fmt: skip
+            await asyncio.sleep(0)  # the five are on their way
+            kv = kv_pb2_grpc.KVStub(ch)
+            took = await timed(lambda: kv.Put(kv_pb2.PutRequest(key="k", value=b"v"), timeout=5))
+            outcomes = await asyncio.gather(*slow, return_exceptions=True)
+        assert took < 0.5, "the KV call did not wait behind the slow lock calls"
+        refused = [e for e in outcomes if isinstance(e, grpc.aio.AioRpcError)]
+        assert len(refused) == 3, outcomes  # the other two waited for the slow lock node
+        assert all(
+            errors.reason_of(e) == errors.Reason.Value("OVERLOADED")
+            and errors.error_info(e).metadata["policy"] == "bulkhead"  # type: ignore[union-attr]
+            for e in refused)  # fmt: skip
+
+
+async def test_a_breaker_opens_on_a_node_that_does_not_answer_and_fails_fast(
+    tmp_path: Path,
+) -> None:
+    calls = "breaker = true\nbreaker_min_calls = 4\nbreaker_window = 4\nbreaker_open_ms = 60000"
+    with gateway_cluster(tmp_path, calls, Group("lock", 1), Group("kv", 1)) as c:
+        c.wait_for_leader(group="lock")
+        assert c.toxiproxy is not None
+        Network(c.toxiproxy, c.topology).cut_link("gateway1", "lock1", Cut.RESET)
+        reasons = []
+        async with channel(c) as ch:
+            locks = lock_pb2_grpc.LockStub(ch)
+            for _ in range(8):
+                try:
+                    await locks.ListSessions(lock_pb2.ListSessionsRequest(), timeout=2)
+                except grpc.aio.AioRpcError as e:
+                    reasons.append(errors.Reason.Name(errors.reason_of(e)))
+        assert reasons[:4] == ["OUTCOME_UNKNOWN"] * 4, reasons  # reset: no answer
+        assert reasons[4:] == ["OVERLOADED"] * 4, "open: refused without calling lock1"
+        attempts = sum(r.get("attempts", 0) for r in read_journals(tmp_path / "decisions"))
+        assert attempts == 4
+
+
+async def test_retries_carry_a_call_past_a_node_that_refuses_connections(tmp_path: Path) -> None:
+    with gateway_cluster(tmp_path, "retries = 3\nbackoff_base_ms = 10", Group("kv", 3)) as c:
+        leader = c.leader()
+        assert leader is not None and c.toxiproxy is not None
+        async with channel(c) as ch:
+            kv = kv_pb2_grpc.KVStub(ch)
+            await kv.Put(kv_pb2.PutRequest(key="warm", value=b"1"), timeout=5)  # finds it
+            # The gateway's way to the leader it knows refuses connections; the others
+            # still answer, and name the leader: reachable to the clients, not to us.
+            Network(c.toxiproxy, c.topology).cut_link("gateway1", leader, Cut.RESET)
+            with pytest.raises(grpc.aio.AioRpcError) as failed:
+                await kv.Put(kv_pb2.PutRequest(key="after", value=b"2"), timeout=5)
+        # Retried on the others, which redirect to the unreachable leader: the answer is
+        # definite, and the retries are in the journal.
+        definite_or_not = {errors.Reason.Value(r) for r in ("NOT_APPLIED", "OUTCOME_UNKNOWN")}
+        assert errors.reason_of(failed.value) in definite_or_not
+        record = read_journals(tmp_path / "decisions")[-1]
+        assert record["attempts"] >= 2
