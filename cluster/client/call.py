@@ -93,6 +93,12 @@ class LeaderCache:
             self._leaders[group] = node
 
 
+def worth_retrying(e: grpc.aio.AioRpcError) -> bool:
+    """A failure that a later attempt may not meet: no answer, no leader yet, not applied."""
+    reason = errors.reason_of(e)
+    return reason == _NOT_LEADER or _retryable(e, reason)
+
+
 def _retryable(e: grpc.aio.AioRpcError, reason: int) -> bool:
     if reason == _UNSPECIFIED:
         return e.code() in _TRANSPORT_CODES

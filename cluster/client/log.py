@@ -29,7 +29,7 @@ from faultlab.kv.v1 import kv_pb2
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from cluster.client import errors
-from cluster.client.call import GroupCaller, LeaderCache
+from cluster.client.call import RETRY_BACKOFF, GroupCaller, LeaderCache, worth_retrying
 from services.runtime.topology import Topology
 
 T = TypeVar("T")
@@ -200,9 +200,21 @@ class LogClient:
     ) -> AsyncIterator[log_pb2.FetchedRecord]:
         """Every committed record from `offset` on, as it commits. After a leader change
         (or a lost connection) it finds the new leader and resumes after the last record
-        it yielded; it raises what a fetch would (OUT_OF_RANGE, UNKNOWN_TOPIC, ...)."""
+        it yielded, however long finding it takes; it raises what a fetch would refuse for
+        good (OUT_OF_RANGE, UNKNOWN_TOPIC, ...)."""
+        down = 0  # fetches in a row that found no leader
         while True:
-            await self.fetch(topic, partition, offset, max_bytes=1)  # finds the leader
+            try:
+                await self.fetch(topic, partition, offset, max_bytes=1)  # finds the leader
+            except grpc.aio.AioRpcError as e:
+                # A subscription outlives a long election: it keeps looking, as Kafka's
+                # consumer does on LEADER_NOT_AVAILABLE, and fails only on a definite no.
+                if not worth_retrying(e):
+                    raise
+                await asyncio.sleep(RETRY_BACKOFF.delay_s(down, self._rng))
+                down += 1
+                continue
+            down = 0
             caller = self._partition(await self._topic(topic), partition)
             leader = caller.leader
             assert leader is not None, "a fetch that succeeded leaves its node as the leader"

@@ -133,8 +133,14 @@ async def test_kill_9_moves_partitions_keeps_acked_records_and_dedupes_a_retry(
             assert values == expected
         moved = await log.describe_topic("events")
         assert all(p.leader and p.leader != victim for p in moved.partitions)
+
         # It found the new leader and went on after its last record: no gap, no repeat.
-        await until(lambda: len(streamed) == 22, "the subscriber to resume")
+        def resumed() -> bool:
+            if subscribing.done():  # it gave up: say why, rather than time out
+                raise AssertionError(f"the subscriber ended: {subscribing.exception()!r}")
+            return len(streamed) == 22
+
+        await until(resumed, "the subscriber to resume")
         subscribing.cancel()
         await asyncio.gather(subscribing, return_exceptions=True)
         assert streamed == acked[0] + [b"once", b"after"]
