@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 
 from chaos.history import History
@@ -27,16 +29,44 @@ class GatewayLoadSpec:
     api_key: str
     callers: int = 8
     timeout_s: float = 1.0
+    call: str = "lock-sessions"  # or "kv-stale-get": a read any KV replica may answer
+    priority: str | None = None  # x-priority of every call
+    name: str = "c"  # callers are processes NAME0, NAME1, ...
+    pause_on_refusal_s: float = 0.0  # after RESOURCE_EXHAUSTED, as a polite client would
 
 
-async def run(spec: GatewayLoadSpec, topology: Topology, history: History, duration_s: float,
-              seed: int) -> None:  # fmt: skip
+Call = Callable[[grpc.aio.Channel, float], Awaitable[object]]
+
+
+def _lock_sessions(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[object]:
+    stub = lock_pb2_grpc.LockStub(channel)
+    return stub.ListSessions(lock_pb2.ListSessionsRequest(), timeout=timeout_s)  # type: ignore[no-any-return]
+
+
+def _kv_stale_get(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[object]:
+    read = kv_pb2.GetRequest(key="gateway/read", consistency=kv_pb2.STALE)
+    return kv_pb2_grpc.KVStub(channel).Get(read, timeout=timeout_s)  # type: ignore[no-any-return]
+
+
+CALLS: dict[str, Call] = {"lock-sessions": _lock_sessions, "kv-stale-get": _kv_stale_get}
+
+
+async def run(spec: GatewayLoadSpec | tuple[GatewayLoadSpec, ...], topology: Topology,
+              history: History, duration_s: float, seed: int) -> None:  # fmt: skip
+    """One group of callers, or several side by side (tenants with different calls)."""
+    specs = spec if isinstance(spec, tuple) else (spec,)
+    await asyncio.gather(*(_group(s, topology, history, duration_s) for s in specs))
+
+
+async def _group(spec: GatewayLoadSpec, topology: Topology, history: History,
+                 duration_s: float) -> None:  # fmt: skip
     gateways = gateway_addresses(topology)
-    channels = {g: grpc.aio.insecure_channel(a, interceptors=bearer(spec.api_key))
+    credentials = bearer(spec.api_key, spec.priority)
+    channels = {g: grpc.aio.insecure_channel(a, interceptors=credentials)
                 for g, a in gateways.items()}  # fmt: skip
     deadline = time.monotonic() + duration_s
     try:
-        await asyncio.gather(*(_caller(f"c{i}", i, spec, channels, history, deadline)
+        await asyncio.gather(*(_caller(f"{spec.name}{i}", i, spec, channels, history, deadline)
                                for i in range(spec.callers)))  # fmt: skip
     finally:
         for channel in channels.values():
@@ -51,11 +81,12 @@ async def _caller(name: str, offset: int, spec: GatewayLoadSpec,
         if time.monotonic() >= deadline:
             return
         gateway = order[i % len(order)]
-        stub = lock_pb2_grpc.LockStub(channels[gateway])
         history.record(name, "invoke", "call", node=gateway)
         try:
-            await stub.ListSessions(lock_pb2.ListSessionsRequest(), timeout=spec.timeout_s)
+            await CALLS[spec.call](channels[gateway], spec.timeout_s)
         except grpc.aio.AioRpcError as e:
             history.record(name, outcome_of(e), "call", node=gateway, **failure_fields(e))
+            if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and spec.pause_on_refusal_s:
+                await asyncio.sleep(spec.pause_on_refusal_s)
             continue
         history.record(name, "ok", "call", node=gateway)

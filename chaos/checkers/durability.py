@@ -11,10 +11,10 @@ latency of acknowledged writes in a window, the figures the disk experiments rep
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from chaos.checkers.latency import latency_ms
 from chaos.checkers.log import FINAL as FINAL_LOG
 from chaos.history import Operation
 
@@ -56,15 +56,7 @@ def acked_writes_per_s(operations: list[Operation], start_s: float, end_s: float
 
 def write_latency_ms(operations: list[Operation], start_s: float, end_s: float) -> dict[str, float]:
     """p50 / p99 / count of acknowledged writes invoked in [start_s, end_s)."""
-    took = sorted(
-        (op.end_ns - op.start_ns) / 1e6  # type: ignore[operator]
-        for op in _acked_writes(operations)
-        if start_s <= op.start_ns / 1e9 < end_s
-    )
-    if not took:
-        return {"p50": 0.0, "p99": 0.0, "count": 0}
-    cuts = statistics.quantiles(took, n=100, method="inclusive") if len(took) > 1 else took * 99
-    return {"p50": statistics.median(took), "p99": cuts[98], "count": len(took)}
+    return latency_ms(operations, "write", start_s, end_s)
 
 
 def _acked_writes(operations: list[Operation]) -> list[Operation]:

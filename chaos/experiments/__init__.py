@@ -7,8 +7,10 @@ from chaos.experiments import (
     lock_gc_pause,
     lost_ack,
     no_fsync,
+    overload_cascade,
     slow_disk,
     stale_read,
+    tail_latency,
     zombie_consumer,
 )
 from chaos.experiments.base import Experiment
@@ -25,6 +27,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         no_fsync.EXPERIMENT,
         slow_disk.EXPERIMENT,
         limiter_partition.EXPERIMENT,
+        tail_latency.EXPERIMENT,
+        overload_cascade.EXPERIMENT,
     )
 }
 

@@ -15,11 +15,10 @@ window, and in a window where the store was lost or regained, leased plus local 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from chaos import gateway_calls
 from chaos.checkers import limiter
 from chaos.experiments.base import DECISIONS, Experiment, Finding, Mode, RunData
+from chaos.experiments.gateway_configs import gateway_mode
 from chaos.gateway_calls import GatewayLoadSpec
 from chaos.nemesis import Fault, cut_group_from
 from cluster.backend import Cluster
@@ -29,7 +28,6 @@ from services.runtime.topology import Group, Topology
 LIMIT = 30
 REPLICAS = 2
 START, END = 0.3, 0.8
-CONFIGS = Path(__file__).parent / "gateway_configs"
 # The limited calls go to the lock service, so the gateways still serve them without KV.
 TOPOLOGY = Topology.build(
     "127.0.0.1", 0, (Group("kv", 3), Group("lock", 1), Group("gateway", REPLICAS))
@@ -75,11 +73,6 @@ def _per_window(records: list[dict[str, object]]) -> dict[int, int]:
     return counts
 
 
-def _mode(name: str, summary: str, anomaly: bool) -> Mode:
-    config = CONFIGS / f"limiter_partition_{name}.toml"
-    return Mode(name, summary, {"FAULTLAB_GATEWAY_CONFIG": str(config)}, anomaly)
-
-
 EXPERIMENT = Experiment(
     name="limiter-partition",
     title="Gateways that lose their shared limiter must not each admit the whole limit",
@@ -97,8 +90,18 @@ EXPERIMENT = Experiment(
         "plus share in a window where the store was lost or regained), and no decision "
         "waits longer than the store timeout."
     ),
-    unsafe=_mode("unsafe", "without the store, each replica admits the whole limit", True),
-    safe=_mode("safe", "without the store, each replica admits its share of the limit", False),
+    unsafe=gateway_mode(
+        "limiter-partition",
+        "unsafe",
+        "without the store, each replica admits the whole limit",
+        True,
+    ),
+    safe=gateway_mode(
+        "limiter-partition",
+        "safe",
+        "without the store, each replica admits its share of the limit",
+        False,
+    ),
     plan=plan,
     judge=judge,
     doc="docs/experiments/limiter-partition.md",
