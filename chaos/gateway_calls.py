@@ -29,7 +29,7 @@ class GatewayLoadSpec:
     api_key: str
     callers: int = 8
     timeout_s: float = 1.0
-    call: str = "lock-sessions"  # or "kv-stale-get": a read any KV replica may answer
+    call: str = "lock-sessions"  # "kv-get" (the leader answers), "kv-stale-get" (any replica)
     priority: str | None = None  # x-priority of every call
     name: str = "c"  # callers are processes NAME0, NAME1, ...
     pause_on_refusal_s: float = 0.0  # after RESOURCE_EXHAUSTED, as a polite client would
@@ -48,7 +48,13 @@ def _kv_stale_get(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[obje
     return kv_pb2_grpc.KVStub(channel).Get(read, timeout=timeout_s)  # type: ignore[no-any-return]
 
 
-CALLS: dict[str, Call] = {"lock-sessions": _lock_sessions, "kv-stale-get": _kv_stale_get}
+def _kv_get(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[object]:
+    read = kv_pb2.GetRequest(key="gateway/read")  # linearizable: the leader answers
+    return kv_pb2_grpc.KVStub(channel).Get(read, timeout=timeout_s)  # type: ignore[no-any-return]
+
+
+CALLS: dict[str, Call] = {"lock-sessions": _lock_sessions, "kv-stale-get": _kv_stale_get,
+                          "kv-get": _kv_get}  # fmt: skip
 
 
 async def run(spec: GatewayLoadSpec | tuple[GatewayLoadSpec, ...], topology: Topology,

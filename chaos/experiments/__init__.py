@@ -8,6 +8,7 @@ from chaos.experiments import (
     lost_ack,
     no_fsync,
     overload_cascade,
+    retry_storm,
     slow_disk,
     stale_read,
     tail_latency,
@@ -29,6 +30,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         limiter_partition.EXPERIMENT,
         tail_latency.EXPERIMENT,
         overload_cascade.EXPERIMENT,
+        retry_storm.EXPERIMENT,
     )
 }
 

@@ -54,6 +54,7 @@ class RunData:
     samples: list[Sample]
     duration_s: float
     folder: Path | None = None  # the run's folder: the gateways' decision journals are there
+    started_wall_s: float = 0.0  # Unix time at history time 0 (journals use wall time)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def run_mode(
             history.save(folder / "history.jsonl")  # what happened up to the failure
             raise
     operations = list(pair(history.events))
-    data = RunData(history, operations, samples, duration_s, folder)
+    data = RunData(history, operations, samples, duration_s, folder, started_wall_s)
     result = ModeResult(
         exp.name, mode, exp.judge(data, mode), summarize(operations, duration_s), folder,
         seed, duration_s, history.fault_windows(), history, samples, started_wall_s,
