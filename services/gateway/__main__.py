@@ -10,10 +10,12 @@ from __future__ import annotations
 import sys
 import time
 
+from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from faultlab.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from services.gateway.admission import Admission
 from services.gateway.config import load
+from services.gateway.envoy_rls import RateLimitServicer
 from services.gateway.forwarding import Backends, Forwarder
 from services.gateway.handler import GatewayHandler
 from services.gateway.journal import journal_from_env
@@ -44,14 +46,16 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     gateway_pb2_grpc.add_GatewayServicer_to_server(
         GatewayServicer(ctx.config.node_id, admission), ctx.server
     )
+    rls_pb2_grpc.add_RateLimitServiceServicer_to_server(RateLimitServicer(admission), ctx.server)
     operator = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
+    envoy = rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name
 
     async def close() -> None:
         await backends.close()
         if journal is not None:
             journal.close()
 
-    return ServiceHandle(service_names=(*SERVICE_NAMES, operator), close=close)
+    return ServiceHandle(service_names=(*SERVICE_NAMES, operator, envoy), close=close)
 
 
 if __name__ == "__main__":

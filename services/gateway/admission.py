@@ -106,6 +106,38 @@ class Admission:
             raise Unauthenticated("unknown API key")
         return tenant
 
+    async def decide(self, tenant: str, policy: str, hits: int) -> Decision | None:
+        """Take `hits` from one of a tenant's rate limits ("tenant", or a method's), and say
+        what it answered; None when it has no such limit. The same limiters the native path
+        uses: Envoy's rate limit API (`envoy_rls.py`) asks through here."""
+        limits = self.tenants.get(tenant)
+        if limits is None:
+            return None
+        limiter = limits.limit if policy == "tenant" else limits.methods.get(policy)
+        if limiter is None:
+            return None
+        record: dict[str, Any] = {"t": time.time(), "tenant": tenant, "method": f"rls:{policy}"}
+        try:
+            if isinstance(limiter, SharedWindow):
+                decision = await limiter.take()
+                for _ in range(hits - 1):
+                    if not decision.allowed:
+                        break
+                    decision = await limiter.take()
+                record["t"] = limiter.decided_at
+            else:
+                decision = limiter.take(hits)
+        finally:
+            record["end"] = time.time()
+        record["admitted"] = decision.allowed
+        if not decision.allowed:
+            record["refused_by"] = policy
+        if decision.degraded:
+            record["degraded"] = True
+        if self._sink is not None:
+            self._sink(record)
+        return decision
+
     @asynccontextmanager
     async def admit(self, tenant: Tenant, method: str, priority: Priority) -> AsyncIterator[Ticket]:
         name = method.lstrip("/")

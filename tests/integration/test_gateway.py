@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -25,6 +26,7 @@ from tests.integration.errorcheck import assert_reason, failure
 
 pytestmark = pytest.mark.integration
 Channels = Callable[..., grpc.aio.Channel]
+OK, OVER_LIMIT = rls_pb2.RateLimitResponse.OK, rls_pb2.RateLimitResponse.OVER_LIMIT
 
 TENANTS = """
 [tenants.full]
@@ -34,6 +36,11 @@ allow = ["faultlab.kv.v1.KV/*"]
 [tenants.readonly]
 keys = ["read-key"]
 allow = ["faultlab.kv.v1.KV/Get"]
+
+[tenants.envoy]
+keys = ["envoy-key"]
+allow = ["faultlab.kv.v1.KV/*"]
+limit = { algorithm = "fixed_window", limit = 5, window_s = 3600.0 }
 
 [tenants.tight]
 keys = ["tight-key"]
@@ -160,3 +167,33 @@ async def test_forwarding_follows_a_leader_change(own_cluster: LocalCluster) -> 
             net.heal()
     async with KvClient.for_topology(own_cluster.topology) as direct:
         assert (await direct.get("after")).kv.value == b"2"
+
+
+async def test_should_rate_limit_answers_from_the_same_limiter_as_native_calls(
+    cluster: LocalCluster, channels: Channels
+) -> None:
+    """Envoy's rate limit API and the gateway's own admission take from one limit."""
+    kv = kv_pb2_grpc.KVStub(channels("envoy-key"))
+    rls = rls_pb2_grpc.RateLimitServiceStub(channels())
+    for i in range(2):
+        await kv.Put(kv_pb2.PutRequest(key=f"envoy/{i}", value=b"v"), timeout=5)
+
+    def ask(tenant: str = "envoy", domain: str = "faultlab") -> rls_pb2.RateLimitRequest:
+        request = rls_pb2.RateLimitRequest(domain=domain, hits_addend=1)
+        request.descriptors.add().entries.add(key="tenant", value=tenant)
+        return request
+
+    answers = [await rls.ShouldRateLimit(ask(), timeout=5) for _ in range(4)]
+    assert [a.overall_code for a in answers] == [OK, OK, OK, OVER_LIMIT]
+    assert [a.statuses[0].limit_remaining for a in answers] == [2, 1, 0, 0]
+    limit = answers[0].statuses[0].current_limit
+    assert limit.requests_per_unit == 5
+    assert limit.unit == rls_pb2.RateLimitResponse.RateLimit.Unit.HOUR
+    assert 0 < answers[0].statuses[0].duration_until_reset.seconds <= 3600
+    e = await failure(kv.Put(kv_pb2.PutRequest(key="envoy/native", value=b"v"), timeout=5))
+    assert_reason(e, grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMITED", True)
+
+    unknown = await rls.ShouldRateLimit(ask(tenant="nobody"), timeout=5)
+    assert unknown.overall_code == OK and not unknown.statuses[0].HasField("current_limit")
+    e = await failure(rls.ShouldRateLimit(ask(domain=""), timeout=5))
+    assert_reason(e, grpc.StatusCode.INVALID_ARGUMENT, "INVALID", True)
