@@ -39,3 +39,30 @@ def run_with_client(
     except grpc.aio.AioRpcError as e:
         err.print(f"[red]{e.code().name}:[/] {e.details()}")
         raise typer.Exit(1) from e
+
+
+class GatewayRoute:
+    """`--via-gateway` and `--api-key` on a command group: its calls go to a gateway node,
+    with the key, instead of to the service's own nodes."""
+
+    def __init__(self, app: typer.Typer, service: str) -> None:
+        self.via_gateway = False
+        self.api_key = ""
+
+        @app.callback()
+        def options(
+            via_gateway: bool = typer.Option(
+                False, "--via-gateway", help=f"Call a gateway node instead of the {service} nodes."
+            ),
+            api_key: str = typer.Option(
+                "demo-key", envvar="FAULTLAB_API_KEY", help="The gateway API key (--via-gateway)."
+            ),
+        ) -> None:
+            self.via_gateway, self.api_key = via_gateway, api_key
+
+    def client_for(
+        self, direct: Callable[[Topology], C], via_gateway: Callable[[Topology, str], C]
+    ) -> Callable[[Topology], C]:
+        return lambda topology: (
+            via_gateway(topology, self.api_key) if self.via_gateway else direct(topology)
+        )

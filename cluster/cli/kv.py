@@ -11,9 +11,8 @@ from faultlab.kv.v1 import kv_pb2
 from rich.console import Console
 from rich.table import Table
 
-from cluster.cli.calling import run_with_client
+from cluster.cli.calling import GatewayRoute, run_with_client
 from cluster.client import LEASE, LINEARIZABLE, STALE, KvClient
-from services.runtime.topology import Topology
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -25,29 +24,11 @@ ConsistencyOption = typer.Option(
 )
 
 
-_route: dict[str, Any] = {"via_gateway": False, "api_key": ""}
-
-
-@app.callback()
-def _options(
-    via_gateway: bool = typer.Option(
-        False, "--via-gateway", help="Call a gateway node instead of the KV nodes."
-    ),
-    api_key: str = typer.Option(
-        "demo-key", envvar="FAULTLAB_API_KEY", help="The gateway API key (--via-gateway)."
-    ),
-) -> None:
-    _route.update(via_gateway=via_gateway, api_key=api_key)
-
-
-def _client(topology: Topology) -> KvClient:
-    if _route["via_gateway"]:
-        return KvClient.for_gateway(topology, _route["api_key"])
-    return KvClient.for_topology(topology)
+route = GatewayRoute(app, "KV")
 
 
 def _run(action: Callable[[KvClient], Awaitable[Any]]) -> Any:
-    return run_with_client(_client, action)
+    return run_with_client(route.client_for(KvClient.for_topology, KvClient.for_gateway), action)
 
 
 def _consistency(name: str) -> int:

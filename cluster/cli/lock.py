@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cluster.cli.calling import run_with_client
+from cluster.cli.calling import GatewayRoute, run_with_client
 from cluster.cli.durations import parse_ms
 from cluster.client import LockBusy, LockClient
 from cluster.client.lock import default_owner
@@ -28,9 +28,13 @@ T = TypeVar("T")
 err = Console(stderr=True)
 
 
+route = GatewayRoute(app, "lock")
+
+
 def _run(action: Callable[[LockClient], Awaitable[Any]]) -> Any:
     try:
-        return run_with_client(LockClient.for_topology, action)
+        clients = route.client_for(LockClient.for_topology, LockClient.for_gateway)
+        return run_with_client(clients, action)
     except LockBusy as e:
         err.print(f"not acquired: {e}")
         raise typer.Exit(2) from e

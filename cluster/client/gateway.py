@@ -13,10 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
-from grpc.aio import StreamStreamClientInterceptor as _Stream
-from grpc.aio import StreamUnaryClientInterceptor as _StreamUnary
-from grpc.aio import UnaryStreamClientInterceptor as _UnaryStream
-from grpc.aio import UnaryUnaryClientInterceptor as _Unary
+from grpc.aio import (
+    StreamStreamClientInterceptor,
+    StreamUnaryClientInterceptor,
+    UnaryStreamClientInterceptor,
+    UnaryUnaryClientInterceptor,
+)
 
 from services.runtime.topology import Topology
 
@@ -28,21 +30,32 @@ def gateway_addresses(topology: Topology, group: str = GATEWAY_GROUP) -> dict[st
     return {n.id: topology.client_address(n.id) for n in topology.group_nodes(group)}
 
 
-class _AddMetadata(_Unary, _UnaryStream, _StreamUnary, _Stream):  # type: ignore[misc]
+class _AddMetadata:
+    """Adds fixed metadata to a call. grpc.aio files an interceptor under the first of the
+    four kinds it is an instance of, so each kind gets an instance of its own."""
+
     def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
         self._metadata = metadata
 
-    def _with(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
-        return details._replace(metadata=metadata)
-
     async def _call(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        return await continuation(self._with(details), request)
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
+        return await continuation(details._replace(metadata=metadata), request)
 
-    intercept_unary_unary = _call
-    intercept_unary_stream = _call
-    intercept_stream_unary = _call
-    intercept_stream_stream = _call
+
+class _Unary(_AddMetadata, UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    intercept_unary_unary = _AddMetadata._call
+
+
+class _UnaryStream(_AddMetadata, UnaryStreamClientInterceptor):  # type: ignore[misc]
+    intercept_unary_stream = _AddMetadata._call
+
+
+class _StreamUnary(_AddMetadata, StreamUnaryClientInterceptor):  # type: ignore[misc]
+    intercept_stream_unary = _AddMetadata._call
+
+
+class _Stream(_AddMetadata, StreamStreamClientInterceptor):  # type: ignore[misc]
+    intercept_stream_stream = _AddMetadata._call
 
 
 def bearer(api_key: str, priority: str | None = None) -> Sequence[grpc.aio.ClientInterceptor]:
@@ -50,4 +63,4 @@ def bearer(api_key: str, priority: str | None = None) -> Sequence[grpc.aio.Clien
     metadata = [("authorization", f"Bearer {api_key}")]
     if priority is not None:
         metadata.append(("x-priority", priority))
-    return [_AddMetadata(tuple(metadata))]
+    return [kind(tuple(metadata)) for kind in (_Unary, _UnaryStream, _StreamUnary, _Stream)]

@@ -23,7 +23,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -31,6 +31,7 @@ from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 
 from cluster.client import errors
 from cluster.client.call import GroupCaller, LeaderCache
+from cluster.client.gateway import bearer, gateway_addresses
 from services.runtime.topology import Topology
 
 T = TypeVar("T")
@@ -63,17 +64,24 @@ class LockClient:
         attempts: int = 10,
         rng: random.Random | None = None,
         leaders: LeaderCache | None = None,
+        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
     ) -> None:
         """`addresses`: node id -> the address clients dial it at, for every lock node."""
         self.timeout_s = timeout_s
-        self._caller = GroupCaller(
-            LOCK_GROUP, addresses, attempts=attempts, rng=rng, leaders=leaders
-        )
+        self._caller = GroupCaller(LOCK_GROUP, addresses, attempts=attempts, rng=rng,
+                                   leaders=leaders, interceptors=interceptors)  # fmt: skip
 
     @classmethod
     def for_topology(cls, topology: Topology, group: str = "lock", **kw: Any) -> LockClient:
         nodes = topology.group_nodes(group)
         return cls({n.id: topology.client_address(n.id) for n in nodes}, **kw)
+
+    @classmethod
+    def for_gateway(
+        cls, topology: Topology, api_key: str, priority: str | None = None, **kw: Any
+    ) -> LockClient:
+        """A client of the gateway group: every call to one gateway, with the API key."""
+        return cls(gateway_addresses(topology), interceptors=bearer(api_key, priority), **kw)
 
     async def __aenter__(self) -> LockClient:
         return self

@@ -117,11 +117,8 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 stream = self.forwarder.unary_stream(
                     route, request, forwarded_metadata(context.invocation_metadata()),
                     context.time_remaining())  # fmt: skip
-                try:
-                    async for item in stream:
-                        yield item
-                except grpc.aio.AioRpcError as e:
-                    await relay(context, e)
+                async for item in _relayed(stream, context):
+                    yield item
 
         return forward
 
@@ -133,11 +130,8 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 stream = self.forwarder.client_stream(
                     route, requests, forwarded_metadata(context.invocation_metadata()),
                     context.time_remaining())  # fmt: skip
-                try:
-                    async for item in stream:
-                        yield item
-                except grpc.aio.AioRpcError as e:
-                    await relay(context, e)
+                async for item in _relayed(stream, context):
+                    yield item
 
         if route.server_streaming:
             return forward_stream
@@ -150,6 +144,17 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
             raise AssertionError("a client-streaming call ended without an answer")
 
         return forward_one
+
+
+async def _relayed(
+    stream: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+) -> AsyncIterator[bytes]:
+    """A backend's stream, ended as the backend ended it."""
+    try:
+        async for item in stream:
+            yield item
+    except grpc.aio.AioRpcError as e:
+        await relay(context, e)
 
 
 def _answer_with_fields(context: grpc.aio.ServicerContext, ticket: Ticket) -> None:

@@ -236,12 +236,14 @@ def _wait_for_status(cli: Cli, ok: Callable[[str], bool]) -> None:
 
 def test_kv_through_the_gateway_and_its_limits(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "topology.toml").write_text(
-        "[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n[groups.gateway]\nnodes = 1\n"
+        "[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n[groups.lock]\nnodes = 1\n"
+        "[groups.gateway]\nnodes = 1\n"
     )
     cli("up", "--detach")
     assert "OK revision=" in cli("kv", "--via-gateway", "put", "gw", "hello").stdout
     assert cli("kv", "get", "gw").stdout.strip() == "hello"
     denied = cli("kv", "--via-gateway", "--api-key", "wrong", "get", "gw", check=False)
     assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
+    assert "session" in cli("lock", "--via-gateway", "sessions").stdout.lower()
     limits = cli("gateway", "limits").stdout
     assert "demo" in limits and "token_bucket" in limits and "fixed_window" in limits

@@ -17,10 +17,10 @@ from grpc_status import rpc_status
 from chaos.net import Network
 from chaos.pytest_plugin import make_cluster, running
 from cluster.admin_client import fetch_status, group_view
-from cluster.client import KvClient
+from cluster.client import KvClient, LockClient
 from cluster.client.gateway import bearer, gateway_addresses
 from cluster.launcher import LocalCluster
-from cluster.waiting import wait_until
+from cluster.waiting import wait_until, wait_until_async
 from services.runtime.topology import Group
 from tests.integration.errorcheck import assert_reason, failure
 
@@ -197,3 +197,43 @@ async def test_should_rate_limit_answers_from_the_same_limiter_as_native_calls(
     assert unknown.overall_code == OK and not unknown.statuses[0].HasField("current_limit")
     e = await failure(rls.ShouldRateLimit(ask(domain=""), timeout=5))
     assert_reason(e, grpc.StatusCode.INVALID_ARGUMENT, "INVALID", True)
+
+
+async def test_a_watch_streams_through_the_gateway(channels: Channels) -> None:
+    kv = kv_pb2_grpc.KVStub(channels("full-key"))
+    put = await kv.Put(kv_pb2.PutRequest(key="watched/a", value=b"1"), timeout=5)
+    watch = kv.Watch(kv_pb2.WatchRequest(prefix="watched/", start_revision=put.revision))
+    first = await watch.read()
+    assert first.kv.key == "watched/a" and first.kv.value == b"1"
+    await kv.Put(kv_pb2.PutRequest(key="watched/b", value=b"2"), timeout=5)
+    second = await watch.read()
+    assert second.kv.key == "watched/b" and second.revision > first.revision
+    watch.cancel()
+
+
+@pytest.fixture(scope="module")
+def with_locks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    groups = (Group("kv", 1), Group("lock", 3), Group("gateway", 1))
+    with running(make_cluster(tmp_path_factory.mktemp("gateway-locks"), groups)) as c:
+        c.wait_for_leader(group="lock")
+        yield c
+
+
+async def test_a_lock_session_kept_alive_through_the_gateway(with_locks: LocalCluster) -> None:
+    """KeepAlive is a client stream: the gateway forwards it to the lock leader as it is."""
+    async with LockClient.for_gateway(with_locks.topology, "demo-key") as locks:
+        created = time.monotonic()
+        async with (
+            locks.session(ttl_s=1.0, owner="via-gateway") as session,
+            session.lock("gateway-lock") as token,
+        ):
+            assert token > 0
+
+            async def renewed_past_two_ttls() -> bool:
+                # Valid until past created + 2 TTLs: renewals came back through it.
+                return time.monotonic() + session.valid_for_s() >= created + 2.0
+
+            await wait_until_async(renewed_past_two_ttls, 5, "renewals through the gateway")
+            holder = await locks.holder("gateway-lock")
+            assert holder.held and holder.session_id == session.id
+            assert not session.lost.is_set()
