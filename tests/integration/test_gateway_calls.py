@@ -21,6 +21,7 @@ from chaos.pytest_plugin import make_cluster, running
 from cluster.client import errors
 from cluster.client.gateway import bearer, gateway_addresses
 from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until_async
 from services.gateway.journal import read_journals
 from services.runtime.topology import Group
 
@@ -45,6 +46,10 @@ def gateway_cluster(tmp_path: Path, calls: str, *groups: Group) -> Iterator[Loca
 def channel(cluster: LocalCluster) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(gateway_addresses(cluster.topology)["gateway1"],
                                      interceptors=bearer("k"))  # fmt: skip
+
+
+async def _done(tasks: list[asyncio.Future[object]], n: int) -> bool:
+    return sum(t.done() for t in tasks) >= n
 
 
 async def timed(call: Callable[[], object]) -> float:
@@ -79,7 +84,8 @@ async def test_a_bulkhead_keeps_a_slow_backend_from_taking_the_healthy_ones_call
             sessions = lock_pb2.ListSessionsRequest()
             slow = [asyncio.ensure_future(locks.ListSessions(sessions, timeout=5))
                     for _ in range(5)]  # fmt: skip
-            await asyncio.sleep(0)  # the five are on their way
+            # Three are refused at once; the two the bulkhead let by hold it for 500 ms.
+            await wait_until_async(lambda: _done(slow, 3), 5, "three refusals")
             kv = kv_pb2_grpc.KVStub(ch)
             took = await timed(lambda: kv.Put(kv_pb2.PutRequest(key="k", value=b"v"), timeout=5))
             outcomes = await asyncio.gather(*slow, return_exceptions=True)

@@ -39,7 +39,7 @@ class MemoryStore:
         self, key: str, expected: int, value: bytes, timeout_s: float
     ) -> tuple[bool, int, bytes | None]:
         if self.hang:
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # never answers: only the caller's timeout ends it
         if self.down:
             raise StoreUnavailable("down")
         version, current = self.values.get(key, (0, None))
