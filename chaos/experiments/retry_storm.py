@@ -9,7 +9,8 @@ times, all callers together: the retry amplification (attempts per call) during 
 is about 11, load the backend gets the moment it is back. Safe (3 retries with capped
 exponential backoff and full jitter, a gRFC A6 retry budget, a breaker per node): retries
 stop once most attempts fail and the breakers open, so the amplification stays near 1 or
-below, and goodput returns within the breaker's open time plus one backoff after the blip.
+below, and goodput returns within RECOVERY_BOUND_S of the blip's end (gRPC's reconnect
+backoff plus two of the breaker's open periods).
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ from services.runtime.topology import Group, Topology
 START = 0.4
 BLIP_S = 2.0
 AMPLIFICATION_BOUND = 2.0  # attempts per call the safe mode stays under during the blip
-RECOVERY_BOUND_S = 1.5  # the breaker's 0.5 s open time plus one capped backoff (1 s)
+# After the blip: a channel whose connects failed waits out gRPC's reconnect backoff
+# (at most 1 s, +-20% jitter: 1.2 s) before it connects again, and a breaker probe that
+# lands before that fails and keeps the breaker open one more period (0.5 s); then the
+# next probe, at most 0.5 s later, gets through.
+RECOVERY_BOUND_S = 1.2 + 0.5 + 0.5
 
 
 def blip(at_s: float, duration_s: float) -> Fault:
