@@ -88,12 +88,6 @@ class LimitSpec:
         limiter: RateLimiter = make(*(value for _, value in self.params), clock)
         return limiter
 
-    @property
-    def quota(self) -> int:
-        """The most a caller may take at once: a bucket's burst, a window's limit."""
-        values = dict(self.params)
-        return int(values.get("burst", values.get("limit", 0)))
-
 
 @dataclass(frozen=True)
 class Tenant:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -88,3 +89,18 @@ def test_closing_twice_is_harmless(tmp_path: Path) -> None:
     cluster.close()
     cluster.close()
     assert_all_gone(cluster.spawned_pids)
+
+
+def test_a_gateway_with_a_bad_tenant_config_exits_2_naming_the_key(tmp_path: Path) -> None:
+    topo = Topology.build("127.0.0.1", 0, (Group("kv", 1), Group("gateway", 1)))
+    topo = topo.with_base_port(free_port_block(topo.port_span()))
+    (tmp_path / "topology.toml").write_text(topo.to_toml())
+    bad = tmp_path / "tenants.toml"
+    bad.write_text('[tenants.a]\nkeys = ["k"]\nlimit = { algorithm = "token_bucket" }\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "services.gateway", "--topology", str(tmp_path / "topology.toml"),
+         "--node", "gateway1", "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=30,
+        env={**os.environ, "FAULTLAB_GATEWAY_CONFIG": str(bad)},
+    )  # fmt: skip
+    assert_config_error(result, "token_bucket needs rate_per_s, burst")
