@@ -89,7 +89,7 @@ class LocalCluster(DerivedControls):
     ) -> None:
         """`modules`: topology group -> the module its nodes run, instead of the service
         registry's (a test's own service on the chassis, say)."""
-        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="faultlab-"))
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="faultlab-")).absolute()
         self.topology = topology
         self._toxiproxy_bin = toxiproxy_bin
         self._node_env = node_env or {}

@@ -26,6 +26,8 @@ def main() -> int:
     for flag in ("--backing", "--trash", "--mount", "--state"):
         parser.add_argument(flag, type=Path, required=True)
     args = parser.parse_args()
+    for flag in ("backing", "trash", "mount", "state"):  # libfuse may leave the cwd for "/"
+        setattr(args, flag, getattr(args, flag).absolute())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     fs = LazyFs(args.backing, args.trash)
     name = f"faultlab-disk-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -73,8 +73,10 @@ def _unescape(field: str) -> str:
 
 class LazyDisk:
     def __init__(self, mount: Path, state_dir: Path, spawner: processes.Spawner) -> None:
-        self.mount_point = Path(mount)
-        self.state_dir = Path(state_dir)
+        # Absolute: libfuse runs the disk process from "/", where a relative backing
+        # folder would name nothing and every lookup under the mount would fail.
+        self.mount_point = Path(mount).absolute()
+        self.state_dir = Path(state_dir).absolute()
         self.backing = self.state_dir / "backing"
         self.trash = self.state_dir / "trash"
         self.log_path = self.state_dir / "disk.log"

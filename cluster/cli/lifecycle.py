@@ -48,7 +48,7 @@ def up(
     """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
     topo = _load_topology(topology)
     _refuse_second_cluster()
-    run_dir = run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")
+    run_dir = (run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")).absolute()
     if detach:
         _up_detached(topology, run_dir, lazy_disks)
         return

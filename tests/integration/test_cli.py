@@ -102,6 +102,22 @@ def test_a_disk_experiment_without_fuse_says_what_is_missing(cli: Cli, tmp_path:
     assert "FUSE cannot be used here" in result.stderr and "fusermount3" in result.stderr
 
 
+def test_a_disk_experiment_and_lazy_disks_work_from_relative_folders(cli: Cli) -> None:
+    """Run folders given relative to the working folder, as the README's defaults are."""
+    result = cli("chaos", "run", "no-fsync", "--mode", "safe", "--duration", "4s",
+                 "--out", "runs", check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    reports = list((cli.cwd / "runs").glob("no-fsync-*/safe/report.md"))
+    assert len(reports) == 1 and "behaved as the hypothesis says: yes" in reports[0].read_text()
+
+    cli("up", "--detach", "--lazy-disks", "--run-dir", "relative-run")
+    cli("kv", "put", "greeting", "hello")
+    assert cli("kv", "get", "greeting").stdout.strip() == "hello"
+    assert "lazy disks" in cli("status").stdout
+    cli("down")
+    assert not [m for m in mounted_disks() if m.is_relative_to(cli.cwd)]
+
+
 def test_disk_commands_on_plain_disks_say_how_to_get_lazy_ones(cli: Cli) -> None:
     cli("up", "--detach")
     result = cli("disk", "status", check=False)
@@ -133,9 +149,15 @@ def lock_cli(tmp_path: Path) -> Iterator[Cli]:
         c("down", check=False)
 
 
+# The sessions' TTLs outlast every step here, however slow the machine: the test is about
+# the commands, and a lock expiring mid-test would turn the busy `acquire` below into a
+# foreground holder that never returns.
+LONG_TTL = "120s"
+
+
 def test_lock_commands(lock_cli: Cli) -> None:
     lock_cli("up", "--detach")
-    out = lock_cli("lock", "acquire", "jobs", "--ttl", "5s", "--detach").stdout
+    out = lock_cli("lock", "acquire", "jobs", "--ttl", LONG_TTL, "--detach").stdout
     token, session = re.search(r"acquired jobs token=(\d+) session=(\d+)", out).groups()  # type: ignore[union-attr]
     assert f"session {session}" in lock_cli("lock", "holder", "jobs").stdout
     assert f"token={token}" in lock_cli("lock", "holder", "jobs").stdout
@@ -147,7 +169,7 @@ def test_lock_commands(lock_cli: Cli) -> None:
 
     # Without --detach it holds until interrupted, then releases.
     holding = subprocess.Popen(
-        [sys.executable, "-m", "cluster", "lock", "acquire", "jobs", "--ttl", "2s"],
+        [sys.executable, "-m", "cluster", "lock", "acquire", "jobs", "--ttl", LONG_TTL],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lock_cli.env,
         cwd=lock_cli.cwd,
     )  # fmt: skip
