@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chaos.disk import nodes as disks
-from chaos.disk.nodes import disk_control, disk_controls
+from chaos.disk.finding import disk_control, disk_controls
 from chaos.history import NEMESIS, History
 from chaos.net import Network
 from cluster.backend import Cluster

@@ -6,6 +6,8 @@ from each node's own listen address, never through a link that the chaos module 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
@@ -20,10 +22,14 @@ def fetch_status(address: str, timeout_s: float = 1.0) -> admin_pb2.NodeStatus:
         return reply
 
 
-def fetch_all(topology: Topology, timeout_s: float = 1.0) -> dict[str, admin_pb2.NodeStatus | str]:
-    """Each node's status, or the reason it could not be read."""
+def fetch_all(
+    topology: Topology, timeout_s: float = 1.0, only: Collection[str] | None = None
+) -> dict[str, admin_pb2.NodeStatus | str]:
+    """Each node's status (of the nodes in `only`, when given), or why it could not be read."""
     out: dict[str, admin_pb2.NodeStatus | str] = {}
     for node in topology.nodes:
+        if only is not None and node.id not in only:
+            continue
         try:
             out[node.id] = fetch_status(topology.listen_address(node.id), timeout_s)
         except grpc.RpcError as e:

@@ -5,6 +5,8 @@ Network faults are not here: they go through `toxiproxy`, the same on both."""
 from __future__ import annotations
 
 import abc
+import enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -12,6 +14,26 @@ from cluster import admin_client
 from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import wait_until
 from services.runtime.topology import Topology
+
+
+class Run(enum.StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"  # SIGSTOP, or the cgroup freezer of `docker pause`
+    STOPPED = "stopped"  # stopped, killed, or exited on its own
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """A node's process as its backend sees it (not whether it answers: a running node
+    may still be starting, or cut off by a network fault)."""
+
+    run: Run
+    exit_code: int | None = None  # when STOPPED and known
+
+    def __str__(self) -> str:
+        if self.run is Run.STOPPED and self.exit_code is not None:
+            return f"stopped (exit {self.exit_code})"
+        return str(self.run)
 
 
 class Cluster(Protocol):
@@ -35,6 +57,8 @@ class Cluster(Protocol):
     def resume(self, node_id: str) -> None: ...
 
     def is_running(self, node_id: str) -> bool: ...
+
+    def process_state(self, node_id: str) -> ProcessState: ...
 
     def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None: ...
 

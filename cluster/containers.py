@@ -26,7 +26,7 @@ import grpc
 from docker.models.containers import Container
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster.backend import DerivedControls
+from cluster.backend import DerivedControls, ProcessState, Run
 from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.topology import Topology
@@ -120,6 +120,15 @@ class ComposeCluster(DerivedControls):
         c = self.container(node_id)
         c.reload()
         return bool(c.status == "running")
+
+    def process_state(self, node_id: str) -> ProcessState:
+        c = self.container(node_id)
+        c.reload()
+        if c.status == "running":
+            return ProcessState(Run.RUNNING)
+        if c.status == "paused":
+            return ProcessState(Run.PAUSED)
+        return ProcessState(Run.STOPPED, int(c.attrs["State"]["ExitCode"]))
 
     def kill(self, node_id: str) -> int:
         """SIGKILL the node's container (kill -9 of its one process)."""

@@ -29,7 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster import processes
-from cluster.backend import DerivedControls
+from cluster.backend import DerivedControls, ProcessState, Run
 from cluster.ports import free_port_block
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
@@ -100,6 +100,7 @@ class LocalCluster(DerivedControls):
         # cluster, so any thread may call start_node / restart (processes.Spawner).
         self._spawner = processes.Spawner()
         self._running: dict[str, _Running] = {}
+        self._exit_codes: dict[str, int] = {}  # of nodes stopped or killed through here
         # Every pid ever started, so tests can prove none outlives the cluster.
         self.spawned_pids: list[int] = []
         self.toxiproxy: ToxiproxyClient | None = None
@@ -166,6 +167,16 @@ class LocalCluster(DerivedControls):
         r = self._running.get(node_id)
         return r is not None and r.proc.poll() is None
 
+    def process_state(self, node_id: str) -> ProcessState:
+        self.topology.node(node_id)  # unknown ids get the topology's clear error
+        r = self._running.get(node_id)
+        if r is None:
+            return ProcessState(Run.STOPPED, self._exit_codes.get(node_id))
+        code = r.proc.poll()
+        if code is not None:  # ended on its own, or killed from outside (kill -9 PID)
+            return ProcessState(Run.STOPPED, code)
+        return ProcessState(Run.PAUSED if r.paused else Run.RUNNING)
+
     def returncode(self, node_id: str) -> int | None:
         """How `node_id`'s process ended, or None while it runs (or was never started)."""
         r = self._running.get(node_id)
@@ -184,12 +195,16 @@ class LocalCluster(DerivedControls):
     def stop(self, node_id: str, grace_s: float = 5.0) -> int:
         """SIGTERM, then SIGKILL after `grace_s`; returns the exit code."""
         r = self._running.pop(node_id, None)
-        return processes.terminate(r.proc, grace_s) if r else 0
+        code = processes.terminate(r.proc, grace_s) if r else 0
+        self._exit_codes[node_id] = code
+        return code
 
     def kill(self, node_id: str) -> int:
         """kill -9: no clean-up, nothing unflushed survives."""
         r = self._running.pop(node_id, None)
-        return processes.kill(r.proc) if r else 0
+        code = processes.kill(r.proc) if r else 0
+        self._exit_codes[node_id] = code
+        return code
 
     def pause(self, node_id: str) -> None:
         """SIGSTOP: the process freezes mid-flight, as in a long GC pause."""

@@ -29,6 +29,7 @@ class ClusterState:
     toxiproxy_api: str
     compose_project: str = ""  # set by `faultlab compose up`: the containers' project
     docker_host: str = ""  # and the engine they run on
+    supervisor_socket: str = ""  # `faultlab up`'s node controls (cluster/supervisor.py)
 
     def topology(self) -> Topology:
         return Topology.from_file(self.topology_path)

@@ -4,8 +4,7 @@
         power_cut(c, ["kv1", "kv2", "kv3"])     # kill -9, drop what was not fsynced, restart
 
 Mount before the cluster starts and unmount after it has stopped (a node holds its files
-open). Anything that knows the run folder finds the disks again with `disk_controls`: the
-nemesis and `faultlab status` do not need the object that mounted them.
+open). Anything that knows the run folder finds the disks again (chaos/disk/finding.py).
 """
 
 from __future__ import annotations
@@ -15,30 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from chaos.disk.control import CONTROL_FILE, DiskControl
+from chaos.disk.finding import disk_control, disk_state_dir
 from chaos.disk.mounts import LazyDisk
 from cluster import processes
 from cluster.backend import Cluster
 from cluster.launcher import node_data_dir
-
-
-def disk_state_dir(run_dir: Path, node_id: str) -> Path:
-    return Path(run_dir) / "disk" / node_id
-
-
-def disk_controls(run_dir: Path) -> dict[str, DiskControl]:
-    """The lazy disks mounted for the cluster run in `run_dir`, by node."""
-    root = Path(run_dir) / "disk"
-    if not root.is_dir():
-        return {}
-    return {d.name: DiskControl(d) for d in sorted(root.iterdir()) if (d / CONTROL_FILE).exists()}
-
-
-def disk_control(run_dir: Path, node_id: str) -> DiskControl:
-    controls = disk_controls(run_dir)
-    if node_id not in controls:
-        raise KeyError(f"{node_id} has no lazy disk (disks: {sorted(controls) or 'none'})")
-    return controls[node_id]
 
 
 class NodeDisks:

@@ -1,26 +1,43 @@
-"""The `faultlab` command line."""
+"""The `faultlab` command line. Each command's module is imported only when that command
+runs (cluster/cli/lazy.py), so a quick command answers at once."""
 
 from __future__ import annotations
 
 import typer
 
-from cluster.cli import chaos, compose, disk, gateway, kv, lifecycle, lock, log, net
+from cluster.cli.lazy import Lazy, lazy_group
+
+COMMANDS = {
+    "up": Lazy("cluster.cli.lifecycle", "up", "Start Toxiproxy and every node."),
+    "down": Lazy("cluster.cli.lifecycle", "down", "Stop the running cluster."),
+    "status": Lazy("cluster.cli.status", "status",
+                   "Each node, each Raft group's roles and terms, who can reach whom."),
+    "node": Lazy("cluster.cli.node", "app",
+                 "Kill, stop, start, restart, pause or resume one node."),
+    "net": Lazy("cluster.cli.net", "app", "Inject network faults through Toxiproxy."),
+    "disk": Lazy("cluster.cli.disk", "app", "Slow or failing disks (faultlab up --lazy-disks)."),
+    "kv": Lazy("cluster.cli.kv", "app", "Read and write the replicated KV store."),
+    "lock": Lazy("cluster.cli.lock", "app", "Take, release and inspect locks and sessions."),
+    "log": Lazy("cluster.cli.log", "app", "Topics, produce and consume on the log broker."),
+    "gateway": Lazy("cluster.cli.gateway", "app", "The gateway replicas' per-tenant limits."),
+    "chaos": Lazy("cluster.cli.chaos", "app", "Run failure experiments and judge them."),
+    "compose": Lazy("cluster.cli.compose", "app",
+                    "Render docker-compose.yml from the topology; run it."),
+}  # fmt: skip
 
 app = typer.Typer(
+    cls=lazy_group(COMMANDS),
     help="faultlab: a lab for distributed-systems failures.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-lifecycle.register(app)
-app.add_typer(net.app, name="net", help="Inject network faults through Toxiproxy.")
-app.add_typer(disk.app, name="disk", help="Slow or failing disks (faultlab up --lazy-disks).")
-app.add_typer(kv.app, name="kv", help="Read and write the replicated KV store.")
-app.add_typer(lock.app, name="lock", help="Take, release and inspect locks and sessions.")
-app.add_typer(log.app, name="log", help="Topics, produce and consume on the log broker.")
-app.add_typer(gateway.app, name="gateway", help="The gateway replicas' per-tenant limits.")
-app.add_typer(chaos.app, name="chaos", help="Run failure experiments and judge them.")
-app.add_typer(compose.app, name="compose", help="Render docker-compose.yml from the topology.")
+
+
+@app.callback()
+def _root() -> None:
+    """Typer makes a group only of an app with a callback or commands of its own; every
+    command here is lazy, so this empty callback makes `faultlab` the group."""
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import grpc
 import typer
 from rich.console import Console
 
-from cluster import state
+from cluster.cli.current import cluster_state
 from services.runtime.topology import Topology
 
 C = TypeVar("C")
@@ -24,11 +24,7 @@ def run_with_client(
     client_for: Callable[[Topology], AbstractAsyncContextManager[C]],
     action: Callable[[C], Awaitable[Any]],
 ) -> Any:
-    try:
-        topology = state.read().topology()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+    topology = cluster_state().topology()
 
     async def go() -> Any:
         async with client_for(topology) as client:

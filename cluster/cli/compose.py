@@ -5,7 +5,9 @@ compose` work against it as against `faultlab up`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -95,11 +97,18 @@ def up(
     console.print(f"compose project {PROJECT!r} is up; `faultlab status`, `faultlab down`")
 
 
-def down_compose(st: state.ClusterState) -> None:
-    """`docker compose down --volumes` of the project `faultlab compose up` started."""
+@contextlib.contextmanager
+def compose_cluster(st: state.ClusterState) -> Iterator[ComposeCluster]:
+    """The compose project a state file names, on its engine."""
     env = {**os.environ, "DOCKER_HOST": st.docker_host}
     cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env)
     try:
-        cluster.down()
+        yield cluster
     finally:
         cluster.close()
+
+
+def down_compose(st: state.ClusterState) -> None:
+    """`docker compose down --volumes` of the project `faultlab compose up` started."""
+    with compose_cluster(st) as cluster:
+        cluster.down()

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from chaos.disk.control import DiskControl, DiskControlError
-from chaos.disk.nodes import disk_controls
-from cluster import state
+from chaos.disk.finding import disk_controls
+from cluster.cli.current import cluster_state
 from cluster.cli.durations import parse_ms
 
 app = typer.Typer(no_args_is_help=True)
@@ -22,12 +22,7 @@ err = Console(stderr=True)
 
 
 def _controls(node: str | None) -> dict[str, DiskControl]:
-    try:
-        st = state.read()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
-    controls = disk_controls(Path(st.run_dir))
+    controls = disk_controls(Path(cluster_state().run_dir))
     if not controls:
         err.print("[red]error:[/] this cluster runs on plain disks; start it with "
                   "`faultlab up --lazy-disks` for disk faults")  # fmt: skip

@@ -8,7 +8,7 @@ from faultlab.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from cluster import state
+from cluster.cli.current import cluster_state
 from cluster.client.gateway import GATEWAY_GROUP
 
 app = typer.Typer(no_args_is_help=True)
@@ -27,10 +27,10 @@ def _limits(address: str) -> gateway_pb2.LimitsResponse:
 @app.command()
 def limits() -> None:
     """Per tenant and gateway replica: algorithm, limit, remaining, reset; calls in flight."""
+    topology = cluster_state().topology()
     try:
-        topology = state.read().topology()
         nodes = topology.group_nodes(GATEWAY_GROUP)
-    except (state.NoCluster, ValueError) as e:
+    except ValueError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from e
     rates = Table("gateway", "tenant", "policy", "algorithm", "limit", "remaining", "reset (s)")

@@ -1,9 +1,10 @@
-"""`faultlab up`, `down` and `status`: run a local cluster and look at it."""
+"""`faultlab up` and `faultlab down`: run a local cluster, and stop it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socketserver
 import subprocess
 import sys
 import threading
@@ -11,17 +12,16 @@ import time
 from pathlib import Path
 
 import typer
-from faultlab.admin.v1 import admin_pb2
 from rich.console import Console
 from rich.table import Table
 
 from chaos.disk.mounts import DiskError
-from chaos.disk.nodes import NodeDisks, disk_controls
-from cluster import admin_client, state
-from cluster.cli.compose import down_compose
-from cluster.cli.disk import disks_table
+from chaos.disk.nodes import NodeDisks
+from cluster import state
+from cluster.cli.current import cluster_state
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
+from cluster.supervisor import serve_node_controls
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.topology import Topology, TopologyError
 
@@ -29,12 +29,6 @@ console = Console()
 err = Console(stderr=True)
 
 TopologyOption = typer.Option(Path("topology.toml"), "--topology", "-t", help="topology TOML file")
-
-
-def register(app: typer.Typer) -> None:
-    app.command()(up)
-    app.command()(down)
-    app.command()(status)
 
 
 def up(
@@ -56,17 +50,20 @@ def up(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cluster = LocalCluster(topo, run_dir)
     disks = NodeDisks(run_dir, topo.node_ids) if lazy_disks else None
+    controls: socketserver.BaseServer | None = None
     try:
         with console.status(f"starting {len(topo.nodes)} nodes and Toxiproxy..."):
             if disks is not None:
                 disks.mount()
             cluster.start()
+        socket_name, controls = serve_node_controls(cluster)
         state.write(
             state.ClusterState(
                 supervisor_pid=os.getpid(),
                 run_dir=str(run_dir),
                 topology_path=str(cluster.topology_path),
                 toxiproxy_api=cluster.toxiproxy_api,
+                supervisor_socket=socket_name,
             )
         )
         _print_started(cluster)
@@ -78,6 +75,9 @@ def up(
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from e
     finally:
+        if controls is not None:
+            controls.shutdown()  # no node control may race the close below
+            controls.server_close()
         cluster.close()
         if disks is not None:
             disks.close()  # after the nodes: they hold their files open
@@ -87,8 +87,10 @@ def up(
 
 def down() -> None:
     """Stop the cluster started by `faultlab up --detach` (or `faultlab compose up`)."""
-    st = _read_state()
+    st = cluster_state()
     if st.compose_project:
+        from cluster.cli.compose import down_compose  # the Docker SDK, for compose only
+
         down_compose(st)
         state.state_path().unlink(missing_ok=True)
         console.print(f"compose project {st.compose_project!r} removed, volumes included")
@@ -99,23 +101,6 @@ def down() -> None:
     except WaitTimeout:
         os.kill(st.supervisor_pid, signal.SIGKILL)
     console.print(f"cluster stopped (run folder: {st.run_dir})")
-
-
-def status() -> None:
-    """Each node, each Raft group's roles and terms, and who can reach whom."""
-    st = _read_state()
-    topo = st.topology()
-    statuses = admin_client.fetch_all(topo)
-    console.print(_nodes_table(topo, statuses))
-    if any(not isinstance(s, str) and s.groups for s in statuses.values()):
-        for table in _groups_tables(topo, statuses):
-            console.print(table)
-    for table in _reachability_tables(topo, statuses):
-        console.print(table)
-    controls = disk_controls(Path(st.run_dir))
-    if controls:
-        console.print(disks_table(controls))
-    console.print(f"Toxiproxy API: http://{st.toxiproxy_api}   run folder: {st.run_dir}")
 
 
 # -- rendering --------------------------------------------------------------------------
@@ -136,89 +121,6 @@ def _print_started(cluster: LocalCluster) -> None:
     console.print("Ctrl-C stops the cluster.")
 
 
-def _nodes_table(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> Table:
-    table = Table(title="nodes")
-    for col in ("node", "group", "state", "raft groups", "pid", "uptime"):
-        table.add_column(col)
-    for n in topo.nodes:
-        s = statuses[n.id]
-        if isinstance(s, str):
-            table.add_row(n.id, n.group, f"[red]down ({s})[/]", "", "", "")
-            continue
-        led = sum(1 for g in s.groups if g.role == "leader")
-        hosted = f"{len(s.groups)} ({led} led)" if s.groups else "-"
-        table.add_row(n.id, n.group, "[green]serving[/]", hosted, str(s.pid), f"{s.uptime_s:.0f}s")
-    return table
-
-
-_ROLE_MARK = {"leader": "[bold green]L[/]", "follower": "F", "candidate": "[yellow]C[/]",
-              "pre_candidate": "[yellow]P[/]"}  # fmt: skip
-
-
-def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> list[Table]:
-    """Per topology group (kv, lock, log), one row per Raft group its nodes host and one
-    column per node: role, term, applied index. Rows, not columns, grow with the Raft
-    groups, so a log node with many partitions stays readable."""
-    seen: dict[str, dict[str, admin_pb2.RaftGroupStatus]] = {}
-    for node_id, s in statuses.items():
-        for g in [] if isinstance(s, str) else s.groups:
-            seen.setdefault(g.group, {})[node_id] = g
-    tables = []
-    for group in topo.groups:
-        nodes = [n.id for n in topo.group_nodes(group.name)]
-        rafts = sorted(r for r, views in seen.items() if set(views) & set(nodes))
-        if not rafts:
-            continue
-        table = Table(title=f"{group.name}: raft groups (role term/applied: L leader, "
-                      "F follower, C candidate)")  # fmt: skip
-        table.add_column("raft group", no_wrap=True)
-        table.add_column("leader")
-        for node_id in nodes:
-            table.add_column(node_id)
-        for raft in rafts:
-            views = seen[raft]
-            leaders = {v.leader_id for v in views.values() if v.leader_id}
-            leader = ", ".join(sorted(leaders)) if leaders else "[red]none[/]"
-            cells = []
-            for node_id in nodes:
-                v = views.get(node_id)
-                mark = _ROLE_MARK.get(v.role, v.role) if v else ""
-                cells.append(f"{mark} {v.term}/{v.applied_index}" if v else "")
-            table.add_row(raft, leader, *cells)
-        tables.append(table)
-    return tables
-
-
-def _reachability_tables(
-    topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]
-) -> list[Table]:
-    """Per topology group (only its nodes are peers): row dials column."""
-    tables = []
-    for group in topo.groups:
-        nodes = topo.group_nodes(group.name)
-        table = Table(title=f"{group.name}: reachability (row dials column, through its "
-                      "Toxiproxy link)")  # fmt: skip
-        table.add_column("from \\ to")
-        for n in nodes:
-            table.add_column(n.id)
-        for src in nodes:
-            s = statuses[src.id]
-            probes = {} if isinstance(s, str) else {p.node_id: p for p in s.peers}
-            table.add_row(src.id, *(_probe_cell(src.id, dst.id, probes) for dst in nodes))
-        tables.append(table)
-    return tables
-
-
-def _probe_cell(src: str, dst: str, probes: dict[str, admin_pb2.PeerReachability]) -> str:
-    if dst == src:
-        return "·"
-    if dst not in probes:
-        return "[yellow]?[/]"
-    if probes[dst].reachable:
-        return f"[green]✓ {probes[dst].rtt_ms:.1f}ms[/]"
-    return f"[red]✗ {probes[dst].last_error.split(':')[0]}[/]"
-
-
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -228,14 +130,6 @@ def _load_topology(path: Path) -> Topology:
     except TopologyError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from e
-
-
-def _read_state() -> state.ClusterState:
-    try:
-        return state.read()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
 
 
 def _refuse_second_cluster() -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from chaos.net import Cut, NetError, Network, Target
-from cluster import state
+from cluster.cli.current import cluster_state
 from cluster.cli.durations import parse_ms
 from cluster.toxiproxy import ToxiproxyClient, ToxiproxyError
 
@@ -20,11 +20,7 @@ KindOption = typer.Option(Cut.BLACKHOLE, "--kind", "-k", help="how links are cut
 
 
 def _network() -> tuple[Network, ToxiproxyClient]:
-    try:
-        st = state.read()
-    except state.NoCluster as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from e
+    st = cluster_state()
     client = ToxiproxyClient(st.toxiproxy_api)
     return Network(client, st.topology()), client
 

@@ -15,7 +15,9 @@ import pytest
 
 from chaos.disk.mounts import mounted_disks
 from chaos.pytest_plugin import pid_alive
+from cluster import admin_client
 from cluster.waiting import wait_until
+from services.runtime.topology import Topology
 from tests.integration.netcheck import NOTICE_S
 
 pytestmark = pytest.mark.integration
@@ -269,3 +271,53 @@ def test_kv_through_the_gateway_and_its_limits(cli: Cli, tmp_path: Path) -> None
     assert "session" in cli("lock", "--via-gateway", "sessions").stdout.lower()
     limits = cli("gateway", "limits").stdout
     assert "demo" in limits and "token_bucket" in limits and "fixed_window" in limits
+
+
+def test_node_controls_each_verb_and_what_does_not_apply(cli: Cli) -> None:
+    cli("up", "--detach")
+    cli("kv", "put", "greeting", "hello")
+
+    assert "paused kv1" in cli("node", "pause", "kv1").stdout
+    assert re.search(r"kv1 .*paused", cli("status").stdout)
+    again = cli("node", "pause", "kv1", check=False)
+    assert again.returncode == 1 and "it is paused already" in again.stderr
+    stop_paused = cli("node", "stop", "kv1", check=False)
+    assert stop_paused.returncode == 1 and "resume it first, or kill it" in stop_paused.stderr
+    assert "resumed kv1" in cli("node", "resume", "kv1").stdout
+    not_paused = cli("node", "resume", "kv1", check=False)
+    assert not_paused.returncode == 1 and "cannot resume kv1: it is running" in not_paused.stderr
+
+    assert "stopped kv2" in cli("node", "stop", "kv2").stdout
+    assert re.search(r"kv2 .*stopped", cli("status").stdout)
+    assert cli("node", "stop", "kv2", check=False).returncode == 1
+    assert cli("node", "pause", "kv2", check=False).returncode == 1
+    assert "started kv2: serving" in cli("node", "start", "kv2").stdout
+    running = cli("node", "start", "kv2", check=False)
+    assert running.returncode == 1 and "it is running already" in running.stderr
+
+    assert "killed kv3 (SIGKILL; exit -9)" in cli("node", "kill", "kv3").stdout
+    assert re.search(r"kv3 .*stopped \(exit -9\)", cli("status").stdout)
+    assert "restarted kv3: serving" in cli("node", "restart", "kv3").stdout
+    assert "restarted kv1: serving" in cli("node", "restart", "kv1").stdout
+
+    unknown = cli("node", "kill", "kv9", check=False)
+    assert unknown.returncode == 1 and "unknown node 'kv9'" in unknown.stderr
+    assert cli("kv", "get", "greeting").stdout.strip() == "hello"
+    assert cli("status").stdout.count("serving") == 3
+
+
+def test_the_readme_walk_through_kill_9_the_leader_then_bring_it_back(cli: Cli) -> None:
+    cli("up", "--detach")
+    topology = Topology.from_file(
+        json.loads((cli.home / "state.json").read_text())["topology_path"]
+    )
+    leader = wait_until(lambda: admin_client.leader_of(topology, topology.node_ids, "kv"),
+                        NOTICE_S, "a kv leader")  # fmt: skip
+    pid = admin_client.fetch_status(topology.listen_address(leader), 2.0).pid
+    assert re.search(rf"{leader} .*serving.*{pid}", cli("status").stdout)  # the table's pid
+    os.kill(pid, signal.SIGKILL)
+    assert "OK revision=" in cli("kv", "put", "after", "election").stdout  # the others took over
+    _wait_for_status(cli, lambda s: bool(re.search(rf"{leader} .*stopped \(exit -9\)", s)))
+    assert "serving" in cli("node", "start", leader).stdout
+    assert cli("status").stdout.count("serving") == 3
+    assert cli("kv", "get", "after").stdout.strip() == "election"

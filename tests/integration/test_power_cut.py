@@ -12,7 +12,8 @@ import grpc
 import pytest
 from faultlab.kv.v1 import kv_pb2
 
-from chaos.disk.nodes import disk_control, power_cut
+from chaos.disk.finding import disk_control
+from chaos.disk.nodes import power_cut
 from chaos.pytest_plugin import make_cluster, running
 from cluster.client import KvClient, errors
 from cluster.launcher import LocalCluster
