@@ -136,11 +136,17 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
     async def _producer(
         self, batch: log_pb2.ProducerBatch, context: grpc.aio.ServicerContext
     ) -> list[int]:
+        """The batch's producer ids, once its epoch is known to be the newest. This node's
+        copy of the metadata may lag (it follows another Raft group, perhaps over a cut
+        link), so an epoch that looks current here is confirmed with a read index of the
+        metadata group first: an InitProducer answered before this call began is then
+        seen, and its previous epoch refused. Without the confirmation an old epoch was
+        written after the new one had been answered (issue 30)."""
         if batch.first_sequence < 0 or batch.epoch < 0:
             raise errors.InvalidArgument("producer epoch and first_sequence must be >= 0")
         epoch = self._meta.epoch_of(batch.producer_id)
-        if epoch is None:  # perhaps issued a moment ago and not yet applied here
-            await self._meta_group.caught_up(context)
+        if epoch is None or batch.epoch >= epoch:
+            await self._meta_group.caught_up(context)  # NoQuorum when it cannot be confirmed
             epoch = self._meta.epoch_of(batch.producer_id)
         if epoch is None:
             raise errors.UnknownProducer(

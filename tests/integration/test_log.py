@@ -14,12 +14,14 @@ import grpc
 import pytest
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
+from chaos.net import Network
 from chaos.pytest_plugin import make_cluster, running
-from cluster.client import BatchingProducer, LogClient
+from cluster.client import BatchingProducer, LogClient, errors
 from cluster.client.consumer import GroupConsumer
 from cluster.client.log import LEADER
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until_async
+from services.runtime.errors import Reason
 from services.runtime.topology import Group
 from tests.integration.errorcheck import assert_reason, failure
 
@@ -432,3 +434,47 @@ async def test_a_batching_producer_shares_requests_and_keeps_each_records_offset
         by_offset = {r.offset: r.value for r in records}
         assert all(by_offset[o] == f"r{i}".encode() for i, o in enumerate(offsets))
         assert offsets == sorted(offsets)  # one request in flight: sent order is log order
+
+
+async def test_an_old_epoch_is_refused_when_the_partition_leader_is_cut_from_the_metadata_leader(
+    log3: LocalCluster,
+) -> None:
+    """log.proto's promise: once InitProducer has answered the next epoch, no batch of the
+    previous epoch is written. The bridge cut: the partition's leader P loses its links to
+    the metadata group's leader M, both ways; the third node B bridges, so both groups keep
+    a quorum and P stays a quiet follower of the metadata group, its copy stale. P must
+    still refuse the old epoch: with PRODUCER_FENCED, or as unavailable when it cannot
+    confirm the epoch; never by writing the batch."""
+    async with LogClient.for_topology(log3.topology, timeout_s=2.0, attempts=3) as log:
+        await log.create_topic("bridge", partitions=3)
+        await log.wait_until_ready("bridge")
+        described = await wait_until_async(
+            lambda: leaders_on_preferred(log, "bridge"), 20, "leaders on preferred replicas"
+        )
+        meta = log3.wait_for_leader(group="log/meta")
+        p = next(x for x in described.partitions if x.leader != meta)
+        old = await log.init_producer("bridged")
+        await old.send("bridge", p.partition, [b"before"])
+
+        assert log3.toxiproxy is not None
+        net = Network(log3.toxiproxy, log3.topology)
+        net.cut_link(p.leader, meta)
+        net.cut_link(meta, p.leader)
+        new = await log.init_producer("bridged")
+        assert new.epoch == old.epoch + 1
+        for attempt in range(3):
+            zombie = log_pb2.ProducerBatch(
+                producer_id=old.producer_id, epoch=old.epoch, first_sequence=1 + attempt
+            )
+            e = await failure(log.produce("bridge", [b"zombie"], partition=p.partition,
+                                          producer=zombie))  # fmt: skip
+            assert errors.reason_of(e) in (Reason.PRODUCER_FENCED, Reason.NO_QUORUM), e
+            assert errors.definite(e)
+        net.heal()
+    async with client(log3) as log:  # every attempt it needs to follow leaders after the heal
+        new.client = log
+        await new.send("bridge", p.partition, [b"after"])
+        assert [r.value for r in await read_all(log, "bridge", p.partition)] == [
+            b"before",
+            b"after",
+        ]

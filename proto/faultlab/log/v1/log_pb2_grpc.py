@@ -140,7 +140,11 @@ class LogServicer:
     def InitProducer(self, request, context):
         """A producer id and epoch for idempotent produce (Kafka's KIP-98). Called
         again with the same `name`, it returns the same id with the next epoch,
-        and the previous instance's batches are refused with PRODUCER_FENCED.
+        and from then on no batch of the previous instance is written: it is
+        refused with PRODUCER_FENCED, or with NO_QUORUM (UNAVAILABLE, definite)
+        when the partition's leader cannot confirm the epoch with the metadata
+        group (a link to its leader cut, say). Each idempotent Produce pays that
+        confirmation: a read index of the metadata group.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
