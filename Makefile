@@ -54,7 +54,7 @@ up: setup
 	$(BIN)/faultlab up
 
 test: setup
-	$(BIN)/pytest -q -rfE
+	$(BIN)/pytest -q -rfE --durations=25
 
 test-unit: setup
 	$(BIN)/pytest -q tests/unit

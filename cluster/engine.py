@@ -70,6 +70,11 @@ def _listening(host: str) -> bool:
     return True
 
 
+def answering_engine() -> Engine | None:
+    """The engine DOCKER_HOST (or /var/run/docker.sock) answers on, or None."""
+    return _reachable()
+
+
 def reachable_engine() -> Engine:
     """The engine DOCKER_HOST (or /var/run/docker.sock) answers on; the CLI's, which
     must outlive the command, so it never starts one of its own."""

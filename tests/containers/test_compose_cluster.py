@@ -23,7 +23,7 @@ from chaos.experiments.base import run_mode
 from chaos.net import Network
 from cluster.client import KvClient
 from cluster.compose import render_compose, render_toxiproxy
-from cluster.containers import ComposeCluster
+from cluster.containers import ComposeCluster, compose_binary
 from cluster.engine import Engine, docker_engine
 from cluster.images import build_images
 from cluster.launcher import REPO_ROOT
@@ -145,3 +145,55 @@ def test_the_cli_path_compose_up_status_kv_down(engine: Engine, images: dict[str
     labels = {"label": "com.docker.compose.project=faultlab"}
     assert not engine.client.containers.list(all=True, filters=labels)
     assert not engine.client.volumes.list(filters=labels)
+
+
+def test_the_cli_finds_a_cluster_started_by_a_plain_docker_compose_up(
+    engine: Engine, images: dict[str, str], tmp_path: Path
+) -> None:
+    """No `faultlab up` and no state file: `docker compose up -d --wait` in a folder with
+    the topology and the compose file rendered from it, as in the repository. Every
+    command then finds that project, says so, and works: status, kv (direct and through
+    the gateway), lock, log, net, node, and down."""
+    groups = (Group("kv", 3), Group("lock", 1), Group("log", 1), Group("gateway", 1))
+    topology = Topology.build("127.0.0.1", 0, groups)
+    topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))
+    (tmp_path / "topology.toml").write_text(topology.to_toml())
+    (tmp_path / "docker-compose.yml").write_text(render_compose(topology, str(REPO_ROOT)))
+    (tmp_path / "toxiproxy.json").write_text(render_toxiproxy(topology))
+    project = f"fldisc-{uuid.uuid4().hex[:8]}"
+    compose_env = {**engine.env, **images, "COMPOSE_PROJECT_NAME": project}
+    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        if check:
+            assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    plain = ComposeCluster(topology, tmp_path, project, engine.env)
+    try:
+        subprocess.run([compose_binary(), "up", "-d", "--wait", "--no-build"], cwd=tmp_path,
+                       env=compose_env, check=True, capture_output=True)  # fmt: skip
+        status = cli("status")
+        assert f"talking to compose project {project!r}" in status.stderr
+        assert status.stdout.count("serving") == len(topology.nodes)
+        assert "OK revision=" in cli("kv", "put", "greeting", "hello").stdout
+        assert cli("kv", "--via-gateway", "get", "greeting").stdout.strip() == "hello"
+        assert "session" in cli("lock", "sessions").stdout.lower()
+        assert "created orders" in cli("log", "topic", "create", "orders", "--partitions",
+                                       "1", "--replication", "1").stdout  # fmt: skip
+        assert "kv1_to_kv2" in cli("net", "partition", "kv1", "kv2,kv3").stdout
+        cli("net", "heal")
+        assert "paused kv3" in cli("node", "pause", "kv3").stdout
+        assert "paused" in cli("status").stdout
+        assert "resumed kv3" in cli("node", "resume", "kv3").stdout
+        not_paused = cli("node", "resume", "kv3", check=False)
+        assert not_paused.returncode == 1 and "it is not paused" in not_paused.stderr
+        assert "killed kv2" in cli("node", "kill", "kv2").stdout
+        assert "started kv2: serving" in cli("node", "start", "kv2").stdout
+        cli("down")
+        assert not plain.leftovers()
+    finally:
+        plain.down()
+        plain.close()
