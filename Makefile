@@ -11,7 +11,7 @@ GHZ := $(TOOLS)/ghz
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse up images container-tools test-containers test test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
+.PHONY: setup fuse up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
 
 setup: $(STAMP) toxiproxy fuse
 
@@ -55,6 +55,10 @@ up: setup
 
 test: setup
 	$(BIN)/pytest -q -rfE --durations=25
+
+# The integration and chaos suites beside two processes burning a core each (tests/stress.py).
+test-stress: setup
+	$(BIN)/python -m tests.stress
 
 test-unit: setup
 	$(BIN)/pytest -q tests/unit

@@ -58,7 +58,8 @@ def judge(data: RunData, mode: Mode) -> Finding:
     baseline = latency_ms(healthy, "call", WARM_S, start_s - LATENCY_MS / 1000 - 0.1)
     during = latency_ms(healthy, "call", start_s + SETTLE_S, end_s)
     success = _success(healthy, start_s + SETTLE_S, end_s)
-    spread = during["p99"] >= LATENCY_MS / 2 or success < SUCCESS_GOAL
+    # Against the same run's baseline: a busy machine slows every call alike.
+    spread = during["p99"] - baseline["p99"] >= LATENCY_MS / 2 or success < SUCCESS_GOAL
     summary = (f"{HEALTHY}'s KV reads while the lock node was {LATENCY_MS} ms slow: p99 "
                f"{during['p99']:.1f} ms (p50 {during['p50']:.1f}) against a baseline p99 of "
                f"{baseline['p99']:.1f} ms, {success:.1%} succeeded: the slow backend "
@@ -86,10 +87,11 @@ EXPERIMENT = Experiment(
     ),
     hypothesis=(
         f"With one worker pool and no deadlines, a backend {LATENCY_MS} ms slow takes every "
-        "worker and a healthy route's reads wait behind it (their p99 reaches half the slow "
-        f"backend's latency, {LATENCY_MS // 2} ms); with a bulkhead per backend, a deadline "
-        "per call and priority shedding, the healthy route's p99 stays below that, near its "
-        f"baseline, and at least {SUCCESS_GOAL:.0%} of its critical calls succeed."
+        "worker and a healthy route's reads wait behind it (their p99 rises by half the slow "
+        f"backend's latency, {LATENCY_MS // 2} ms, or more over its baseline); with a bulkhead "
+        "per backend, a deadline per call and priority shedding, the healthy route's p99 "
+        f"stays near its baseline, and at least {SUCCESS_GOAL:.0%} of its critical calls "
+        "succeed."
     ),
     unsafe=gateway_mode(
         "overload-cascade",

@@ -7,6 +7,7 @@ admission in front and leader-following forwarding behind.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
@@ -23,6 +24,7 @@ from services.gateway.kv_leases import kv_compare_and_swap
 from services.gateway.limits_service import GatewayServicer
 from services.gateway.routes import SERVICE_NAMES, build_routes
 from services.gateway.shared import LeaseStore
+from services.runtime.loop_lag import LoopLag
 from services.runtime.server import NodeContext, ServiceHandle, main
 
 
@@ -35,7 +37,9 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     backends = Backends(by_group)
     forwarder = Forwarder(backends, config.calls)
     routes = build_routes()
-    journal = journal_from_env(ctx.config.node_id)
+    lag = LoopLag()
+    lag_task = asyncio.create_task(lag.run())
+    journal = journal_from_env(ctx.config.node_id, lag)
     admission = Admission(
         config, time.monotonic,
         leases=LeaseStore(kv_compare_and_swap(forwarder, routes)),
@@ -51,6 +55,7 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     envoy = rls_pb2.DESCRIPTOR.services_by_name["RateLimitService"].full_name
 
     async def close() -> None:
+        lag_task.cancel()
         await backends.close()
         if journal is not None:
             journal.close()

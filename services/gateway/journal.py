@@ -3,7 +3,10 @@
 FAULTLAB_GATEWAY_DECISIONS=DIR turns it on (the chaos experiments do); each replica
 writes DIR/REPLICA.jsonl, a line at a time, so it can be read while the node runs
 (`read_journals` reads them all). A line: {"t", "end" (wall-clock seconds), "replica", "tenant",
-"method", "admitted", "refused_by", "degraded", "decision_ms"}.
+"method", "admitted", "refused_by", "degraded", "decision_ms", "loop_lag_ms"}.
+`loop_lag_ms` is the event loop's worst lateness over the last second
+(services/runtime/loop_lag.py): the checker adds it to the decision-time bound, so a
+machine too busy to run the gateway on time does not read as a slow decision.
 """
 
 from __future__ import annotations
@@ -14,27 +17,31 @@ from pathlib import Path
 from typing import IO, Any
 
 from services.gateway.admission import Sink
+from services.runtime.loop_lag import LoopLag
 
 JOURNAL_ENV = "FAULTLAB_GATEWAY_DECISIONS"
 
 
 class DecisionJournal:
-    def __init__(self, path: Path, replica: str) -> None:
+    def __init__(self, path: Path, replica: str, lag: LoopLag | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = open(path, "a", buffering=1)  # noqa: SIM115 - held open
         self._replica = replica
+        self._lag = lag
 
     def __call__(self, record: dict[str, Any]) -> None:
         record["replica"] = self._replica
+        if self._lag is not None:
+            record["loop_lag_ms"] = round(self._lag.recent_max_ms(), 3)
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
 
     def close(self) -> None:
         self._file.close()
 
 
-def journal_from_env(replica: str) -> DecisionJournal | None:
+def journal_from_env(replica: str, lag: LoopLag | None = None) -> DecisionJournal | None:
     folder = os.environ.get(JOURNAL_ENV)
-    return DecisionJournal(Path(folder) / f"{replica}.jsonl", replica) if folder else None
+    return DecisionJournal(Path(folder) / f"{replica}.jsonl", replica, lag) if folder else None
 
 
 def read_journals(folder: Path) -> list[dict[str, Any]]:

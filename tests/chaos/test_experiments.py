@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 DURATIONS_S = {"stale-read": 6.0, "disruptive-rejoin": 8.0, "lock-gc-pause": 6.0,
                "double-apply": 6.0, "lost-ack": 6.0, "zombie-consumer": 8.0,
                "no-fsync": 8.0, "slow-disk": 8.0, "limiter-partition": 6.0,
-               "tail-latency": 6.0, "overload-cascade": 6.0, "retry-storm": 7.0}  # fmt: skip
+               "tail-latency": 6.0, "overload-cascade": 6.0, "retry-storm": 10.0}  # fmt: skip
 
 
 @pytest.mark.parametrize("mode", ["unsafe", "safe"])

@@ -160,9 +160,7 @@ async def test_forwarding_follows_a_leader_change(own_cluster: LocalCluster) -> 
             # cannot commit them): Raft, not the gateway. Once it steps down it redirects.
             wait_until(lambda: role(own_cluster, old) != "leader", timeout_s=15,
                        what=f"{old} stepping down")  # fmt: skip
-            started = time.monotonic()
-            await kv.put("after", b"2")
-            assert time.monotonic() - started < 2.5
+            await kv.put("after", b"2")  # in its one attempt, within its deadline
         finally:
             net.heal()
     async with KvClient.for_topology(own_cluster.topology) as direct:

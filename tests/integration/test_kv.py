@@ -267,11 +267,10 @@ async def test_a_minority_cannot_write_while_the_majority_goes_on(kv3: LocalClus
 
     channel, stub = direct_stub(kv3, old_leader)
     async with channel:
-        started = time.monotonic()
         with pytest.raises(grpc.aio.AioRpcError) as e:
             await stub.Put(kv_pb2.PutRequest(key="minority", value=b"lost"), timeout=1.0)
+        # The server's answer, not the client's DEADLINE_EXCEEDED: it answers in time.
         assert e.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION)
-        assert time.monotonic() - started < 1.5, "the refusal must come within the deadline"
 
     new_leader = kv3.wait_for_leader(majority)
     async with KvClient({n: kv3.topology.client_address(n) for n in majority}) as kv:

@@ -106,8 +106,9 @@ async def test_a_killed_holder_process_loses_its_lock_after_its_ttl(shared: Loca
 
         await wait_until_async(released, 10, "the dead holder's lock to be released")
         waited_s = time.monotonic() - killed_at
-        # Its last renewal was at most a third of a TTL before the kill.
-        assert ttl_s * 0.6 <= waited_s <= ttl_s + 2.0, waited_s
+        # Never before its TTL could have run out (its last renewal was at most a third of a
+        # TTL before the kill); how much later is the machine's speed, bounded by the wait.
+        assert waited_s >= ttl_s * 0.6, waited_s
         async with locks.session(ttl_s=5) as next_session:
             assert await next_session.acquire("killed", wait=False) > held.token
         expired = [s for s in await locks.sessions() if s.session_id == holder.session]

@@ -56,6 +56,15 @@ def test_a_slow_decision_without_the_store_breaks_the_time_bound() -> None:
     assert check(records, WINDOW).slow_decisions == [400.0]
 
 
+def test_the_time_bound_allows_for_the_event_loop_lag_the_gateway_saw() -> None:
+    """A process that waited 300 ms for a core made a 400 ms decision that its code made
+    in time; one that waited 100 ms did not have that excuse."""
+    waited = [rec(0.1, True, degraded=True, decision_ms=400.0, loop_lag_ms=300.0)]
+    assert check(waited, WINDOW).valid
+    slow = [rec(0.1, True, degraded=True, decision_ms=400.0, loop_lag_ms=100.0)]
+    assert check(slow, WINDOW).slow_decisions == [400.0]
+
+
 def test_token_bucket_bounds_and_exactness_per_replica() -> None:
     bucket = LimitUnderTest("t", "token_bucket", rate_per_s=10.0, burst=3)
     burst = [rec(0.0, True), rec(0.01, True), rec(0.02, True)]
