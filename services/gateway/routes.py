@@ -18,6 +18,9 @@ from faultlab.lock.v1 import lock_pb2
 from faultlab.log.v1 import log_pb2
 from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import DecodeError
+
+from services.runtime.errors import InvalidArgument
 
 RouteKey = Callable[[bytes], str]
 
@@ -42,11 +45,19 @@ def _fixed(key: str) -> RouteKey:
     return lambda request: key
 
 
+def _parsed(request_class: Any, request: bytes) -> Any:
+    """The request, read for routing; bytes that are not one are the caller's bad input."""
+    try:
+        return request_class.FromString(request)
+    except DecodeError as e:
+        raise InvalidArgument(f"the request is not a valid {request_class.__name__}: {e}") from e
+
+
 def _log_partition(method: MethodDescriptor) -> RouteKey:
     request_class = message_factory.GetMessageClass(method.input_type)
 
     def key(request: bytes) -> str:
-        parsed = request_class.FromString(request)
+        parsed = _parsed(request_class, request)
         if parsed.partition < 0:
             return "log/any"  # keyed: the broker picks the partition
         return f"log/{parsed.topic}/{parsed.partition}"
@@ -69,7 +80,7 @@ _STALE_READS = {"/faultlab.kv.v1.KV/Get": kv_pb2.GetRequest,
 
 
 def _stale(request_class: Any) -> Callable[[bytes], bool]:
-    return lambda request: request_class.FromString(request).consistency == kv_pb2.STALE
+    return lambda request: _parsed(request_class, request).consistency == kv_pb2.STALE
 
 
 def build_routes() -> dict[str, Route]:

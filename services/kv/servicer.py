@@ -119,6 +119,9 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         self, request: kv_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[kv_pb2.WatchEvent]:
         commands.check_prefix(request.prefix)
+        if request.start_revision < 0:
+            raise InvalidArgument(f"start_revision {request.start_revision} is negative; "
+                                  "0 watches from now on")  # fmt: skip
         queue: asyncio.Queue[Event | None] = asyncio.Queue(WATCH_QUEUE)
 
         def listener(event: Event) -> None:

@@ -38,10 +38,17 @@ def encode_message(m: Message) -> bytes:
 
 
 def decode_message(data: bytes) -> Message:
-    """Raises ValueError for anything that is not an encoded Message."""
+    """Raises ValueError for anything that is not an encoded Message, its fields' types
+    included: the core trusts what it is handed, so a frame of the right shape with a
+    string for a term must stop here, not deep in the core."""
     try:
         f = msgpack.unpackb(data, raw=False)
         kind, src, dst, term, index, log_term, ents, commit, reject, snap, hint, ctx = f
+        _require(isinstance(src, str) and isinstance(dst, str), "src and dst are node ids")
+        _require(_counts(term, index, log_term, commit, hint), "terms and indexes are >= 0")
+        _require(isinstance(reject, bool) and isinstance(ctx, bytes), "reject, context")
+        _require(isinstance(ents, list) and all(_entry_shaped(e) for e in ents), "entries")
+        _require(snap is None or _snapshot_shaped(snap), "snapshot")
         return Message(
             MessageType(kind), src, dst, term, index=index, log_term=log_term,
             entries=tuple(entry_from(e) for e in ents), commit=commit, reject=reject,
@@ -49,3 +56,23 @@ def decode_message(data: bytes) -> Message:
         )  # fmt: skip
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         raise ValueError(f"not a Raft message: {e}") from e
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"mistyped field: {what}")
+
+
+def _counts(*values: object) -> bool:
+    return all(type(v) is int and v >= 0 for v in values)
+
+
+def _entry_shaped(e: object) -> bool:
+    return (isinstance(e, list) and len(e) == 4 and _counts(e[0], e[1], e[2])
+            and isinstance(e[3], bytes))  # fmt: skip
+
+
+def _snapshot_shaped(s: object) -> bool:
+    return (isinstance(s, list) and len(s) == 4 and _counts(s[0], s[1])
+            and isinstance(s[2], list) and all(isinstance(v, str) for v in s[2])
+            and isinstance(s[3], bytes))  # fmt: skip

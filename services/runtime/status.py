@@ -9,24 +9,44 @@ streaming, is covered without a line in the handler. A failure carries:
 - the same facts as plain trailing metadata (`reason: not-leader`, `definite: true`,
   `leader-id: ...`) for clients without a rich-error library.
 
+It also parses each request itself: gRPC's own deserializer turns bytes that are not the
+method's message into INTERNAL with no reason ("Exception deserializing request!"); here
+they end as INVALID_ARGUMENT with reason INVALID, like any other bad input.
+
 Any other exception is a bug; gRPC reports it as UNKNOWN and it is logged.
 """
 
 from __future__ import annotations
 
 import inspect
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, NamedTuple
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.runtime.errors import DOMAIN, Reason, ServiceError
+from services.runtime.errors import DOMAIN, InvalidArgument, Reason, ServiceError
 
 REASON_KEY = "reason"
 DEFINITE_KEY = "definite"
+# Errors quote what the caller sent (a group name, a member id); all of it travels in
+# headers, which gRPC caps (16 KiB in all) and whose plain values must be printable ASCII.
+MESSAGE_MAX_CHARS = 1024
+DETAIL_MAX_CHARS = 256
+HEADER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def _header_value(text: str) -> str:
+    """Printable ASCII, anything else percent-encoded, as gRPC encodes grpc-message."""
+    return urllib.parse.quote(_capped(text, DETAIL_MAX_CHARS), safe=HEADER_SAFE)
 
 
 def reason_slug(reason: int) -> str:
@@ -45,16 +65,18 @@ class Status(NamedTuple):
 def to_rpc_status(error: ServiceError) -> status_pb2.Status:
     """The google.rpc.Status of `error`: what a failed call carries, and what a batch
     reports for each of its refused parts."""
+    details = {k: _capped(v, DETAIL_MAX_CHARS) for k, v in error.details.items()}
     info = error_details_pb2.ErrorInfo(
         reason=Reason.Name(error.reason), domain=DOMAIN,
-        metadata={DEFINITE_KEY: _definite(error), **error.details},
+        metadata={DEFINITE_KEY: _definite(error), **details},
     )  # fmt: skip
-    details = []
+    packed = []
     for message in (info, *error.extra_details()):
         detail = any_pb2.Any()
         detail.Pack(message)
-        details.append(detail)
-    return status_pb2.Status(code=error.code.value[0], message=error.message, details=details)
+        packed.append(detail)
+    text = _capped(error.message, MESSAGE_MAX_CHARS)
+    return status_pb2.Status(code=error.code.value[0], message=text, details=packed)
 
 
 def _definite(error: ServiceError) -> str:
@@ -65,7 +87,7 @@ def to_status(error: ServiceError) -> Status:
     definite = _definite(error)
     status = rpc_status.to_status(to_rpc_status(error))
     plain = [(REASON_KEY, reason_slug(error.reason)), (DEFINITE_KEY, definite)]
-    plain += [(k.replace("_", "-"), v) for k, v in error.details.items()]
+    plain += [(k.replace("_", "-"), _header_value(v)) for k, v in error.details.items()]
     return Status(status.code, status.details, (*status.trailing_metadata, *plain))
 
 
@@ -75,22 +97,45 @@ async def abort(context: grpc.aio.ServicerContext, error: ServiceError) -> None:
 
 
 Behavior = Callable[..., Any]
+Parse = Callable[[bytes], Any]
 
 
-def _guard_unary(behavior: Behavior) -> Behavior:
+def _parser(deserialize: Parse | None) -> Parse:
+    """The method's own deserializer, failing as bad input; bytes as they are for handlers
+    registered without one (the gateway forwards raw bytes)."""
+    if deserialize is None:
+        return lambda raw: raw
+
+    def parse(raw: bytes) -> Any:
+        try:
+            return deserialize(raw)
+        except DecodeError as e:
+            raise InvalidArgument(f"the request is not a valid message of this method: {e}") from e
+
+    return parse
+
+
+async def _parsed_stream(raw: AsyncIterator[bytes], parse: Parse) -> AsyncIterator[Any]:
+    async for item in raw:
+        yield parse(item)
+
+
+def _guard_unary(behavior: Behavior, parse: Parse, streamed: bool) -> Behavior:
     async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await behavior(request, context)
+            parsed = _parsed_stream(request, parse) if streamed else parse(request)
+            return await behavior(parsed, context)
         except ServiceError as e:
             await abort(context, e)
 
     return guarded
 
 
-def _guard_stream(behavior: Behavior) -> Behavior:
+def _guard_stream(behavior: Behavior, parse: Parse, streamed: bool) -> Behavior:
     async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            async for item in behavior(request, context):
+            parsed = _parsed_stream(request, parse) if streamed else parse(request)
+            async for item in behavior(parsed, context):
                 yield item
         except ServiceError as e:
             await abort(context, e)
@@ -98,12 +143,13 @@ def _guard_stream(behavior: Behavior) -> Behavior:
     return guarded
 
 
-def _guard(behavior: Behavior | None) -> Behavior | None:
+def _guard(behavior: Behavior | None, parse: Parse, streamed: bool) -> Behavior | None:
+    """`streamed`: the behavior takes an iterator of requests, not one request."""
     if behavior is None:
         return None
     if inspect.isasyncgenfunction(behavior):
-        return _guard_stream(behavior)
-    return _guard_unary(behavior)
+        return _guard_stream(behavior, parse, streamed)
+    return _guard_unary(behavior, parse, streamed)
 
 
 class ErrorMapping(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -127,11 +173,13 @@ class ErrorMapping(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None  # an unknown method: gRPC answers UNIMPLEMENTED
+        parse = _parser(handler.request_deserializer)
         guarded = handler._replace(
-            unary_unary=_guard(handler.unary_unary),
-            unary_stream=_guard(handler.unary_stream),
-            stream_unary=_guard(handler.stream_unary),
-            stream_stream=_guard(handler.stream_stream),
+            request_deserializer=None,  # parsed in the guard: bad bytes are bad input
+            unary_unary=_guard(handler.unary_unary, parse, streamed=False),
+            unary_stream=_guard(handler.unary_stream, parse, streamed=False),
+            stream_unary=_guard(handler.stream_unary, parse, streamed=True),
+            stream_stream=_guard(handler.stream_stream, parse, streamed=True),
         )
         self._guarded[method] = guarded
         return guarded

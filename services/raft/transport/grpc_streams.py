@@ -22,6 +22,7 @@ from services.raft.messages import Message, NodeId
 from services.raft.transport.protocol import Deliver
 from services.runtime import logs
 from services.runtime.backoff import Backoff
+from services.runtime.errors import InvalidArgument
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
                 try:
                     msg = decode_message(envelope.payload)
                 except ValueError as e:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+                    raise InvalidArgument(f"group {envelope.group}: {e}") from e
                 deliver(msg)
                 count += 1
         self.received += count
