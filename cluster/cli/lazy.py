@@ -73,10 +73,12 @@ def lazy_group(entries: dict[str, Lazy]) -> type[TyperGroup]:
 
 def _load(name: str, entry: Lazy) -> click.Command:
     target = getattr(importlib.import_module(entry.module), entry.attr)
+    command: click.Command
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        # A group even with one command (`gateway limits`): get_command would collapse it.
+        command = typer.main.get_group(target)
         command.help = command.help or entry.help
-        # Typer gives an app loaded on its own the completion options; the root has none.
+        # get_group gives an app loaded on its own no completion options; be sure of it.
         command.params = [p for p in command.params if p.name not in COMPLETION_OPTIONS]
     else:
         single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)

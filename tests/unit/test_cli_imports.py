@@ -69,3 +69,20 @@ def test_importing_the_cli_imports_no_command_module() -> None:
 def test_the_experiments_are_still_there_when_asked_for() -> None:
     """The check above would pass for a CLI that lost its chaos commands: this one would not."""
     assert "chaos.experiments" in modules_loaded_by("chaos", "list")
+
+
+def test_every_command_and_subcommand_answers_help() -> None:
+    """Each lazy entry loads as what it was before: a group keeps its commands, even one
+    with a single command (`faultlab gateway limits`)."""
+    from typer.testing import CliRunner
+
+    from cluster.cli import COMMANDS, app
+
+    runner = CliRunner()
+    for name in COMMANDS:
+        result = runner.invoke(app, [name, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+    for argv in (["gateway", "limits", "--help"], ["node", "resume", "--help"],
+                 ["log", "topic", "create", "--help"], ["chaos", "run", "--help"]):  # fmt: skip
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 0, (argv, result.output)
