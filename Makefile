@@ -11,7 +11,7 @@ GHZ := $(TOOLS)/ghz
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak bench bench-tools bench-smoke clean
+.PHONY: setup fuse up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
 setup: $(STAMP) toxiproxy fuse
 
@@ -82,6 +82,11 @@ SEEDS ?= 20000
 START ?= 100000
 soak: setup
 	$(BIN)/python -m services.raft.sim --soak $(SEEDS) --start $(START)
+
+# Random experiments and random-nemesis runs until BUDGET is spent (chaos/soak.py).
+BUDGET ?= 30m
+soak-chaos: setup
+	$(BIN)/python -m chaos.soak --budget $(BUDGET)
 
 # What bench/ runs its peers and load with: ghz (Go, pinned), etcd and nats-server (Debian
 # packages, installed when absent), nats-py.

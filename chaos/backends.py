@@ -1,6 +1,7 @@
 """Where an experiment's fresh cluster runs: local processes (the default) or containers.
 
     with processes(topology, node_env, lazy_disks, run_dir) as cluster: ...
+    with local_processes(tls=True)(topology, node_env, lazy_disks, run_dir) as cluster: ...
     with Compose(engine, images)(topology, node_env, lazy_disks, run_dir) as cluster: ...
 
 Either way the cluster is new for each mode (empty data, nothing left of an earlier run)
@@ -32,14 +33,23 @@ from services.runtime.topology import Topology
 Backend = Callable[[Topology, dict[str, str], bool, Path], AbstractContextManager[Cluster]]
 
 
-@contextlib.contextmanager
-def processes(
-    topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
-) -> Iterator[Cluster]:
-    with contextlib.ExitStack() as stack:
-        if lazy_disks:  # mounted before the nodes start, unmounted after they stop
-            stack.enter_context(NodeDisks(run_dir, topology.node_ids))
-        yield stack.enter_context(LocalCluster(topology, run_dir, node_env=node_env))
+def local_processes(tls: bool = False) -> Backend:
+    """Local processes; `tls`: mutual TLS on every connection, the clients following."""
+
+    @contextlib.contextmanager
+    def start(
+        topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
+    ) -> Iterator[Cluster]:
+        with contextlib.ExitStack() as stack:
+            if lazy_disks:  # mounted before the nodes start, unmounted after they stop
+                stack.enter_context(NodeDisks(run_dir, topology.node_ids))
+            yield stack.enter_context(LocalCluster(topology, run_dir, node_env=node_env,
+                                                   tls=tls))  # fmt: skip
+
+    return start
+
+
+processes = local_processes()
 
 
 class BackendError(RuntimeError):

@@ -21,6 +21,7 @@ from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 from chaos.history import History
 from chaos.workload import failure_fields, outcome_of
 from cluster.client.gateway import bearer, gateway_addresses
+from services.runtime import tls
 from services.runtime.topology import Topology
 
 
@@ -68,7 +69,7 @@ async def _group(spec: GatewayLoadSpec, topology: Topology, history: History,
                  duration_s: float) -> None:  # fmt: skip
     gateways = gateway_addresses(topology)
     credentials = bearer(spec.api_key, spec.priority)
-    channels = {g: grpc.aio.insecure_channel(a, interceptors=credentials)
+    channels = {g: tls.aio_channel(a, interceptors=credentials)
                 for g, a in gateways.items()}  # fmt: skip
     deadline = time.monotonic() + duration_s
     try:

@@ -11,11 +11,12 @@ from collections.abc import Collection
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
+from services.runtime import tls
 from services.runtime.topology import Topology
 
 
 def fetch_status(address: str, timeout_s: float = 1.0) -> admin_pb2.NodeStatus:
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address) as channel:
         reply: admin_pb2.NodeStatus = admin_pb2_grpc.AdminStub(channel).GetStatus(
             admin_pb2.GetStatusRequest(), timeout=timeout_s
         )

@@ -29,6 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cluster.backend import DerivedControls, ProcessState, Run
 from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
+from services.runtime import tls
 from services.runtime.topology import Topology
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -158,7 +159,7 @@ class ComposeCluster(DerivedControls):
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         address = self.topology.listen_address(node_id)
-        with grpc.insecure_channel(address) as channel:
+        with tls.sync_channel(address) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
 
             def serving() -> bool:

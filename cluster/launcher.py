@@ -31,9 +31,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cluster import processes
 from cluster.backend import DerivedControls, ProcessState, Run
 from cluster.ports import free_port_block
+from cluster.tls import make_cluster_tls
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
+from services.runtime import tls
 from services.runtime.registry import service
+from services.runtime.tls import TLS_DIR_ENV
 from services.runtime.topology import Node, Topology
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,15 +89,20 @@ class LocalCluster(DerivedControls):
         node_env: dict[str, str] | None = None,
         startup_timeout_s: float = 30.0,
         modules: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
         """`modules`: topology group -> the module its nodes run, instead of the service
-        registry's (a test's own service on the chassis, say)."""
+        registry's (a test's own service on the chassis, say). `tls`: a CA and certificates
+        of its own (RUN_DIR/tls), mutual TLS on every connection; while the cluster runs,
+        this process's FAULTLAB_TLS_DIR names them, so its clients follow."""
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="faultlab-")).absolute()
         self.topology = topology
         self._toxiproxy_bin = toxiproxy_bin
         self._node_env = node_env or {}
         self._startup_timeout_s = startup_timeout_s
         self._modules = modules or {}
+        self.tls_dir: Path | None = self.run_dir / "tls" if tls else None
+        self._tls_env_before: str | None = None
         self._toxiproxy_proc: subprocess.Popen[bytes] | None = None
         # Every process is started from one thread that lives exactly as long as the
         # cluster, so any thread may call start_node / restart (processes.Spawner).
@@ -115,6 +123,8 @@ class LocalCluster(DerivedControls):
                 self.topology = self.topology.with_base_port(base)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.topology_path.write_text(self.topology.to_toml())
+            if self.tls_dir is not None:
+                self._use_tls(self.tls_dir)
             self._start_toxiproxy()
             for node in self.topology.nodes:
                 self._spawn(node)
@@ -136,6 +146,14 @@ class LocalCluster(DerivedControls):
             processes.terminate(self._toxiproxy_proc, grace_s=2.0)
             self._toxiproxy_proc = None
         self._spawner.close()
+        if self.tls_dir is not None:
+            _set_env(TLS_DIR_ENV, self._tls_env_before)
+
+    def _use_tls(self, folder: Path) -> None:
+        make_cluster_tls(folder, self.topology.node_ids)
+        self._node_env[TLS_DIR_ENV] = str(folder)
+        self._tls_env_before = os.environ.get(TLS_DIR_ENV)
+        os.environ[TLS_DIR_ENV] = str(folder)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -221,7 +239,7 @@ class LocalCluster(DerivedControls):
         """Poll the node's gRPC health until SERVING; fail fast if its process exits."""
         timeout_s = timeout_s or self._startup_timeout_s
         address = self.topology.listen_address(node_id)
-        with grpc.insecure_channel(address) as channel:
+        with tls.sync_channel(address, folder=self.tls_dir) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
 
             def serving() -> bool:
@@ -312,6 +330,13 @@ def _health_serving(stub: health_pb2_grpc.HealthStub) -> bool:
     except grpc.RpcError:
         return False
     return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def child_pythonpath() -> str:

@@ -30,6 +30,7 @@ class ClusterState:
     compose_project: str = ""  # set by `faultlab compose up`: the containers' project
     docker_host: str = ""  # and the engine they run on
     supervisor_socket: str = ""  # `faultlab up`'s node controls (cluster/supervisor.py)
+    tls_dir: str = ""  # `faultlab up --tls`: the CA and certificates (FAULTLAB_TLS_DIR)
 
     def topology(self) -> Topology:
         return Topology.from_file(self.topology_path)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from chaos.backends import Backend, Compose, processes
+from chaos.backends import Backend, Compose, local_processes
 from chaos.disk.mounts import fuse_unavailable_reason
 from chaos.experiments import EXPERIMENTS
 from chaos.experiments.base import Experiment, ModeResult, run_mode
@@ -44,6 +44,7 @@ def run(
     backend: str = typer.Option(
         "processes", help="processes (local) or compose (containers on DOCKER_HOST's engine)"
     ),
+    tls: bool = typer.Option(False, "--tls", help="mutual TLS on every connection (processes)"),
 ) -> None:
     """Run an experiment on a fresh cluster; exit 0 when every mode behaved as hypothesized."""
     exp = EXPERIMENTS.get(name)
@@ -66,7 +67,9 @@ def run(
     if duration_s < 4:
         raise typer.BadParameter("--duration must be at least 4s")
     run_folder = out / f"{exp.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    chosen = processes if backend == "processes" else _compose_backend()
+    if tls and backend != "processes":
+        raise typer.BadParameter("--tls runs on the processes backend")
+    chosen = local_processes(tls) if backend == "processes" else _compose_backend()
     console.print(f"[bold]{exp.title}[/]\n{exp.hypothesis}\n")
     results = [_run_one(exp, m.name, duration_s, seed, run_folder, chosen)
                for m in exp.modes(mode)]  # fmt: skip

@@ -5,6 +5,7 @@ command that finds neither prints why and exits 1."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -12,11 +13,20 @@ from rich.console import Console
 
 from cluster import state
 from cluster.discovery import compose_project_in
+from services.runtime.tls import TLS_DIR_ENV
 
 err = Console(stderr=True)
 
 
 def cluster_state() -> state.ClusterState:
+    """The cluster; under TLS, this process's channels then present its client certificate."""
+    found = _find()
+    if found.tls_dir:
+        os.environ[TLS_DIR_ENV] = found.tls_dir
+    return found
+
+
+def _find() -> state.ClusterState:
     try:
         return state.read()
     except state.NoCluster as e:

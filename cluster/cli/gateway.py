@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cluster.cli.current import cluster_state
 from cluster.client.gateway import GATEWAY_GROUP
+from services.runtime import tls
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -17,7 +18,7 @@ err = Console(stderr=True)
 
 
 def _limits(address: str) -> gateway_pb2.LimitsResponse:
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address) as channel:
         reply: gateway_pb2.LimitsResponse = gateway_pb2_grpc.GatewayStub(channel).Limits(
             gateway_pb2.LimitsRequest(), timeout=2.0
         )

@@ -38,17 +38,20 @@ def up(
     lazy_disks: bool = typer.Option(
         False, "--lazy-disks", help="each node's data on a lazy disk (FUSE): disk faults"
     ),
+    tls: bool = typer.Option(
+        False, "--tls", help="mutual TLS on every connection: a CA and certificates of its own"
+    ),
 ) -> None:
     """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
     topo = _load_topology(topology)
     _refuse_second_cluster()
     run_dir = (run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")).absolute()
     if detach:
-        _up_detached(topology, run_dir, lazy_disks)
+        _up_detached(topology, run_dir, lazy_disks, tls)
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cluster = LocalCluster(topo, run_dir)
+    cluster = LocalCluster(topo, run_dir, tls=tls)
     disks = NodeDisks(run_dir, topo.node_ids) if lazy_disks else None
     controls: socketserver.BaseServer | None = None
     try:
@@ -64,6 +67,7 @@ def up(
                 topology_path=str(cluster.topology_path),
                 toxiproxy_api=cluster.toxiproxy_api,
                 supervisor_socket=socket_name,
+                tls_dir=str(cluster.tls_dir or ""),
             )
         )
         _print_started(cluster)
@@ -118,6 +122,12 @@ def _print_started(cluster: LocalCluster) -> None:
         )  # fmt: skip
     console.print(table)
     console.print(f"Toxiproxy API: http://{cluster.toxiproxy_api}   logs: {cluster.run_dir}/logs")
+    if cluster.tls_dir is not None:
+        d = cluster.tls_dir
+        console.print(
+            f"mutual TLS: other clients present {d}/client.pem with {d}/client.key "
+            f"and trust {d}/ca.pem (grpcurl -cacert -cert -key -authority faultlab)"
+        )
     console.print("Ctrl-C stops the cluster.")
 
 
@@ -142,7 +152,7 @@ def _refuse_second_cluster() -> None:
     raise typer.Exit(1)
 
 
-def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool) -> None:
+def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool) -> None:
     log_path = state.state_dir() / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -155,6 +165,7 @@ def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool) -> None:
         "--run-dir",
         str(run_dir),
         *(["--lazy-disks"] if lazy_disks else []),
+        *(["--tls"] if tls else []),
     ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

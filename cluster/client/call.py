@@ -30,6 +30,7 @@ from typing import TypeVar
 import grpc
 
 from cluster.client import errors
+from services.runtime import tls
 from services.runtime.backoff import Backoff
 from services.runtime.errors import Reason
 from services.runtime.grpc_options import CHANNEL_OPTIONS
@@ -151,7 +152,7 @@ class GroupCaller:
     def channel(self, node: str) -> grpc.aio.Channel:
         channel = self._channels.get(node)
         if channel is None:
-            channel = grpc.aio.insecure_channel(
+            channel = tls.aio_channel(
                 self.addresses[node], options=CHANNEL_OPTIONS, interceptors=self._interceptors
             )
             self._channels[node] = channel

@@ -33,6 +33,7 @@ from services.gateway.calls import CallPolicy
 from services.gateway.limits import Clock, ConcurrencyLimiter
 from services.gateway.resilience import CircuitBreaker, RetryBudget
 from services.gateway.routes import Route
+from services.runtime import tls
 from services.runtime.errors import NotApplied, OutcomeUnknown, Overloaded, Reason, ServiceError
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 from services.runtime.remote_errors import error_info, leader_hint, reason_of
@@ -72,7 +73,7 @@ class Backends:
     def channel(self, node: str) -> grpc.aio.Channel:
         channel = self._channels.get(node)
         if channel is None:
-            channel = grpc.aio.insecure_channel(self._address[node], options=CHANNEL_OPTIONS)
+            channel = tls.aio_channel(self._address[node], options=CHANNEL_OPTIONS)
             self._channels[node] = channel
         return channel
 

@@ -9,11 +9,13 @@ import sys
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.runtime import tls
+
 TIMEOUT_S = 2.0
 
 
 def serving(address: str) -> bool:
-    with grpc.insecure_channel(address) as channel:
+    with tls.sync_channel(address) as channel:  # FAULTLAB_TLS_DIR: as the client
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=TIMEOUT_S

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
-from services.runtime import logs, metrics
+from services.runtime import logs, metrics, tls
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class ConnectivityProber:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run(self, probe: PeerProbe) -> None:
-        async with grpc.aio.insecure_channel(probe.via, options=CHANNEL_OPTIONS) as channel:
+        async with tls.aio_channel(probe.via, options=CHANNEL_OPTIONS) as channel:
             stub = admin_pb2_grpc.AdminStub(channel)
             while True:
                 await self._probe_once(stub, probe)

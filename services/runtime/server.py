@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from services.runtime import config as config_mod
-from services.runtime import logs, metrics
+from services.runtime import logs, metrics, tls
 from services.runtime.activity import ClientActivity
 from services.runtime.admin import VERSION, AdminServicer
 from services.runtime.config import EXIT_BAD_CONFIG, ConfigError, NodeConfig
@@ -81,6 +81,7 @@ ServiceSetup = Callable[[NodeContext], Awaitable[ServiceHandle]]
 
 
 async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
+    tls.act_as(cfg.node_id)  # the certificate it presents when it dials a peer
     activity = ClientActivity()
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[activity, ErrorMapping()])
     health_servicer = health.aio.HealthServicer()
@@ -102,7 +103,7 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
         [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
 
-    _bind(server, cfg.listen)
+    _bind(server, cfg.listen, cfg.node_id)
     _start_metrics(cfg)
     await server.start()
     prober.start()
@@ -152,9 +153,13 @@ async def _bounded(step: str, work: Awaitable[object], timeout_s: float) -> bool
     return True
 
 
-def _bind(server: grpc.aio.Server, listen: str) -> None:
+def _bind(server: grpc.aio.Server, listen: str, node_id: str) -> None:
     try:
-        port = server.add_insecure_port(listen)
+        credentials = tls.server_credentials(node_id)
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
     except RuntimeError as e:
         raise ConfigError(f"cannot listen on {listen}: {e} (is the port in use?)") from e
     if port == 0:

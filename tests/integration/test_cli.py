@@ -321,3 +321,14 @@ def test_the_readme_walk_through_kill_9_the_leader_then_bring_it_back(cli: Cli) 
     assert "serving" in cli("node", "start", leader).stdout
     assert cli("status").stdout.count("serving") == 3
     assert cli("kv", "get", "after").stdout.strip() == "election"
+
+
+def test_up_with_tls_and_the_cli_follows(cli: Cli) -> None:
+    cli("up", "--detach", "--tls")
+    state = json.loads((cli.home / "state.json").read_text())
+    assert Path(state["tls_dir"], "ca.pem").exists()
+    assert "OK revision=" in cli("kv", "put", "greeting", "hello").stdout
+    assert cli("kv", "get", "greeting").stdout.strip() == "hello"
+    assert cli("status").stdout.count("serving") == 3
+    assert "killed kv3" in cli("node", "kill", "kv3").stdout
+    assert "started kv3: serving" in cli("node", "start", "kv3").stdout  # waits over TLS

@@ -20,9 +20,9 @@ from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 from services.raft.codec import decode_message, encode_message
 from services.raft.messages import Message, NodeId
 from services.raft.transport.protocol import Deliver
-from services.runtime import logs
+from services.runtime import logs, tls
 from services.runtime.backoff import Backoff
-from services.runtime.errors import InvalidArgument
+from services.runtime.errors import InvalidArgument, MethodNotAllowed
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class _PeerStream:
 
     async def run(self) -> None:
         failures = 0
-        async with grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS) as channel:
+        async with tls.aio_channel(self.address, options=CHANNEL_OPTIONS) as channel:
             stub = raft_pb2_grpc.RaftStub(channel)
             while not self.closing:
                 try:
@@ -136,11 +136,22 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
         if stream is not None:
             stream.put(raft_pb2.Envelope(group=group, payload=encode_message(msg)))
 
+    def _check_peer(self, context: grpc.aio.ServicerContext) -> None:
+        """Under TLS, Raft messages come only from a node of the group: a client's
+        certificate (of the same CA) may call every client method, not this one."""
+        if tls.tls_dir() is None:
+            return
+        caller = tls.peer_identity(context)
+        if caller not in self._streams:
+            raise MethodNotAllowed(f"{caller} is not a peer of this node: only the group's "
+                                   "nodes send Raft messages", caller=str(caller))  # fmt: skip
+
     async def Send(
         self,
         request_iterator: AsyncIterator[raft_pb2.MessageBatch],
         context: grpc.aio.ServicerContext,
     ) -> raft_pb2.SendSummary:
+        self._check_peer(context)
         count = 0
         async for batch in request_iterator:
             if self._stopping:
