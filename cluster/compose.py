@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from services.runtime.registry import service
+from services.runtime.tls import TLS_DIR_ENV
 from services.runtime.topology import Topology
 
 TOXIPROXY_IMAGE = "ghcr.io/shopify/toxiproxy:2.5.0"
@@ -100,6 +101,22 @@ def compose(topology: Topology, build_context: str = ".") -> dict[str, Any]:
             "stop_grace_period": "10s",
         }
     return {"services": services, "volumes": {f"{n.id}-data": {} for n in topology.nodes}}
+
+
+TLS_FILE = "docker-compose.tls.yml"
+TLS_FOLDER = "tls"  # beside the compose file: the CA and certificates (cluster/tls.py)
+
+
+def tls_override(topology: Topology) -> dict[str, Any]:
+    """What `faultlab compose up --tls` adds to docker-compose.yml: each node reads the
+    CA and certificates from ./tls, mounted read-only, and serves and dials with them."""
+    return {"services": {n.id: {"environment": {TLS_DIR_ENV: "/tls"},
+                                "volumes": [f"./{TLS_FOLDER}:/tls:ro"]}
+                         for n in topology.nodes}}  # fmt: skip
+
+
+def render_tls_override(topology: Topology) -> str:
+    return HEADER + yaml.safe_dump(tls_override(topology), sort_keys=False, width=100)
 
 
 def _healthcheck(command: list[str]) -> dict[str, Any]:

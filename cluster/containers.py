@@ -54,13 +54,16 @@ def compose_binary() -> str:
 
 class ComposeCluster(DerivedControls):
     def __init__(self, topology: Topology, folder: Path, project: str,
-                 engine_env: dict[str, str], startup_timeout_s: float = 60.0) -> None:  # fmt: skip
-        """`folder` holds docker-compose.yml, toxiproxy.json and topology.toml."""
+                 engine_env: dict[str, str], startup_timeout_s: float = 60.0,
+                 files: tuple[str, ...] = ()) -> None:  # fmt: skip
+        """`folder` holds docker-compose.yml, toxiproxy.json and topology.toml; `files`:
+        the compose files to use instead of compose's defaults (COMPOSE_FILE), such as
+        docker-compose.yml with docker-compose.tls.yml."""
         self.topology = topology
         self.folder = Path(folder)
         self.run_dir = self.folder  # what the nemesis reads (no lazy disks on containers)
         self.project = project
-        self._env = engine_env
+        self._env = {**engine_env, "COMPOSE_FILE": ":".join(files)} if files else engine_env
         self._startup_timeout_s = startup_timeout_s
         self.client = docker.DockerClient(base_url=engine_env["DOCKER_HOST"], timeout=120)
         self.toxiproxy: ToxiproxyClient | None = None

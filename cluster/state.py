@@ -31,6 +31,7 @@ class ClusterState:
     docker_host: str = ""  # and the engine they run on
     supervisor_socket: str = ""  # `faultlab up`'s node controls (cluster/supervisor.py)
     tls_dir: str = ""  # `faultlab up --tls`: the CA and certificates (FAULTLAB_TLS_DIR)
+    compose_files: str = ""  # COMPOSE_FILE for a compose cluster: files joined with ":"
 
     def topology(self) -> Topology:
         return Topology.from_file(self.topology_path)

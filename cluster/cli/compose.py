@@ -14,10 +14,18 @@ import typer
 from rich.console import Console
 
 from cluster import state
-from cluster.compose import render_compose, render_toxiproxy
+from cluster.compose import (
+    TLS_FILE,
+    TLS_FOLDER,
+    render_compose,
+    render_tls_override,
+    render_toxiproxy,
+)
 from cluster.containers import ComposeCluster, ComposeError
 from cluster.engine import EngineError, reachable_engine
 from cluster.images import ImageError, build_images
+from cluster.tls import make_cluster_tls
+from services.runtime.tls import TLS_DIR_ENV
 from services.runtime.topology import Topology, TopologyError
 
 app = typer.Typer(no_args_is_help=True)
@@ -75,12 +83,20 @@ def images(pull: bool = typer.Option(True, help="try the published images first"
 def up(
     topology: Path = TopologyOption,
     pull: bool = typer.Option(True, help="try the published images first"),
+    tls: bool = typer.Option(False, "--tls", help="mutual TLS: ./tls and docker-compose.tls.yml"),
 ) -> None:
     """Images, then `docker compose up --wait` in this folder; the CLI then talks to it."""
     topo = _topology(topology)
     env, host = _images(pull)
     folder = Path.cwd()
-    cluster = ComposeCluster(topo, folder, PROJECT, {**os.environ, "DOCKER_HOST": host})
+    files: tuple[str, ...] = ()
+    if tls:
+        make_cluster_tls(folder / TLS_FOLDER, topo.node_ids)
+        (folder / TLS_FILE).write_text(render_tls_override(topo))
+        files = ("docker-compose.yml", TLS_FILE)
+        os.environ[TLS_DIR_ENV] = str(folder / TLS_FOLDER)  # this process's health checks
+    cluster = ComposeCluster(topo, folder, PROJECT, {**os.environ, "DOCKER_HOST": host},
+                             files=files)  # fmt: skip
     try:
         with console.status(f"docker compose up: {len(topo.nodes)} nodes and Toxiproxy..."):
             cluster.up(env)
@@ -92,7 +108,8 @@ def up(
     state.write(state.ClusterState(
         supervisor_pid=0, run_dir=str(folder), topology_path=str(topology.resolve()),
         toxiproxy_api=topo.address(topo.toxiproxy_port), compose_project=PROJECT,
-        docker_host=host,
+        docker_host=host, tls_dir=str(folder / TLS_FOLDER) if tls else "",
+        compose_files=":".join(files),
     ))  # fmt: skip
     console.print(f"compose project {PROJECT!r} is up; `faultlab status`, `faultlab down`")
 
@@ -101,7 +118,9 @@ def up(
 def compose_cluster(st: state.ClusterState) -> Iterator[ComposeCluster]:
     """The compose project a state file names, on its engine."""
     env = {**os.environ, "DOCKER_HOST": st.docker_host}
-    cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env)
+    files = tuple(st.compose_files.split(":")) if st.compose_files else ()
+    cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env,
+                             files=files)  # fmt: skip
     try:
         yield cluster
     finally:

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from chaos.backends import Compose
 from chaos.experiments import EXPERIMENTS
@@ -197,3 +199,34 @@ def test_the_cli_finds_a_cluster_started_by_a_plain_docker_compose_up(
     finally:
         plain.down()
         plain.close()
+
+
+def test_compose_up_with_tls(engine: Engine, images: dict[str, str], tmp_path: Path) -> None:
+    """`faultlab compose up --tls`: a CA and certificates in ./tls, mounted into every node
+    by docker-compose.tls.yml; the CLI follows, a plaintext client is refused."""
+    base = free_port_block(Topology.build("127.0.0.1", 0, (Group("kv", 3),)).port_span())
+    (tmp_path / "topology.toml").write_text(
+        f"[cluster]\nbase_port = {base}\n[groups.kv]\nnodes = 3\n"
+    )
+    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    cli("compose", "render")
+    try:
+        cli("compose", "up", "--no-pull", "--tls")
+        assert (tmp_path / "tls" / "ca.pem").exists()
+        assert cli("status").count("serving") == 3
+        cli("kv", "put", "greeting", "hello")
+        assert "hello" in cli("kv", "get", "greeting")
+        address = Topology.from_file(tmp_path / "topology.toml").client_address("kv1")
+        with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError):
+            kv_pb2_grpc.KVStub(channel).Get(kv_pb2.GetRequest(key="greeting"), timeout=3)
+    finally:
+        cli("down")
+    labels = {"label": "com.docker.compose.project=faultlab"}
+    assert not engine.client.containers.list(all=True, filters=labels)
