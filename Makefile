@@ -86,7 +86,7 @@ soak: setup
 # Random experiments and random-nemesis runs until BUDGET is spent (chaos/soak.py).
 BUDGET ?= 30m
 soak-chaos: setup
-	$(BIN)/python -m chaos.soak --budget $(BUDGET)
+	COLUMNS=160 $(BIN)/python -m chaos.soak --budget $(BUDGET)
 
 # What bench/ runs its peers and load with: ghz (Go, pinned), etcd and nats-server (Debian
 # packages, installed when absent), nats-py.
