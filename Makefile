@@ -88,13 +88,13 @@ BUDGET ?= 30m
 soak-chaos: setup
 	COLUMNS=160 $(BIN)/python -m chaos.soak --budget $(BUDGET)
 
-# What bench/ runs its peers and load with: ghz (Go, pinned), etcd and nats-server (Debian
-# packages, installed when absent), nats-py.
+# What bench/ runs its peers and load with: ghz (Go, pinned), etcd, etcdctl and nats-server
+# (Debian packages, installed when absent), nats-py.
 bench-tools: setup $(GHZ)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	@command -v etcd >/dev/null 2>&1 && command -v nats-server >/dev/null 2>&1 || { \
-		command -v apt-get >/dev/null 2>&1 || { echo "install etcd and nats-server (no apt-get here)"; exit 1; }; \
-		apt-get update -qq && apt-get install -y -qq etcd-server nats-server >/dev/null; }
+	@command -v etcd >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1 && command -v nats-server >/dev/null 2>&1 || { \
+		command -v apt-get >/dev/null 2>&1 || { echo "install etcd, etcdctl and nats-server (no apt-get here)"; exit 1; }; \
+		apt-get update -qq && apt-get install -y -qq etcd-server etcd-client nats-server >/dev/null; }
 
 $(GHZ):
 	@mkdir -p .tools/gobin $(TOOLS)
@@ -109,6 +109,8 @@ bench: bench-tools
 	$(BIN)/python bench/log.py
 	$(BIN)/python bench/checker.py
 	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/tenant_isolation.py
 
 # CI runs the side-by-side harnesses for a second each, so they cannot rot unnoticed.
 bench-smoke: bench-tools

@@ -7,6 +7,7 @@ from each node's own listen address, never through a link that the chaos module 
 from __future__ import annotations
 
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
@@ -26,16 +27,21 @@ def fetch_status(address: str, timeout_s: float = 1.0) -> admin_pb2.NodeStatus:
 def fetch_all(
     topology: Topology, timeout_s: float = 1.0, only: Collection[str] | None = None
 ) -> dict[str, admin_pb2.NodeStatus | str]:
-    """Each node's status (of the nodes in `only`, when given), or why it could not be read."""
-    out: dict[str, admin_pb2.NodeStatus | str] = {}
-    for node in topology.nodes:
-        if only is not None and node.id not in only:
-            continue
+    """Each node's status (of the nodes in `only`, when given), or why it could not be read.
+    All asked at once: one node that does not answer costs its timeout once, not per node
+    after it, and `faultlab status` on eleven nodes pays one round trip, not eleven."""
+    ids = [n.id for n in topology.nodes if only is None or n.id in only]
+
+    def one(node_id: str) -> admin_pb2.NodeStatus | str:
         try:
-            out[node.id] = fetch_status(topology.listen_address(node.id), timeout_s)
+            return fetch_status(topology.listen_address(node_id), timeout_s)
         except grpc.RpcError as e:
-            out[node.id] = f"{e.code().name}"
-    return out
+            return f"{e.code().name}"
+
+    if not ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=len(ids)) as pool:
+        return dict(zip(ids, pool.map(one, ids), strict=True))
 
 
 def reachability(topology: Topology, timeout_s: float = 1.0) -> dict[tuple[str, str], bool | None]:

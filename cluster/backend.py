@@ -8,12 +8,14 @@ import abc
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cluster import admin_client
-from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import wait_until
 from services.runtime.topology import Topology
+
+if TYPE_CHECKING:  # only named: `faultlab status` need not load an HTTP client
+    from cluster.toxiproxy import ToxiproxyClient
 
 
 class Run(enum.StrEnum):

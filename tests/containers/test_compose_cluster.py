@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -120,22 +120,29 @@ def test_an_experiment_runs_on_containers_with_its_modes_node_settings(
                for k, v in exp.unsafe.node_env.items())  # fmt: skip
 
 
-def test_the_cli_path_compose_up_status_kv_down(engine: Engine, images: dict[str, str],
-                                                 tmp_path: Path) -> None:  # fmt: skip
-    """What the README tells a user: render, `faultlab compose up`, the same CLI as with
-    `faultlab up`, `faultlab down` (volumes too)."""
+def kv_folder_cli(engine: Engine, folder: Path) -> Callable[..., str]:
+    """A folder with a 3-node KV topology on free ports, and the CLI run in it as a user
+    would (its own FAULTLAB_HOME), failing the test on a non-zero exit."""
     base = free_port_block(Topology.build("127.0.0.1", 0, (Group("kv", 3),)).port_span())
-    (tmp_path / "topology.toml").write_text(
+    (folder / "topology.toml").write_text(
         f"[cluster]\nbase_port = {base}\n[groups.kv]\nnodes = 3\n"
     )
-    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+    env = {**engine.env, "FAULTLAB_HOME": str(folder / "home"), "COLUMNS": "200"}
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=tmp_path, env=env,
+        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=folder, env=env,
                               capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
+    return cli
+
+
+def test_the_cli_path_compose_up_status_kv_down(engine: Engine, images: dict[str, str],
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """What the README tells a user: render, `faultlab compose up`, the same CLI as with
+    `faultlab up`, `faultlab down` (volumes too)."""
+    cli = kv_folder_cli(engine, tmp_path)
     cli("compose", "render")
     try:
         cli("compose", "up", "--no-pull")
@@ -204,18 +211,7 @@ def test_the_cli_finds_a_cluster_started_by_a_plain_docker_compose_up(
 def test_compose_up_with_tls(engine: Engine, images: dict[str, str], tmp_path: Path) -> None:
     """`faultlab compose up --tls`: a CA and certificates in ./tls, mounted into every node
     by docker-compose.tls.yml; the CLI follows, a plaintext client is refused."""
-    base = free_port_block(Topology.build("127.0.0.1", 0, (Group("kv", 3),)).port_span())
-    (tmp_path / "topology.toml").write_text(
-        f"[cluster]\nbase_port = {base}\n[groups.kv]\nnodes = 3\n"
-    )
-    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-
-    def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
+    cli = kv_folder_cli(engine, tmp_path)
     cli("compose", "render")
     try:
         cli("compose", "up", "--no-pull", "--tls")
