@@ -116,6 +116,8 @@ bench: bench-tools
 bench-smoke: bench-tools
 	$(BIN)/python bench/side_by_side.py --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke.json
 	$(BIN)/python bench/log.py --seconds 1 --out /tmp/faultlab-bench-smoke-log.json
+	$(BIN)/python bench/cli.py --runs 1 --out /tmp/faultlab-bench-smoke-cli.json
+	$(BIN)/python bench/tenant_isolation.py --seconds 1 --out /tmp/faultlab-bench-smoke-tenants.json
 
 # The compose path for real. A Docker engine (the one DOCKER_HOST or /var/run/docker.sock
 # answers on, or a dockerd of the test's own), images built without any registry

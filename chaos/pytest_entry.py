@@ -4,7 +4,7 @@ instead of failing every test session on a missing import."""
 
 from __future__ import annotations
 
-LAB_MODULES = {"httpx", "typer", "rich", "yaml", "matplotlib", "docker", "mfusepy"}
+LAB_MODULES = {"httpx", "typer", "rich", "yaml", "matplotlib", "docker", "mfusepy", "cryptography"}
 
 try:
     from chaos.pytest_plugin import *  # noqa: F403 - the fixtures, as this plugin's own

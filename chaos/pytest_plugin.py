@@ -6,6 +6,8 @@ with faultlab installed gets these fixtures:
     faultlab_topology   the cluster to run; override it in your conftest to change groups
                         or sizes (default: 3 kv nodes on free ports)
     faultlab_node_env   environment for every node process (FAULTLAB_FSYNC, ...); override
+    faultlab_tls        False; override to True for mutual TLS on every connection (a CA
+                        of the cluster's own; the fixtures' clients present its certificate)
     faultlab_cluster    a started `LocalCluster` (Toxiproxy plus one process per node) with
                         a KV leader elected; `.kill(node)`, `.pause`, `.resume`, `.stop`,
                         `.restart(node, hard=True)`, `.leader()`; closed afterwards, and the
@@ -99,10 +101,17 @@ def faultlab_node_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def faultlab_tls() -> bool:
+    return False
+
+
+@pytest.fixture
 def faultlab_cluster(
-    faultlab_topology: Topology, faultlab_node_env: dict[str, str], tmp_path: Path
-) -> Iterator[LocalCluster]:
-    cluster = LocalCluster(faultlab_topology, tmp_path / "run", node_env=faultlab_node_env)
+    faultlab_topology: Topology, faultlab_node_env: dict[str, str], faultlab_tls: bool,
+    tmp_path: Path,
+) -> Iterator[LocalCluster]:  # fmt: skip
+    cluster = LocalCluster(faultlab_topology, tmp_path / "run", node_env=faultlab_node_env,
+                           tls=faultlab_tls)  # fmt: skip
     with running(cluster):
         yield cluster
 

@@ -24,3 +24,18 @@ async def test_writes_go_on_while_the_leader_is_cut_off(
     await faultlab_kv.put("during", b"2")  # the client finds the new leader itself
     faultlab_net.heal()
     assert (await faultlab_kv.get("during")).kv.value == b"2"
+
+
+class TestUnderTls:
+    """The same fixtures with `faultlab_tls` overridden, as a user's conftest would."""
+
+    @pytest.fixture
+    def faultlab_tls(self) -> bool:
+        return True
+
+    async def test_the_fixtures_work_over_mutual_tls(
+        self, faultlab_cluster: LocalCluster, faultlab_kv: KvClient
+    ) -> None:
+        assert faultlab_cluster.tls_dir is not None
+        await faultlab_kv.put("secure", b"1")
+        assert (await faultlab_kv.get("secure")).kv.value == b"1"
