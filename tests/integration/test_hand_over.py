@@ -71,5 +71,9 @@ async def test_a_leader_that_handed_over_redirects_before_its_transport_closes(
     first = answers.index("NOT_LEADER")
     assert set(answers[:first]) <= {"ok", "NOT_APPLIED"}, answers[:first]
     after = answers[first:]
-    assert set(after[:-1]) == {"NOT_LEADER"} and after[-1] in ("NOT_LEADER", "UNAVAILABLE"), after
+    # The last call met the closed transport: refused (UNAVAILABLE), or, when it was in
+    # flight as the server stopped, cancelled by the server's stop (CANCELLED): a busy
+    # machine makes the second likelier, and either says the server is gone.
+    gone = ("NOT_LEADER", "UNAVAILABLE", "CANCELLED")
+    assert set(after[:-1]) == {"NOT_LEADER"} and after[-1] in gone, after
     assert hints - {""} == {faultlab_cluster.wait_for_leader()}
