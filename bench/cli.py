@@ -56,6 +56,7 @@ def etcdctl_get(runs: int, folder: Path) -> dict[str, float] | None:
     etcdctl = shutil.which("etcdctl")
     if etcdctl is None or shutil.which("etcd") is None:
         return None
+    folder.mkdir(parents=True, exist_ok=True)  # etcd writes its logs there
     with etcd_cluster(folder) as etcd:
         endpoint = f"127.0.0.1:{etcd.leader_port()}"
         base = [etcdctl, "--endpoints", endpoint]
