@@ -42,15 +42,26 @@ def generate(ops: int, processes: int, keys: int, seed: int = 1) -> list[Operati
             new = f"v{made}"
             state[key] = (new, version + 1)
             lost = rng.random() < 0.02
-            out.append(Operation(f"p{p}", "write", key, new, None, "info" if lost else "ok",
-                                 start, None if lost else end))  # fmt: skip
+            out.append(
+                Operation(
+                    f"p{p}",
+                    "write",
+                    key,
+                    new,
+                    None,
+                    "info" if lost else "ok",
+                    start,
+                    None if lost else end,
+                )
+            )
         else:
             expected = version if rng.random() < 0.5 else version + 1
             swapped = expected == version
             if swapped:
                 state[key] = (f"v{made}", version + 1)
-            out.append(Operation(f"p{p}", "cas", key, [expected, f"v{made}"], swapped, "ok",
-                                 start, end))  # fmt: skip
+            out.append(
+                Operation(f"p{p}", "cas", key, [expected, f"v{made}"], swapped, "ok", start, end)
+            )
         made += 1
         nxt = end + rng.randrange(1, 20)
         length = rng.randrange(5, 200)
@@ -69,8 +80,10 @@ def main() -> None:
     result = check(history)
     elapsed = time.perf_counter() - started
     assert result.valid, "the generated history is linearizable by construction"
-    print(f"{args.ops} operations, {args.processes} processes, {args.keys} keys: "
-          f"valid in {elapsed * 1000:.0f} ms ({args.ops / elapsed:,.0f} ops/s)")  # fmt: skip
+    print(
+        f"{args.ops} operations, {args.processes} processes, {args.keys} keys: "
+        f"valid in {elapsed * 1000:.0f} ms ({args.ops / elapsed:,.0f} ops/s)"
+    )
 
 
 if __name__ == "__main__":

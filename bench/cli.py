@@ -48,8 +48,11 @@ def timed(argv: list[str], runs: int, env: dict[str, str]) -> dict[str, float]:
         started = time.perf_counter()
         subprocess.run(argv, env=env, check=True, capture_output=True)
         seconds.append(time.perf_counter() - started)
-    return {"min_s": round(min(seconds), 3), "median_s": round(statistics.median(seconds), 3),
-            "max_s": round(max(seconds), 3)}  # fmt: skip
+    return {
+        "min_s": round(min(seconds), 3),
+        "median_s": round(statistics.median(seconds), 3),
+        "max_s": round(max(seconds), 3),
+    }
 
 
 def etcdctl_get(runs: int, folder: Path) -> dict[str, float] | None:
@@ -76,9 +79,14 @@ def main() -> None:
         home = Path(tmp) / "home"
         env = {**os.environ, state.STATE_DIR_ENV: str(home)}
         os.environ[state.STATE_DIR_ENV] = str(home)
-        state.write(state.ClusterState(supervisor_pid=os.getpid(), run_dir=str(c.run_dir),
-                                       topology_path=str(c.topology_path),
-                                       toxiproxy_api=c.toxiproxy_api))  # fmt: skip
+        state.write(
+            state.ClusterState(
+                supervisor_pid=os.getpid(),
+                run_dir=str(c.run_dir),
+                topology_path=str(c.topology_path),
+                toxiproxy_api=c.toxiproxy_api,
+            )
+        )
         for name, argv in COMMANDS.items():
             results[name] = timed(argv, args.runs, env)
             print(f"{name:24} {results[name]}")

@@ -44,17 +44,41 @@ ADMIN_PROTO = REPO / "proto" / "faultlab" / "admin" / "v1" / "admin.proto"
 def ghz_put(target: str, inflight: int, seconds: float, api_key: str | None) -> dict[str, float]:
     metadata = ["--metadata", json.dumps({"authorization": f"Bearer {api_key}"})] if api_key else []
     out = subprocess.run(
-        [tool("ghz"), "--insecure", "--proto", str(KV_PROTO), "--import-paths",
-         f"{REPO / 'proto'},{GOOGLEAPIS}", "--call", "faultlab.kv.v1.KV.Put",
-         "-d", json.dumps({"key": KEY.decode(), "value": _b64(VALUE)}), *metadata,
-         "-c", str(inflight), "-z", f"{seconds}s", "--connections", "1", "-O", "json", target],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            tool("ghz"),
+            "--insecure",
+            "--proto",
+            str(KV_PROTO),
+            "--import-paths",
+            f"{REPO / 'proto'},{GOOGLEAPIS}",
+            "--call",
+            "faultlab.kv.v1.KV.Put",
+            "-d",
+            json.dumps({"key": KEY.decode(), "value": _b64(VALUE)}),
+            *metadata,
+            "-c",
+            str(inflight),
+            "-z",
+            f"{seconds}s",
+            "--connections",
+            "1",
+            "-O",
+            "json",
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     report = json.loads(out.stdout)
     ms = {p["percentage"]: p["latency"] / 1e6 for p in report["latencyDistribution"]}
     codes = report.get("statusCodeDistribution", {})
-    return {"rps": round(report["rps"]), "p50_ms": round(ms[50], 3), "p99_ms": round(ms[99], 3),
-            "errors": sum(v for k, v in codes.items() if k != "OK")}  # fmt: skip
+    return {
+        "rps": round(report["rps"]),
+        "p50_ms": round(ms[50], 3),
+        "p99_ms": round(ms[99], 3),
+        "errors": sum(v for k, v in codes.items() if k != "OK"),
+    }
 
 
 # A tenant whose limits the load never reaches: the bench measures the work, not refusals.
@@ -111,22 +135,29 @@ def main() -> None:
                 for name, (target, key) in paths.items():
                     row[name] = ghz_put(target, n, args.seconds, key)
                 # One bare Python grpc.aio round trip: the gateway adds about one of these.
-                row["echo"] = ghz(echo, "faultlab.admin.v1.Admin.Ping", ADMIN_PROTO, {}, n,
-                                  args.seconds)  # fmt: skip
-                row["added_p50_ms"] = round(row["gateway"]["p50_ms"]
-                                            - row["leader_toxiproxy"]["p50_ms"], 3)  # fmt: skip
-                row["added_p99_ms"] = round(row["gateway"]["p99_ms"]
-                                            - row["leader_toxiproxy"]["p99_ms"], 3)  # fmt: skip
+                row["echo"] = ghz(
+                    echo, "faultlab.admin.v1.Admin.Ping", ADMIN_PROTO, {}, n, args.seconds
+                )
+                row["added_p50_ms"] = round(
+                    row["gateway"]["p50_ms"] - row["leader_toxiproxy"]["p50_ms"], 3
+                )
+                row["added_p99_ms"] = round(
+                    row["gateway"]["p99_ms"] - row["leader_toxiproxy"]["p99_ms"], 3
+                )
                 rows.append(row)
     per_s = asyncio.run(decisions_per_s(min(args.seconds, 2.0)))
     results = {"seconds": args.seconds, "runs": rows, "admission_decisions_per_s": per_s}
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for r in rows:
-        print(f"{r['inflight']:>3} in flight: " + ", ".join(
-            f"{k} {r[k]['rps']}/s p50 {r[k]['p50_ms']} p99 {r[k]['p99_ms']} ms"
-            for k in ("leader_direct", "leader_toxiproxy", "gateway", "echo")
-        ) + f"; added p50 {r['added_p50_ms']} ms, p99 {r['added_p99_ms']} ms")  # fmt: skip
+        print(
+            f"{r['inflight']:>3} in flight: "
+            + ", ".join(
+                f"{k} {r[k]['rps']}/s p50 {r[k]['p50_ms']} p99 {r[k]['p99_ms']} ms"
+                for k in ("leader_direct", "leader_toxiproxy", "gateway", "echo")
+            )
+            + f"; added p50 {r['added_p50_ms']} ms, p99 {r['added_p99_ms']} ms"
+        )
     print(f"admission decisions/s (one process): {results['admission_decisions_per_s']}")
 
 

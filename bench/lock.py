@@ -44,8 +44,12 @@ async def round_trips(locks: LockClient, inflight: int, seconds: float) -> dict[
     await asyncio.gather(*(worker(i) for i in range(inflight)))
     elapsed = time.monotonic() - started
     q = statistics.quantiles(latencies, n=100)
-    return {"inflight": inflight, "acquisitions_per_s": round(len(latencies) / elapsed, 1),
-            "round_trip_p50_ms": round(q[49], 2), "round_trip_p99_ms": round(q[98], 2)}  # fmt: skip
+    return {
+        "inflight": inflight,
+        "acquisitions_per_s": round(len(latencies) / elapsed, 1),
+        "round_trip_p50_ms": round(q[49], 2),
+        "round_trip_p99_ms": round(q[98], 2),
+    }
 
 
 async def failover(cluster: LocalCluster, locks: LockClient) -> dict[str, float | bool]:
@@ -66,11 +70,15 @@ async def measure(cluster: LocalCluster, seconds: float, levels: list[int]) -> d
     async with LockClient.for_topology(cluster.topology) as locks:
         rows = [await round_trips(locks, n, seconds) for n in levels]
         for r in rows:
-            print(f"{r['inflight']:>3} in flight: {r['acquisitions_per_s']:>7} acquire+release/s, "
-                  f"p50 {r['round_trip_p50_ms']} ms, p99 {r['round_trip_p99_ms']} ms")  # fmt: skip
+            print(
+                f"{r['inflight']:>3} in flight: {r['acquisitions_per_s']:>7} acquire+release/s, "
+                f"p50 {r['round_trip_p50_ms']} ms, p99 {r['round_trip_p99_ms']} ms"
+            )
         fail = await failover(cluster, locks)
-        print(f"kill -9 of the lock leader -> first acquire {fail['first_acquire_after_kill_s']} s;"
-              f" holder kept its lock and token: {fail['holder_kept_lock']}")  # fmt: skip
+        print(
+            f"kill -9 of the lock leader -> first acquire {fail['first_acquire_after_kill_s']} s;"
+            f" holder kept its lock and token: {fail['holder_kept_lock']}"
+        )
     return {"round_trips": rows, "failover": fail}
 
 

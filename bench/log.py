@@ -66,8 +66,12 @@ async def drive(
     await asyncio.gather(*(sender() for _ in range(outstanding)))
     elapsed = time.monotonic() - started
     q = statistics.quantiles(latencies, n=100)
-    return {"outstanding": outstanding, "records_per_s": round(records / elapsed),
-            "p50_ms": round(q[49], 2), "p99_ms": round(q[98], 2)}  # fmt: skip
+    return {
+        "outstanding": outstanding,
+        "records_per_s": round(records / elapsed),
+        "p50_ms": round(q[49], 2),
+        "p99_ms": round(q[98], 2),
+    }
 
 
 # -- NATS JetStream ---------------------------------------------------------------------------
@@ -85,12 +89,30 @@ def nats_cluster(folder: Path) -> Iterator[list[str]]:
     try:
         for i in range(3):
             routes = ",".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(route_ports) if j != i)
-            procs.append(subprocess.Popen(
-                [server, "-a", "127.0.0.1", "-p", str(client_ports[i]), "-js",
-                 "-sd", str(folder / f"n{i}"), "-n", f"n{i}", "--cluster_name", "bench",
-                 "--cluster", f"nats://127.0.0.1:{route_ports[i]}", "--routes", routes],
-                stdout=subprocess.DEVNULL, stderr=(folder / f"n{i}.log").open("w"),
-            ))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [
+                        server,
+                        "-a",
+                        "127.0.0.1",
+                        "-p",
+                        str(client_ports[i]),
+                        "-js",
+                        "-sd",
+                        str(folder / f"n{i}"),
+                        "-n",
+                        f"n{i}",
+                        "--cluster_name",
+                        "bench",
+                        "--cluster",
+                        f"nats://127.0.0.1:{route_ports[i]}",
+                        "--routes",
+                        routes,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=(folder / f"n{i}.log").open("w"),
+                )
+            )
         yield [f"nats://127.0.0.1:{p}" for p in client_ports]
     finally:
         for p in procs:
@@ -169,9 +191,15 @@ async def faultlab(cluster: LocalCluster, seconds: float) -> list[dict[str, floa
                 return 1
 
             run = await drive(send_one, 256, seconds)
-            runs.append({**run, "batching_producer": True,
-                         "records_per_request": round(run["records_per_s"] * seconds
-                                                      / max(producer.requests, 1), 1)})  # fmt: skip
+            runs.append(
+                {
+                    **run,
+                    "batching_producer": True,
+                    "records_per_request": round(
+                        run["records_per_s"] * seconds / max(producer.requests, 1), 1
+                    ),
+                }
+            )
         return runs
 
 
@@ -194,10 +222,13 @@ def main() -> None:
         "faultlab_acks_all_fsync_batch": ours,
         "ratio_to_jetstream_256": {
             f"{r['outstanding']} outstanding x {r.get('records_per_request', 1)} records"
-            + (" (batching producer)" if r.get("batching_producer") else ""):
-            round(r["records_per_s"] / best_nats, 3) for r in ours if "grpc_ping_ceiling" not in r
+            + (" (batching producer)" if r.get("batching_producer") else ""): round(
+                r["records_per_s"] / best_nats, 3
+            )
+            for r in ours
+            if "grpc_ping_ceiling" not in r
         },
-    }  # fmt: skip
+    }
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -31,9 +31,11 @@ def one_round(hand_over: bool) -> dict[str, float]:
         order = [n.id for n in cluster.topology.nodes if n.id != leader] + [leader]
         run = asyncio.run(stop_under_load(cluster, order, restart=True))
     return {
-        "write_gap_s": run.write_gap_s, "outcome_unknown": run.outcome_unknown,
-        "failed": run.failed, "acknowledged": run.acknowledged,
-    }  # fmt: skip
+        "write_gap_s": run.write_gap_s,
+        "outcome_unknown": run.outcome_unknown,
+        "failed": run.failed,
+        "acknowledged": run.acknowledged,
+    }
 
 
 def main() -> None:
@@ -47,8 +49,10 @@ def main() -> None:
     print(f"{'mode':<20} {'max write gap':>14} {'unknown':>8} {'failed':>7} {'acked':>7}")
     for mode, rounds in results.items():
         for r in rounds:
-            print(f"{mode:<20} {r['write_gap_s'] * 1000:>11.0f} ms {r['outcome_unknown']:>8}"
-                  f" {r['failed']:>7} {r['acknowledged']:>7}")  # fmt: skip
+            print(
+                f"{mode:<20} {r['write_gap_s'] * 1000:>11.0f} ms {r['outcome_unknown']:>8}"
+                f" {r['failed']:>7} {r['acknowledged']:>7}"
+            )
     out = Path(__file__).parent / "results" / "rolling_restart.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

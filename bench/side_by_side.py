@@ -95,17 +95,37 @@ def etcd_cluster(folder: Path) -> Iterator[Etcd]:
     procs = []
     try:
         for i in range(3):
-            procs.append(subprocess.Popen(
-                [etcd, "--name", f"e{i}", "--data-dir", str(folder / f"e{i}"),
-                 "--listen-client-urls", f"http://127.0.0.1:{clients[i]}",
-                 "--advertise-client-urls", f"http://127.0.0.1:{clients[i]}",
-                 "--listen-peer-urls", f"http://127.0.0.1:{peers[i]}",
-                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peers[i]}",
-                 "--initial-cluster", initial, "--initial-cluster-state", "new",
-                 "--initial-cluster-token", "bench", "--logger", "zap",
-                 "--log-outputs", str(folder / f"e{i}.log")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))  # fmt: skip
+            procs.append(
+                subprocess.Popen(
+                    [
+                        etcd,
+                        "--name",
+                        f"e{i}",
+                        "--data-dir",
+                        str(folder / f"e{i}"),
+                        "--listen-client-urls",
+                        f"http://127.0.0.1:{clients[i]}",
+                        "--advertise-client-urls",
+                        f"http://127.0.0.1:{clients[i]}",
+                        "--listen-peer-urls",
+                        f"http://127.0.0.1:{peers[i]}",
+                        "--initial-advertise-peer-urls",
+                        f"http://127.0.0.1:{peers[i]}",
+                        "--initial-cluster",
+                        initial,
+                        "--initial-cluster-state",
+                        "new",
+                        "--initial-cluster-token",
+                        "bench",
+                        "--logger",
+                        "zap",
+                        "--log-outputs",
+                        str(folder / f"e{i}.log"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         cluster = Etcd(procs, clients)
         cluster.leader_port()
         yield cluster
@@ -127,8 +147,9 @@ def _etcd_put(port: int) -> None:
 def _etcd_leader(client_ports: list[int]) -> int | None:
     """The client port of the member that is the leader, from each member's status."""
     for port in client_ports:
-        req = urllib.request.Request(f"http://127.0.0.1:{port}/v3/maintenance/status",
-                                     data=b"{}", method="POST")  # fmt: skip
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v3/maintenance/status", data=b"{}", method="POST"
+        )
         try:
             with urllib.request.urlopen(req, timeout=1) as resp:
                 status = json.load(resp)
@@ -143,8 +164,11 @@ def _etcd_leader(client_ports: list[int]) -> int | None:
 def echo_server() -> Iterator[tuple[str, int]]:
     """The echo server's address and pid."""
     (port,) = free_ports(1)
-    proc = subprocess.Popen([sys.executable, str(REPO / "bench" / "echo_server.py"), "--port",
-                             str(port)], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "echo_server.py"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "serving"
         yield f"127.0.0.1:{port}", proc.pid
@@ -156,22 +180,49 @@ def echo_server() -> Iterator[tuple[str, int]]:
 # -- the load ---------------------------------------------------------------------------------
 
 
-def ghz(target: str, call: str, proto: Path, data: dict[str, str], inflight: int,
-        seconds: float) -> dict[str, float]:  # fmt: skip
+def ghz(
+    target: str, call: str, proto: Path, data: dict[str, str], inflight: int, seconds: float
+) -> dict[str, float]:
     out = subprocess.run(
-        [tool("ghz"), "--insecure", "--proto", str(proto), "--import-paths",
-         f"{REPO / 'proto'},{REPO / 'bench' / 'protos'},{GOOGLEAPIS}", "--call", call,
-         "-d", json.dumps(data),
-         "-c", str(inflight), "-z", f"{seconds}s", "--connections", "1", "-O", "json", target],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            tool("ghz"),
+            "--insecure",
+            "--proto",
+            str(proto),
+            "--import-paths",
+            f"{REPO / 'proto'},{REPO / 'bench' / 'protos'},{GOOGLEAPIS}",
+            "--call",
+            call,
+            "-d",
+            json.dumps(data),
+            "-c",
+            str(inflight),
+            "-z",
+            f"{seconds}s",
+            "--connections",
+            "1",
+            "-O",
+            "json",
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     report = json.loads(out.stdout)
     percentiles = {p["percentage"]: p["latency"] / 1e6 for p in report["latencyDistribution"]}
-    errors = sum(report.get("statusCodeDistribution", {}).get(k, 0)
-                 for k in report.get("statusCodeDistribution", {}) if k != "OK")  # fmt: skip
-    return {"rps": round(report["rps"]), "p50_ms": round(percentiles[50], 2),
-            "p99_ms": round(percentiles[99], 2), "errors": errors,
-            "seconds": round(report["total"] / 1e9, 2)}  # fmt: skip
+    errors = sum(
+        report.get("statusCodeDistribution", {}).get(k, 0)
+        for k in report.get("statusCodeDistribution", {})
+        if k != "OK"
+    )
+    return {
+        "rps": round(report["rps"]),
+        "p50_ms": round(percentiles[50], 2),
+        "p99_ms": round(percentiles[99], 2),
+        "errors": errors,
+        "seconds": round(report["total"] / 1e9, 2),
+    }
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float:
@@ -233,8 +284,12 @@ async def _sdk_batching(topology: Topology, inflight: int, seconds: float) -> di
         elapsed = time.monotonic() - began
     latencies.sort()
     pick = lambda q: round(latencies[int(q * (len(latencies) - 1))] * 1000, 2)  # noqa: E731
-    return {"rps": round(len(latencies) / elapsed), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
-            "errors": 0}  # fmt: skip
+    return {
+        "rps": round(len(latencies) / elapsed),
+        "p50_ms": pick(0.5),
+        "p99_ms": pick(0.99),
+        "errors": 0,
+    }
 
 
 # -- failover ----------------------------------------------------------------------------------
@@ -299,20 +354,46 @@ def main() -> None:
                 batch = {"ops": [{"put": kv_put}] * n}
                 row = {
                     "inflight": n,
-                    "etcd": with_cpu(etcd.pids(), etcd_leader, "etcdserverpb.KV.Put",
-                                     etcd_proto, etcd_put, n, args.seconds),
-                    "faultlab_direct": with_cpu(pids, direct, "faultlab.kv.v1.KV.Put",
-                                                kv_proto, kv_put, n, args.seconds),
-                    "faultlab_toxiproxy": ghz(proxied, "faultlab.kv.v1.KV.Put", kv_proto,
-                                              kv_put, n, args.seconds),
+                    "etcd": with_cpu(
+                        etcd.pids(),
+                        etcd_leader,
+                        "etcdserverpb.KV.Put",
+                        etcd_proto,
+                        etcd_put,
+                        n,
+                        args.seconds,
+                    ),
+                    "faultlab_direct": with_cpu(
+                        pids, direct, "faultlab.kv.v1.KV.Put", kv_proto, kv_put, n, args.seconds
+                    ),
+                    "faultlab_toxiproxy": ghz(
+                        proxied, "faultlab.kv.v1.KV.Put", kv_proto, kv_put, n, args.seconds
+                    ),
                     # `n` writes in flight as one Batch request of n at a time, as the
                     # SDK's BatchingKv sends them when n callers wait together.
-                    "faultlab_batch": batched(with_cpu(pids, direct, "faultlab.kv.v1.KV.Batch",
-                                                       kv_proto, batch, 1, args.seconds), n),
+                    "faultlab_batch": batched(
+                        with_cpu(
+                            pids,
+                            direct,
+                            "faultlab.kv.v1.KV.Batch",
+                            kv_proto,
+                            batch,
+                            1,
+                            args.seconds,
+                        ),
+                        n,
+                    ),
                     "faultlab_sdk_batching": sdk_batching(cluster.topology, n, args.seconds),
-                    "echo": with_cpu({"echo": echo_pid}, echo, "faultlab.admin.v1.Admin.Ping",
-                                     admin_proto, {}, n, args.seconds),
-                }  # fmt: skip
+                    "echo": with_cpu(
+                        {"echo": echo_pid},
+                        echo,
+                        "faultlab.admin.v1.Admin.Ping",
+                        admin_proto,
+                        {},
+                        n,
+                        args.seconds,
+                    ),
+                }
                 etcd_rps = max(row["etcd"]["rps"], 1)
                 row["ratio_to_etcd"] = round(row["faultlab_direct"]["rps"] / etcd_rps, 2)
                 row["ratio_to_echo"] = round(
@@ -323,33 +404,44 @@ def main() -> None:
                 rows.append(row)
             peak = {n: rss_mb(pid, "VmHWM") for n, pid in pids.items()}
             failover = {"faultlab_s": faultlab_failover(cluster), "etcd_s": etcd_failover(etcd)}
-    results = {"value_bytes": len(VALUE), "seconds": args.seconds, "runs": rows,
-               "faultlab_rss_mb": {"idle": idle, "peak": peak},
-               "kill_leader_to_first_write": failover}  # fmt: skip
+    results = {
+        "value_bytes": len(VALUE),
+        "seconds": args.seconds,
+        "runs": rows,
+        "faultlab_rss_mb": {"idle": idle, "peak": peak},
+        "kill_leader_to_first_write": failover,
+    }
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(rows)
     print(f"faultlab RSS MB idle {idle}, peak {peak}")
     for r in rows:
-        cpu = {k: r[k]["cpu_ms_per_op"]
-               for k in ("etcd", "faultlab_direct", "faultlab_batch", "echo")}  # fmt: skip
+        cpu = {
+            k: r[k]["cpu_ms_per_op"] for k in ("etcd", "faultlab_direct", "faultlab_batch", "echo")
+        }
         print(f"CPU ms per op at {r['inflight']} in flight: {cpu}")
-    print(f"kill -9 of the leader -> first acknowledged write: faultlab "
-          f"{failover['faultlab_s']} s, etcd {failover['etcd_s']} s")  # fmt: skip
+    print(
+        f"kill -9 of the leader -> first acknowledged write: faultlab "
+        f"{failover['faultlab_s']} s, etcd {failover['etcd_s']} s"
+    )
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print(f"{'in flight':>9} | {'etcd Put/s':>10} {'p50':>6} | {'faultlab':>8} {'p50':>6} | "
-          f"{'via proxy':>9} | {'Batch':>7} {'p50':>6} | {'SDK':>7} | {'echo/s':>7} | "
-          f"{'/etcd':>5} {'/echo':>5} {'B/etcd':>6} {'S/etcd':>6}")  # fmt: skip
+    print(
+        f"{'in flight':>9} | {'etcd Put/s':>10} {'p50':>6} | {'faultlab':>8} {'p50':>6} | "
+        f"{'via proxy':>9} | {'Batch':>7} {'p50':>6} | {'SDK':>7} | {'echo/s':>7} | "
+        f"{'/etcd':>5} {'/echo':>5} {'B/etcd':>6} {'S/etcd':>6}"
+    )
     for r in rows:
         e, f, t, c = r["etcd"], r["faultlab_direct"], r["faultlab_toxiproxy"], r["echo"]
         b, k = r["faultlab_batch"], r["faultlab_sdk_batching"]
-        print(f"{r['inflight']:>9} | {e['rps']:>10,} {e['p50_ms']:>6} | {f['rps']:>8,} "
-              f"{f['p50_ms']:>6} | {t['rps']:>9,} | {b['rps']:>7,} {b['p50_ms']:>6} | "
-              f"{k['rps']:>7,} | {c['rps']:>7,} | {r['ratio_to_etcd']:>5} "
-              f"{r['ratio_to_echo']:>5} {r['batch_ratio_to_etcd']:>6} "
-              f"{r['sdk_ratio_to_etcd']:>6}")  # fmt: skip
+        print(
+            f"{r['inflight']:>9} | {e['rps']:>10,} {e['p50_ms']:>6} | {f['rps']:>8,} "
+            f"{f['p50_ms']:>6} | {t['rps']:>9,} | {b['rps']:>7,} {b['p50_ms']:>6} | "
+            f"{k['rps']:>7,} | {c['rps']:>7,} | {r['ratio_to_etcd']:>5} "
+            f"{r['ratio_to_echo']:>5} {r['batch_ratio_to_etcd']:>6} "
+            f"{r['sdk_ratio_to_etcd']:>6}"
+        )
 
 
 if __name__ == "__main__":

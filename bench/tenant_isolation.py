@@ -44,9 +44,13 @@ P99_BOUND = 2.0
 def figures(answers: list[Answer], seconds: float) -> dict[str, Any]:
     ms = sorted(a.latency_s * 1000 for a in answers if a.admitted)
     cuts = statistics.quantiles(ms, n=100) if len(ms) >= 2 else [0.0] * 99
-    return {"sent": len(answers), "admitted": len(ms),
-            "admitted_per_s": round(len(ms) / seconds, 1),
-            "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2)}  # fmt: skip
+    return {
+        "sent": len(answers),
+        "admitted": len(ms),
+        "admitted_per_s": round(len(ms) / seconds, 1),
+        "p50_ms": round(cuts[49], 2),
+        "p99_ms": round(cuts[98], 2),
+    }
 
 
 def main() -> None:
@@ -65,11 +69,14 @@ def main() -> None:
             asyncio.run(neighbours(address, QUIET, None, 1.0))  # connections, caches
             alone, _ = asyncio.run(neighbours(address, QUIET, None, args.seconds))
             beside, noisy = asyncio.run(neighbours(address, QUIET, NOISY, args.seconds))
-    result = {"quiet_alone": figures(alone, args.seconds),
-              "quiet_beside_noisy": figures(beside, args.seconds),
-              "noisy": figures(noisy, args.seconds)}  # fmt: skip
-    result["p99_ratio"] = round(result["quiet_beside_noisy"]["p99_ms"]
-                                / max(result["quiet_alone"]["p99_ms"], 1e-9), 2)  # fmt: skip
+    result = {
+        "quiet_alone": figures(alone, args.seconds),
+        "quiet_beside_noisy": figures(beside, args.seconds),
+        "noisy": figures(noisy, args.seconds),
+    }
+    result["p99_ratio"] = round(
+        result["quiet_beside_noisy"]["p99_ms"] / max(result["quiet_alone"]["p99_ms"], 1e-9), 2
+    )
     result["p99_bound"] = P99_BOUND
     for name, row in result.items():
         print(f"{name:20} {row}")

@@ -43,19 +43,28 @@ class AckedWritesSpec:
     final_read_s: float = 30.0  # how long the final read may wait for the cluster
 
 
-async def run(spec: AckedWritesSpec, topology: Topology, history: History, duration_s: float,
-              seed: int) -> None:  # fmt: skip
+async def run(
+    spec: AckedWritesSpec, topology: Topology, history: History, duration_s: float, seed: int
+) -> None:
     deadline = time.monotonic() + duration_s
-    work = [_writer(f"w{i}", spec, topology, history, deadline, random.Random(seed + i))
-            for i in range(1, spec.writers + 1)]  # fmt: skip
+    work = [
+        _writer(f"w{i}", spec, topology, history, deadline, random.Random(seed + i))
+        for i in range(1, spec.writers + 1)
+    ]
     if spec.log is not None:
         work.append(producing.run(spec.log, topology, history, duration_s, seed))
     await asyncio.gather(*work)
     await read_all(spec, topology, history)
 
 
-async def _writer(name: str, spec: AckedWritesSpec, topology: Topology, history: History,
-                  deadline: float, rng: random.Random) -> None:  # fmt: skip
+async def _writer(
+    name: str,
+    spec: AckedWritesSpec,
+    topology: Topology,
+    history: History,
+    deadline: float,
+    rng: random.Random,
+) -> None:
     down = 0  # calls in a row the cluster did not answer
     async with KvClient.for_topology(topology, timeout_s=spec.timeout_s, attempts=3, rng=rng) as kv:
         for n in itertools.count(1):
@@ -88,8 +97,10 @@ async def read_all(spec: AckedWritesSpec, topology: Topology, history: History) 
         async def attempt() -> list[str] | None:
             history.record(FINAL_KV, "invoke", "range", key=spec.prefix)
             try:
-                parts = [await _keys_under(kv, f"{spec.prefix}/w{i}/")
-                         for i in range(1, spec.writers + 1)]  # fmt: skip
+                parts = [
+                    await _keys_under(kv, f"{spec.prefix}/w{i}/")
+                    for i in range(1, spec.writers + 1)
+                ]
             except grpc.aio.AioRpcError as e:
                 history.record(FINAL_KV, "fail", "range", key=spec.prefix, **failure_fields(e))
                 return None

@@ -43,8 +43,7 @@ def local_processes(tls: bool = False) -> Backend:
         with contextlib.ExitStack() as stack:
             if lazy_disks:  # mounted before the nodes start, unmounted after they stop
                 stack.enter_context(NodeDisks(run_dir, topology.node_ids))
-            yield stack.enter_context(LocalCluster(topology, run_dir, node_env=node_env,
-                                                   tls=tls))  # fmt: skip
+            yield stack.enter_context(LocalCluster(topology, run_dir, node_env=node_env, tls=tls))
 
     return start
 
@@ -68,8 +67,10 @@ class Compose:
         self, topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
     ) -> Iterator[Cluster]:
         if lazy_disks:
-            raise BackendError("this experiment needs lazy disks (FUSE under each node's "
-                               "data), which only the process backend mounts")  # fmt: skip
+            raise BackendError(
+                "this experiment needs lazy disks (FUSE under each node's "
+                "data), which only the process backend mounts"
+            )
         if not topology.resolved:
             topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -78,8 +79,9 @@ class Compose:
         (run_dir / "topology.toml").write_text(topology.to_toml())
         override = {"services": {n.id: {"environment": node_env} for n in topology.nodes}}
         (run_dir / "docker-compose.override.yml").write_text(yaml.safe_dump(override))
-        cluster = ComposeCluster(topology, run_dir, f"faultlab-{uuid.uuid4().hex[:8]}",
-                                 self.engine.env)  # fmt: skip
+        cluster = ComposeCluster(
+            topology, run_dir, f"faultlab-{uuid.uuid4().hex[:8]}", self.engine.env
+        )
         try:
             cluster.up(self.images)
             yield cluster

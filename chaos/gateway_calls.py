@@ -54,35 +54,52 @@ def _kv_get(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[object]:
     return kv_pb2_grpc.KVStub(channel).Get(read, timeout=timeout_s)  # type: ignore[no-any-return]
 
 
-CALLS: dict[str, Call] = {"lock-sessions": _lock_sessions, "kv-stale-get": _kv_stale_get,
-                          "kv-get": _kv_get}  # fmt: skip
+CALLS: dict[str, Call] = {
+    "lock-sessions": _lock_sessions,
+    "kv-stale-get": _kv_stale_get,
+    "kv-get": _kv_get,
+}
 
 
-async def run(spec: GatewayLoadSpec | tuple[GatewayLoadSpec, ...], topology: Topology,
-              history: History, duration_s: float, seed: int) -> None:  # fmt: skip
+async def run(
+    spec: GatewayLoadSpec | tuple[GatewayLoadSpec, ...],
+    topology: Topology,
+    history: History,
+    duration_s: float,
+    seed: int,
+) -> None:
     """One group of callers, or several side by side (tenants with different calls)."""
     specs = spec if isinstance(spec, tuple) else (spec,)
     await asyncio.gather(*(_group(s, topology, history, duration_s) for s in specs))
 
 
-async def _group(spec: GatewayLoadSpec, topology: Topology, history: History,
-                 duration_s: float) -> None:  # fmt: skip
+async def _group(
+    spec: GatewayLoadSpec, topology: Topology, history: History, duration_s: float
+) -> None:
     gateways = gateway_addresses(topology)
     credentials = bearer(spec.api_key, spec.priority)
-    channels = {g: tls.aio_channel(a, interceptors=credentials)
-                for g, a in gateways.items()}  # fmt: skip
+    channels = {g: tls.aio_channel(a, interceptors=credentials) for g, a in gateways.items()}
     deadline = time.monotonic() + duration_s
     try:
-        await asyncio.gather(*(_caller(f"{spec.name}{i}", i, spec, channels, history, deadline)
-                               for i in range(spec.callers)))  # fmt: skip
+        await asyncio.gather(
+            *(
+                _caller(f"{spec.name}{i}", i, spec, channels, history, deadline)
+                for i in range(spec.callers)
+            )
+        )
     finally:
         for channel in channels.values():
             await channel.close()
 
 
-async def _caller(name: str, offset: int, spec: GatewayLoadSpec,
-                  channels: dict[str, grpc.aio.Channel], history: History,
-                  deadline: float) -> None:  # fmt: skip
+async def _caller(
+    name: str,
+    offset: int,
+    spec: GatewayLoadSpec,
+    channels: dict[str, grpc.aio.Channel],
+    history: History,
+    deadline: float,
+) -> None:
     order = sorted(channels)
     for i in itertools.count(offset):
         if time.monotonic() >= deadline:

@@ -58,11 +58,16 @@ async def consume(args: argparse.Namespace) -> int:
     reader = asyncio.create_task(_read_commands(commands))
     async with (
         LogClient.for_topology(topology, timeout_s=2.0) as log,
-        GroupConsumer(log, args.group, [args.topic], session_timeout_s=args.session_ms / 1000,
-                      client_id=args.name, background_heartbeats=False) as member,
-    ):  # fmt: skip
-        print(json.dumps({"joined": member.member_id, "generation": member.generation}),
-              flush=True)  # fmt: skip
+        GroupConsumer(
+            log,
+            args.group,
+            [args.topic],
+            session_timeout_s=args.session_ms / 1000,
+            client_id=args.name,
+            background_heartbeats=False,
+        ) as member,
+    ):
+        print(json.dumps({"joined": member.member_id, "generation": member.generation}), flush=True)
         pause_next = False
         while True:
             while not commands.empty():
@@ -151,8 +156,9 @@ class ConsumerProcess(ChildProcess):
             while True:
                 status = await self._status.get()
                 if status is None:
-                    raise RuntimeError(f"the consumer exited ({await self.proc.wait()}) "
-                                       f"before saying {field!r}")  # fmt: skip
+                    raise RuntimeError(
+                        f"the consumer exited ({await self.proc.wait()}) before saying {field!r}"
+                    )
                 if field in status:
                     return status
 
@@ -174,11 +180,23 @@ async def running_consumer(
 ) -> AsyncIterator[ConsumerProcess]:
     """Start `python -m chaos.group_consumer`; killed on the way out if alive."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chaos.group_consumer", "--topology", str(topology_path),
-        "--topic", topic, "--group", group, "--name", name, "--session-ms", str(session_ms),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "chaos.group_consumer",
+        "--topology",
+        str(topology_path),
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--name",
+        name,
+        "--session-ms",
+        str(session_ms),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": child_pythonpath()},
-    )  # fmt: skip
+    )
     consumer = ConsumerProcess(proc, history)
     try:
         yield consumer

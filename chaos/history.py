@@ -114,9 +114,17 @@ def pair(events: Iterable[Event]) -> Iterator[Operation]:
             continue
         inv = pending.pop(e.process)
         yield Operation(
-            inv.process, inv.f, inv.key or "", inv.value, e.value, e.type,
-            inv.time_ns, e.time_ns if e.type != "info" else None, e.node or inv.node,
-        )  # fmt: skip
+            inv.process,
+            inv.f,
+            inv.key or "",
+            inv.value,
+            e.value,
+            e.type,
+            inv.time_ns,
+            e.time_ns if e.type != "info" else None,
+            e.node or inv.node,
+        )
     for inv in pending.values():
-        yield Operation(inv.process, inv.f, inv.key or "", inv.value, None, "info",
-                        inv.time_ns, None, inv.node)  # fmt: skip
+        yield Operation(
+            inv.process, inv.f, inv.key or "", inv.value, None, "info", inv.time_ns, None, inv.node
+        )

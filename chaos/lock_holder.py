@@ -66,8 +66,9 @@ async def hold(args: argparse.Namespace) -> int:
                 print(json.dumps({"ready": True}), flush=True)
                 await asyncio.to_thread(sys.stdin.readline)  # paused here
                 if members is not None:
-                    await locking.add(kv, args.key, members, args.element, args.lock, token,
-                                      args.fenced, record)  # fmt: skip
+                    await locking.add(
+                        kv, args.key, members, args.element, args.lock, token, args.fenced, record
+                    )
         await locking.release(session, args.lock, record)
     return 0
 
@@ -86,8 +87,9 @@ class HolderProcess(ChildProcess):
             while True:
                 raw = await self.proc.stdout.readline()  # type: ignore[union-attr]
                 if not raw:
-                    raise RuntimeError(f"the lock holder exited ({await self.proc.wait()}) "
-                                       f"before saying {field!r}")  # fmt: skip
+                    raise RuntimeError(
+                        f"the lock holder exited ({await self.proc.wait()}) before saying {field!r}"
+                    )
                 data = json.loads(raw)
                 if "type" in data:
                     locking.replay(raw.decode(), self.history)
@@ -116,11 +118,18 @@ async def running_holder(
 ) -> AsyncIterator[HolderProcess]:
     """Start `python -m chaos.lock_holder` for `lock`; killed on the way out if alive."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "chaos.lock_holder", "--topology", str(topology_path),
-        "--lock", lock, *args,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "chaos.lock_holder",
+        "--topology",
+        str(topology_path),
+        "--lock",
+        lock,
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": child_pythonpath()},
-    )  # fmt: skip
+    )
     holder = HolderProcess(proc, history)
     try:
         yield holder

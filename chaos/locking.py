@@ -47,8 +47,14 @@ def printer(process: str) -> Record:
     its monotonic time, which the parent records as it is (see `replay`)."""
 
     def record(type: OpType, f: str, key: str, **fields: Any) -> None:
-        line = {"process": process, "type": type, "f": f, "key": key,
-                "at_ns": time.monotonic_ns(), **fields}  # fmt: skip
+        line = {
+            "process": process,
+            "type": type,
+            "f": f,
+            "key": key,
+            "at_ns": time.monotonic_ns(),
+            **fields,
+        }
         print(json.dumps(line), flush=True)
 
     return record
@@ -103,9 +109,15 @@ async def read_set(kv: KvClient, key: str, record: Record) -> list[str] | None:
 
 
 async def add(
-    kv: KvClient, key: str, members: list[str], element: str, lock: str, token: int,
-    fenced: bool, record: Record,
-) -> bool:  # fmt: skip
+    kv: KvClient,
+    key: str,
+    members: list[str],
+    element: str,
+    lock: str,
+    token: int,
+    fenced: bool,
+    record: Record,
+) -> bool:
     """Write `members` + `element` back: the second half of the read-modify-write."""
     record("invoke", "add", key, value=[element, token])
     value = json.dumps([*members, element]).encode()

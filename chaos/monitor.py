@@ -24,8 +24,9 @@ class Sample:
     group: str = "kv"  # the Raft group
 
 
-async def monitor_terms(topology: Topology, history: History, samples: list[Sample],
-                        interval_s: float = 0.1) -> None:  # fmt: skip
+async def monitor_terms(
+    topology: Topology, history: History, samples: list[Sample], interval_s: float = 0.1
+) -> None:
     """Run until cancelled; down or unreachable nodes are simply not sampled."""
     while True:
         for node in topology.nodes:

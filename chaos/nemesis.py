@@ -147,9 +147,12 @@ def late_answers_to_clients(name: str, latency_ms: int, at_s: float, duration_s:
 
 
 def power_cut(
-    name: str, node_ids: list[str] | None, at_s: float, down_s: float,
+    name: str,
+    node_ids: list[str] | None,
+    at_s: float,
+    down_s: float,
     torn_seed: int | None = None,
-) -> Fault:  # fmt: skip
+) -> Fault:
     """kill -9 the nodes (every node with a lazy disk when `node_ids` is None) and drop
     what their disks had not made durable, as one power failure would; power them on
     again `down_s` later. Needs the cluster run on lazy disks (chaos.disk.NodeDisks)."""
@@ -174,9 +177,13 @@ def power_cut(
 
 
 def disk_fault(
-    name: str, role: str, at_s: float, duration_s: float, group: str = "kv",
+    name: str,
+    role: str,
+    at_s: float,
+    duration_s: float,
+    group: str = "kv",
     **faults: float | bool,
-) -> Fault:  # fmt: skip
+) -> Fault:
     """`faults` (chaos.disk.fs.DiskFaults: fsync_delay_ms, write_delay_ms, fsync_error,
     write_error) on one node's disk: the `group` leader's (role "leader") or one of its
     followers' (role "follower"), as they are at `at_s`."""

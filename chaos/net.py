@@ -109,9 +109,12 @@ class Network:
         for link in links:
             for stream in STREAMS:
                 self._tp.add_toxic(
-                    link.name, f"faultlab_bandwidth_{stream}", "bandwidth", stream,
+                    link.name,
+                    f"faultlab_bandwidth_{stream}",
+                    "bandwidth",
+                    stream,
                     {"rate": rate_kb_s},
-                )  # fmt: skip
+                )
         return [link.name for link in links]
 
     # -- internals ----------------------------------------------------------------------

@@ -54,21 +54,33 @@ def key(topic: str, partition: int) -> str:
     return f"{topic}/{partition}"
 
 
-async def run(spec: LogSpec, topology: Topology, history: History, duration_s: float,
-              seed: int) -> None:  # fmt: skip
+async def run(
+    spec: LogSpec, topology: Topology, history: History, duration_s: float, seed: int
+) -> None:
     deadline = time.monotonic() + duration_s
-    producers = [_producer(f"p{i}", spec, topology, history, deadline, random.Random(seed + i))
-                 for i in range(1, spec.producers + 1)]  # fmt: skip
-    consumers = [_consumer(f"c{i}/p{p}", spec, p, topology, history, deadline)
-                 for i in range(1, spec.consumers + 1) for p in range(spec.partitions)]  # fmt: skip
+    producers = [
+        _producer(f"p{i}", spec, topology, history, deadline, random.Random(seed + i))
+        for i in range(1, spec.producers + 1)
+    ]
+    consumers = [
+        _consumer(f"c{i}/p{p}", spec, p, topology, history, deadline)
+        for i in range(1, spec.consumers + 1)
+        for p in range(spec.partitions)
+    ]
     await asyncio.gather(*producers, *consumers)
     async with LogClient.for_topology(topology, timeout_s=2.0) as log:
         for p in range(spec.partitions):
             await read_to_end(log, spec.topic, p, history)
 
 
-async def _producer(name: str, spec: LogSpec, topology: Topology, history: History,
-                    deadline: float, rng: random.Random) -> None:  # fmt: skip
+async def _producer(
+    name: str,
+    spec: LogSpec,
+    topology: Topology,
+    history: History,
+    deadline: float,
+    rng: random.Random,
+) -> None:
     interval_s = 1 / spec.rate_per_producer
     partitions = itertools.cycle(range(spec.partitions))
     async with LogClient.for_topology(
@@ -84,15 +96,17 @@ async def _producer(name: str, spec: LogSpec, topology: Topology, history: Histo
             try:
                 resp = await log.produce(spec.topic, [value.encode()], partition=p, acks=spec.acks)
             except grpc.aio.AioRpcError as e:
-                history.record(name, outcome_of(e), "send", key=key(spec.topic, p),
-                               **failure_fields(e))  # fmt: skip
+                history.record(
+                    name, outcome_of(e), "send", key=key(spec.topic, p), **failure_fields(e)
+                )
             else:
                 history.record(name, "ok", "send", key=key(spec.topic, p), value=resp.base_offset)
             await asyncio.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 
 
-async def _consumer(name: str, spec: LogSpec, partition: int, topology: Topology,
-                    history: History, deadline: float) -> None:  # fmt: skip
+async def _consumer(
+    name: str, spec: LogSpec, partition: int, topology: Topology, history: History, deadline: float
+) -> None:
     offset = 0
     async with LogClient.for_topology(topology, timeout_s=spec.timeout_s) as log:
         while time.monotonic() < deadline:
@@ -101,8 +115,9 @@ async def _consumer(name: str, spec: LogSpec, partition: int, topology: Topology
                 got = await log.fetch(spec.topic, partition, offset, max_wait_ms=POLL_WAIT_MS)
             except grpc.aio.AioRpcError as e:
                 # A read changes nothing: a failed poll certainly did nothing.
-                history.record(name, "fail", "poll", key=key(spec.topic, partition),
-                               **failure_fields(e))  # fmt: skip
+                history.record(
+                    name, "fail", "poll", key=key(spec.topic, partition), **failure_fields(e)
+                )
                 await asyncio.sleep(FAILED_POLL_PAUSE_S)  # a cluster that is down: no spinning
                 continue
             records = [[r.offset, r.value.decode()] for r in got.records]
@@ -111,8 +126,9 @@ async def _consumer(name: str, spec: LogSpec, partition: int, topology: Topology
                 offset = records[-1][0] + 1
 
 
-async def read_to_end(log: LogClient, topic: str, partition: int, history: History,
-                      wait_s: float = 30.0) -> None:  # fmt: skip
+async def read_to_end(
+    log: LogClient, topic: str, partition: int, history: History, wait_s: float = 30.0
+) -> None:
     """Every record of the partition (the experiments keep no retention, so from 0), as
     the process `final`. A cluster still recovering (a power cut, a failover) is waited
     for up to `wait_s`, each failed attempt recorded; a topic the cluster no longer knows

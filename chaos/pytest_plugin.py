@@ -107,11 +107,14 @@ def faultlab_tls() -> bool:
 
 @pytest.fixture
 def faultlab_cluster(
-    faultlab_topology: Topology, faultlab_node_env: dict[str, str], faultlab_tls: bool,
+    faultlab_topology: Topology,
+    faultlab_node_env: dict[str, str],
+    faultlab_tls: bool,
     tmp_path: Path,
-) -> Iterator[LocalCluster]:  # fmt: skip
-    cluster = LocalCluster(faultlab_topology, tmp_path / "run", node_env=faultlab_node_env,
-                           tls=faultlab_tls)  # fmt: skip
+) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(
+        faultlab_topology, tmp_path / "run", node_env=faultlab_node_env, tls=faultlab_tls
+    )
     with running(cluster):
         yield cluster
 

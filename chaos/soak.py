@@ -75,8 +75,9 @@ def random_faults(cluster: Cluster, rng: random.Random, duration_s: float) -> li
             faults.append(random_halves(name, rng, at_s, length_s))
         elif kind == "isolate-leader":
             group = rng.choice(groups)
-            faults.append(isolate_leader(name, at_s, length_s, "log/meta" if group == "log"
-                                         else group))  # fmt: skip
+            faults.append(
+                isolate_leader(name, at_s, length_s, "log/meta" if group == "log" else group)
+            )
         elif kind == "kill":
             faults.append(kill_and_restart(name, node, at_s, length_s))
         elif kind == "pause":
@@ -135,19 +136,35 @@ def soak(budget_s: float, seed: int, out: Path) -> dict[str, Tally]:
             shutil.rmtree(folder, ignore_errors=True)
         else:
             tally.misbehaved.append(f"{folder}: {result.finding.summary}")
-        console.print(f"{n:4d} {config:40} {'ok' if result.behaved else 'MISBEHAVED'}: "
-                      f"{result.finding.summary[:100]}", highlight=False)  # fmt: skip
+        console.print(
+            f"{n:4d} {config:40} {'ok' if result.behaved else 'MISBEHAVED'}: "
+            f"{result.finding.summary[:100]}",
+            highlight=False,
+        )
     return tallies
 
 
 def summary_table(tallies: dict[str, Tally]) -> Table:
-    table = Table("configuration", "runs", "faults", "operations", "anomalies", "as hypothesized",
-                  title="soak")  # fmt: skip
+    table = Table(
+        "configuration",
+        "runs",
+        "faults",
+        "operations",
+        "anomalies",
+        "as hypothesized",
+        title="soak",
+    )
     for config in sorted(tallies):
         t = tallies[config]
         ok = t.runs - len(t.misbehaved)
-        table.add_row(config, str(t.runs), str(t.faults), f"{t.operations:,}", str(t.anomalies),
-                      f"{ok}/{t.runs}" if ok == t.runs else f"[red]{ok}/{t.runs}[/]")  # fmt: skip
+        table.add_row(
+            config,
+            str(t.runs),
+            str(t.faults),
+            f"{t.operations:,}",
+            str(t.anomalies),
+            f"{ok}/{t.runs}" if ok == t.runs else f"[red]{ok}/{t.runs}[/]",
+        )
     fields = ("runs", "faults", "operations", "anomalies")
     total = [sum(getattr(t, f) for t in tallies.values()) for f in fields]
     table.add_row("all", str(total[0]), str(total[1]), f"{total[2]:,}", str(total[3]), "")
@@ -173,8 +190,9 @@ def main() -> int:
     tallies = soak(budget_seconds(args.budget), args.seed, out)
     console.print(summary_table(tallies))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(
-        {c: dataclasses.asdict(t) for c, t in tallies.items()}, indent=2))  # fmt: skip
+    (out / "summary.json").write_text(
+        json.dumps({c: dataclasses.asdict(t) for c, t in tallies.items()}, indent=2)
+    )
     failures = [line for t in tallies.values() for line in t.misbehaved]
     for line in failures:
         console.print(f"[red]misbehaved:[/] {line}", highlight=False)

@@ -49,15 +49,22 @@ async def run_workload(
 ) -> None:
     values = itertools.count(1)
     await asyncio.gather(
-        *(_client(c, spec, topology, history, duration_s, random.Random(seed * 1000 + i), values)
-          for i, c in enumerate(spec.clients))
-    )  # fmt: skip
+        *(
+            _client(c, spec, topology, history, duration_s, random.Random(seed * 1000 + i), values)
+            for i, c in enumerate(spec.clients)
+        )
+    )
 
 
 async def _client(
-    c: ClientSpec, spec: WorkloadSpec, topology: Topology, history: History,
-    duration_s: float, rng: random.Random, values: itertools.count[int],
-) -> None:  # fmt: skip
+    c: ClientSpec,
+    spec: WorkloadSpec,
+    topology: Topology,
+    history: History,
+    duration_s: float,
+    rng: random.Random,
+    values: itertools.count[int],
+) -> None:
     addresses = (
         {c.node: topology.client_address(c.node)}
         if c.node

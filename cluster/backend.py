@@ -65,9 +65,12 @@ class Cluster(Protocol):
     def leader(self, among: list[str] | None = None, group: str = "kv") -> str | None: ...
 
     def wait_for_leader(
-        self, among: list[str] | None = None, not_: str = "", timeout_s: float = ...,
+        self,
+        among: list[str] | None = None,
+        not_: str = "",
+        timeout_s: float = ...,
         group: str = "kv",
-    ) -> str: ...  # fmt: skip
+    ) -> str: ...
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None: ...
 
@@ -111,9 +114,12 @@ class DerivedControls(abc.ABC):
         return admin_client.leader_of(self.topology, ids, group) if ids else None
 
     def wait_for_leader(
-        self, among: list[str] | None = None, not_: str = "", timeout_s: float = 15.0,
+        self,
+        among: list[str] | None = None,
+        not_: str = "",
+        timeout_s: float = 15.0,
         group: str = "kv",
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Poll until a leader of `group` (other than `not_`) that a majority follows exists."""
 
         def found() -> str | None:

@@ -57,8 +57,11 @@ def compose(topology: Topology, build_context: str = ".") -> dict[str, Any]:
     """The compose file, its relative paths (toxiproxy.json, topology.toml) next to it."""
     api = topology.toxiproxy_port
     host = topology.host  # published on the topology's address only, as the launcher binds
-    client_ports = [f"{host}:{link.listen_port}:{link.listen_port}" for link in topology.links
-                    if link.src == "client"]  # fmt: skip
+    client_ports = [
+        f"{host}:{link.listen_port}:{link.listen_port}"
+        for link in topology.links
+        if link.src == "client"
+    ]
     services: dict[str, Any] = {
         TOXIPROXY_HOST: {
             "image": _variable("FAULTLAB_TOXIPROXY_IMAGE"),
@@ -110,9 +113,12 @@ TLS_FOLDER = "tls"  # beside the compose file: the CA and certificates (cluster/
 def tls_override(topology: Topology) -> dict[str, Any]:
     """What `faultlab compose up --tls` adds to docker-compose.yml: each node reads the
     CA and certificates from ./tls, mounted read-only, and serves and dials with them."""
-    return {"services": {n.id: {"environment": {TLS_DIR_ENV: "/tls"},
-                                "volumes": [f"./{TLS_FOLDER}:/tls:ro"]}
-                         for n in topology.nodes}}  # fmt: skip
+    return {
+        "services": {
+            n.id: {"environment": {TLS_DIR_ENV: "/tls"}, "volumes": [f"./{TLS_FOLDER}:/tls:ro"]}
+            for n in topology.nodes
+        }
+    }
 
 
 def render_tls_override(topology: Topology) -> str:

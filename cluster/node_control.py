@@ -85,7 +85,8 @@ def control_node(cluster: Cluster, verb: str, node_id: str) -> str:
         raise NodeControlError(str(e)) from e
     applies_to, action = VERBS[verb]
     if now.run not in applies_to:
-        why = _WHY_NOT.get((verb, now.run), f"{verb} applies to a node that is "
-                           + " or ".join(sorted(applies_to)))  # fmt: skip
+        why = _WHY_NOT.get(
+            (verb, now.run), f"{verb} applies to a node that is " + " or ".join(sorted(applies_to))
+        )
         raise NodeControlError(f"cannot {verb} {node_id}: it is {now}; {why}")
     return action(cluster, node_id)

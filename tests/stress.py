@@ -18,8 +18,9 @@ def main() -> int:
     burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(BURNERS)]
     try:
         args = sys.argv[1:] or ["tests/integration", "tests/chaos"]
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rfE", "--durations=25",
-                               *args], check=False).returncode  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-rfE", "--durations=25", *args], check=False
+        ).returncode
     finally:
         for burner in burners:
             burner.kill()

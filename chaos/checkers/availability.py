@@ -30,10 +30,12 @@ def summarize(ops: list[Operation], duration_s: float) -> Availability:
             counts = by_node.setdefault(op.node, [0, 0])
             counts[0 if op.outcome == "ok" else 1] += 1
     return Availability(
-        ok=outcomes["ok"], fail=outcomes["fail"], info=outcomes["info"],
+        ok=outcomes["ok"],
+        fail=outcomes["fail"],
+        info=outcomes["info"],
         ok_per_s=outcomes["ok"] / duration_s if duration_s else 0.0,
         by_node={n: (c[0], c[1]) for n, c in sorted(by_node.items())},
-    )  # fmt: skip
+    )
 
 
 def longest_gap_s(ops: list[Operation], f: str, since_ns: int, until_ns: int) -> float:

@@ -35,23 +35,32 @@ class CommitResult:
         return not (self.regressions or self.skips)
 
     def figures(self) -> dict[str, float]:
-        return {"accepted_commits": self.accepted, "refused_commits": self.refused,
-                "regressions": len(self.regressions), "skips": len(self.skips),
-                "redelivered": self.redelivered}  # fmt: skip
+        return {
+            "accepted_commits": self.accepted,
+            "refused_commits": self.refused,
+            "regressions": len(self.regressions),
+            "skips": len(self.skips),
+            "redelivered": self.redelivered,
+        }
 
 
 def check(operations: list[Operation]) -> CommitResult:
     result = CommitResult()
     commits = [op for op in operations if op.f == "commit"]
-    accepted = sorted((op for op in commits if op.outcome == "ok" and op.end_ns is not None),
-                      key=lambda op: op.start_ns)  # fmt: skip
+    accepted = sorted(
+        (op for op in commits if op.outcome == "ok" and op.end_ns is not None),
+        key=lambda op: op.start_ns,
+    )
     result.accepted = len(accepted)
     result.refused = sum(1 for op in commits if op.outcome == "fail")
     polls = [op for op in operations if op.f == "poll" and op.outcome == "ok"]
 
     for later in accepted:
-        earlier = [op for op in accepted if op.key == later.key
-                   and op.end_ns is not None and op.end_ns < later.start_ns]  # fmt: skip
+        earlier = [
+            op
+            for op in accepted
+            if op.key == later.key and op.end_ns is not None and op.end_ns < later.start_ns
+        ]
         highest = max(earlier, key=lambda op: op.input[0], default=None)
         if highest is not None and later.input[0] < highest.input[0]:
             result.regressions.append((later.key, highest.input[0], later.input[0], later.process))

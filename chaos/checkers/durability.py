@@ -29,8 +29,12 @@ class KvDurability:
     lost: list[str] = field(default_factory=list)
 
     def figures(self) -> dict[str, float]:
-        return {"kv_acknowledged": self.acknowledged, "kv_indefinite": self.indefinite,
-                "kv_read_back": self.read, "kv_lost": len(self.lost)}  # fmt: skip
+        return {
+            "kv_acknowledged": self.acknowledged,
+            "kv_indefinite": self.indefinite,
+            "kv_read_back": self.read,
+            "kv_lost": len(self.lost),
+        }
 
 
 def check_kv(operations: list[Operation]) -> KvDurability:
@@ -60,8 +64,9 @@ def write_latency_ms(operations: list[Operation], start_s: float, end_s: float) 
 
 
 def _acked_writes(operations: list[Operation]) -> list[Operation]:
-    return [op for op in operations if op.f == "write" and op.outcome == "ok"
-            and op.end_ns is not None]  # fmt: skip
+    return [
+        op for op in operations if op.f == "write" and op.outcome == "ok" and op.end_ns is not None
+    ]
 
 
 @dataclass

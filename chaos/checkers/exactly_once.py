@@ -29,11 +29,14 @@ class ExactlyOnceResult:
 
     def figures(self) -> dict[str, float]:
         return {
-            "acknowledged": self.acknowledged, "indefinite": self.indefinite,
-            "applications": self.applications, "applied_more_than_once": len(self.duplicated),
+            "acknowledged": self.acknowledged,
+            "indefinite": self.indefinite,
+            "applications": self.applications,
+            "applied_more_than_once": len(self.duplicated),
             "extra_applications": sum(n - 1 for n in self.duplicated.values()),
-            "lost": len(self.lost), "applied_despite_failure": len(self.applied_despite_failure),
-        }  # fmt: skip
+            "lost": len(self.lost),
+            "applied_despite_failure": len(self.applied_despite_failure),
+        }
 
 
 def check(operations: list[Operation], final: dict[str, list[str]]) -> ExactlyOnceResult:

@@ -15,9 +15,11 @@ def latency_ms(
     took = sorted(
         (op.end_ns - op.start_ns) / 1e6
         for op in operations
-        if op.f == f and op.outcome == outcome and op.end_ns is not None
+        if op.f == f
+        and op.outcome == outcome
+        and op.end_ns is not None
         and start_s <= op.start_ns / 1e9 < end_s
-    )  # fmt: skip
+    )
     if not took:
         return {"p50": 0.0, "p99": 0.0, "count": 0}
     cuts = statistics.quantiles(took, n=100, method="inclusive") if len(took) > 1 else took * 99

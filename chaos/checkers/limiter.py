@@ -68,11 +68,17 @@ class LimiterVerdict:
         return not (self.over_admissions or self.false_refusals or self.slow_decisions)
 
     def figures(self) -> dict[str, float]:
-        return {"admitted": self.admitted, "refused": self.refused, "degraded": self.degraded,
-                "worst_window": self.worst_window, "worst_ratio": round(self.worst_ratio, 2),
-                "over_admissions": len(self.over_admissions),
-                "false_refusals": self.false_refusals, "max_in_flight": self.max_in_flight,
-                "max_decision_ms": round(self.max_decision_ms, 1)}  # fmt: skip
+        return {
+            "admitted": self.admitted,
+            "refused": self.refused,
+            "degraded": self.degraded,
+            "worst_window": self.worst_window,
+            "worst_ratio": round(self.worst_ratio, 2),
+            "over_admissions": len(self.over_admissions),
+            "false_refusals": self.false_refusals,
+            "max_in_flight": self.max_in_flight,
+            "max_decision_ms": round(self.max_decision_ms, 1),
+        }
 
 
 def check(records: list[Record], limit: LimitUnderTest) -> LimiterVerdict:
@@ -129,8 +135,11 @@ def _fixed_windows(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVe
         for r in rs:
             if r.get("admitted"):
                 admitted += 1
-            elif (r.get("refused_by") == "tenant" and not r.get("degraded")
-                  and admitted < limit.limit - stranded):  # fmt: skip
+            elif (
+                r.get("refused_by") == "tenant"
+                and not r.get("degraded")
+                and admitted < limit.limit - stranded
+            ):
                 verdict.false_refusals += 1
         verdict.worst_window = max(verdict.worst_window, admitted)
         verdict.worst_ratio = max(verdict.worst_ratio, admitted / limit.limit)
@@ -160,8 +169,9 @@ def _token_bucket(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVer
             k += 1
             lowest = min(lowest, g)
             if g - lowest > limit.burst - 1 + TOKEN_SLACK:
-                verdict.over_admissions.append(f"{r['replica']} at t={r['t']:.3f}: "
-                                               "more than burst + rate x L")  # fmt: skip
+                verdict.over_admissions.append(
+                    f"{r['replica']} at t={r['t']:.3f}: more than burst + rate x L"
+                )
                 lowest = g  # report each excess once
 
 

@@ -220,15 +220,22 @@ def _invalid(key: str, ops: list[Operation], deepest: int, stuck_op: int) -> Key
     anchor = ops[stuck_op] if 0 <= stuck_op < len(ops) else ops[0]
     end = anchor.end_ns if anchor.end_ns is not None else math.inf
     overlapping = [
-        op for op in ops
+        op
+        for op in ops
         if op.start_ns <= end and (op.end_ns is None or op.end_ns >= anchor.start_ns)
-    ]  # fmt: skip
+    ]
     earlier_writes = sorted(
-        (op for op in ops
-         if op.f != "read" and op.outcome == "ok" and op.end_ns is not None
-         and op.end_ns < anchor.start_ns),
+        (
+            op
+            for op in ops
+            if op.f != "read"
+            and op.outcome == "ok"
+            and op.end_ns is not None
+            and op.end_ns < anchor.start_ns
+        ),
         key=lambda op: op.end_ns or 0,
-    )[-WINDOW_EARLIER_WRITES:]  # fmt: skip
-    window = sorted({id(o): o for o in earlier_writes + overlapping}.values(),
-                    key=lambda op: op.start_ns)  # fmt: skip
+    )[-WINDOW_EARLIER_WRITES:]
+    window = sorted(
+        {id(o): o for o in earlier_writes + overlapping}.values(), key=lambda op: op.start_ns
+    )
     return KeyResult(key, False, len(ops), window=window, linearized_prefix=deepest)

@@ -90,8 +90,12 @@ class LockResult:
 
     @property
     def safe(self) -> bool:
-        return (self.mutex.valid and not self.token_violations and not self.stale_writes
-                and not self.lost)  # fmt: skip
+        return (
+            self.mutex.valid
+            and not self.token_violations
+            and not self.stale_writes
+            and not self.lost
+        )
 
 
 def check(operations: list[Operation], final: dict[str, list[str]]) -> LockResult:
@@ -159,10 +163,13 @@ def _beliefs(operations: list[Operation]) -> list[Belief]:
         if op.f != "acquire" or op.outcome != "ok" or op.end_ns is None:
             continue
         release = next(
-            (r for r in ordered[i + 1 :]
-             if r.process == op.process and r.f == "release" and r.key == op.key),
+            (
+                r
+                for r in ordered[i + 1 :]
+                if r.process == op.process and r.f == "release" and r.key == op.key
+            ),
             None,
-        )  # fmt: skip
+        )
         stop = release.start_ns / 1e9 if release else end_s
         beliefs.append(Belief(op.process, op.input, op.output, op.end_ns / 1e9, stop))
     return beliefs

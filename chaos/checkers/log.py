@@ -46,19 +46,28 @@ class LogResult:
     def valid(self) -> bool:
         """No acknowledged record lost and no read anomaly (duplicates are counted, as
         Jepsen does, but an at-least-once producer is allowed them)."""
-        return not (self.lost or self.inconsistent_offsets or self.poll_skips
-                    or self.nonmonotonic_polls or self.nonmonotonic_sends)  # fmt: skip
+        return not (
+            self.lost
+            or self.inconsistent_offsets
+            or self.poll_skips
+            or self.nonmonotonic_polls
+            or self.nonmonotonic_sends
+        )
 
     def figures(self) -> dict[str, float]:
         return {
-            "sends": self.sends, "acknowledged": self.acknowledged,
-            "indefinite": self.indefinite, "read": self.read, "lost_write": len(self.lost),
+            "sends": self.sends,
+            "acknowledged": self.acknowledged,
+            "indefinite": self.indefinite,
+            "read": self.read,
+            "lost_write": len(self.lost),
             "duplicate": len(self.duplicates),
             "inconsistent_offsets": sum(len(v) for v in self.inconsistent_offsets.values()),
-            "poll_skip": len(self.poll_skips), "nonmonotonic_poll": len(self.nonmonotonic_polls),
+            "poll_skip": len(self.poll_skips),
+            "nonmonotonic_poll": len(self.nonmonotonic_polls),
             "nonmonotonic_send": len(self.nonmonotonic_sends),
             "unseen_at_end": self.unseen[-1][1] if self.unseen else 0,
-        }  # fmt: skip
+        }
 
 
 def check(operations: list[Operation]) -> LogResult:

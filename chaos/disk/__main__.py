@@ -34,12 +34,19 @@ def main() -> int:
     serve_control(fs, name)
     (args.state / CONTROL_FILE).write_text(name)
     FUSE(
-        fs, str(args.mount), foreground=True, nothreads=False,
-        fsname=FS_NAME, subtype=FS_NAME, auto_unmount=True,
+        fs,
+        str(args.mount),
+        foreground=True,
+        nothreads=False,
+        fsname=FS_NAME,
+        subtype=FS_NAME,
+        auto_unmount=True,
         hard_remove=True,  # unlink is unlink, not a rename to .fuse_hidden*
         direct_io=True,  # no kernel page cache: every read and write reaches LazyFs
-        attr_timeout=0, entry_timeout=0, negative_timeout=0,  # sizes change under a power cut
-    )  # fmt: skip
+        attr_timeout=0,
+        entry_timeout=0,
+        negative_timeout=0,  # sizes change under a power cut
+    )
     return 0
 
 

@@ -38,8 +38,17 @@ log = logging.getLogger("faultlab.disk")
 
 FS_NAME = "faultlab-disk"  # the mount's source and subtype: fstype fuse.faultlab-disk
 
-STAT_KEYS = ("st_mode", "st_ino", "st_nlink", "st_uid", "st_gid", "st_size",
-             "st_atime", "st_mtime", "st_ctime")  # fmt: skip
+STAT_KEYS = (
+    "st_mode",
+    "st_ino",
+    "st_nlink",
+    "st_uid",
+    "st_gid",
+    "st_size",
+    "st_atime",
+    "st_mtime",
+    "st_ctime",
+)
 # Flags the disk handles itself: creation is `create`, truncation arrives as `truncate`,
 # and appends come with their offset (the kernel computes it), so the backing file is
 # opened without them.
@@ -227,8 +236,18 @@ class LazyFs:
 
     def statfs(self, path: str) -> dict[str, int]:
         st = os.statvfs(self._real(path))
-        keys = ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree",
-                "f_files", "f_flag", "f_frsize", "f_namemax")  # fmt: skip
+        keys = (
+            "f_bavail",
+            "f_bfree",
+            "f_blocks",
+            "f_bsize",
+            "f_favail",
+            "f_ffree",
+            "f_files",
+            "f_flag",
+            "f_frsize",
+            "f_namemax",
+        )
         return {key: getattr(st, key) for key in keys}
 
     # -- directories ----------------------------------------------------------------------
@@ -286,11 +305,14 @@ class LazyFs:
         real = self._real(path)
         with self._lock:
             parked, ino = self._to_trash(real)
-            self._journal.add(EntryOp(
-                _parent(path), f"unlink {path}",
-                undo=lambda: os.rename(parked, real),
-                on_durable=lambda: self._delete_parked(parked, ino),
-            ))  # fmt: skip
+            self._journal.add(
+                EntryOp(
+                    _parent(path),
+                    f"unlink {path}",
+                    undo=lambda: os.rename(parked, real),
+                    on_durable=lambda: self._delete_parked(parked, ino),
+                )
+            )
         return 0
 
     def rename(self, old: str, new: str) -> int:

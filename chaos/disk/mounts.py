@@ -94,16 +94,27 @@ class LazyDisk:
         for folder in (self.backing, self.trash, self.mount_point):
             folder.mkdir(parents=True, exist_ok=True)
         (self.state_dir / CONTROL_FILE).unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "chaos.disk", "--backing", str(self.backing),
-                "--trash", str(self.trash), "--mount", str(self.mount_point),
-                "--state", str(self.state_dir)]  # fmt: skip
+        argv = [
+            sys.executable,
+            "-m",
+            "chaos.disk",
+            "--backing",
+            str(self.backing),
+            "--trash",
+            str(self.trash),
+            "--mount",
+            str(self.mount_point),
+            "--state",
+            str(self.state_dir),
+        ]
         self._proc = self._spawner.spawn(argv, self.log_path, {"PYTHONPATH": child_pythonpath()})
         try:
             wait_until(self._answering, MOUNT_TIMEOUT_S, f"lazy disk at {self.mount_point}")
         except (WaitTimeout, DiskError) as e:
             self.unmount()
-            raise DiskError(f"{e}; last lines of {self.log_path}:\n"
-                            f"{processes.tail(self.log_path)}") from e  # fmt: skip
+            raise DiskError(
+                f"{e}; last lines of {self.log_path}:\n{processes.tail(self.log_path)}"
+            ) from e
 
     def _answering(self) -> bool:
         assert self._proc is not None
@@ -120,11 +131,16 @@ class LazyDisk:
     def unmount(self) -> None:
         """Unmount (lazily if a process still holds a file open) and end the process."""
         if self.is_mounted():
-            done = subprocess.run(["fusermount3", "-u", str(self.mount_point)],
-                                  capture_output=True, text=True, check=False)  # fmt: skip
+            done = subprocess.run(
+                ["fusermount3", "-u", str(self.mount_point)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if done.returncode != 0:  # busy: detach now, the kernel finishes when released
-                subprocess.run(["fusermount3", "-uz", str(self.mount_point)],
-                               capture_output=True, check=False)  # fmt: skip
+                subprocess.run(
+                    ["fusermount3", "-uz", str(self.mount_point)], capture_output=True, check=False
+                )
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=UNMOUNT_TIMEOUT_S)

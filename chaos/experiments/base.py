@@ -117,18 +117,28 @@ class ModeResult:
 
     def summary(self) -> dict[str, object]:
         return {
-            "experiment": self.experiment, "mode": self.mode.name, "seed": self.seed,
-            "duration_s": self.duration_s, "expected_anomaly": self.mode.expect_anomaly,
-            "anomaly": self.finding.anomaly, "behaved_as_hypothesized": self.behaved,
-            "finding": self.finding.summary, "figures": self.finding.figures,
-            "availability": asdict(self.availability), "faults": self.faults,
-        }  # fmt: skip
+            "experiment": self.experiment,
+            "mode": self.mode.name,
+            "seed": self.seed,
+            "duration_s": self.duration_s,
+            "expected_anomaly": self.mode.expect_anomaly,
+            "anomaly": self.finding.anomaly,
+            "behaved_as_hypothesized": self.behaved,
+            "finding": self.finding.summary,
+            "figures": self.finding.figures,
+            "availability": asdict(self.availability),
+            "faults": self.faults,
+        }
 
 
 def run_mode(
-    exp: Experiment, mode: Mode, duration_s: float, seed: int, folder: Path,
+    exp: Experiment,
+    mode: Mode,
+    duration_s: float,
+    seed: int,
+    folder: Path,
     backend: Backend = processes,
-) -> ModeResult:  # fmt: skip
+) -> ModeResult:
     """One mode on a fresh cluster of `backend`'s (local processes, or containers)."""
     folder.mkdir(parents=True, exist_ok=True)
     node_env = dict(mode.node_env)
@@ -148,9 +158,18 @@ def run_mode(
     operations = list(pair(history.events))
     data = RunData(history, operations, samples, duration_s, folder, started_wall_s)
     result = ModeResult(
-        exp.name, mode, exp.judge(data, mode), summarize(operations, duration_s), folder,
-        seed, duration_s, history.fault_windows(), history, samples, started_wall_s,
-    )  # fmt: skip
+        exp.name,
+        mode,
+        exp.judge(data, mode),
+        summarize(operations, duration_s),
+        folder,
+        seed,
+        duration_s,
+        history.fault_windows(),
+        history,
+        samples,
+        started_wall_s,
+    )
     history.save(folder / "history.jsonl")
     monitor.save(samples, folder / "terms.jsonl")
     (folder / "summary.json").write_text(json.dumps(result.summary(), indent=2, default=str))
@@ -159,9 +178,15 @@ def run_mode(
 
 
 async def _drive(
-    exp: Experiment, cluster: Cluster, spec: Any, faults: list[Fault], history: History,
-    samples: list[Sample], duration_s: float, seed: int,
-) -> None:  # fmt: skip
+    exp: Experiment,
+    cluster: Cluster,
+    spec: Any,
+    faults: list[Fault],
+    history: History,
+    samples: list[Sample],
+    duration_s: float,
+    seed: int,
+) -> None:
     watcher = asyncio.create_task(monitor.monitor_terms(cluster.topology, history, samples))
     try:
         await asyncio.gather(

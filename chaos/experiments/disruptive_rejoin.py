@@ -36,9 +36,11 @@ def judge(data: RunData, mode: Mode) -> Finding:
     isolated_peak = max((s.term for s in data.samples if s.node == isolated), default=0)
     stall_s = _longest_write_gap_after(data, heal_s)
     figures: dict[str, float] = {
-        "majority_term_before": before, "majority_term_after": after,
-        "isolated_node_peak_term": isolated_peak, "longest_write_gap_after_heal_s": stall_s,
-    }  # fmt: skip
+        "majority_term_before": before,
+        "majority_term_after": after,
+        "isolated_node_peak_term": isolated_peak,
+        "longest_write_gap_after_heal_s": stall_s,
+    }
     gap = f"longest write gap after the heal {stall_s:.2f}s"
     if after > before:
         summary = (

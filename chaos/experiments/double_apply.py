@@ -58,10 +58,12 @@ async def workload(
 ) -> None:
     deadline = time.monotonic() + duration_s
     keys: set[str] = set()
-    await asyncio.gather(*(
-        _client(f"client-{i}", spec, topology, history, deadline, random.Random(seed + i), keys)
-        for i in range(1, spec.clients + 1)
-    ))  # fmt: skip
+    await asyncio.gather(
+        *(
+            _client(f"client-{i}", spec, topology, history, deadline, random.Random(seed + i), keys)
+            for i in range(1, spec.clients + 1)
+        )
+    )
     async with KvClient.for_topology(topology) as kv:
         for key in sorted(keys):
             history.record("final", "invoke", "read-list", key=key)
@@ -71,15 +73,24 @@ async def workload(
 
 
 async def _client(
-    name: str, spec: AppendSpec, topology: Topology, history: History, deadline: float,
-    rng: random.Random, keys: set[str],
-) -> None:  # fmt: skip
+    name: str,
+    spec: AppendSpec,
+    topology: Topology,
+    history: History,
+    deadline: float,
+    rng: random.Random,
+    keys: set[str],
+) -> None:
     interval_s = 1 / spec.rate_per_client
     n = 0
     async with KvClient.for_topology(
-        topology, timeout_s=spec.timeout_s, attempts=spec.attempts, rng=rng,
-        sessions=spec.sessions, client_id=name,
-    ) as kv:  # fmt: skip
+        topology,
+        timeout_s=spec.timeout_s,
+        attempts=spec.attempts,
+        rng=rng,
+        sessions=spec.sessions,
+        client_id=name,
+    ) as kv:
         while time.monotonic() < deadline:
             started = time.monotonic()
             n += 1
@@ -97,8 +108,9 @@ async def _client(
 
 
 def judge(data: RunData, mode: Mode) -> Finding:
-    final = {op.key: op.output for op in data.operations
-             if op.f == "read-list" and op.outcome == "ok"}  # fmt: skip
+    final = {
+        op.key: op.output for op in data.operations if op.f == "read-list" and op.outcome == "ok"
+    }
     result = check(data.operations, final)
     figures = result.figures()
     if result.valid:
@@ -113,8 +125,10 @@ def judge(data: RunData, mode: Mode) -> Finding:
     lines += [f"| {element} | {times} |" for element, times in worst]
     parts = []
     if result.duplicated:
-        parts.append(f"{len(result.duplicated)} append(s) applied more than once "
-                     f"({figures['extra_applications']:.0f} extra applications)")  # fmt: skip
+        parts.append(
+            f"{len(result.duplicated)} append(s) applied more than once "
+            f"({figures['extra_applications']:.0f} extra applications)"
+        )
     if result.lost:
         parts.append(f"{len(result.lost)} acknowledged append(s) lost")
     if result.applied_despite_failure:

@@ -33,14 +33,22 @@ TOPOLOGY = Topology.build(
     "127.0.0.1", 0, (Group("kv", 3), Group("lock", 1), Group("gateway", REPLICAS))
 )
 SAFE_BOUND = limiter.LimitUnderTest(
-    "metered", "fixed_window", limit=LIMIT, window_s=1.0, replicas=REPLICAS, shared=True,
-    lease_batch=2, on_store_failure="local_share", store_timeout_ms=100,
-)  # fmt: skip
+    "metered",
+    "fixed_window",
+    limit=LIMIT,
+    window_s=1.0,
+    replicas=REPLICAS,
+    shared=True,
+    lease_batch=2,
+    on_store_failure="local_share",
+    store_timeout_ms=100,
+)
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[GatewayLoadSpec, list[Fault]]:
-    cut = cut_group_from("cut-gateways-from-kv", "gateway", "kv", START * duration_s,
-                         (END - START) * duration_s)  # fmt: skip
+    cut = cut_group_from(
+        "cut-gateways-from-kv", "gateway", "kv", START * duration_s, (END - START) * duration_s
+    )
     return GatewayLoadSpec(api_key="metered-key", callers=8), [cut]
 
 
@@ -52,14 +60,20 @@ def judge(data: RunData, mode: Mode) -> Finding:
     verdict = limiter.check(records, SAFE_BOUND)
     outage = [r for r in records if r.get("degraded")]
     worst_outage = max(_per_window(outage).values(), default=0)
-    summary = (f"{verdict.admitted} admitted, {verdict.refused} refused; worst window "
-               f"{verdict.worst_window} admitted against a limit of {LIMIT} "
-               f"({verdict.worst_ratio:.2f}x); {len(verdict.over_admissions)} windows over "
-               f"the safe bound; {verdict.degraded} decisions without the store, the "
-               f"slowest {verdict.max_decision_ms:.0f} ms")  # fmt: skip
-    figures = {**verdict.figures(), "limit": LIMIT, "replicas": REPLICAS,
-               "worst_outage_window": worst_outage,
-               "outage_ratio": round(worst_outage / LIMIT, 2)}  # fmt: skip
+    summary = (
+        f"{verdict.admitted} admitted, {verdict.refused} refused; worst window "
+        f"{verdict.worst_window} admitted against a limit of {LIMIT} "
+        f"({verdict.worst_ratio:.2f}x); {len(verdict.over_admissions)} windows over "
+        f"the safe bound; {verdict.degraded} decisions without the store, the "
+        f"slowest {verdict.max_decision_ms:.0f} ms"
+    )
+    figures = {
+        **verdict.figures(),
+        "limit": LIMIT,
+        "replicas": REPLICAS,
+        "worst_outage_window": worst_outage,
+        "outage_ratio": round(worst_outage / LIMIT, 2),
+    }
     details = "\n".join(f"- {line}" for line in verdict.over_admissions[:10])
     return Finding(not verdict.valid, summary, details, figures)
 

@@ -79,9 +79,13 @@ async def workload(
 
 
 async def _contender(
-    name: str, spec: GcPauseSpec, topology: Topology, history: History, deadline: float,
+    name: str,
+    spec: GcPauseSpec,
+    topology: Topology,
+    history: History,
+    deadline: float,
     elements: itertools.count[int],
-) -> None:  # fmt: skip
+) -> None:
     record = locking.recorder(history, name)
     async with (
         LockClient.for_topology(topology) as locks,
@@ -100,8 +104,17 @@ async def _contender(
 
 
 async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topology) -> None:
-    args = ["--ttl-ms", str(spec.holder_ttl_ms), "--owner", "holder", "--key", KEY,
-            "--element", "holder-1", *(["--fenced"] if spec.fenced else [])]  # fmt: skip
+    args = [
+        "--ttl-ms",
+        str(spec.holder_ttl_ms),
+        "--owner",
+        "holder",
+        "--key",
+        KEY,
+        "--element",
+        "holder-1",
+        *(["--fenced"] if spec.fenced else []),
+    ]
     async with (
         running_holder(spec.topology_path, LOCK, history, *args) as holder,
         LockClient.for_topology(topology) as locks,
@@ -118,8 +131,13 @@ async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topol
         await wait_until_async(taken_over, 20, "the paused holder's session to expire")
 
         async def newer_add_acknowledged() -> bool:
-            return any(e.type == "ok" and e.f == "add" and e.time_ns > paused_at_ns
-                       and e.process.startswith("client-") for e in history.events)  # fmt: skip
+            return any(
+                e.type == "ok"
+                and e.f == "add"
+                and e.time_ns > paused_at_ns
+                and e.process.startswith("client-")
+                for e in history.events
+            )
 
         await wait_until_async(newer_add_acknowledged, 20, "a contender's add")
         holder.resume()
@@ -133,20 +151,29 @@ async def _watch_expiries(topology: Topology, history: History) -> None:
     async with LockClient.for_topology(topology) as locks:
         async for event in locks.watch(LOCK):
             if event.kind == event.EXPIRED:
-                history.record("lock-service", "invoke", "expire", key=LOCK,
-                               value=event.session_id, at_ns=history.started_ns)  # fmt: skip
+                history.record(
+                    "lock-service",
+                    "invoke",
+                    "expire",
+                    key=LOCK,
+                    value=event.session_id,
+                    at_ns=history.started_ns,
+                )
                 history.record("lock-service", "ok", "expire", key=LOCK)
 
 
 def judge(data: RunData, mode: Mode) -> Finding:
-    final = {op.key: op.output for op in data.operations
-             if op.process == "final" and op.outcome == "ok"}  # fmt: skip
+    final = {
+        op.key: op.output for op in data.operations if op.process == "final" and op.outcome == "ok"
+    }
     result = lock_checker.check(data.operations, final)
     figures: dict[str, float] = {k: float(v) for k, v in lock_checker.summary(result).items()}
     details = _timeline_md(data, result)
     if result.safe:
-        summary = (f"no lost update: {result.acknowledged} acknowledged adds all present; "
-                   f"{len(result.overlaps)} overlapping holder belief(s) reported")  # fmt: skip
+        summary = (
+            f"no lost update: {result.acknowledged} acknowledged adds all present; "
+            f"{len(result.overlaps)} overlapping holder belief(s) reported"
+        )
         return Finding(False, summary, details, figures)
     parts = []
     if result.lost:
@@ -175,10 +202,16 @@ def _timeline_md(data: RunData, result: lock_checker.LockResult) -> str:
     rows.sort()
     start = next((i for i, r in enumerate(rows) if r[1] == "holder"), 0)
     last = max((i for i, r in enumerate(rows) if r[1] in ("holder", "nemesis")), default=0)
-    lines = ["### Timeline of the holder's pause", "",
-             "| time (s) | process | step | what |", "|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {t / 1e9:.3f} | {p} | {step} | {what} |"
-              for t, p, step, what in rows[start : last + TIMELINE_AFTER + 1]]  # fmt: skip
+    lines = [
+        "### Timeline of the holder's pause",
+        "",
+        "| time (s) | process | step | what |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t / 1e9:.3f} | {p} | {step} | {what} |"
+        for t, p, step, what in rows[start : last + TIMELINE_AFTER + 1]
+    ]
     lines += ["", "### Overlapping beliefs", ""]
     lines += [
         f"- {o.first.process} (token {o.first.token}) and {o.second.process} (token "
@@ -187,8 +220,11 @@ def _timeline_md(data: RunData, result: lock_checker.LockResult) -> str:
     ] or ["- none"]
     if result.stale_writes:
         lines += ["", "### Writes accepted with a stale token", ""]
-        lines += [f"- {w.process}: revision {w.revision} with token {w.token}, after token "
-                  f"{w.highest_before} had written" for w in result.stale_writes]  # fmt: skip
+        lines += [
+            f"- {w.process}: revision {w.revision} with token {w.token}, after token "
+            f"{w.highest_before} had written"
+            for w in result.stale_writes
+        ]
     return "\n".join(lines)
 
 

@@ -37,9 +37,11 @@ def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[producing.Log
     acks = LEADER if mode.settings.get("acks") == "leader" else ALL
     spec = producing.LogSpec(TOPIC, partitions=1, acks=acks)
     fault = isolate_leader(
-        "isolate-partition-leader", at_s=0.3 * duration_s, duration_s=0.4 * duration_s,
+        "isolate-partition-leader",
+        at_s=0.3 * duration_s,
+        duration_s=0.4 * duration_s,
         group=group,
-    )  # fmt: skip
+    )
     return spec, [fault]
 
 

@@ -49,18 +49,26 @@ def judge(data: RunData, mode: Mode) -> Finding:
     cut_s = _cut_at_s(data)
     kv_rate = durability.acked_writes_per_s(data.operations, 0.0, cut_s)
     log_rate = _acked_sends_per_s(data, cut_s)
-    figures = {**kv.figures(), "log_acknowledged": log.acknowledged, "log_lost": len(log.lost),
-               "kv_acked_writes_per_s": round(kv_rate, 1),
-               "log_acked_records_per_s": round(log_rate, 1)}  # fmt: skip
+    figures = {
+        **kv.figures(),
+        "log_acknowledged": log.acknowledged,
+        "log_lost": len(log.lost),
+        "kv_acked_writes_per_s": round(kv_rate, 1),
+        "log_acked_records_per_s": round(log_rate, 1),
+    }
     lost = len(kv.lost) + len(log.lost)
     rates = f"{kv_rate:.0f} KV writes/s and {log_rate:.0f} records/s acknowledged before the cut"
     if lost:
-        summary = (f"acknowledged data lost in the power cut: {len(kv.lost)} of "
-                   f"{kv.acknowledged} KV writes, {len(log.lost)} of {log.acknowledged} "
-                   f"log records; {rates}")  # fmt: skip
+        summary = (
+            f"acknowledged data lost in the power cut: {len(kv.lost)} of "
+            f"{kv.acknowledged} KV writes, {len(log.lost)} of {log.acknowledged} "
+            f"log records; {rates}"
+        )
     else:
-        summary = (f"nothing acknowledged was lost: {kv.acknowledged} KV writes and "
-                   f"{log.acknowledged} log records read back after the cut; {rates}")  # fmt: skip
+        summary = (
+            f"nothing acknowledged was lost: {kv.acknowledged} KV writes and "
+            f"{log.acknowledged} log records read back after the cut; {rates}"
+        )
     return Finding(bool(lost), summary, _examples(kv.lost, log.lost), figures)
 
 
@@ -70,8 +78,14 @@ def _cut_at_s(data: RunData) -> float:
 
 
 def _acked_sends_per_s(data: RunData, until_s: float) -> float:
-    acked = [op for op in data.operations if op.f == "send" and op.outcome == "ok"
-             and op.end_ns is not None and op.end_ns / 1e9 < until_s]  # fmt: skip
+    acked = [
+        op
+        for op in data.operations
+        if op.f == "send"
+        and op.outcome == "ok"
+        and op.end_ns is not None
+        and op.end_ns / 1e9 < until_s
+    ]
     return len(acked) / until_s if until_s > 0 else 0.0
 
 
@@ -80,8 +94,9 @@ def _examples(kv_lost: list[str], log_lost: list[str]) -> str:
     for what, lost in (("KV keys", kv_lost), ("log records", log_lost)):
         if lost:
             more = f" and {len(lost) - 5} more" if len(lost) > 5 else ""
-            lines.append(f"- {what} acknowledged and gone: "
-                         + ", ".join(f"`{v}`" for v in lost[:5]) + more)  # fmt: skip
+            lines.append(
+                f"- {what} acknowledged and gone: " + ", ".join(f"`{v}`" for v in lost[:5]) + more
+            )
     return "\n".join(lines)
 
 

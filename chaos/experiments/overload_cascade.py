@@ -44,10 +44,22 @@ def slow_lock(at_s: float, duration_s: float) -> Fault:
 def plan(
     cluster: Cluster, mode: Mode, duration_s: float
 ) -> tuple[tuple[GatewayLoadSpec, ...], list[Fault]]:
-    batch = GatewayLoadSpec(api_key="batch-key", callers=24, timeout_s=5.0, name="batch",
-                            priority="best-effort", pause_on_refusal_s=0.05)  # fmt: skip
-    shop = GatewayLoadSpec(api_key="shop-key", callers=4, timeout_s=2.0, name=HEALTHY,
-                           call="kv-stale-get", priority="critical")  # fmt: skip
+    batch = GatewayLoadSpec(
+        api_key="batch-key",
+        callers=24,
+        timeout_s=5.0,
+        name="batch",
+        priority="best-effort",
+        pause_on_refusal_s=0.05,
+    )
+    shop = GatewayLoadSpec(
+        api_key="shop-key",
+        callers=4,
+        timeout_s=2.0,
+        name=HEALTHY,
+        call="kv-stale-get",
+        priority="critical",
+    )
     return (batch, shop), [slow_lock(START * duration_s, (END - START) * duration_s)]
 
 
@@ -60,15 +72,19 @@ def judge(data: RunData, mode: Mode) -> Finding:
     success = _success(healthy, start_s + SETTLE_S, end_s)
     # Against the same run's baseline: a busy machine slows every call alike.
     spread = during["p99"] - baseline["p99"] >= LATENCY_MS / 2 or success < SUCCESS_GOAL
-    summary = (f"{HEALTHY}'s KV reads while the lock node was {LATENCY_MS} ms slow: p99 "
-               f"{during['p99']:.1f} ms (p50 {during['p50']:.1f}) against a baseline p99 of "
-               f"{baseline['p99']:.1f} ms, {success:.1%} succeeded: the slow backend "
-               f"{'did' if spread else 'did not'} spread to the healthy route")  # fmt: skip
+    summary = (
+        f"{HEALTHY}'s KV reads while the lock node was {LATENCY_MS} ms slow: p99 "
+        f"{during['p99']:.1f} ms (p50 {during['p50']:.1f}) against a baseline p99 of "
+        f"{baseline['p99']:.1f} ms, {success:.1%} succeeded: the slow backend "
+        f"{'did' if spread else 'did not'} spread to the healthy route"
+    )
     figures = {
-        "baseline_p99_ms": round(baseline["p99"], 2), "during_p50_ms": round(during["p50"], 2),
-        "during_p99_ms": round(during["p99"], 2), "healthy_success": round(success, 4),
+        "baseline_p99_ms": round(baseline["p99"], 2),
+        "during_p50_ms": round(during["p50"], 2),
+        "during_p99_ms": round(during["p99"], 2),
+        "healthy_success": round(success, 4),
         "healthy_calls": during["count"],
-    }  # fmt: skip
+    }
     return Finding(spread, summary, "", figures)
 
 

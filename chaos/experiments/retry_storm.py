@@ -67,15 +67,24 @@ def judge(data: RunData, mode: Mode) -> Finding:
     recovered = [op.end_ns / 1e9 for op in after if op.end_ns is not None]
     recovery_s = min(recovered) - end_s if recovered else float("inf")
     storm = amplification > AMPLIFICATION_BOUND or not recovered
-    after_blip = (f"first success {recovery_s:.2f} s after the blip ended (idle machine: "
-                  f"<= {RECOVERY_BOUND_S:g} s)" if recovered
-                  else "no call begun after the blip succeeded before the run ended")  # fmt: skip
-    summary = (f"during the {BLIP_S:g} s blip: {len(during)} calls, {attempts} attempts, "
-               f"amplification {amplification:.2f} attempts per call; {after_blip}")  # fmt: skip
-    figures = {"calls_during": len(during), "attempts_during": attempts,
-               "amplification": round(amplification, 2), "recovery_s": round(recovery_s, 3),
-               "amplification_bound": AMPLIFICATION_BOUND,
-               "recovery_bound_s": RECOVERY_BOUND_S}  # fmt: skip
+    after_blip = (
+        f"first success {recovery_s:.2f} s after the blip ended (idle machine: "
+        f"<= {RECOVERY_BOUND_S:g} s)"
+        if recovered
+        else "no call begun after the blip succeeded before the run ended"
+    )
+    summary = (
+        f"during the {BLIP_S:g} s blip: {len(during)} calls, {attempts} attempts, "
+        f"amplification {amplification:.2f} attempts per call; {after_blip}"
+    )
+    figures = {
+        "calls_during": len(during),
+        "attempts_during": attempts,
+        "amplification": round(amplification, 2),
+        "recovery_s": round(recovery_s, 3),
+        "amplification_bound": AMPLIFICATION_BOUND,
+        "recovery_bound_s": RECOVERY_BOUND_S,
+    }
     return Finding(storm, summary, "", figures)
 
 

@@ -29,8 +29,13 @@ SETTLE_S = 0.5  # after the fault starts, before its latencies count (writes in 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[AckedWritesSpec, list[Fault]]:
     role = str(mode.settings["slow"])
-    fault = slow_disk(f"slow-fsync-{role}", role, DELAY_MS, at_s=START * duration_s,
-                      duration_s=(END - START) * duration_s)  # fmt: skip
+    fault = slow_disk(
+        f"slow-fsync-{role}",
+        role,
+        DELAY_MS,
+        at_s=START * duration_s,
+        duration_s=(END - START) * duration_s,
+    )
     return AckedWritesSpec(prefix="sd", writers=4), [fault]
 
 
@@ -40,16 +45,21 @@ def judge(data: RunData, mode: Mode) -> Finding:
     slow = durability.write_latency_ms(data.operations, start_s + SETTLE_S, end_s)
     follows = slow["p50"] >= DELAY_MS / 2
     role = mode.settings["slow"]
-    summary = (f"slow fsync ({DELAY_MS:g} ms) on the {role}: commit p50 {slow['p50']:.1f} ms "
-               f"(p99 {slow['p99']:.1f}) against a baseline of {baseline['p50']:.1f} ms "
-               f"(p99 {baseline['p99']:.1f}): the commit latency "
-               f"{'follows' if follows else 'does not follow'} the slow disk")  # fmt: skip
+    summary = (
+        f"slow fsync ({DELAY_MS:g} ms) on the {role}: commit p50 {slow['p50']:.1f} ms "
+        f"(p99 {slow['p99']:.1f}) against a baseline of {baseline['p50']:.1f} ms "
+        f"(p99 {baseline['p99']:.1f}): the commit latency "
+        f"{'follows' if follows else 'does not follow'} the slow disk"
+    )
     figures = {
         "fsync_delay_ms": DELAY_MS,
-        "baseline_p50_ms": round(baseline["p50"], 2), "baseline_p99_ms": round(baseline["p99"], 2),
-        "slow_p50_ms": round(slow["p50"], 2), "slow_p99_ms": round(slow["p99"], 2),
-        "baseline_writes": baseline["count"], "slow_writes": slow["count"],
-    }  # fmt: skip
+        "baseline_p50_ms": round(baseline["p50"], 2),
+        "baseline_p99_ms": round(baseline["p99"], 2),
+        "slow_p50_ms": round(slow["p50"], 2),
+        "slow_p99_ms": round(slow["p99"], 2),
+        "baseline_writes": baseline["count"],
+        "slow_writes": slow["count"],
+    }
     durable = durability.check_kv(data.operations)
     if durable.lost:
         summary += f"; and {len(durable.lost)} acknowledged writes lost (a bug)"

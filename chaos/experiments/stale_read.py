@@ -33,8 +33,10 @@ def judge(data: RunData, mode: Mode) -> Finding:
     reads = [op for op in data.operations if op.f == "read"]
     ok_reads = sum(1 for op in reads if op.outcome == "ok")
     figures: dict[str, float] = {
-        "reads": len(reads), "ok_reads": ok_reads, "keys_invalid": len(result.failures),
-    }  # fmt: skip
+        "reads": len(reads),
+        "ok_reads": ok_reads,
+        "keys_invalid": len(result.failures),
+    }
     if result.valid:
         answered = f"{ok_reads}/{len(reads)} reads answered"
         summary = f"linearizable: {len(data.operations)} operations, {answered}"

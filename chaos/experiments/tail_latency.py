@@ -57,16 +57,23 @@ def judge(data: RunData, mode: Mode) -> Finding:
     # Against the same run's baseline, so a busy machine, which slows every read alike,
     # cannot make a hedged tail look like the slow replica's.
     tail_follows = slow["p99"] - baseline["p99"] >= LATENCY_MS / 2
-    summary = (f"reads' p99 {slow['p99']:.1f} ms (p50 {slow['p50']:.1f}) with one replica "
-               f"{LATENCY_MS} ms slow, against a baseline p99 of {baseline['p99']:.1f} ms; "
-               f"{hedged} hedges for {len(records)} reads ({extra_load:.0%} extra load): "
-               f"the tail {'is' if tail_follows else 'is not'} the slow replica's")  # fmt: skip
+    summary = (
+        f"reads' p99 {slow['p99']:.1f} ms (p50 {slow['p50']:.1f}) with one replica "
+        f"{LATENCY_MS} ms slow, against a baseline p99 of {baseline['p99']:.1f} ms; "
+        f"{hedged} hedges for {len(records)} reads ({extra_load:.0%} extra load): "
+        f"the tail {'is' if tail_follows else 'is not'} the slow replica's"
+    )
     figures = {
-        "latency_ms": LATENCY_MS, "hedge_delay_ms": HEDGE_MS,
-        "baseline_p50_ms": round(baseline["p50"], 2), "baseline_p99_ms": round(baseline["p99"], 2),
-        "slow_p50_ms": round(slow["p50"], 2), "slow_p99_ms": round(slow["p99"], 2),
-        "reads": len(records), "hedges": hedged, "extra_load": round(extra_load, 3),
-    }  # fmt: skip
+        "latency_ms": LATENCY_MS,
+        "hedge_delay_ms": HEDGE_MS,
+        "baseline_p50_ms": round(baseline["p50"], 2),
+        "baseline_p99_ms": round(baseline["p99"], 2),
+        "slow_p50_ms": round(slow["p50"], 2),
+        "slow_p99_ms": round(slow["p99"], 2),
+        "reads": len(records),
+        "hedges": hedged,
+        "extra_load": round(extra_load, 3),
+    }
     return Finding(tail_follows, summary, "", figures)
 
 

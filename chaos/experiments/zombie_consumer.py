@@ -70,8 +70,9 @@ async def workload(
 ) -> None:
     deadline = time.monotonic() + duration_s
     producer = asyncio.create_task(_produce(spec, topology, history, deadline))
-    async with running_consumer(spec.topology_path, TOPIC, GROUP, "consumer-a", history,
-                                spec.session_ms) as zombie:  # fmt: skip
+    async with running_consumer(
+        spec.topology_path, TOPIC, GROUP, "consumer-a", history, spec.session_ms
+    ) as zombie:
         await zombie.wait_for("joined", 20)
         async with LogClient.for_topology(topology, timeout_s=2.0) as log:
             idle = _consume(log, "consumer-b", spec, history, deadline)
@@ -97,8 +98,11 @@ async def workload(
 
 def _uncommitted_position(history: History) -> int:
     """Where consumer-a's pending commit will put the group: after its last poll."""
-    polls = [e for e in history.events if e.process == "consumer-a"
-             and e.f == "poll" and e.type == "ok" and e.value]  # fmt: skip
+    polls = [
+        e
+        for e in history.events
+        if e.process == "consumer-a" and e.f == "poll" and e.type == "ok" and e.value
+    ]
     return polls[-1].value[-1][0] + 1 if polls else 0
 
 
@@ -132,11 +136,13 @@ async def _produce(spec: ZombieSpec, topology: Topology, history: History, deadl
             await asyncio.sleep(max(0.0, 1 / spec.produce_per_s - (time.monotonic() - started)))
 
 
-async def _consume(log: LogClient, name: str, spec: ZombieSpec, history: History,
-                   deadline: float) -> None:  # fmt: skip
+async def _consume(
+    log: LogClient, name: str, spec: ZombieSpec, history: History, deadline: float
+) -> None:
     """A well-behaved member (the SDK's GroupConsumer: heartbeats of its own)."""
-    async with GroupConsumer(log, GROUP, [TOPIC], session_timeout_s=spec.session_ms / 1000,
-                             client_id=name) as member:  # fmt: skip
+    async with GroupConsumer(
+        log, GROUP, [TOPIC], session_timeout_s=spec.session_ms / 1000, client_id=name
+    ) as member:
         while time.monotonic() < deadline:
             if not member.positions:  # idle until a rebalance gives it the partition
                 with contextlib.suppress(TimeoutError):
@@ -149,8 +155,9 @@ async def _consume(log: LogClient, name: str, spec: ZombieSpec, history: History
             except grpc.aio.AioRpcError as e:
                 history.record(name, "fail", "poll", key=KEY, **failure_fields(e))
                 continue
-            history.record(name, "ok", "poll", key=KEY,
-                           value=[[r.offset, r.value.decode()] for _, _, r in got])  # fmt: skip
+            history.record(
+                name, "ok", "poll", key=KEY, value=[[r.offset, r.value.decode()] for _, _, r in got]
+            )
             offset = member.positions.get((TOPIC, 0))
             if offset is None:
                 continue  # revoked meanwhile
@@ -171,15 +178,27 @@ async def _rebalance(member: GroupConsumer) -> None:
 def _late_commit(data: RunData) -> str:
     """What became of consumer-a's first commit after its pause."""
     paused = [e.time_ns for e in data.history.events if e.process == NEMESIS]
-    answers = [e for e in data.history.events if e.process == "consumer-a" and e.f == "commit"
-               and e.type != "invoke" and paused and e.time_ns >= paused[0]]  # fmt: skip
-    late = [op for op in data.operations if op.process == "consumer-a" and op.f == "commit"
-            and paused and op.start_ns >= paused[0]]  # fmt: skip
+    answers = [
+        e
+        for e in data.history.events
+        if e.process == "consumer-a"
+        and e.f == "commit"
+        and e.type != "invoke"
+        and paused
+        and e.time_ns >= paused[0]
+    ]
+    late = [
+        op
+        for op in data.operations
+        if op.process == "consumer-a" and op.f == "commit" and paused and op.start_ns >= paused[0]
+    ]
     if not late or not answers:
         return "consumer-a made no commit after its pause."
     answer = "accepted" if answers[0].type == "ok" else f"refused ({answers[0].reason})"
-    return (f"consumer-a's first commit after its pause: offset {late[0].input[0]} with "
-            f"generation {late[0].input[1]}: {answer}.")  # fmt: skip
+    return (
+        f"consumer-a's first commit after its pause: offset {late[0].input[0]} with "
+        f"generation {late[0].input[1]}: {answer}."
+    )
 
 
 def judge(data: RunData, mode: Mode) -> Finding:
@@ -191,8 +210,9 @@ def judge(data: RunData, mode: Mode) -> Finding:
             False,
             f"committed offsets only moved forward: {result.accepted} commits accepted, "
             f"{result.refused} refused; {result.redelivered} records delivered twice",
-            late_md, figures,
-        )  # fmt: skip
+            late_md,
+            figures,
+        )
     parts = []
     for key, before, after, by in result.regressions[:3]:
         parts.append(f"{by} moved {key} back from {before} to {after}")

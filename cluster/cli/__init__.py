@@ -10,10 +10,14 @@ from cluster.cli.lazy import Lazy, lazy_group
 COMMANDS = {
     "up": Lazy("cluster.cli.lifecycle", "up", "Start Toxiproxy and every node."),
     "down": Lazy("cluster.cli.lifecycle", "down", "Stop the running cluster."),
-    "status": Lazy("cluster.cli.status", "status",
-                   "Each node, each Raft group's roles and terms, who can reach whom."),
-    "node": Lazy("cluster.cli.node", "app",
-                 "Kill, stop, start, restart, pause or resume one node."),
+    "status": Lazy(
+        "cluster.cli.status",
+        "status",
+        "Each node, each Raft group's roles and terms, who can reach whom.",
+    ),
+    "node": Lazy(
+        "cluster.cli.node", "app", "Kill, stop, start, restart, pause or resume one node."
+    ),
     "net": Lazy("cluster.cli.net", "app", "Inject network faults through Toxiproxy."),
     "disk": Lazy("cluster.cli.disk", "app", "Slow or failing disks (faultlab up --lazy-disks)."),
     "kv": Lazy("cluster.cli.kv", "app", "Read and write the replicated KV store."),
@@ -21,9 +25,10 @@ COMMANDS = {
     "log": Lazy("cluster.cli.log", "app", "Topics, produce and consume on the log broker."),
     "gateway": Lazy("cluster.cli.gateway", "app", "The gateway replicas' per-tenant limits."),
     "chaos": Lazy("cluster.cli.chaos", "app", "Run failure experiments and judge them."),
-    "compose": Lazy("cluster.cli.compose", "app",
-                    "Render docker-compose.yml from the topology; run it."),
-}  # fmt: skip
+    "compose": Lazy(
+        "cluster.cli.compose", "app", "Render docker-compose.yml from the topology; run it."
+    ),
+}
 
 app = typer.Typer(
     cls=lazy_group(COMMANDS),

@@ -56,12 +56,15 @@ def run(
     if backend not in ("processes", "compose"):
         raise typer.BadParameter("--backend is processes or compose")
     if exp.lazy_disks and backend == "compose":
-        err.print(f"[red]error:[/] {exp.name} runs on lazy disks (FUSE under each node's "
-                  "data), which only the processes backend mounts")  # fmt: skip
+        err.print(
+            f"[red]error:[/] {exp.name} runs on lazy disks (FUSE under each node's "
+            "data), which only the processes backend mounts"
+        )
         raise typer.Exit(1)
     if exp.lazy_disks and (reason := fuse_unavailable_reason()) is not None:
-        err.print(f"[red]error:[/] {exp.name} runs on lazy disks, and FUSE cannot be used "
-                  f"here: {reason}")  # fmt: skip
+        err.print(
+            f"[red]error:[/] {exp.name} runs on lazy disks, and FUSE cannot be used here: {reason}"
+        )
         raise typer.Exit(1)
     duration_s = parse_ms(duration, default_unit="s") / 1000
     if duration_s < 4:
@@ -71,8 +74,7 @@ def run(
         raise typer.BadParameter("--tls runs on the processes backend")
     chosen = local_processes(tls) if backend == "processes" else _compose_backend()
     console.print(f"[bold]{exp.title}[/]\n{exp.hypothesis}\n")
-    results = [_run_one(exp, m.name, duration_s, seed, run_folder, chosen)
-               for m in exp.modes(mode)]  # fmt: skip
+    results = [_run_one(exp, m.name, duration_s, seed, run_folder, chosen) for m in exp.modes(mode)]
     console.print(_verdicts(results))
     if not all(r.behaved for r in results):
         raise typer.Exit(1)
@@ -91,9 +93,13 @@ def _compose_backend() -> Backend:
 
 
 def _run_one(
-    exp: Experiment, mode_name: str, duration_s: float, seed: int, folder: Path,
+    exp: Experiment,
+    mode_name: str,
+    duration_s: float,
+    seed: int,
+    folder: Path,
     backend: Backend,
-) -> ModeResult:  # fmt: skip
+) -> ModeResult:
     mode = exp.unsafe if mode_name == "unsafe" else exp.safe
     box: dict[str, ModeResult | BaseException] = {}
 
@@ -126,6 +132,7 @@ def _verdicts(results: list[ModeResult]) -> Table:
     table = Table("mode", "anomaly expected", "anomaly found", "as hypothesized", "finding")
     for r in results:
         ok = "[green]yes[/]" if r.behaved else "[red]NO[/]"
-        table.add_row(r.mode.name, str(r.mode.expect_anomaly), str(r.finding.anomaly), ok,
-                      r.finding.summary)  # fmt: skip
+        table.add_row(
+            r.mode.name, str(r.mode.expect_anomaly), str(r.finding.anomaly), ok, r.finding.summary
+        )
     return table

@@ -95,8 +95,9 @@ def up(
         (folder / TLS_FILE).write_text(render_tls_override(topo))
         files = ("docker-compose.yml", TLS_FILE)
         os.environ[TLS_DIR_ENV] = str(folder / TLS_FOLDER)  # this process's health checks
-    cluster = ComposeCluster(topo, folder, PROJECT, {**os.environ, "DOCKER_HOST": host},
-                             files=files)  # fmt: skip
+    cluster = ComposeCluster(
+        topo, folder, PROJECT, {**os.environ, "DOCKER_HOST": host}, files=files
+    )
     try:
         with console.status(f"docker compose up: {len(topo.nodes)} nodes and Toxiproxy..."):
             cluster.up(env)
@@ -105,12 +106,18 @@ def up(
         raise typer.Exit(1) from e
     finally:
         cluster.close()
-    state.write(state.ClusterState(
-        supervisor_pid=0, run_dir=str(folder), topology_path=str(topology.resolve()),
-        toxiproxy_api=topo.address(topo.toxiproxy_port), compose_project=PROJECT,
-        docker_host=host, tls_dir=str(folder / TLS_FOLDER) if tls else "",
-        compose_files=":".join(files),
-    ))  # fmt: skip
+    state.write(
+        state.ClusterState(
+            supervisor_pid=0,
+            run_dir=str(folder),
+            topology_path=str(topology.resolve()),
+            toxiproxy_api=topo.address(topo.toxiproxy_port),
+            compose_project=PROJECT,
+            docker_host=host,
+            tls_dir=str(folder / TLS_FOLDER) if tls else "",
+            compose_files=":".join(files),
+        )
+    )
     console.print(f"compose project {PROJECT!r} is up; `faultlab status`, `faultlab down`")
 
 
@@ -119,8 +126,7 @@ def compose_cluster(st: state.ClusterState) -> Iterator[ComposeCluster]:
     """The compose project a state file names, on its engine."""
     env = {**os.environ, "DOCKER_HOST": st.docker_host}
     files = tuple(st.compose_files.split(":")) if st.compose_files else ()
-    cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env,
-                             files=files)  # fmt: skip
+    cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env, files=files)
     try:
         yield cluster
     finally:

@@ -34,6 +34,8 @@ def _find() -> state.ClusterState:
         if found is None:
             err.print(f"[red]error:[/] {e}")
             raise typer.Exit(1) from e
-    err.print(f"[dim]talking to compose project {found.compose_project!r} of "
-              f"{found.topology_path} (started without faultlab up)[/]")  # fmt: skip
+    err.print(
+        f"[dim]talking to compose project {found.compose_project!r} of "
+        f"{found.topology_path} (started without faultlab up)[/]"
+    )
     return found

@@ -24,8 +24,10 @@ err = Console(stderr=True)
 def _controls(node: str | None) -> dict[str, DiskControl]:
     controls = disk_controls(Path(cluster_state().run_dir))
     if not controls:
-        err.print("[red]error:[/] this cluster runs on plain disks; start it with "
-                  "`faultlab up --lazy-disks` for disk faults")  # fmt: skip
+        err.print(
+            "[red]error:[/] this cluster runs on plain disks; start it with "
+            "`faultlab up --lazy-disks` for disk faults"
+        )
         raise typer.Exit(1)
     if node is None:
         return controls
@@ -81,8 +83,14 @@ def heal(node: str | None = typer.Argument(None, help="one node; default: every 
 
 def disks_table(controls: dict[str, DiskControl]) -> Table:
     table = Table(title="lazy disks (what a power cut would take)")
-    for col in ("node", "un-fsynced files", "un-fsynced bytes", "un-fsynced entries",
-                "faults", "power cuts"):  # fmt: skip
+    for col in (
+        "node",
+        "un-fsynced files",
+        "un-fsynced bytes",
+        "un-fsynced entries",
+        "faults",
+        "power cuts",
+    ):
         table.add_column(col)
     for node, control in controls.items():
         try:
@@ -91,16 +99,25 @@ def disks_table(controls: dict[str, DiskControl]) -> Table:
             table.add_row(node, f"[red]{e}[/]", "", "", "", "")
             continue
         table.add_row(
-            node, str(s["unsynced_files"]), str(s["unsynced_bytes"]),
-            str(len(s["unsynced_entries"])), _faults(s["faults"]),
+            node,
+            str(s["unsynced_files"]),
+            str(s["unsynced_bytes"]),
+            str(len(s["unsynced_entries"])),
+            _faults(s["faults"]),
             str(s["counters"]["power_cuts"]),
-        )  # fmt: skip
+        )
     return table
 
 
 def _faults(faults: dict[str, Any]) -> str:
-    shown = [f"{what} +{faults[key]:g} ms" for what, key in
-             (("fsync", "fsync_delay_ms"), ("write", "write_delay_ms")) if faults[key]]  # fmt: skip
-    shown += [f"{what} EIO" for what, key in
-              (("fsync", "fsync_error"), ("write", "write_error")) if faults[key]]  # fmt: skip
+    shown = [
+        f"{what} +{faults[key]:g} ms"
+        for what, key in (("fsync", "fsync_delay_ms"), ("write", "write_delay_ms"))
+        if faults[key]
+    ]
+    shown += [
+        f"{what} EIO"
+        for what, key in (("fsync", "fsync_error"), ("write", "write_error"))
+        if faults[key]
+    ]
     return ", ".join(shown) or "none"

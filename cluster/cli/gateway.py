@@ -43,8 +43,15 @@ def limits() -> None:
             err.print(f"[red]{node.id}:[/] {e.code().name}")
             continue
         for r in reply.rates:
-            rates.add_row(node.id, r.tenant, r.policy, r.algorithm, str(r.limit),
-                          str(r.remaining), f"{r.reset_s:.2f}")  # fmt: skip
+            rates.add_row(
+                node.id,
+                r.tenant,
+                r.policy,
+                r.algorithm,
+                str(r.limit),
+                str(r.remaining),
+                f"{r.reset_s:.2f}",
+            )
         for c in reply.concurrency:
             flights.add_row(node.id, c.tenant, str(c.in_flight), str(c.cap))
         flights.add_row(node.id, "(all: shedder)", str(reply.in_flight), str(reply.capacity))

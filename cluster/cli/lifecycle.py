@@ -117,9 +117,13 @@ def _print_started(cluster: LocalCluster) -> None:
         table.add_column(col)
     for n in topo.nodes:
         table.add_row(
-            n.id, n.group, str(cluster.pid(n.id)), topo.listen_address(n.id),
-            topo.client_address(n.id), f"http://{topo.address(n.metrics_port)}/metrics",
-        )  # fmt: skip
+            n.id,
+            n.group,
+            str(cluster.pid(n.id)),
+            topo.listen_address(n.id),
+            topo.client_address(n.id),
+            f"http://{topo.address(n.metrics_port)}/metrics",
+        )
     console.print(table)
     console.print(f"Toxiproxy API: http://{cluster.toxiproxy_api}   logs: {cluster.run_dir}/logs")
     if cluster.tls_dir is not None:
@@ -169,9 +173,12 @@ def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool) -> 
     ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
 
     def started() -> bool:
         if proc.poll() is not None:

@@ -66,8 +66,10 @@ def acquire(
             console.print(f"acquired {name} token={token} session={session.id}", highlight=False)
             if detach:
                 session.abandon()
-                console.print(f"held until session {session.id} expires ({ttl}) or "
-                              f"`faultlab lock release {name} --session {session.id}`")  # fmt: skip
+                console.print(
+                    f"held until session {session.id} expires ({ttl}) or "
+                    f"`faultlab lock release {name} --session {session.id}`"
+                )
                 return
             await _unless_stopped(stop, session.lost.wait())
             if session.lost.is_set():
@@ -121,8 +123,9 @@ def holder(name: str) -> None:
     held_s = time.time() - resp.since_unix_ms / 1000
     console.print(
         f"{name}: session {resp.session_id} ({resp.owner}) token={resp.token} "
-        f"held {held_s:.1f}s, {resp.waiters} waiting", highlight=False,
-    )  # fmt: skip
+        f"held {held_s:.1f}s, {resp.waiters} waiting",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -131,6 +134,12 @@ def sessions() -> None:
     listed = _run(lambda c: c.sessions())
     table = Table("session", "owner", "ttl", "expires in", "holds", "waits for")
     for s in listed:
-        table.add_row(str(s.session_id), s.owner, f"{s.ttl_ms} ms", f"{s.expires_in_ms} ms",
-                      ", ".join(s.held), ", ".join(s.waiting))  # fmt: skip
+        table.add_row(
+            str(s.session_id),
+            s.owner,
+            f"{s.ttl_ms} ms",
+            f"{s.expires_in_ms} ms",
+            ", ".join(s.held),
+            ", ".join(s.waiting),
+        )
     console.print(table)

@@ -49,9 +49,10 @@ def create(
 ) -> None:
     """Create a topic and wait until every partition has a leader."""
     retention = log_pb2.Retention(
-        max_records=retention_records, max_bytes=retention_bytes,
+        max_records=retention_records,
+        max_bytes=retention_bytes,
         max_age_ms=parse_ms(retention_age) if retention_age else 0,
-    )  # fmt: skip
+    )
 
     async def go(c: LogClient) -> log_pb2.Topic:
         topic = await c.create_topic(name, partitions, replication, retention)
@@ -59,8 +60,10 @@ def create(
         return topic
 
     topic = _run(go)
-    console.print(f"created {name}: {len(topic.partitions)} partitions, "
-                  f"replication {topic.replication}", highlight=False)  # fmt: skip
+    console.print(
+        f"created {name}: {len(topic.partitions)} partitions, replication {topic.replication}",
+        highlight=False,
+    )
 
 
 @topic_app.command("delete")
@@ -86,10 +89,18 @@ def describe(name: str) -> None:
     topic = _run(lambda c: c.describe_topic(name))
     table = Table("partition", "leader", "replicas", "high watermark", "log start", "raft group")
     for p in topic.partitions:
-        table.add_row(str(p.partition), p.leader or "?", ",".join(p.replicas),
-                      _offset(p.high_watermark), _offset(p.log_start_offset), p.group)  # fmt: skip
-    console.print(f"{topic.name}: replication {topic.replication}, "
-                  f"retention {_retention(topic.retention)}", highlight=False)  # fmt: skip
+        table.add_row(
+            str(p.partition),
+            p.leader or "?",
+            ",".join(p.replicas),
+            _offset(p.high_watermark),
+            _offset(p.log_start_offset),
+            p.group,
+        )
+    console.print(
+        f"{topic.name}: replication {topic.replication}, retention {_retention(topic.retention)}",
+        highlight=False,
+    )
     console.print(table)
 
 
@@ -113,13 +124,16 @@ def produce(
         for i in range(0, len(lines), PRODUCE_BATCH):
             batch = lines[i : i + PRODUCE_BATCH]
             resp = await c.produce(
-                topic, batch, key=key.encode() or None,
+                topic,
+                batch,
+                key=key.encode() or None,
                 partition=None if partition < 0 else partition,
                 acks=LEADER if acks == "leader" else ALL,
-            )  # fmt: skip
+            )
             where = f"offset {resp.base_offset}" if resp.base_offset >= 0 else "uncommitted"
-            console.print(f"{len(batch)} records -> partition {resp.partition} {where}",
-                          highlight=False)  # fmt: skip
+            console.print(
+                f"{len(batch)} records -> partition {resp.partition} {where}", highlight=False
+            )
 
     _run(go)
 
@@ -141,8 +155,10 @@ def consume(
     async def go(c: LogClient) -> None:
         described = await c.describe_topic(topic)
         partitions = [partition] if partition >= 0 else [p.partition for p in described.partitions]
-        starts = {p.partition: p.log_start_offset if from_beginning else p.high_watermark
-                  for p in described.partitions}  # fmt: skip
+        starts = {
+            p.partition: p.log_start_offset if from_beginning else p.high_watermark
+            for p in described.partitions
+        }
         printed = 0
         done = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,8 +167,11 @@ def consume(
         async def follow(p: int) -> None:
             nonlocal printed
             async for r in c.subscribe(topic, p, max(0, starts.get(p, 0))):
-                console.print(f"{p} {r.offset} {r.key.decode(errors='replace')} "
-                              f"{r.value.decode(errors='replace')}", highlight=False)  # fmt: skip
+                console.print(
+                    f"{p} {r.offset} {r.key.decode(errors='replace')} "
+                    f"{r.value.decode(errors='replace')}",
+                    highlight=False,
+                )
                 printed += 1
                 if count and printed >= count:
                     done.set()
@@ -179,8 +198,11 @@ async def _consume_in_group(c: LogClient, topic: str, group: str, count: int) ->
     async with GroupConsumer(c, group, [topic], client_id=f"cli-{os.getpid()}") as member:
         while not done.is_set():
             for _, p, r in await member.poll():
-                console.print(f"{p} {r.offset} {r.key.decode(errors='replace')} "
-                              f"{r.value.decode(errors='replace')}", highlight=False)  # fmt: skip
+                console.print(
+                    f"{p} {r.offset} {r.key.decode(errors='replace')} "
+                    f"{r.value.decode(errors='replace')}",
+                    highlight=False,
+                )
                 printed += 1
             if member.positions:
                 await member.commit()
@@ -198,18 +220,27 @@ def groups() -> None:
     listed = _run(lambda c: c.list_groups())
     table = Table("group", "generation", "members", "committed offsets")
     for g in listed:
-        members = "\n".join(f"{m.member_id}: " + ", ".join(
-            f"{tp.topic}[{','.join(map(str, tp.partitions))}]" for tp in m.assignment)
-            for m in g.members) or "-"  # fmt: skip
+        members = (
+            "\n".join(
+                f"{m.member_id}: "
+                + ", ".join(
+                    f"{tp.topic}[{','.join(map(str, tp.partitions))}]" for tp in m.assignment
+                )
+                for m in g.members
+            )
+            or "-"
+        )
         offsets = ", ".join(f"{o.topic}/{o.partition}={o.offset}" for o in g.offsets) or "-"
         table.add_row(g.group, str(g.generation), members, offsets)
     console.print(table)
 
 
 def _retention(r: log_pb2.Retention) -> str:
-    parts = [f"{r.max_records} records" if r.max_records else "",
-             f"{r.max_bytes} bytes" if r.max_bytes else "",
-             f"{r.max_age_ms} ms" if r.max_age_ms else ""]  # fmt: skip
+    parts = [
+        f"{r.max_records} records" if r.max_records else "",
+        f"{r.max_bytes} bytes" if r.max_bytes else "",
+        f"{r.max_age_ms} ms" if r.max_age_ms else "",
+    ]
     return ", ".join(p for p in parts if p) or "unlimited"
 
 

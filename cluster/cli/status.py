@@ -29,8 +29,9 @@ def status() -> None:
     topo = st.topology()
     processes = _process_states(st)
     # A paused or stopped node is not asked: it could only time out.
-    statuses = admin_client.fetch_all(topo, only=[n for n, p in processes.items()
-                                                  if p.run is Run.RUNNING])  # fmt: skip
+    statuses = admin_client.fetch_all(
+        topo, only=[n for n, p in processes.items() if p.run is Run.RUNNING]
+    )
     console.print(_nodes_table(topo, statuses, processes))
     if any(not isinstance(s, str) and s.groups for s in statuses.values()):
         for table in _groups_tables(topo, statuses):
@@ -76,8 +77,12 @@ def _nodes_table(
     return table
 
 
-_ROLE_MARK = {"leader": "[bold green]L[/]", "follower": "F", "candidate": "[yellow]C[/]",
-              "pre_candidate": "[yellow]P[/]"}  # fmt: skip
+_ROLE_MARK = {
+    "leader": "[bold green]L[/]",
+    "follower": "F",
+    "candidate": "[yellow]C[/]",
+    "pre_candidate": "[yellow]P[/]",
+}
 
 
 def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> list[Table]:
@@ -94,8 +99,10 @@ def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | st
         rafts = sorted(r for r, views in seen.items() if set(views) & set(nodes))
         if not rafts:
             continue
-        table = Table(title=f"{group.name}: raft groups (role term/applied: L leader, "
-                      "F follower, C candidate)")  # fmt: skip
+        table = Table(
+            title=f"{group.name}: raft groups (role term/applied: L leader, "
+            "F follower, C candidate)"
+        )
         table.add_column("raft group", no_wrap=True)
         table.add_column("leader")
         for node_id in nodes:
@@ -121,8 +128,9 @@ def _reachability_tables(
     tables = []
     for group in topo.groups:
         nodes = topo.group_nodes(group.name)
-        table = Table(title=f"{group.name}: reachability (row dials column, through its "
-                      "Toxiproxy link)")  # fmt: skip
+        table = Table(
+            title=f"{group.name}: reachability (row dials column, through its Toxiproxy link)"
+        )
         table.add_column("from \\ to")
         for n in nodes:
             table.add_column(n.id)

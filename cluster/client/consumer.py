@@ -35,10 +35,16 @@ Position = tuple[str, int]  # (topic, partition)
 
 class GroupConsumer:
     def __init__(
-        self, log: LogClient, group: str, topics: Sequence[str], *,
-        session_timeout_s: float = 10.0, client_id: str = "consumer",
-        assignor: int = log_pb2.RANGE, background_heartbeats: bool = True,
-    ) -> None:  # fmt: skip
+        self,
+        log: LogClient,
+        group: str,
+        topics: Sequence[str],
+        *,
+        session_timeout_s: float = 10.0,
+        client_id: str = "consumer",
+        assignor: int = log_pb2.RANGE,
+        background_heartbeats: bool = True,
+    ) -> None:
         """`background_heartbeats` False: the caller calls `heartbeat()` itself, as Kafka's
         consumers did from poll() before KIP-62 (and a stuck loop then misses its session)."""
         self.log = log
@@ -69,9 +75,13 @@ class GroupConsumer:
 
     async def join(self) -> None:
         resp = await self.log.join_group(
-            self.group, self.topics, member_id=self.member_id, client_id=self.client_id,
-            session_timeout_ms=round(self.session_timeout_s * 1000), assignor=self.assignor,
-        )  # fmt: skip
+            self.group,
+            self.topics,
+            member_id=self.member_id,
+            client_id=self.client_id,
+            session_timeout_ms=round(self.session_timeout_s * 1000),
+            assignor=self.assignor,
+        )
         self.member_id = resp.member_id
         await self._adopt(resp.generation, resp.assignment)
 

@@ -54,8 +54,14 @@ class KvClient:
         self.timeout_s = timeout_s
         self.session = Session(client_id)
         self.sessions = sessions
-        self._caller = GroupCaller(KV_GROUP, addresses, attempts=attempts, rng=rng,
-                                   leaders=leaders, interceptors=interceptors)  # fmt: skip
+        self._caller = GroupCaller(
+            KV_GROUP,
+            addresses,
+            attempts=attempts,
+            rng=rng,
+            leaders=leaders,
+            interceptors=interceptors,
+        )
 
     @classmethod
     def for_topology(cls, topology: Topology, group: str = "kv", **kw: Any) -> KvClient:
@@ -111,9 +117,12 @@ class KvClient:
     ) -> kv_pb2.CompareAndSwapResponse:
         with self._session() as session:
             req = kv_pb2.CompareAndSwapRequest(
-                key=key, expected_version=expected_version, value=value, session=session,
+                key=key,
+                expected_version=expected_version,
+                value=value,
+                session=session,
                 fence=fence_of(fence),
-            )  # fmt: skip
+            )
             return await self._leader_call(lambda s: s.CompareAndSwap(req, timeout=self.timeout_s))
 
     async def batch(

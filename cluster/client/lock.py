@@ -68,8 +68,14 @@ class LockClient:
     ) -> None:
         """`addresses`: node id -> the address clients dial it at, for every lock node."""
         self.timeout_s = timeout_s
-        self._caller = GroupCaller(LOCK_GROUP, addresses, attempts=attempts, rng=rng,
-                                   leaders=leaders, interceptors=interceptors)  # fmt: skip
+        self._caller = GroupCaller(
+            LOCK_GROUP,
+            addresses,
+            attempts=attempts,
+            rng=rng,
+            leaders=leaders,
+            interceptors=interceptors,
+        )
 
     @classmethod
     def for_topology(cls, topology: Topology, group: str = "lock", **kw: Any) -> LockClient:
@@ -114,9 +120,12 @@ class LockClient:
         """Try once (`wait_s` None), or wait in the lock's queue up to `wait_s`."""
         wait = wait_s is not None
         req = lock_pb2.AcquireRequest(
-            name=name, session_id=session_id, wait=wait,
-            wait_ms=round((wait_s or 0) * 1000), seq=seq,
-        )  # fmt: skip
+            name=name,
+            session_id=session_id,
+            wait=wait,
+            wait_ms=round((wait_s or 0) * 1000),
+            seq=seq,
+        )
         timeout = (wait_s or 0) + self.timeout_s
         return await self._call(lambda s: s.Acquire(req, timeout=timeout))
 
@@ -162,9 +171,12 @@ Renewed = Callable[[float, float], None]
 
 
 async def _renew_on(
-    channel: grpc.aio.Channel, session_id: int, interval_s: float, renewed: Renewed,
+    channel: grpc.aio.Channel,
+    session_id: int,
+    interval_s: float,
+    renewed: Renewed,
     answer_s: float,
-) -> None:  # fmt: skip
+) -> None:
     """One KeepAlive stream, renewing until it fails. A renewal not answered in `answer_s`
     fails it as DEADLINE_EXCEEDED, so the caller moves on to another node."""
     call = lock_pb2_grpc.LockStub(channel).KeepAlive()

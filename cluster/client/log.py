@@ -92,9 +92,12 @@ class LogClient:
     # -- topics -------------------------------------------------------------------------------
 
     async def create_topic(
-        self, name: str, partitions: int, replication: int = 0,
+        self,
+        name: str,
+        partitions: int,
+        replication: int = 0,
         retention: log_pb2.Retention | None = None,
-    ) -> log_pb2.Topic:  # fmt: skip
+    ) -> log_pb2.Topic:
         req = log_pb2.CreateTopicRequest(
             name=name, partitions=partitions, replication=replication, retention=retention
         )
@@ -154,10 +157,16 @@ class LogClient:
     # -- producing ----------------------------------------------------------------------------
 
     async def produce(
-        self, topic: str, records: Records | list[log_pb2.Record], *, partition: int | None = None,
-        key: bytes | None = None, acks: int = ALL,
-        producer: log_pb2.ProducerBatch | None = None, fence: Fence | None = None,
-    ) -> log_pb2.ProduceResponse:  # fmt: skip
+        self,
+        topic: str,
+        records: Records | list[log_pb2.Record],
+        *,
+        partition: int | None = None,
+        key: bytes | None = None,
+        acks: int = ALL,
+        producer: log_pb2.ProducerBatch | None = None,
+        fence: Fence | None = None,
+    ) -> log_pb2.ProduceResponse:
         """Write `records` (values, or (key, value) pairs) as one batch to `partition`,
         or the partition of `key` (or of the first record's key), or the next one round
         robin."""
@@ -170,9 +179,13 @@ class LogClient:
                 partition_for(first_key, count) if first_key else next(self._round_robin) % count
             )
         req = log_pb2.ProduceRequest(
-            topic=topic, partition=partition, records=batch, acks=acks, producer=producer,
+            topic=topic,
+            partition=partition,
+            records=batch,
+            acks=acks,
+            producer=producer,
             fence=kv_pb2.Fence(name=fence[0], token=fence[1]) if fence else None,
-        )  # fmt: skip
+        )
         return await self._on_partition(
             topic, partition, lambda s: s.Produce(req, timeout=self.timeout_s)
         )
@@ -189,9 +202,12 @@ class LogClient:
         self, topic: str, partition: int, offset: int, *, max_bytes: int = 0, max_wait_ms: int = 0
     ) -> log_pb2.FetchResponse:
         req = log_pb2.FetchRequest(
-            topic=topic, partition=partition, offset=offset, max_bytes=max_bytes,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            max_bytes=max_bytes,
             max_wait_ms=max_wait_ms,
-        )  # fmt: skip
+        )
         timeout_s = self.timeout_s + max_wait_ms / 1000
         return await self._on_partition(topic, partition, lambda s: s.Fetch(req, timeout=timeout_s))
 
@@ -237,13 +253,23 @@ class LogClient:
     # -- consumer groups (the coordinator's calls; GroupConsumer puts them together) ---------
 
     async def join_group(
-        self, group: str, topics: Sequence[str], *, member_id: str = "", client_id: str = "",
-        session_timeout_ms: int = 0, assignor: int = log_pb2.RANGE,
-    ) -> log_pb2.JoinGroupResponse:  # fmt: skip
+        self,
+        group: str,
+        topics: Sequence[str],
+        *,
+        member_id: str = "",
+        client_id: str = "",
+        session_timeout_ms: int = 0,
+        assignor: int = log_pb2.RANGE,
+    ) -> log_pb2.JoinGroupResponse:
         req = log_pb2.JoinGroupRequest(
-            group=group, member_id=member_id, client_id=client_id, topics=topics,
-            session_timeout_ms=session_timeout_ms, assignor=assignor,
-        )  # fmt: skip
+            group=group,
+            member_id=member_id,
+            client_id=client_id,
+            topics=topics,
+            session_timeout_ms=session_timeout_ms,
+            assignor=assignor,
+        )
         return await self._coordinator.call(
             lambda ch: _stub(ch).JoinGroup(req, timeout=self.timeout_s)
         )
@@ -264,10 +290,14 @@ class LogClient:
         self, group: str, member_id: str, generation: int, offsets: dict[tuple[str, int], int]
     ) -> None:
         req = log_pb2.CommitOffsetsRequest(
-            group=group, member_id=member_id, generation=generation,
-            offsets=[log_pb2.CommittedOffset(topic=t, partition=p, offset=o)
-                     for (t, p), o in sorted(offsets.items())],
-        )  # fmt: skip
+            group=group,
+            member_id=member_id,
+            generation=generation,
+            offsets=[
+                log_pb2.CommittedOffset(topic=t, partition=p, offset=o)
+                for (t, p), o in sorted(offsets.items())
+            ],
+        )
         await self._coordinator.call(
             lambda ch: _stub(ch).CommitOffsets(req, timeout=self.timeout_s)
         )
@@ -289,9 +319,11 @@ class LogClient:
     # -- routing ------------------------------------------------------------------------------
 
     async def _on_partition(
-        self, topic: str, partition: int,
+        self,
+        topic: str,
+        partition: int,
         attempt: Callable[[log_pb2_grpc.LogStub], Awaitable[T]],
-    ) -> T:  # fmt: skip
+    ) -> T:
         meta = await self._topic(topic)
         try:
             return await self._partition(meta, partition).call(lambda ch: attempt(_stub(ch)))
@@ -327,9 +359,13 @@ class LogClient:
 
     def _caller(self, group: str, addresses: dict[str, str]) -> GroupCaller:
         return GroupCaller(
-            group, addresses, attempts=self._attempts, rng=self._rng, leaders=self._leaders,
+            group,
+            addresses,
+            attempts=self._attempts,
+            rng=self._rng,
+            leaders=self._leaders,
             channels=self._channels,
-        )  # fmt: skip
+        )
 
 
 class IdempotentProducer:
@@ -349,9 +385,14 @@ class IdempotentProducer:
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
 
     async def send(
-        self, topic: str, partition: int, records: Records, *, acks: int = ALL,
+        self,
+        topic: str,
+        partition: int,
+        records: Records,
+        *,
+        acks: int = ALL,
         fence: Fence | None = None,
-    ) -> log_pb2.ProduceResponse:  # fmt: skip
+    ) -> log_pb2.ProduceResponse:
         where = (topic, partition)
         lock = self._locks.setdefault(where, asyncio.Lock())
         async with lock:  # one batch in flight per partition keeps sequences in order

@@ -41,11 +41,13 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
     lag_task = asyncio.create_task(lag.run())
     journal = journal_from_env(ctx.config.node_id, lag)
     admission = Admission(
-        config, time.monotonic,
+        config,
+        time.monotonic,
         leases=LeaseStore(kv_compare_and_swap(forwarder, routes)),
         replicas=len(topology.group_nodes(ctx.config.group)),
-        sink=journal, wall_clock=time.time,
-    )  # fmt: skip
+        sink=journal,
+        wall_clock=time.time,
+    )
     ctx.server.add_generic_rpc_handlers((GatewayHandler(admission, forwarder, routes),))
     gateway_pb2_grpc.add_GatewayServicer_to_server(
         GatewayServicer(ctx.config.node_id, admission), ctx.server

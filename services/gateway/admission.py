@@ -65,9 +65,15 @@ class TenantLimits:
 
 class Admission:
     def __init__(
-        self, config: GatewayConfig, clock: Clock, *, leases: LeaseStore | None = None,
-        replicas: int = 1, sink: Sink | None = None, wall_clock: Clock | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        config: GatewayConfig,
+        clock: Clock,
+        *,
+        leases: LeaseStore | None = None,
+        replicas: int = 1,
+        sink: Sink | None = None,
+        wall_clock: Clock | None = None,
+    ) -> None:
         """`clock` times the local limiters (monotonic); `wall_clock` the windows of shared
         limits, which every replica must agree on (default: `clock`)."""
         self.config = config
@@ -93,8 +99,9 @@ class Admission:
         sharing = self.config.sharing
         if spec.on_store_failure is not None:
             sharing = dataclasses.replace(sharing, on_store_failure=spec.on_store_failure)
-        return SharedWindow(key, int(limit), window_s, sharing, self._replicas, self._leases,
-                            self._wall_clock)  # fmt: skip
+        return SharedWindow(
+            key, int(limit), window_s, sharing, self._replicas, self._leases, self._wall_clock
+        )
 
     def authenticate(self, authorization: str | None) -> Tenant:
         if not authorization:
@@ -142,8 +149,9 @@ class Admission:
     async def admit(self, tenant: Tenant, method: str, priority: Priority) -> AsyncIterator[Ticket]:
         name = method.lstrip("/")
         if not tenant.allows(name):
-            raise MethodNotAllowed(f"tenant {tenant.name} may not call {name}",
-                                   tenant=tenant.name, method=name)  # fmt: skip
+            raise MethodNotAllowed(
+                f"tenant {tenant.name} may not call {name}", tenant=tenant.name, method=name
+            )
         record: dict[str, Any] = {"t": time.time(), "tenant": tenant.name, "method": name}
         try:
             async with self._admitted(tenant, name, priority, record) as ticket:
@@ -169,13 +177,19 @@ class Admission:
         if limits.concurrency is not None and not limits.concurrency.try_acquire():
             raise RateLimited(
                 f"tenant {tenant.name} has {limits.concurrency.cap} calls in flight already",
-                retry_after_s=0.0, tenant=tenant.name, policy="concurrency",
-                ratelimit_limit=str(limits.concurrency.cap), ratelimit_remaining="0",
-            )  # fmt: skip
+                retry_after_s=0.0,
+                tenant=tenant.name,
+                policy="concurrency",
+                ratelimit_limit=str(limits.concurrency.cap),
+                ratelimit_remaining="0",
+            )
         try:
             if not self.shedder.try_enter(priority):
-                raise Overloaded(f"gateway at capacity for {priority.value} calls",
-                                 priority=priority.value, policy="shedder")  # fmt: skip
+                raise Overloaded(
+                    f"gateway at capacity for {priority.value} calls",
+                    priority=priority.value,
+                    policy="shedder",
+                )
             try:
                 record["admitted"] = True
                 yield Ticket(tenant.name, decision, record)
@@ -201,14 +215,19 @@ async def _take(
     if not decision.allowed:
         raise RateLimited(
             f"tenant {tenant} is over its {policy} limit of {decision.limit}",
-            retry_after_s=decision.retry_after_s, tenant=tenant, policy=policy,
-            **ratelimit_fields(decision), **({"store": "unreachable"} if decision.degraded else {}),
-        )  # fmt: skip
+            retry_after_s=decision.retry_after_s,
+            tenant=tenant,
+            policy=policy,
+            **ratelimit_fields(decision),
+            **({"store": "unreachable"} if decision.degraded else {}),
+        )
     return decision
 
 
 def ratelimit_fields(decision: Decision) -> dict[str, str]:
     """The RateLimit header fields' meanings, as metadata values."""
-    return {"ratelimit_limit": str(decision.limit),
-            "ratelimit_remaining": str(decision.remaining),
-            "ratelimit_reset": f"{decision.reset_s:.3f}"}  # fmt: skip
+    return {
+        "ratelimit_limit": str(decision.limit),
+        "ratelimit_remaining": str(decision.remaining),
+        "ratelimit_reset": f"{decision.reset_s:.3f}",
+    }

@@ -50,9 +50,16 @@ class CallPolicy:
 
 
 _INTS = {"workers", "bulkhead", "retries", "breaker_window", "breaker_min_calls"}
-_FLOATS = {"timeout_ms", "backoff_base_ms", "backoff_cap_ms", "budget_max_tokens",
-           "budget_token_ratio", "breaker_failure_rate", "breaker_open_ms",
-           "hedge_delay_ms"}  # fmt: skip
+_FLOATS = {
+    "timeout_ms",
+    "backoff_base_ms",
+    "backoff_cap_ms",
+    "budget_max_tokens",
+    "budget_token_ratio",
+    "breaker_failure_rate",
+    "breaker_open_ms",
+    "hedge_delay_ms",
+}
 _BOOLS = {"jitter", "retry_budget", "breaker", "hedge"}
 
 
@@ -71,15 +78,17 @@ def parse_calls(spec: Any, where: str) -> CallPolicy:
             or value < 0
             or (key in _INTS and not isinstance(value, int))
         ):
-            raise ConfigError(f"{where}: {key} must be a number >= 0, not {value!r}")  # fmt: skip
+            raise ConfigError(f"{where}: {key} must be a number >= 0, not {value!r}")
     g = spec.get
     backoff = Backoff(g("backoff_base_ms", 25) / 1000, g("backoff_cap_ms", 1000) / 1000)
     breaker = None
     if g("breaker", False):
         breaker = {
-            "failure_rate": g("breaker_failure_rate", 0.5), "window": g("breaker_window", 20),
-            "min_calls": g("breaker_min_calls", 10), "open_s": g("breaker_open_ms", 1000) / 1000,
-        }  # fmt: skip
+            "failure_rate": g("breaker_failure_rate", 0.5),
+            "window": g("breaker_window", 20),
+            "min_calls": g("breaker_min_calls", 10),
+            "open_s": g("breaker_open_ms", 1000) / 1000,
+        }
     if breaker is not None:
         try:  # its own checks, made now rather than at the first call
             CircuitBreaker(lambda: 0.0, **breaker)
@@ -89,11 +98,16 @@ def parse_calls(spec: Any, where: str) -> CallPolicy:
     if g("retry_budget", False):
         budget = (float(g("budget_max_tokens", 10)), float(g("budget_token_ratio", 0.1)))
     return CallPolicy(
-        timeout_s=g("timeout_ms", 0) / 1000 or None, workers=g("workers", 0),
-        bulkhead=g("bulkhead", 0), retries=g("retries", 0),
-        backoff=backoff if g("jitter", True) else None, budget=budget, breaker=breaker,
-        hedge=g("hedge", False), hedge_delay_s=g("hedge_delay_ms", 0) / 1000 or None,
-    )  # fmt: skip
+        timeout_s=g("timeout_ms", 0) / 1000 or None,
+        workers=g("workers", 0),
+        bulkhead=g("bulkhead", 0),
+        retries=g("retries", 0),
+        backoff=backoff if g("jitter", True) else None,
+        budget=budget,
+        breaker=breaker,
+        hedge=g("hedge", False),
+        hedge_delay_s=g("hedge_delay_ms", 0) / 1000 or None,
+    )
 
 
 def _count_or_number(value: Any, whole: bool) -> bool:

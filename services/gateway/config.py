@@ -142,8 +142,9 @@ def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayC
     raw = data.get("tenants")
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError(f"{source}: needs at least one [tenants.NAME] table")
-    tenants = {name: _tenant(name, spec, f"{source} [tenants.{name}]")
-               for name, spec in raw.items()}  # fmt: skip
+    tenants = {
+        name: _tenant(name, spec, f"{source} [tenants.{name}]") for name, spec in raw.items()
+    }
     seen: dict[str, str] = {}
     for tenant in tenants.values():
         for key in tenant.keys:
@@ -163,10 +164,10 @@ def _sharing(spec: Any, where: str) -> Sharing:
         replicas=_number(spec, "replicas", where, int, d.replicas),
         on_store_failure=on_failure,
         lease_batch=_number(spec, "lease_batch", where, int, d.lease_batch),
-        store_timeout_s=_number(spec, "store_timeout_ms", where, float,
-                                d.store_timeout_s * 1000) / 1000,
+        store_timeout_s=_number(spec, "store_timeout_ms", where, float, d.store_timeout_s * 1000)
+        / 1000,
         store_retry_s=_number(spec, "store_retry_ms", where, float, d.store_retry_s * 1000) / 1000,
-    )  # fmt: skip
+    )
     if sharing.replicas < 0 or sharing.lease_batch < 1:
         raise ConfigError(f"{where}: need replicas >= 0 and lease_batch >= 1")
     if sharing.store_timeout_s <= 0 or sharing.store_retry_s < 0:
@@ -179,8 +180,9 @@ def _policy(value: Any, where: str) -> OnStoreFailure:
         return OnStoreFailure(value)
     except ValueError:
         allowed = ", ".join(p.value for p in OnStoreFailure)
-        raise ConfigError(f"{where}: on_store_failure must be one of {allowed}, "
-                          f"not {value!r}") from None  # fmt: skip
+        raise ConfigError(
+            f"{where}: on_store_failure must be one of {allowed}, not {value!r}"
+        ) from None
 
 
 def _shedding(spec: Any, where: str) -> Shedding:
@@ -220,8 +222,9 @@ def _limit(spec: Any, where: str) -> LimitSpec:
         raise ConfigError(f"{where}: must be a table")
     algorithm = spec.get("algorithm")
     if algorithm not in ALGORITHMS:
-        raise ConfigError(f"{where}: algorithm must be one of {', '.join(ALGORITHMS)}, "
-                          f"not {algorithm!r}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}"
+        )
     names, make = ALGORITHMS[algorithm]
     _only(spec, {"algorithm", "shared", "on_store_failure", *names}, where)
     shared = spec.get("shared", False)
@@ -235,8 +238,9 @@ def _limit(spec: Any, where: str) -> LimitSpec:
     missing = [n for n in names if n not in spec]
     if missing:
         raise ConfigError(f"{where}: {algorithm} needs {', '.join(missing)}")
-    params = tuple((n, _number(spec, n, where, int if n in _COUNTS else float, None))
-                   for n in names)  # fmt: skip
+    params = tuple(
+        (n, _number(spec, n, where, int if n in _COUNTS else float, None)) for n in names
+    )
     try:  # the limiter's own checks (rate > 0, burst >= 1, ...), made now, not per call
         make(*(v for _, v in params), lambda: 0.0)
     except ValueError as e:
@@ -249,8 +253,9 @@ def _only(table: Any, allowed: set[str], where: str) -> None:
         raise ConfigError(f"{where}: must be a table")
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; "
-                          f"allowed: {', '.join(sorted(allowed))}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
 
 
 def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -268,6 +273,7 @@ def _number(spec: Mapping[str, Any], key: str, where: str, kind: type, default: 
     if kind is int:
         ok = ok and isinstance(value, int)
     if not ok:
-        raise ConfigError(f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, "
-                          f"not {value!r}")  # fmt: skip
+        raise ConfigError(
+            f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, not {value!r}"
+        )
     return kind(value)

@@ -53,9 +53,11 @@ def _status(decision: Decision, spec: LimitSpec) -> rls_pb2.RateLimitResponse.De
         rls_pb2.RateLimitResponse.OK if decision.allowed else rls_pb2.RateLimitResponse.OVER_LIMIT
     )
     return rls_pb2.RateLimitResponse.DescriptorStatus(
-        code=code, current_limit=current_limit(spec), limit_remaining=max(0, decision.remaining),
+        code=code,
+        current_limit=current_limit(spec),
+        limit_remaining=max(0, decision.remaining),
         duration_until_reset=reset,
-    )  # fmt: skip
+    )
 
 
 class RateLimitServicer(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignore[misc]
@@ -78,7 +80,7 @@ class RateLimitServicer(rls_pb2_grpc.RateLimitServiceServicer):  # type: ignore[
 
     async def _decide(
         self, domain: str, descriptor: rls_pb2.RateLimitDescriptor, hits: int
-    ) -> rls_pb2.RateLimitResponse.DescriptorStatus:  # fmt: skip
+    ) -> rls_pb2.RateLimitResponse.DescriptorStatus:
         entries = {e.key: e.value for e in descriptor.entries}
         unlimited = rls_pb2.RateLimitResponse.DescriptorStatus(code=rls_pb2.RateLimitResponse.OK)
         tenant = self.admission.config.tenants.get(entries.get("tenant", ""))

@@ -130,8 +130,10 @@ class LeaderSearch:
             self.backends.leaders.pop(self.key, None)
 
     def exhausted(self, e: grpc.aio.AioRpcError) -> ServiceError:
-        return NotApplied(f"no {self.route.backend} node leads {self.key} now "
-                          f"(last answer: {e.details()})", backend=self.route.backend)  # fmt: skip
+        return NotApplied(
+            f"no {self.route.backend} node leads {self.key} now (last answer: {e.details()})",
+            backend=self.route.backend,
+        )
 
 
 def unrelayable(e: grpc.aio.AioRpcError, search: LeaderSearch) -> ServiceError | None:
@@ -149,25 +151,35 @@ class Forwarder:
     the call cost (attempts, hedged) for the decision journal."""
 
     def __init__(
-        self, backends: Backends, policy: CallPolicy | None = None,
-        clock: Clock = time.monotonic, rng: random.Random | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        backends: Backends,
+        policy: CallPolicy | None = None,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
         self.backends = backends
         self.policy = policy = policy or CallPolicy()
         self._clock = clock
         self._rng = rng or random.Random()
         self._workers = asyncio.Semaphore(policy.workers) if policy.workers else None
-        self._bulkheads = {b: ConcurrencyLimiter(policy.bulkhead) for b in backends.addresses
-                           } if policy.bulkhead else {}  # fmt: skip
+        self._bulkheads = (
+            {b: ConcurrencyLimiter(policy.bulkhead) for b in backends.addresses}
+            if policy.bulkhead
+            else {}
+        )
         self._breakers: dict[str, CircuitBreaker] = {}
         self._budgets: dict[str, RetryBudget] = {}
         self._spread = itertools.count()
         self.read_latency = LatencyWindow()
 
     async def unary(
-        self, route: Route, request: bytes, metadata: Metadata, timeout_s: float,
+        self,
+        route: Route,
+        request: bytes,
+        metadata: Metadata,
+        timeout_s: float,
         stats: dict[str, Any] | None = None,
-    ) -> bytes:  # fmt: skip
+    ) -> bytes:
         stats = {} if stats is None else stats
         if self.policy.timeout_s is not None:
             timeout_s = min(timeout_s, self.policy.timeout_s)
@@ -187,8 +199,9 @@ class Forwarder:
             async with asyncio.timeout(max(deadline - self._clock(), 0.0)):
                 await self._workers.acquire()
         except TimeoutError:
-            raise Overloaded("no gateway worker was free before the deadline",
-                             policy="workers") from None  # fmt: skip
+            raise Overloaded(
+                "no gateway worker was free before the deadline", policy="workers"
+            ) from None
         try:
             yield
         finally:
@@ -201,8 +214,11 @@ class Forwarder:
             yield
             return
         if not bulkhead.try_acquire():
-            raise Overloaded(f"{bulkhead.cap} calls to {backend} in flight already",
-                             policy="bulkhead", backend=backend)  # fmt: skip
+            raise Overloaded(
+                f"{bulkhead.cap} calls to {backend} in flight already",
+                policy="bulkhead",
+                backend=backend,
+            )
         try:
             yield
         finally:
@@ -226,9 +242,14 @@ class Forwarder:
         return budget
 
     async def _attempt(
-        self, node: str, route: Route, request: bytes, metadata: Metadata, deadline: float,
+        self,
+        node: str,
+        route: Route,
+        request: bytes,
+        metadata: Metadata,
+        deadline: float,
         stats: dict[str, Any],
-    ) -> bytes:  # fmt: skip
+    ) -> bytes:
         """One attempt on `node`, through its breaker, counted in the budget."""
         breaker = self._breaker(node)
         if breaker is not None and not breaker.allow():
@@ -253,15 +274,20 @@ class Forwarder:
         return response
 
     async def _to_leader(
-        self, route: Route, request: bytes, metadata: Metadata, deadline: float,
+        self,
+        route: Route,
+        request: bytes,
+        metadata: Metadata,
+        deadline: float,
         stats: dict[str, Any],
-    ) -> bytes:  # fmt: skip
+    ) -> bytes:
         search = LeaderSearch(self.backends, route, route.key(request))
         retries = 0
         while True:
             try:
-                response = await self._attempt(search.node, route, request, metadata, deadline,
-                                               stats)  # fmt: skip
+                response = await self._attempt(
+                    search.node, route, request, metadata, deadline, stats
+                )
             except grpc.aio.AioRpcError as e:
                 if reason_of(e) == _NOT_LEADER:
                     if search.redirected(e):
@@ -275,9 +301,13 @@ class Forwarder:
             return response
 
     async def _retrying(
-        self, e: grpc.aio.AioRpcError, route: Route, search: LeaderSearch, retries: int,
+        self,
+        e: grpc.aio.AioRpcError,
+        route: Route,
+        search: LeaderSearch,
+        retries: int,
         deadline: float,
-    ) -> bool:  # fmt: skip
+    ) -> bool:
         """After a failed attempt: wait out the backoff and say True when the policy
         retries it (a failure that did not apply, attempts and budget left, time left)."""
         policy = self.policy
@@ -296,16 +326,21 @@ class Forwarder:
         return True
 
     async def _any_replica(
-        self, route: Route, request: bytes, metadata: Metadata, deadline: float,
+        self,
+        route: Route,
+        request: bytes,
+        metadata: Metadata,
+        deadline: float,
         stats: dict[str, Any],
-    ) -> bytes:  # fmt: skip
+    ) -> bytes:
         """A stale read: the next replica in turn; hedged to another one when the first is
         slower than the hedge delay. The first answer wins; the other is cancelled."""
         nodes = self.backends.nodes(route.backend)
         first = nodes[next(self._spread) % len(nodes)]
         started = self._clock()
         primary = asyncio.create_task(
-            self._attempt(first, route, request, metadata, deadline, stats))  # fmt: skip
+            self._attempt(first, route, request, metadata, deadline, stats)
+        )
         attempts = {primary}
         try:
             if self.policy.hedge and len(nodes) > 1:
@@ -329,7 +364,8 @@ class Forwarder:
         search = LeaderSearch(self.backends, route, route.key(request))
         while True:
             call = self.backends.channel(search.node).unary_stream(route.method)(
-                request, timeout=timeout_s, metadata=metadata)  # fmt: skip
+                request, timeout=timeout_s, metadata=metadata
+            )
             started = False
             try:
                 async for item in call:
@@ -348,18 +384,23 @@ class Forwarder:
                 call.cancel()  # the caller went away: so does the backend stream
 
     async def client_stream(
-        self, route: Route, requests: AsyncIterator[bytes], metadata: Metadata,
+        self,
+        route: Route,
+        requests: AsyncIterator[bytes],
+        metadata: Metadata,
         timeout_s: float | None,
-    ) -> AsyncIterator[bytes]:  # fmt: skip
+    ) -> AsyncIterator[bytes]:
         """A stream of requests (and of responses, or one): to the cached leader."""
         search = LeaderSearch(self.backends, route, route.key(b""))
         channel = self.backends.channel(search.node)
         if route.server_streaming:
-            call = channel.stream_stream(route.method)(requests, timeout=timeout_s,
-                                                       metadata=metadata)  # fmt: skip
+            call = channel.stream_stream(route.method)(
+                requests, timeout=timeout_s, metadata=metadata
+            )
         else:
-            call = channel.stream_unary(route.method)(requests, timeout=timeout_s,
-                                                      metadata=metadata)  # fmt: skip
+            call = channel.stream_unary(route.method)(
+                requests, timeout=timeout_s, metadata=metadata
+            )
         try:
             if route.server_streaming:
                 async for item in call:

@@ -28,8 +28,9 @@ _NOT_FORWARDED = {"authorization", PRIORITY_KEY, "user-agent"}
 
 
 def forwarded_metadata(metadata: Metadata) -> Metadata:
-    return tuple((k, v) for k, v in metadata
-                 if k not in _NOT_FORWARDED and not k.startswith((":", "grpc-")))  # fmt: skip
+    return tuple(
+        (k, v) for k, v in metadata if k not in _NOT_FORWARDED and not k.startswith((":", "grpc-"))
+    )
 
 
 def priority_of(metadata: dict[str, Any]) -> Priority:
@@ -59,8 +60,11 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
 
     def _handler(self, route: Route) -> grpc.RpcMethodHandler:
         if route.client_streaming:
-            make = (grpc.stream_stream_rpc_method_handler if route.server_streaming
-                    else grpc.stream_unary_rpc_method_handler)  # fmt: skip
+            make = (
+                grpc.stream_stream_rpc_method_handler
+                if route.server_streaming
+                else grpc.stream_unary_rpc_method_handler
+            )
             return make(self._client_stream(route))
         if route.server_streaming:
             return grpc.unary_stream_rpc_method_handler(self._unary_stream(route))
@@ -95,8 +99,12 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
                 started = time.monotonic()
                 try:
                     response = await self.forwarder.unary(
-                        route, request, forwarded_metadata(context.invocation_metadata()),
-                        time_left(context), ticket.record)  # fmt: skip
+                        route,
+                        request,
+                        forwarded_metadata(context.invocation_metadata()),
+                        time_left(context),
+                        ticket.record,
+                    )
                 except grpc.aio.AioRpcError as e:
                     await relay(context, e)
                     raise  # not reached: abort raises
@@ -115,8 +123,11 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
         ) -> AsyncIterator[bytes]:
             async with self._admitted(route, context):
                 stream = self.forwarder.unary_stream(
-                    route, request, forwarded_metadata(context.invocation_metadata()),
-                    context.time_remaining())  # fmt: skip
+                    route,
+                    request,
+                    forwarded_metadata(context.invocation_metadata()),
+                    context.time_remaining(),
+                )
                 async for item in _relayed(stream, context):
                     yield item
 
@@ -128,8 +139,11 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
         ) -> AsyncIterator[bytes]:
             async with self._admitted(route, context):
                 stream = self.forwarder.client_stream(
-                    route, requests, forwarded_metadata(context.invocation_metadata()),
-                    context.time_remaining())  # fmt: skip
+                    route,
+                    requests,
+                    forwarded_metadata(context.invocation_metadata()),
+                    context.time_remaining(),
+                )
                 async for item in _relayed(stream, context):
                     yield item
 

@@ -17,9 +17,13 @@ def _rate(
 ) -> gateway_pb2.RateLimitState:
     now = limiter.peek() if isinstance(limiter, SharedWindow) else limiter.take(0)
     return gateway_pb2.RateLimitState(
-        tenant=tenant, policy=policy, algorithm=spec.algorithm,
-        limit=now.limit, remaining=now.remaining, reset_s=now.reset_s,
-    )  # fmt: skip
+        tenant=tenant,
+        policy=policy,
+        algorithm=spec.algorithm,
+        limit=now.limit,
+        remaining=now.remaining,
+        reset_s=now.reset_s,
+    )
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServicer):  # type: ignore[misc]

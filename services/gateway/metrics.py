@@ -10,7 +10,9 @@ DECISIONS = Counter(
     ["tenant", "outcome"],
 )
 FORWARD_SECONDS = Histogram(
-    "faultlab_gateway_forward_seconds", "Time to a backend's answer, redirects included",
-    ["backend"], buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
-)  # fmt: skip
+    "faultlab_gateway_forward_seconds",
+    "Time to a backend's answer, redirects included",
+    ["backend"],
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
 IN_FLIGHT = Gauge("faultlab_gateway_in_flight", "Calls being forwarded now")

@@ -25,8 +25,14 @@ from services.runtime.errors import InvalidArgument
 RouteKey = Callable[[bytes], str]
 
 _LOG_META = {"CreateTopic", "DeleteTopic", "ListTopics", "DescribeTopic", "InitProducer"}
-_LOG_GROUPS = {"JoinGroup", "Heartbeat", "LeaveGroup", "CommitOffsets", "FetchOffsets",
-               "ListGroups"}  # fmt: skip
+_LOG_GROUPS = {
+    "JoinGroup",
+    "Heartbeat",
+    "LeaveGroup",
+    "CommitOffsets",
+    "FetchOffsets",
+    "ListGroups",
+}
 
 
 @dataclass(frozen=True)
@@ -75,8 +81,10 @@ def _route_key(backend: str, method: MethodDescriptor) -> RouteKey:
     return _log_partition(method)
 
 
-_STALE_READS = {"/faultlab.kv.v1.KV/Get": kv_pb2.GetRequest,
-                "/faultlab.kv.v1.KV/Range": kv_pb2.RangeRequest}  # fmt: skip
+_STALE_READS = {
+    "/faultlab.kv.v1.KV/Get": kv_pb2.GetRequest,
+    "/faultlab.kv.v1.KV/Range": kv_pb2.RangeRequest,
+}
 
 
 def _stale(request_class: Any) -> Callable[[bytes], bool]:

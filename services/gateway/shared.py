@@ -119,9 +119,15 @@ class SharedWindow:
     """One tenant's fixed-window limit over all replicas. `take()` is async: it may lease."""
 
     def __init__(
-        self, key: str, limit: int, window_s: float, sharing: Sharing, replicas: int,
-        store: LeaseStore, clock: Clock,
-    ) -> None:  # fmt: skip
+        self,
+        key: str,
+        limit: int,
+        window_s: float,
+        sharing: Sharing,
+        replicas: int,
+        store: LeaseStore,
+        clock: Clock,
+    ) -> None:
         self.key, self.limit, self.window_s = key, limit, window_s
         self.sharing = sharing
         self.share = max(1, math.floor(limit / replicas))
@@ -163,9 +169,13 @@ class SharedWindow:
                     remaining_s = budget_end - self._clock()
                     async with asyncio.timeout(max(remaining_s, 0.0)):
                         granted = await self._store.lease(
-                            self.key, window, self.sharing.lease_batch, self.limit,
-                            remaining_s, spent=self._unreported,
-                        )  # fmt: skip
+                            self.key,
+                            window,
+                            self.sharing.lease_batch,
+                            self.limit,
+                            remaining_s,
+                            spent=self._unreported,
+                        )
                 except (StoreUnavailable, TimeoutError):
                     self._store_down_until = self._clock() + self.sharing.store_retry_s
                     return self._fallback()

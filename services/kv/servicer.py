@@ -92,9 +92,11 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         await self._ready_to_read(request.consistency, context)
         record = self._state.get(request.key)
         return kv_pb2.GetResponse(
-            found=record is not None, kv=writes.to_kv(request.key, record) if record else None,
-            revision=self._state.revision, served_by=self._group.node_id,
-        )  # fmt: skip
+            found=record is not None,
+            kv=writes.to_kv(request.key, record) if record else None,
+            revision=self._state.revision,
+            served_by=self._group.node_id,
+        )
 
     async def Range(
         self, request: kv_pb2.RangeRequest, context: grpc.aio.ServicerContext
@@ -120,8 +122,9 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     ) -> AsyncIterator[kv_pb2.WatchEvent]:
         commands.check_prefix(request.prefix)
         if request.start_revision < 0:
-            raise InvalidArgument(f"start_revision {request.start_revision} is negative; "
-                                  "0 watches from now on")  # fmt: skip
+            raise InvalidArgument(
+                f"start_revision {request.start_revision} is negative; 0 watches from now on"
+            )
         queue: asyncio.Queue[Event | None] = asyncio.Queue(WATCH_QUEUE)
 
         def listener(event: Event) -> None:

@@ -117,13 +117,16 @@ class KvState:
 
     def snapshot(self) -> bytes:
         state = {
-            "data": {k: [r.value, r.version, r.create_revision, r.mod_revision]
-                     for k, r in self.data.items()},
+            "data": {
+                k: [r.value, r.version, r.create_revision, r.mod_revision]
+                for k, r in self.data.items()
+            },
             "revision": self.revision,
-            "sessions": {k: [c.acked_through, list(c.results.items())]
-                         for k, c in self.sessions.items()},
+            "sessions": {
+                k: [c.acked_through, list(c.results.items())] for k, c in self.sessions.items()
+            },
             "fences": self.fences.snapshot(),
-        }  # fmt: skip
+        }
         out: bytes = msgpack.packb(state, use_bin_type=True)
         return out
 
@@ -190,8 +193,11 @@ class KvState:
         current = self.data.get(key)
         version = current.version if current else 0
         if version != expected_version:
-            return {"succeeded": False, "revision": self.revision,
-                    "record": _fields(current) if current else None}  # fmt: skip
+            return {
+                "succeeded": False,
+                "revision": self.revision,
+                "record": _fields(current) if current else None,
+            }
         record = self._write(key, value)
         return {"succeeded": True, "revision": self.revision, "record": _fields(record)}
 

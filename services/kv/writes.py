@@ -20,9 +20,11 @@ Request: TypeAlias = (
     kv_pb2.PutRequest | kv_pb2.DeleteRequest | kv_pb2.CompareAndSwapRequest | kv_pb2.AppendRequest
 )
 Response: TypeAlias = (
-    kv_pb2.PutResponse | kv_pb2.DeleteResponse | kv_pb2.CompareAndSwapResponse
+    kv_pb2.PutResponse
+    | kv_pb2.DeleteResponse
+    | kv_pb2.CompareAndSwapResponse
     | kv_pb2.AppendResponse
-)  # fmt: skip
+)
 _OPS = {"put": "put", "delete": "del", "compare_and_swap": "cas", "append": "append"}
 
 
@@ -94,9 +96,11 @@ def response(request: Request, result: dict[str, Any]) -> Response:
     if isinstance(request, kv_pb2.CompareAndSwapRequest):
         record = result["record"]
         return kv_pb2.CompareAndSwapResponse(
-            succeeded=result["succeeded"], revision=result["revision"],
-            kv=to_kv(request.key, record) if record else None, found=record is not None,
-        )  # fmt: skip
+            succeeded=result["succeeded"],
+            revision=result["revision"],
+            kv=to_kv(request.key, record) if record else None,
+            found=record is not None,
+        )
     kv = to_kv(request.key, result["record"])
     if isinstance(request, kv_pb2.AppendRequest):
         return kv_pb2.AppendResponse(revision=result["revision"], kv=kv)
@@ -106,8 +110,11 @@ def response(request: Request, result: dict[str, Any]) -> Response:
 def to_kv(key: str, record: Record | list[Any]) -> kv_pb2.KeyValue:
     if isinstance(record, Record):
         value, version, create, mod = (
-            record.value, record.version, record.create_revision, record.mod_revision,
-        )  # fmt: skip
+            record.value,
+            record.version,
+            record.create_revision,
+            record.mod_revision,
+        )
     else:
         value, version, create, mod = record
     return kv_pb2.KeyValue(

@@ -43,9 +43,11 @@ def monotonic_ms() -> int:
 
 class LeaderClock:
     def __init__(
-        self, group: ReplicatedGroup, state: LockState,
+        self,
+        group: ReplicatedGroup,
+        state: LockState,
         clock_ms: Callable[[], int] = monotonic_ms,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._group = group
         self._state = state
         self._clock_ms = clock_ms
@@ -96,8 +98,13 @@ class LeaderClock:
         # The log's clock as of `lead`: nothing later in the log is this leader's but its own.
         self._offset_ms = self._state.clock_ms - self._clock_ms()
         self._term = term
-        logs.event(log, "lock_leader_in_office", term=term, clock_ms=self._state.clock_ms,
-                   sessions=len(self._state.sessions))  # fmt: skip
+        logs.event(
+            log,
+            "lock_leader_in_office",
+            term=term,
+            clock_ms=self._state.clock_ms,
+            sessions=len(self._state.sessions),
+        )
 
 
 def wall_ms() -> int:

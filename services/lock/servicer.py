@@ -62,8 +62,12 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     ) -> lock_pb2.CreateSessionResponse:
         commands.check_ttl(request.ttl_ms)
         commands.check_owner(request.owner)
-        cmd = {"op": "create", "ttl_ms": request.ttl_ms, "owner": request.owner,
-               "now": self._clock.now_ms()}  # fmt: skip
+        cmd = {
+            "op": "create",
+            "ttl_ms": request.ttl_ms,
+            "owner": request.owner,
+            "now": self._clock.now_ms(),
+        }
         result = await self._propose(cmd, context)
         return lock_pb2.CreateSessionResponse(session_id=result["session"], ttl_ms=request.ttl_ms)
 
@@ -116,8 +120,14 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
         woken = asyncio.Event()
         self._waiting.setdefault(key, set()).add(woken)  # before proposing: no grant missed
         try:
-            cmd = {"op": "acquire", "name": request.name, "session": request.session_id,
-                   "wait": request.wait, "wall_ms": wall_ms(), **_seq(request.seq)}  # fmt: skip
+            cmd = {
+                "op": "acquire",
+                "name": request.name,
+                "session": request.session_id,
+                "wait": request.wait,
+                "wall_ms": wall_ms(),
+                **_seq(request.seq),
+            }
             result = await self._propose(cmd, context, request.session_id)
             if not result.get("queued"):
                 return _acquired(result)
@@ -138,8 +148,13 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     ) -> lock_pb2.ReleaseResponse:
         commands.check_name(request.name)
         commands.check_session(request.session_id)
-        cmd = {"op": "release", "name": request.name, "session": request.session_id,
-               "wall_ms": wall_ms(), **_seq(request.seq)}  # fmt: skip
+        cmd = {
+            "op": "release",
+            "name": request.name,
+            "session": request.session_id,
+            "wall_ms": wall_ms(),
+            **_seq(request.seq),
+        }
         result = await self._propose(cmd, context, request.session_id, request.name)
         return lock_pb2.ReleaseResponse(
             next_session=result["next_session"], next_token=result["next_token"]
@@ -154,9 +169,13 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
         if lock is None or not lock.holder:
             return lock_pb2.HolderResponse(held=False)
         return lock_pb2.HolderResponse(
-            held=True, session_id=lock.holder, owner=self._state.owner_of(lock.holder),
-            token=lock.token, since_unix_ms=lock.since_wall_ms, waiters=len(lock.waiters),
-        )  # fmt: skip
+            held=True,
+            session_id=lock.holder,
+            owner=self._state.owner_of(lock.holder),
+            token=lock.token,
+            since_unix_ms=lock.since_wall_ms,
+            waiters=len(lock.waiters),
+        )
 
     async def Watch(
         self, request: lock_pb2.WatchRequest, context: grpc.aio.ServicerContext
@@ -253,9 +272,12 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     # -- plumbing -----------------------------------------------------------------------------
 
     async def _propose(
-        self, cmd: dict[str, Any], context: grpc.aio.ServicerContext,
-        session_id: int = 0, name: str = "",
-    ) -> dict[str, Any]:  # fmt: skip
+        self,
+        cmd: dict[str, Any],
+        context: grpc.aio.ServicerContext,
+        session_id: int = 0,
+        name: str = "",
+    ) -> dict[str, Any]:
         applied = await self._group.propose(commands.encode(cmd), context)
         return _checked(applied, session_id, name)
 
@@ -264,9 +286,13 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
         if lock is None or not lock.holder:
             return None
         return lock_pb2.HolderEvent(
-            kind=lock_pb2.HolderEvent.CURRENT, name=name, session_id=lock.holder,
-            owner=self._state.owner_of(lock.holder), token=lock.token, index=lock.token,
-        )  # fmt: skip
+            kind=lock_pb2.HolderEvent.CURRENT,
+            name=name,
+            session_id=lock.holder,
+            owner=self._state.owner_of(lock.holder),
+            token=lock.token,
+            index=lock.token,
+        )
 
 
 def _checked(applied: object, session_id: int, name: str = "") -> dict[str, Any]:
@@ -297,9 +323,13 @@ def _checked(applied: object, session_id: int, name: str = "") -> dict[str, Any]
 
 def _session_info(s: Session, now_ms: int) -> lock_pb2.SessionInfo:
     return lock_pb2.SessionInfo(
-        session_id=s.id, owner=s.owner, ttl_ms=s.ttl_ms, expires_in_ms=s.expires_at_ms - now_ms,
-        held=sorted(s.held), waiting=sorted(s.waiting),
-    )  # fmt: skip
+        session_id=s.id,
+        owner=s.owner,
+        ttl_ms=s.ttl_ms,
+        expires_in_ms=s.expires_at_ms - now_ms,
+        held=sorted(s.held),
+        waiting=sorted(s.waiting),
+    )
 
 
 def _loop_time(deadline: float) -> float:
@@ -320,6 +350,10 @@ def _acquired(result: dict[str, Any]) -> lock_pb2.AcquireResponse:
 
 def _event(change: Change) -> lock_pb2.HolderEvent:
     return lock_pb2.HolderEvent(
-        kind=_EVENT_KINDS[change.kind], name=change.name, session_id=change.session,
-        owner=change.owner, token=change.token, index=change.index,
-    )  # fmt: skip
+        kind=_EVENT_KINDS[change.kind],
+        name=change.name,
+        session_id=change.session,
+        owner=change.owner,
+        token=change.token,
+        index=change.index,
+    )

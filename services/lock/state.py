@@ -120,13 +120,23 @@ class LockState:
             "clock_ms": self.clock_ms,
             "ended": list(self.ended),
             "sessions": [
-                [s.id, s.owner, s.ttl_ms, s.expires_at_ms, sorted(s.held), sorted(s.waiting),
-                 s.last_seq, s.last_result]
+                [
+                    s.id,
+                    s.owner,
+                    s.ttl_ms,
+                    s.expires_at_ms,
+                    sorted(s.held),
+                    sorted(s.waiting),
+                    s.last_seq,
+                    s.last_result,
+                ]
                 for s in self.sessions.values()
             ],
-            "locks": {n: [lk.holder, lk.token, lk.since_wall_ms, list(lk.waiters)]
-                      for n, lk in self.locks.items()},
-        }  # fmt: skip
+            "locks": {
+                n: [lk.holder, lk.token, lk.since_wall_ms, list(lk.waiters)]
+                for n, lk in self.locks.items()
+            },
+        }
         out: bytes = msgpack.packb(state, use_bin_type=True)
         return out
 
@@ -220,8 +230,11 @@ class LockState:
     def _expire(
         self, session_ids: Iterable[int], now: int, index: int, wall_ms: int
     ) -> dict[str, Any]:
-        due = [self.sessions[i] for i in session_ids
-               if i in self.sessions and self.sessions[i].expires_at_ms <= now]  # fmt: skip
+        due = [
+            self.sessions[i]
+            for i in session_ids
+            if i in self.sessions and self.sessions[i].expires_at_ms <= now
+        ]
         self._end(due, "expired", index, wall_ms)
         return {"expired": [s.id for s in due]}
 

@@ -40,10 +40,13 @@ def make_servicer(replicas: Replicas) -> LogServicer:
     coordinator = Coordinator(groups_group, groups)
     replicas.run_in_background("log-group-coordinator", coordinator.run)
     return LogServicer(
-        meta_group, partitions, coordinator, replicas.voters(),
+        meta_group,
+        partitions,
+        coordinator,
+        replicas.voters(),
         replicas.config.topology.client_address,
         fence_commits=os.environ.get(FENCE_COMMITS_ENV, "1") != "0",
-    )  # fmt: skip
+    )
 
 
 SERVICE = ReplicatedService(

@@ -41,8 +41,11 @@ def _round_robin(
 ) -> Assignment:
     out: Assignment = {m: {} for m in subscriptions}
     members = sorted(subscriptions)
-    topic_partitions = [(t, p) for t in sorted({t for ts in subscriptions.values() for t in ts})
-                        for p in range(partitions.get(t, 0))]  # fmt: skip
+    topic_partitions = [
+        (t, p)
+        for t in sorted({t for ts in subscriptions.values() for t in ts})
+        for p in range(partitions.get(t, 0))
+    ]
     turn = 0
     for topic, partition in topic_partitions:
         for _ in range(len(members)):  # the next member subscribed to this topic

@@ -41,8 +41,11 @@ def replication(asked: int, nodes: int) -> int:
 
 
 def check_retention(max_records: int, max_bytes: int, max_age_ms: int) -> None:
-    for name, value in (("max_records", max_records), ("max_bytes", max_bytes),
-                        ("max_age_ms", max_age_ms)):  # fmt: skip
+    for name, value in (
+        ("max_records", max_records),
+        ("max_bytes", max_bytes),
+        ("max_age_ms", max_age_ms),
+    ):
         if value < 0:
             raise InvalidArgument(f"retention {name} {value} must be >= 0 (0: unlimited)")
 

@@ -63,5 +63,4 @@ class Coordinator:
                 continue
             for member_id in silent:
                 self._last_s.pop((name, member_id), None)
-            logs.event(log, "group_members_expired", group=name,
-                       members=result["expired"])  # type: ignore[index]  # fmt: skip
+            logs.event(log, "group_members_expired", group=name, members=result["expired"])  # type: ignore[index]

@@ -57,17 +57,24 @@ class GroupRpcs:
         for name in request.topics:
             commands.check_topic_name(name)
             partitions[name] = (await self._topic(name, context)).partitions
-        cmd = {"op": "join", "group": request.group, "member_id": request.member_id,
-               "client_id": request.client_id, "topics": sorted(set(request.topics)),
-               "timeout_ms": timeout_ms, "assignor": request.assignor,
-               "partitions": partitions}  # fmt: skip
+        cmd = {
+            "op": "join",
+            "group": request.group,
+            "member_id": request.member_id,
+            "client_id": request.client_id,
+            "topics": sorted(set(request.topics)),
+            "timeout_ms": timeout_ms,
+            "assignor": request.assignor,
+            "partitions": partitions,
+        }
         result: Any = await self._groups.propose(commands.encode(cmd), context)
         self._coordinator.heard_from(request.group, result["member_id"])
         member = self._groups_state.groups[request.group].members.get(result["member_id"])
         return log_pb2.JoinGroupResponse(
-            member_id=result["member_id"], generation=result["generation"],
+            member_id=result["member_id"],
+            generation=result["generation"],
             assignment=_assignment(member.assignment if member else {}),
-        )  # fmt: skip
+        )
 
     async def Heartbeat(
         self, request: log_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
@@ -101,9 +108,14 @@ class GroupRpcs:
             if o.partition < 0 or o.offset < 0:
                 raise errors.InvalidArgument("partitions and offsets must be >= 0")
             offsets.append([o.topic, o.partition, o.offset])
-        cmd = {"op": "commit", "group": request.group, "member_id": request.member_id,
-               "generation": request.generation, "offsets": offsets,
-               "fenced": self._fence_commits}  # fmt: skip
+        cmd = {
+            "op": "commit",
+            "group": request.group,
+            "member_id": request.member_id,
+            "generation": request.generation,
+            "offsets": offsets,
+            "fenced": self._fence_commits,
+        }
         result: Any = await self._groups.propose(commands.encode(cmd), context)
         if result.get("error") == "unknown_member":
             raise _unknown_member(request.group, request.member_id)
@@ -128,15 +140,22 @@ class GroupRpcs:
         self, request: log_pb2.ListGroupsRequest, context: grpc.aio.ServicerContext
     ) -> log_pb2.ListGroupsResponse:
         await self._groups.linearizable_read(context)
-        return log_pb2.ListGroupsResponse(groups=[
-            log_pb2.ConsumerGroup(
-                group=name, generation=g.generation, offsets=_offsets(g),
-                members=[log_pb2.GroupMember(member_id=m, client_id=v.client_id,
-                                             assignment=_assignment(v.assignment))
-                         for m, v in sorted(g.members.items())],
-            )
-            for name, g in sorted(self._groups_state.groups.items())
-        ])  # fmt: skip
+        return log_pb2.ListGroupsResponse(
+            groups=[
+                log_pb2.ConsumerGroup(
+                    group=name,
+                    generation=g.generation,
+                    offsets=_offsets(g),
+                    members=[
+                        log_pb2.GroupMember(
+                            member_id=m, client_id=v.client_id, assignment=_assignment(v.assignment)
+                        )
+                        for m, v in sorted(g.members.items())
+                    ],
+                )
+                for name, g in sorted(self._groups_state.groups.items())
+            ]
+        )
 
     def _member_group(self, name: str, member_id: str) -> ConsumerGroup:
         group = self._groups_state.groups.get(name)
@@ -153,8 +172,10 @@ def _check_group(name: str) -> None:
 def _unknown_member(group: str, member_id: str) -> errors.UnknownMember:
     return errors.UnknownMember(
         f"group {group!r} has no member {member_id!r} (it left or missed its session "
-        "timeout): join again", group=group, member_id=member_id,
-    )  # fmt: skip
+        "timeout): join again",
+        group=group,
+        member_id=member_id,
+    )
 
 
 def _assignment(assignment: dict[str, list[int]]) -> list[log_pb2.TopicPartitions]:
@@ -162,5 +183,7 @@ def _assignment(assignment: dict[str, list[int]]) -> list[log_pb2.TopicPartition
 
 
 def _offsets(group: ConsumerGroup) -> list[log_pb2.CommittedOffset]:
-    return [log_pb2.CommittedOffset(topic=t, partition=p, offset=o)
-            for (t, p), o in sorted(group.offsets.items())]  # fmt: skip
+    return [
+        log_pb2.CommittedOffset(topic=t, partition=p, offset=o)
+        for (t, p), o in sorted(group.offsets.items())
+    ]

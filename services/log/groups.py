@@ -78,13 +78,19 @@ class GroupsState:
         state = {
             "joins": self.joins,
             "groups": {
-                name: [g.generation, g.assignor, g.partitions,
-                       {m: [v.client_id, v.topics, v.timeout_ms, v.assignment]
-                        for m, v in g.members.items()},
-                       [[t, p, o] for (t, p), o in g.offsets.items()]]
+                name: [
+                    g.generation,
+                    g.assignor,
+                    g.partitions,
+                    {
+                        m: [v.client_id, v.topics, v.timeout_ms, v.assignment]
+                        for m, v in g.members.items()
+                    },
+                    [[t, p, o] for (t, p), o in g.offsets.items()],
+                ]
                 for name, g in self.groups.items()
             },
-        }  # fmt: skip
+        }
         out: bytes = msgpack.packb(state, use_bin_type=True)
         return out
 
@@ -94,11 +100,15 @@ class GroupsState:
         self.groups = {}
         for name, (generation, assignor, partitions, members, offsets) in state["groups"].items():
             self.groups[name] = ConsumerGroup(
-                generation, assignor,
-                {m: Member(c, list(ts), t, {k: list(v) for k, v in a.items()})
-                 for m, (c, ts, t, a) in members.items()},
-                dict(partitions), {(t, p): o for t, p, o in offsets},
-            )  # fmt: skip
+                generation,
+                assignor,
+                {
+                    m: Member(c, list(ts), t, {k: list(v) for k, v in a.items()})
+                    for m, (c, ts, t, a) in members.items()
+                },
+                dict(partitions),
+                {(t, p): o for t, p, o in offsets},
+            )
 
     # -- commands ---------------------------------------------------------------------------
 

@@ -40,8 +40,13 @@ class TopicMeta:
         return partition_group(self.name, self.topic_id, partition)
 
     def fields(self) -> list[Any]:
-        return [self.name, self.topic_id, [list(r) for r in self.replicas], self.replication,
-                list(self.retention)]  # fmt: skip
+        return [
+            self.name,
+            self.topic_id,
+            [list(r) for r in self.replicas],
+            self.replication,
+            list(self.retention),
+        ]
 
     @classmethod
     def from_fields(cls, f: list[Any]) -> TopicMeta:
@@ -97,9 +102,12 @@ class MetaState:
             return {"error": "exists", "topic": self.topics[cmd["name"]].fields()}
         replicas = assign_replicas(cmd["nodes"], cmd["partitions"], cmd["replication"], index)
         topic = TopicMeta(
-            cmd["name"], index, tuple(tuple(r) for r in replicas), cmd["replication"],
+            cmd["name"],
+            index,
+            tuple(tuple(r) for r in replicas),
+            cmd["replication"],
             tuple(cmd["retention"]),
-        )  # fmt: skip
+        )
         self.topics[topic.name] = topic
         self._changed()
         return {"topic": topic.fields()}

@@ -79,10 +79,11 @@ class PartitionState:
         state = {
             "records": self._records,
             "log_start": self.log_start,
-            "producers": {pid: [p.epoch, p.next_seq, list(p.batches)]
-                          for pid, p in self.producers.items()},
+            "producers": {
+                pid: [p.epoch, p.next_seq, list(p.batches)] for pid, p in self.producers.items()
+            },
             "fences": self.fences.snapshot(),
-        }  # fmt: skip
+        }
         out: bytes = msgpack.packb(state, use_bin_type=True)
         return out
 
@@ -116,8 +117,9 @@ class PartitionState:
     def oldest_timestamp_ms(self) -> int | None:
         return self._records[0][2] if self._records else None
 
-    def retention_point(self, max_records: int, max_bytes: int, max_age_ms: int,
-                        now_ms: int) -> int:  # fmt: skip
+    def retention_point(
+        self, max_records: int, max_bytes: int, max_age_ms: int, now_ms: int
+    ) -> int:
         """The offset the log should start at under these limits (0: unlimited)."""
         start = self.log_start
         if max_records and len(self._records) > max_records:

@@ -56,9 +56,14 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         replication = commands.replication(request.replication, len(self._log_nodes))
         r = request.retention
         commands.check_retention(r.max_records, r.max_bytes, r.max_age_ms)
-        cmd = {"op": "create_topic", "name": request.name, "partitions": request.partitions,
-               "replication": replication, "nodes": list(self._log_nodes),
-               "retention": [r.max_records, r.max_bytes, r.max_age_ms]}  # fmt: skip
+        cmd = {
+            "op": "create_topic",
+            "name": request.name,
+            "partitions": request.partitions,
+            "replication": replication,
+            "nodes": list(self._log_nodes),
+            "retention": [r.max_records, r.max_bytes, r.max_age_ms],
+        }
         result = await self._meta_write(cmd, context)
         if result.get("error") == "exists":
             raise errors.TopicExists(f"topic {request.name!r} already exists", topic=request.name)
@@ -129,9 +134,11 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         result: Any = await group.propose(encoded, context)
         _raise_refusal(result)
         return log_pb2.ProduceResponse(
-            partition=partition, base_offset=result["base_offset"],
-            duplicate=result.get("duplicate", False), log_append_time_ms=result["ts"],
-        )  # fmt: skip
+            partition=partition,
+            base_offset=result["base_offset"],
+            duplicate=result.get("duplicate", False),
+            log_append_time_ms=result["ts"],
+        )
 
     async def _producer(
         self, batch: log_pb2.ProducerBatch, context: grpc.aio.ServicerContext
@@ -212,8 +219,10 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         if not 0 <= partition < topic.partitions:
             raise errors.UnknownTopic(
                 f"topic {topic.name!r} has partitions 0..{topic.partitions - 1}, not {partition}",
-                topic=topic.name, partition=str(partition), partitions=str(topic.partitions),
-            )  # fmt: skip
+                topic=topic.name,
+                partition=str(partition),
+                partitions=str(topic.partitions),
+            )
         try:
             return self._partitions.group(topic.group(partition))
         except UnknownGroup:
@@ -233,21 +242,27 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
 
     def _describe(self, topic: TopicMeta) -> log_pb2.Topic:
         retention = log_pb2.Retention(
-            max_records=topic.retention[0], max_bytes=topic.retention[1],
+            max_records=topic.retention[0],
+            max_bytes=topic.retention[1],
             max_age_ms=topic.retention[2],
-        )  # fmt: skip
+        )
         return log_pb2.Topic(
-            name=topic.name, topic_id=topic.topic_id, replication=topic.replication,
+            name=topic.name,
+            topic_id=topic.topic_id,
+            replication=topic.replication,
             retention=retention,
             partitions=[self._partition(topic, p) for p in range(topic.partitions)],
-        )  # fmt: skip
+        )
 
     def _partition(self, topic: TopicMeta, partition: int) -> log_pb2.Partition:
         group_id = topic.group(partition)
         described = log_pb2.Partition(
-            partition=partition, group=group_id, replicas=topic.replicas[partition],
-            high_watermark=-1, log_start_offset=-1,
-        )  # fmt: skip
+            partition=partition,
+            group=group_id,
+            replicas=topic.replicas[partition],
+            high_watermark=-1,
+            log_start_offset=-1,
+        )
         try:
             group = self._partitions.group(group_id)
             state = self._partitions.state(group_id)
@@ -266,18 +281,20 @@ def _raise_refusal(result: dict[str, Any]) -> None:
     if error == "fenced":
         raise errors.Fenced(
             f"a higher fencing token ({result['highest_token']}) was already seen; "
-            "nothing was written", highest_token=str(result["highest_token"]),
-        )  # fmt: skip
+            "nothing was written",
+            highest_token=str(result["highest_token"]),
+        )
     if error == "producer_fenced":
         raise errors.ProducerFenced(
-            f"a newer epoch ({result['epoch']}) of this producer wrote here; nothing was "
-            "written", epoch=str(result["epoch"]),
-        )  # fmt: skip
+            f"a newer epoch ({result['epoch']}) of this producer wrote here; nothing was written",
+            epoch=str(result["epoch"]),
+        )
     if error == "out_of_order":
         raise errors.OutOfOrderSequence(
             f"expected sequence {result['expected_seq']}: an earlier batch is missing; "
-            "nothing was written", expected_seq=str(result["expected_seq"]),
-        )  # fmt: skip
+            "nothing was written",
+            expected_seq=str(result["expected_seq"]),
+        )
     raise AssertionError(f"unknown refusal {error!r}")
 
 
@@ -297,17 +314,23 @@ def _check_offset(state: PartitionState, offset: int) -> None:
         raise errors.OutOfRange(
             f"offset {offset} is outside [{state.log_start}, {state.high_watermark}] "
             "(log start offset, high watermark)",
-            log_start_offset=str(state.log_start), high_watermark=str(state.high_watermark),
-        )  # fmt: skip
+            log_start_offset=str(state.log_start),
+            high_watermark=str(state.high_watermark),
+        )
 
 
 def _fetched(state: PartitionState, offset: int, max_bytes: int) -> log_pb2.FetchResponse:
     records = state.read(offset, max_bytes or commands.DEFAULT_FETCH_BYTES)
     return log_pb2.FetchResponse(
-        records=[log_pb2.FetchedRecord(offset=r.offset, key=r.key, value=r.value,
-                                       timestamp_ms=r.timestamp_ms) for r in records],
-        high_watermark=state.high_watermark, log_start_offset=state.log_start,
-    )  # fmt: skip
+        records=[
+            log_pb2.FetchedRecord(
+                offset=r.offset, key=r.key, value=r.value, timestamp_ms=r.timestamp_ms
+            )
+            for r in records
+        ],
+        high_watermark=state.high_watermark,
+        log_start_offset=state.log_start,
+    )
 
 
 async def _records_after(state: PartitionState, offset: int, timeout_s: float | None) -> None:

@@ -29,10 +29,19 @@ def snapshot_from(fields: list[Any]) -> Snapshot:
 
 def encode_message(m: Message) -> bytes:
     fields = [
-        int(m.type), m.src, m.dst, m.term, m.index, m.log_term,
-        [entry_fields(e) for e in m.entries], m.commit, m.reject,
-        snapshot_fields(m.snapshot) if m.snapshot else None, m.reject_hint, m.context,
-    ]  # fmt: skip
+        int(m.type),
+        m.src,
+        m.dst,
+        m.term,
+        m.index,
+        m.log_term,
+        [entry_fields(e) for e in m.entries],
+        m.commit,
+        m.reject,
+        snapshot_fields(m.snapshot) if m.snapshot else None,
+        m.reject_hint,
+        m.context,
+    ]
     out: bytes = msgpack.packb(fields, use_bin_type=True)
     return out
 
@@ -50,10 +59,19 @@ def decode_message(data: bytes) -> Message:
         _require(isinstance(ents, list) and all(_entry_shaped(e) for e in ents), "entries")
         _require(snap is None or _snapshot_shaped(snap), "snapshot")
         return Message(
-            MessageType(kind), src, dst, term, index=index, log_term=log_term,
-            entries=tuple(entry_from(e) for e in ents), commit=commit, reject=reject,
-            snapshot=snapshot_from(snap) if snap else None, reject_hint=hint, context=ctx,
-        )  # fmt: skip
+            MessageType(kind),
+            src,
+            dst,
+            term,
+            index=index,
+            log_term=log_term,
+            entries=tuple(entry_from(e) for e in ents),
+            commit=commit,
+            reject=reject,
+            snapshot=snapshot_from(snap) if snap else None,
+            reject_hint=hint,
+            context=ctx,
+        )
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         raise ValueError(f"not a Raft message: {e}") from e
 
@@ -68,11 +86,20 @@ def _counts(*values: object) -> bool:
 
 
 def _entry_shaped(e: object) -> bool:
-    return (isinstance(e, list) and len(e) == 4 and _counts(e[0], e[1], e[2])
-            and isinstance(e[3], bytes))  # fmt: skip
+    return (
+        isinstance(e, list)
+        and len(e) == 4
+        and _counts(e[0], e[1], e[2])
+        and isinstance(e[3], bytes)
+    )
 
 
 def _snapshot_shaped(s: object) -> bool:
-    return (isinstance(s, list) and len(s) == 4 and _counts(s[0], s[1])
-            and isinstance(s[2], list) and all(isinstance(v, str) for v in s[2])
-            and isinstance(s[3], bytes))  # fmt: skip
+    return (
+        isinstance(s, list)
+        and len(s) == 4
+        and _counts(s[0], s[1])
+        and isinstance(s[2], list)
+        and all(isinstance(v, str) for v in s[2])
+        and isinstance(s[3], bytes)
+    )

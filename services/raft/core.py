@@ -309,9 +309,13 @@ class RaftCore:
         context = TRANSFER_CONTEXT if transfer else b""
         for v in sorted(self.voters - {self.id}):
             self._send(
-                kind, v, term=term, index=self.log.last_index,
-                log_term=self.log.last_term, context=context,
-            )  # fmt: skip
+                kind,
+                v,
+                term=term,
+                index=self.log.last_index,
+                log_term=self.log.last_term,
+                context=context,
+            )
 
     def _won_election(self) -> None:
         if self.role is Role.PRE_CANDIDATE:
@@ -454,9 +458,13 @@ class RaftCore:
         # Fast backtracking: point the leader at our last entry that could match.
         hint = self.log.find_conflict_by_term(min(m.index, self.log.last_index), m.log_term)
         self._send(
-            MT.APPEND_RESP, m.src, index=m.index, reject=True,
-            reject_hint=hint, log_term=self.log.term(hint) or 0,
-        )  # fmt: skip
+            MT.APPEND_RESP,
+            m.src,
+            index=m.index,
+            reject=True,
+            reject_hint=hint,
+            log_term=self.log.term(hint) or 0,
+        )
 
     def _handle_snapshot(self, m: Message) -> None:
         snap = m.snapshot
@@ -562,9 +570,13 @@ class RaftCore:
             return False
         assert prev_term is not None
         self._send(
-            MT.APPEND, to, index=prev, log_term=prev_term,
-            entries=tuple(entries), commit=self.log.commit,
-        )  # fmt: skip
+            MT.APPEND,
+            to,
+            index=prev,
+            log_term=prev_term,
+            entries=tuple(entries),
+            commit=self.log.commit,
+        )
         pr.sent(entries[-1].index if entries else prev)
         return True
 

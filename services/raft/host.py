@@ -74,9 +74,14 @@ class RaftHost:
             raise ValueError(f"Raft group {group!r} is already hosted on {self.node_id}")
         transport = self.transport
         node = RaftNode(
-            self.node_id, group, voters, self._storage_for(group), state_machine,
-            lambda msg: transport.send(group, msg), self.options,
-        )  # fmt: skip
+            self.node_id,
+            group,
+            voters,
+            self._storage_for(group),
+            state_machine,
+            lambda msg: transport.send(group, msg),
+            self.options,
+        )
         await node.start()
         self._nodes[group] = node
         transport.register(group, node.deliver)
@@ -122,8 +127,13 @@ class RaftHost:
         undrained = await asyncio.gather(*(n.drain(timeout_s) for n in nodes))
         for node, count in zip(nodes, undrained, strict=True):
             if count:  # these answer OUTCOME_UNKNOWN when the node stops
-                logs.event(log, "raft_proposals_undrained", logging.WARNING,
-                           group=node.group, proposals=count)  # fmt: skip
+                logs.event(
+                    log,
+                    "raft_proposals_undrained",
+                    logging.WARNING,
+                    group=node.group,
+                    proposals=count,
+                )
         return {n.group: new for n, new in zip(led, new_leaders, strict=True)}
 
     async def stop(self) -> None:

@@ -9,10 +9,14 @@ IS_LEADER = Gauge("faultlab_raft_is_leader", "1 when this node leads the group",
 COMMIT_INDEX = Gauge("faultlab_raft_commit_index", "Highest index known committed", ["group"])
 APPLIED_INDEX = Gauge("faultlab_raft_applied_index", "Highest index applied", ["group"])
 PROPOSAL_SECONDS = Histogram(
-    "faultlab_raft_proposal_seconds", "From propose to applied, on the leader", ["group"],
+    "faultlab_raft_proposal_seconds",
+    "From propose to applied, on the leader",
+    ["group"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)  # fmt: skip
+)
 PERSIST_SECONDS = Histogram(
-    "faultlab_raft_persist_seconds", "Persisting one Ready, fsync included", ["group"],
+    "faultlab_raft_persist_seconds",
+    "Persisting one Ready, fsync included",
+    ["group"],
     buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
-)  # fmt: skip
+)

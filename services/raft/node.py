@@ -96,10 +96,13 @@ class RaftNode:
         self.group = group
         self.state_machine = state_machine
         self._config = RaftConfig(
-            node_id=node_id, voters=voters, election_ticks=options.election_ticks,
-            heartbeat_ticks=options.heartbeat_ticks, pre_vote=options.pre_vote,
+            node_id=node_id,
+            voters=voters,
+            election_ticks=options.election_ticks,
+            heartbeat_ticks=options.heartbeat_ticks,
+            pre_vote=options.pre_vote,
             check_quorum=options.check_quorum,
-        )  # fmt: skip
+        )
         self._storage = storage
         self._send = send
         self.options = options
@@ -131,10 +134,14 @@ class RaftNode:
         if restored.snapshot is not None:
             self.state_machine.restore(restored.snapshot.data)
         logs.event(
-            log, "raft_recovered", group=self.group, term=restored.hard_state.term,
-            commit=restored.hard_state.commit, entries=len(restored.entries),
+            log,
+            "raft_recovered",
+            group=self.group,
+            term=restored.hard_state.term,
+            commit=restored.hard_state.commit,
+            entries=len(restored.entries),
             snapshot_index=restored.snapshot.index if restored.snapshot else 0,
-        )  # fmt: skip
+        )
         self._task = asyncio.create_task(self._run(), name=f"raft-{self.group}")
 
     def destroy_storage(self) -> None:
@@ -375,8 +382,14 @@ class RaftNode:
     def _after_ready(self, core: RaftCore, handler: ReadyHandler, rd: Ready) -> None:
         role = rd.soft_state.role
         if role != self._last_role:
-            logs.event(log, "raft_role", group=self.group, role=role, term=core.term,
-                       leader=rd.soft_state.leader)  # fmt: skip
+            logs.event(
+                log,
+                "raft_role",
+                group=self.group,
+                role=role,
+                term=core.term,
+                leader=rd.soft_state.leader,
+            )
             if self._last_role == Role.LEADER.value:
                 self._fail_reads(NotLeader(self.id, core.lead))
                 handler.drop_reads()
@@ -411,5 +424,6 @@ class RaftNode:
             return
         snapshot = core.compact(core.log.applied, self.state_machine.snapshot())
         await asyncio.to_thread(self._storage.compact, snapshot)
-        logs.event(log, "raft_snapshot", group=self.group, index=snapshot.index,
-                   bytes=len(snapshot.data))  # fmt: skip
+        logs.event(
+            log, "raft_snapshot", group=self.group, index=snapshot.index, bytes=len(snapshot.data)
+        )

@@ -86,9 +86,11 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[activity, ErrorMapping()])
     health_servicer = health.aio.HealthServicer()
     prober = ConnectivityProber(  # a gateway's backends count as peers: it depends on them
-        cfg.node_id, {**cfg.peers, **cfg.backends},
-        cfg.probe_interval_ms / 1000, cfg.probe_timeout_ms / 1000,
-    )  # fmt: skip
+        cfg.node_id,
+        {**cfg.peers, **cfg.backends},
+        cfg.probe_interval_ms / 1000,
+        cfg.probe_timeout_ms / 1000,
+    )
     admin = AdminServicer(cfg.node_id, cfg.group, prober)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     admin_pb2_grpc.add_AdminServicer_to_server(admin, server)

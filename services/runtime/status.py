@@ -67,9 +67,10 @@ def to_rpc_status(error: ServiceError) -> status_pb2.Status:
     reports for each of its refused parts."""
     details = {k: _capped(v, DETAIL_MAX_CHARS) for k, v in error.details.items()}
     info = error_details_pb2.ErrorInfo(
-        reason=Reason.Name(error.reason), domain=DOMAIN,
+        reason=Reason.Name(error.reason),
+        domain=DOMAIN,
         metadata={DEFINITE_KEY: _definite(error), **details},
-    )  # fmt: skip
+    )
     packed = []
     for message in (info, *error.extra_details()):
         detail = any_pb2.Any()

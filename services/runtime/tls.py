@@ -53,8 +53,9 @@ def server_credentials(node_id: str) -> grpc.ServerCredentials | None:
     if folder is None:
         return None
     pair = (_read(folder, f"{node_id}.key"), _read(folder, f"{node_id}.pem"))
-    return grpc.ssl_server_credentials([pair], root_certificates=_read(folder, CA_FILE),
-                                       require_client_auth=True)  # fmt: skip
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=_read(folder, CA_FILE), require_client_auth=True
+    )
 
 
 def channel_credentials(folder: Path, identity: str) -> grpc.ChannelCredentials:
@@ -65,16 +66,21 @@ def channel_credentials(folder: Path, identity: str) -> grpc.ChannelCredentials:
     )
 
 
-def aio_channel(address: str, options: Options = (), interceptors: Sequence[Any] = (),
-                folder: Path | None = None) -> grpc.aio.Channel:  # fmt: skip
+def aio_channel(
+    address: str,
+    options: Options = (),
+    interceptors: Sequence[Any] = (),
+    folder: Path | None = None,
+) -> grpc.aio.Channel:
     """A channel to `address`: TLS with this process's identity when the cluster's TLS
     folder is set (or given), plaintext otherwise."""
     folder = folder or tls_dir()
     if folder is None:
         return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
     creds = channel_credentials(folder, _identity)
-    return grpc.aio.secure_channel(address, creds, options=_named(options),
-                                   interceptors=interceptors)  # fmt: skip
+    return grpc.aio.secure_channel(
+        address, creds, options=_named(options), interceptors=interceptors
+    )
 
 
 def sync_channel(address: str, options: Options = (), folder: Path | None = None) -> grpc.Channel:

@@ -258,8 +258,12 @@ def _lay_out(
     for g in groups:
         dialed = _dialed_groups(g.name, groups)
         sources = [n for n in nodes if n.group == g.name]
-        links += [Link(a.id, b.id, next(blocks[g.name]))
-                  for a in sources for b in nodes if b.group in dialed]  # fmt: skip
+        links += [
+            Link(a.id, b.id, next(blocks[g.name]))
+            for a in sources
+            for b in nodes
+            if b.group in dialed
+        ]
     return tuple(nodes), tuple(links)
 
 

@@ -16,10 +16,20 @@ from chaos.report import write_report
 
 pytestmark = pytest.mark.integration
 
-DURATIONS_S = {"stale-read": 6.0, "disruptive-rejoin": 8.0, "lock-gc-pause": 6.0,
-               "double-apply": 6.0, "lost-ack": 6.0, "zombie-consumer": 8.0,
-               "no-fsync": 8.0, "slow-disk": 8.0, "limiter-partition": 6.0,
-               "tail-latency": 6.0, "overload-cascade": 6.0, "retry-storm": 10.0}  # fmt: skip
+DURATIONS_S = {
+    "stale-read": 6.0,
+    "disruptive-rejoin": 8.0,
+    "lock-gc-pause": 6.0,
+    "double-apply": 6.0,
+    "lost-ack": 6.0,
+    "zombie-consumer": 8.0,
+    "no-fsync": 8.0,
+    "slow-disk": 8.0,
+    "limiter-partition": 6.0,
+    "tail-latency": 6.0,
+    "overload-cascade": 6.0,
+    "retry-storm": 10.0,
+}
 
 
 @pytest.mark.parametrize("mode", ["unsafe", "safe"])
@@ -47,9 +57,11 @@ def test_experiment_behaves_as_hypothesized(name: str, mode: str, tmp_path: Path
     text = report.read_text()
     assert "## Verdict" in text and "behaved as the hypothesis says: yes" in text
     first_node = f"{exp.topology.groups[0].name}1.log"  # kv1, log1, ...: its first node
-    pids = [int(line.split('"pid": ')[1].split("}")[0].split(",")[0])
-            for line in (tmp_path / "cluster" / "logs" / first_node).read_text().splitlines()
-            if '"event": "serving"' in line]  # fmt: skip
+    pids = [
+        int(line.split('"pid": ')[1].split("}")[0].split(",")[0])
+        for line in (tmp_path / "cluster" / "logs" / first_node).read_text().splitlines()
+        if '"event": "serving"' in line
+    ]
     assert pids and not any(pid_alive(p) for p in pids), "a node outlived its experiment"
 
 

@@ -111,13 +111,15 @@ def test_an_experiment_runs_on_containers_with_its_modes_node_settings(
     """`faultlab chaos run disruptive-rejoin --backend compose`, unsafe mode: pre-vote and
     CheckQuorum off on the nodes (a compose override), a node cut off and let back in."""
     exp = EXPERIMENTS["disruptive-rejoin"]
-    result = run_mode(exp, exp.unsafe, 8.0, seed=7, folder=tmp_path,
-                      backend=Compose(engine, images))  # fmt: skip
+    result = run_mode(
+        exp, exp.unsafe, 8.0, seed=7, folder=tmp_path, backend=Compose(engine, images)
+    )
     assert result.behaved, result.finding.summary
     assert result.faults, "the nemesis injected nothing"
     override = (tmp_path / "cluster" / "docker-compose.override.yml").read_text()
-    assert all(f"{k}: '{v}'" in override or f"{k}: {v}" in override
-               for k, v in exp.unsafe.node_env.items())  # fmt: skip
+    assert all(
+        f"{k}: '{v}'" in override or f"{k}: {v}" in override for k, v in exp.unsafe.node_env.items()
+    )
 
 
 def kv_folder_cli(engine: Engine, folder: Path) -> Callable[..., str]:
@@ -130,16 +132,24 @@ def kv_folder_cli(engine: Engine, folder: Path) -> Callable[..., str]:
     env = {**engine.env, "FAULTLAB_HOME": str(folder / "home"), "COLUMNS": "200"}
 
     def cli(*args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=folder, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "cluster", *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 
     return cli
 
 
-def test_the_cli_path_compose_up_status_kv_down(engine: Engine, images: dict[str, str],
-                                                 tmp_path: Path) -> None:  # fmt: skip
+def test_the_cli_path_compose_up_status_kv_down(
+    engine: Engine, images: dict[str, str], tmp_path: Path
+) -> None:
     """What the README tells a user: render, `faultlab compose up`, the same CLI as with
     `faultlab up`, `faultlab down` (volumes too)."""
     cli = kv_folder_cli(engine, tmp_path)
@@ -174,24 +184,40 @@ def test_the_cli_finds_a_cluster_started_by_a_plain_docker_compose_up(
     env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
 
     def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "cluster", *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "cluster", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         if check:
             assert done.returncode == 0, done.stdout + done.stderr
         return done
 
     plain = ComposeCluster(topology, tmp_path, project, engine.env)
     try:
-        subprocess.run([compose_binary(), "up", "-d", "--wait", "--no-build"], cwd=tmp_path,
-                       env=compose_env, check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [compose_binary(), "up", "-d", "--wait", "--no-build"],
+            cwd=tmp_path,
+            env=compose_env,
+            check=True,
+            capture_output=True,
+        )
         status = cli("status")
         assert f"talking to compose project {project!r}" in status.stderr
         assert status.stdout.count("serving") == len(topology.nodes)
         assert "OK revision=" in cli("kv", "put", "greeting", "hello").stdout
         assert cli("kv", "--via-gateway", "get", "greeting").stdout.strip() == "hello"
         assert "session" in cli("lock", "sessions").stdout.lower()
-        assert "created orders" in cli("log", "topic", "create", "orders", "--partitions",
-                                       "1", "--replication", "1").stdout  # fmt: skip
+        assert (
+            "created orders"
+            in cli(
+                "log", "topic", "create", "orders", "--partitions", "1", "--replication", "1"
+            ).stdout
+        )
         assert "kv1_to_kv2" in cli("net", "partition", "kv1", "kv2,kv3").stdout
         cli("net", "heal")
         assert "paused kv3" in cli("node", "pause", "kv3").stdout

@@ -35,14 +35,28 @@ INT_RANGES = {
     d.FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
     d.FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
 }
-TEXTS = ["", " ", "a", "\x00", "é", "日本", "🦀" * 8, "\u202e\u200b", "../../etc", "a/b/",
-         "\ud7ff\ue000", "x" * 256, "y" * HUGE]  # fmt: skip
+TEXTS = [
+    "",
+    " ",
+    "a",
+    "\x00",
+    "é",
+    "日本",
+    "🦀" * 8,
+    "\u202e\u200b",
+    "../../etc",
+    "a/b/",
+    "\ud7ff\ue000",
+    "x" * 256,
+    "y" * HUGE,
+]
 BLOBS = [b"", b"\x00", b"\xff" * 16, b"\x80", bytes(range(256)), b"z" * HUGE]
 
 
 def _ints(low: int, high: int) -> st.SearchStrategy[int]:
-    extremes = [v for v in (0, 1, -1, 2, low, high, low + 1, high - 1, 2**31 - 1, 2**53)
-                if low <= v <= high]  # fmt: skip
+    extremes = [
+        v for v in (0, 1, -1, 2, low, high, low + 1, high - 1, 2**31 - 1, 2**53) if low <= v <= high
+    ]
     return st.sampled_from(extremes) | st.integers(low, high)
 
 
@@ -136,17 +150,25 @@ class Outcome:
     details: str
 
 
-def call(channel: grpc.Channel, method: d.MethodDescriptor, request: Message | bytes,
-         timeout_s: float, metadata: tuple[tuple[str, str], ...] = ()) -> Outcome:  # fmt: skip
+def call(
+    channel: grpc.Channel,
+    method: d.MethodDescriptor,
+    request: Message | bytes,
+    timeout_s: float,
+    metadata: tuple[tuple[str, str], ...] = (),
+) -> Outcome:
     """One call of `method` with `request` (bytes: sent as they are, the method's
     serializer skipped); a stream request sends it twice, a stream answer reads two."""
     path = f"/{method.containing_service.full_name}/{method.name}"
     raw = isinstance(request, bytes)
     serialize = None if raw else (lambda m: m.SerializeToString())
     parse = message_factory.GetMessageClass(method.output_type).FromString
-    kind = {(False, False): channel.unary_unary, (False, True): channel.unary_stream,
-            (True, False): channel.stream_unary, (True, True): channel.stream_stream}[
-        (method.client_streaming, method.server_streaming)]  # fmt: skip
+    kind = {
+        (False, False): channel.unary_unary,
+        (False, True): channel.unary_stream,
+        (True, False): channel.stream_unary,
+        (True, True): channel.stream_stream,
+    }[(method.client_streaming, method.server_streaming)]
     stub = kind(path, request_serializer=serialize, response_deserializer=parse)
     argument: Any = iter([request, request]) if method.client_streaming else request
     try:

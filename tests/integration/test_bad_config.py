@@ -21,8 +21,10 @@ pytestmark = pytest.mark.integration
 def run_node(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "services.runtime", *args],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
 
 
 def resolved_topology(tmp_path: Path) -> tuple[Topology, Path]:
@@ -98,9 +100,20 @@ def test_a_gateway_with_a_bad_tenant_config_exits_2_naming_the_key(tmp_path: Pat
     bad = tmp_path / "tenants.toml"
     bad.write_text('[tenants.a]\nkeys = ["k"]\nlimit = { algorithm = "token_bucket" }\n')
     result = subprocess.run(
-        [sys.executable, "-m", "services.gateway", "--topology", str(tmp_path / "topology.toml"),
-         "--node", "gateway1", "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "services.gateway",
+            "--topology",
+            str(tmp_path / "topology.toml"),
+            "--node",
+            "gateway1",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, "FAULTLAB_GATEWAY_CONFIG": str(bad)},
-    )  # fmt: skip
+    )
     assert_config_error(result, "token_bucket needs rate_per_s, burst")

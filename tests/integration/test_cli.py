@@ -33,9 +33,14 @@ class Cli:
         self, *args: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "cluster", *args], input=stdin,
-            capture_output=True, text=True, env=self.env, cwd=self.cwd, timeout=120,
-        )  # fmt: skip
+            [sys.executable, "-m", "cluster", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=self.cwd,
+            timeout=120,
+        )
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
@@ -106,8 +111,18 @@ def test_a_disk_experiment_without_fuse_says_what_is_missing(cli: Cli, tmp_path:
 
 def test_a_disk_experiment_and_lazy_disks_work_from_relative_folders(cli: Cli) -> None:
     """Run folders given relative to the working folder, as the README's defaults are."""
-    result = cli("chaos", "run", "no-fsync", "--mode", "safe", "--duration", "4s",
-                 "--out", "runs", check=False)  # fmt: skip
+    result = cli(
+        "chaos",
+        "run",
+        "no-fsync",
+        "--mode",
+        "safe",
+        "--duration",
+        "4s",
+        "--out",
+        "runs",
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     reports = list((cli.cwd / "runs").glob("no-fsync-*/safe/report.md"))
     assert len(reports) == 1 and "behaved as the hypothesis says: yes" in reports[0].read_text()
@@ -172,9 +187,12 @@ def test_lock_commands(lock_cli: Cli) -> None:
     # Without --detach it holds until interrupted, then releases.
     holding = subprocess.Popen(
         [sys.executable, "-m", "cluster", "lock", "acquire", "jobs", "--ttl", LONG_TTL],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lock_cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=lock_cli.env,
         cwd=lock_cli.cwd,
-    )  # fmt: skip
+    )
     try:
         assert holding.stdout is not None
         first = holding.stdout.readline()
@@ -239,9 +257,12 @@ def _interrupt_a_waiter(lock_cli: Cli) -> None:
     """Ctrl-C while waiting in the queue: exit 130, and the session leaves the queue."""
     waiting = subprocess.Popen(
         [sys.executable, "-m", "cluster", "lock", "acquire", "jobs", "--wait"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lock_cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=lock_cli.env,
         cwd=lock_cli.cwd,
-    )  # fmt: skip
+    )
     try:
         queued = lambda: "1 waiting" in lock_cli("lock", "holder", "jobs").stdout  # noqa: E731
         wait_until(queued, 30.0, "the waiter to queue", 0.1)
@@ -311,8 +332,9 @@ def test_the_readme_walk_through_kill_9_the_leader_then_bring_it_back(cli: Cli) 
     topology = Topology.from_file(
         json.loads((cli.home / "state.json").read_text())["topology_path"]
     )
-    leader = wait_until(lambda: admin_client.leader_of(topology, topology.node_ids, "kv"),
-                        NOTICE_S, "a kv leader")  # fmt: skip
+    leader = wait_until(
+        lambda: admin_client.leader_of(topology, topology.node_ids, "kv"), NOTICE_S, "a kv leader"
+    )
     pid = admin_client.fetch_status(topology.listen_address(leader), 2.0).pid
     assert re.search(rf"{leader} .*serving.*{pid}", cli("status").stdout)  # the table's pid
     os.kill(pid, signal.SIGKILL)

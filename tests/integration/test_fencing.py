@@ -46,8 +46,12 @@ async def test_an_old_holders_token_is_refused_after_a_newer_one_wrote(
             assert new_token > old_token
             await kv.fenced("account", new_token).put("balance", b"150")
         stale = kv.fenced("account", old_token)
-        for write in (stale.put("balance", b"90"), stale.append("balance", b"0"),
-                      stale.cas("balance", 2, b"90"), stale.delete("balance")):  # fmt: skip
+        for write in (
+            stale.put("balance", b"90"),
+            stale.append("balance", b"0"),
+            stale.cas("balance", 2, b"90"),
+            stale.delete("balance"),
+        ):
             e = await failure(write)
             details = assert_reason(e, *FENCED)
             assert details["highest_token"] == str(new_token)

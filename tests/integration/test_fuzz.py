@@ -62,10 +62,14 @@ FORWARDED = ("kv", "lock", "log")
 CASES = [(name, m.name, False) for name, (s, _) in SERVICES.items() for m in s.methods]
 CASES += [(name, m.name, True) for name in FORWARDED for m in SERVICES[name][0].methods]
 
-SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large,
-                HealthCheck.function_scoped_fixture]  # fmt: skip
-FUZZ_SETTINGS = settings(deadline=None, derandomize=True, database=None,
-                         suppress_health_check=SLOW_IS_FINE)  # fmt: skip
+SLOW_IS_FINE = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.function_scoped_fixture,
+]
+FUZZ_SETTINGS = settings(
+    deadline=None, derandomize=True, database=None, suppress_health_check=SLOW_IS_FINE
+)
 Metadata = tuple[tuple[str, str], ...]
 
 
@@ -90,11 +94,18 @@ def _store_sentinels(c: LocalCluster) -> None:
         log = log_pb2_grpc.LogStub(ch)
         log.CreateTopic(log_pb2.CreateTopicRequest(name=SENTINEL_TOPIC, partitions=1), timeout=10)
         describe = log_pb2.DescribeTopicRequest(name=SENTINEL_TOPIC)
-        wait_until(lambda: log.DescribeTopic(describe, timeout=5).partitions[0].leader, 15,
-                   "the sentinel partition's leader")  # fmt: skip
+        wait_until(
+            lambda: log.DescribeTopic(describe, timeout=5).partitions[0].leader,
+            15,
+            "the sentinel partition's leader",
+        )
         for value in SENTINEL_RECORDS:
-            log.Produce(log_pb2.ProduceRequest(topic=SENTINEL_TOPIC, partition=0,
-                        records=[log_pb2.Record(value=value)]), timeout=10)  # fmt: skip
+            log.Produce(
+                log_pb2.ProduceRequest(
+                    topic=SENTINEL_TOPIC, partition=0, records=[log_pb2.Record(value=value)]
+                ),
+                timeout=10,
+            )
 
 
 def _assert_intact(c: LocalCluster) -> None:
@@ -145,13 +156,17 @@ def test_typed_and_raw_requests_get_an_explained_answer(
         def check(request: object) -> None:
             outcome = call(ch, method, request, TIMEOUT_S, metadata)  # type: ignore[arg-type]
             if not _acceptable(method, outcome):
-                bad.append(f"{outcome.code.name} reason={outcome.reason!r}: "
-                           f"{outcome.details[:200]} <- {str(request)[:300]!r}")  # fmt: skip
+                bad.append(
+                    f"{outcome.code.name} reason={outcome.reason!r}: "
+                    f"{outcome.details[:200]} <- {str(request)[:300]!r}"
+                )
 
         typed = settings(FUZZ_SETTINGS, max_examples=TYPED_EXAMPLES)(
-            given(messages(method.input_type))(check))  # fmt: skip
+            given(messages(method.input_type))(check)
+        )
         raw = settings(FUZZ_SETTINGS, max_examples=RAW_EXAMPLES)(
-            given(st.binary(min_size=1, max_size=512))(check))  # fmt: skip
+            given(st.binary(min_size=1, max_size=512))(check)
+        )
         typed()
         raw()
     assert not bad, f"{len(bad)} answers without an explanation:\n" + "\n".join(bad[:10])

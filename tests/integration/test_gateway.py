@@ -154,12 +154,18 @@ async def test_forwarding_follows_a_leader_change(own_cluster: LocalCluster) -> 
         old = own_cluster.leader()
         net.isolate(old)
         try:
-            wait_until(lambda: own_cluster.leader() not in (None, old), timeout_s=15,
-                       what="a new leader among the connected majority")  # fmt: skip
+            wait_until(
+                lambda: own_cluster.leader() not in (None, old),
+                timeout_s=15,
+                what="a new leader among the connected majority",
+            )
             # Until the old leader notices it lost its quorum, it still takes writes (and
             # cannot commit them): Raft, not the gateway. Once it steps down it redirects.
-            wait_until(lambda: role(own_cluster, old) != "leader", timeout_s=15,
-                       what=f"{old} stepping down")  # fmt: skip
+            wait_until(
+                lambda: role(own_cluster, old) != "leader",
+                timeout_s=15,
+                what=f"{old} stepping down",
+            )
             await kv.put("after", b"2")  # in its one attempt, within its deadline
         finally:
             net.heal()

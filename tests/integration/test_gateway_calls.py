@@ -41,15 +41,18 @@ allow = ["*"]
 @contextmanager
 def gateway_cluster(tmp_path: Path, calls: str, *groups: Group) -> Iterator[LocalCluster]:
     (tmp_path / "gateway.toml").write_text(f"[calls]\n{calls}\n{TENANT}")
-    env = {"FAULTLAB_GATEWAY_CONFIG": str(tmp_path / "gateway.toml"),
-           "FAULTLAB_GATEWAY_DECISIONS": str(tmp_path / "decisions")}  # fmt: skip
+    env = {
+        "FAULTLAB_GATEWAY_CONFIG": str(tmp_path / "gateway.toml"),
+        "FAULTLAB_GATEWAY_DECISIONS": str(tmp_path / "decisions"),
+    }
     with running(make_cluster(tmp_path, (*groups, Group("gateway", 1)), node_env=env)) as c:
         yield c
 
 
 def channel(cluster: LocalCluster) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(gateway_addresses(cluster.topology)["gateway1"],
-                                     interceptors=bearer("k"))  # fmt: skip
+    return grpc.aio.insecure_channel(
+        gateway_addresses(cluster.topology)["gateway1"], interceptors=bearer("k")
+    )
 
 
 async def _done(tasks: list[asyncio.Future[object]], n: int) -> bool:
@@ -86,8 +89,9 @@ async def test_a_bulkhead_keeps_a_slow_backend_from_taking_the_healthy_ones_call
         async with channel(c) as ch:
             locks = lock_pb2_grpc.LockStub(ch)
             sessions = lock_pb2.ListSessionsRequest()
-            slow = [asyncio.ensure_future(locks.ListSessions(sessions, timeout=5))
-                    for _ in range(5)]  # fmt: skip
+            slow = [
+                asyncio.ensure_future(locks.ListSessions(sessions, timeout=5)) for _ in range(5)
+            ]
             # Three are refused at once; the two the bulkhead let by hold it for SLOW_MS.
             await wait_until_async(lambda: _done(slow, 3), 5, "three refusals")
             kv = kv_pb2_grpc.KVStub(ch)
@@ -101,7 +105,8 @@ async def test_a_bulkhead_keeps_a_slow_backend_from_taking_the_healthy_ones_call
         assert all(
             errors.reason_of(e) == errors.Reason.Value("OVERLOADED")
             and errors.error_info(e).metadata["policy"] == "bulkhead"  # type: ignore[union-attr]
-            for e in refused)  # fmt: skip
+            for e in refused
+        )
 
 
 async def test_a_breaker_opens_on_a_node_that_does_not_answer_and_fails_fast(

@@ -52,8 +52,10 @@ on_store_failure = "{policy}"
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
     (tmp_path / "tenants.toml").write_text(TENANTS)
-    env = {"FAULTLAB_GATEWAY_CONFIG": str(tmp_path / "tenants.toml"),
-           "FAULTLAB_GATEWAY_DECISIONS": str(tmp_path / "decisions")}  # fmt: skip
+    env = {
+        "FAULTLAB_GATEWAY_CONFIG": str(tmp_path / "tenants.toml"),
+        "FAULTLAB_GATEWAY_DECISIONS": str(tmp_path / "decisions"),
+    }
     groups = (Group("kv", 3), Group("lock", 1), Group("gateway", 2))
     with running(make_cluster(tmp_path, groups, node_env=env)) as c:
         c.wait_for_leader(group="lock")
@@ -61,9 +63,17 @@ def cluster(tmp_path: Path) -> Iterator[LocalCluster]:
 
 
 def limit_of(policy: str) -> LimitUnderTest:
-    return LimitUnderTest(policy, "fixed_window", limit=LIMIT, window_s=3600.0, replicas=2,
-                          shared=True, lease_batch=2, on_store_failure=policy,
-                          store_timeout_ms=STORE_TIMEOUT_MS)  # fmt: skip
+    return LimitUnderTest(
+        policy,
+        "fixed_window",
+        limit=LIMIT,
+        window_s=3600.0,
+        replicas=2,
+        shared=True,
+        lease_batch=2,
+        on_store_failure=policy,
+        store_timeout_ms=STORE_TIMEOUT_MS,
+    )
 
 
 async def call(address: str, api_key: str) -> tuple[bool, float]:
@@ -72,7 +82,8 @@ async def call(address: str, api_key: str) -> tuple[bool, float]:
         started = time.monotonic()
         try:
             await lock_pb2_grpc.LockStub(channel).ListSessions(
-                lock_pb2.ListSessionsRequest(), timeout=5)  # fmt: skip
+                lock_pb2.ListSessionsRequest(), timeout=5
+            )
         except grpc.aio.AioRpcError as e:
             assert errors.reason_of(e) == errors.Reason.Value("RATE_LIMITED"), e
             return False, time.monotonic() - started
@@ -100,8 +111,12 @@ async def test_without_the_kv_store_each_policy_decides_as_declared_and_in_time(
     net = Network(cluster.toxiproxy, cluster.topology)
     net.partition_one_way(["gateway1", "gateway2"], ["kv1", "kv2", "kv3"])  # a dead store hangs
     gateways = list(gateway_addresses(cluster.topology).values())
-    expected_per_replica = {"fail_open": 15, "fail_closed": 0, "local_share": LIMIT // 2,
-                            "local_full": LIMIT}  # fmt: skip
+    expected_per_replica = {
+        "fail_open": 15,
+        "fail_closed": 0,
+        "local_share": LIMIT // 2,
+        "local_full": LIMIT,
+    }
     for policy, expected in expected_per_replica.items():
         for gateway in gateways:
             outcomes = await asyncio.gather(*(call(gateway, f"{policy}-key") for _ in range(15)))

@@ -79,9 +79,10 @@ async def test_watch_replays_and_follows(shared: LocalCluster) -> None:
         seen += [await anext(events), await anext(events)]
         await events.aclose()
     assert [(e.type, e.kv.key) for e in seen] == [
-        (kv_pb2.WatchEvent.PUT, "w/a"), (kv_pb2.WatchEvent.PUT, "w/b"),
+        (kv_pb2.WatchEvent.PUT, "w/a"),
+        (kv_pb2.WatchEvent.PUT, "w/b"),
         (kv_pb2.WatchEvent.DELETE, "w/a"),
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(
@@ -99,11 +100,16 @@ async def test_watch_replays_and_follows(shared: LocalCluster) -> None:
         (lambda s: s.Range(kv_pb2.RangeRequest(prefix="p", limit=10001)), "outside 0..10000"),
         (lambda s: s.Put(kv_pb2.PutRequest(key="k", session=Session(client_id="c"))), "seq >= 1"),
         (lambda s: s.Put(kv_pb2.PutRequest(key="k", fence=kv_pb2.Fence(token=3))), "fence name"),
-        (lambda s: s.Put(kv_pb2.PutRequest(key="k", session=Session(client_id="c", seq=2,
-                                                                    first_unanswered=3))),
-         "first_unanswered 3 is above seq 2"),
+        (
+            lambda s: s.Put(
+                kv_pb2.PutRequest(
+                    key="k", session=Session(client_id="c", seq=2, first_unanswered=3)
+                )
+            ),
+            "first_unanswered 3 is above seq 2",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_invalid_arguments_change_nothing(
     shared: LocalCluster, call: object, message: str
 ) -> None:

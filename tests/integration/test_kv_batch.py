@@ -84,12 +84,20 @@ async def test_a_refused_op_raises_what_the_unary_call_would_and_the_rest_apply(
         ([], "1..1000 ops, not 0"),
         ([kv_pb2.WriteOp(put=Put(key="a", value=b"1"))] * 1001, "1..1000 ops, not 1001"),
         ([kv_pb2.WriteOp(put=Put(key="a", value=b"1")), kv_pb2.WriteOp()], "op 1 names no write"),
-        ([kv_pb2.WriteOp(put=Put(key="a", value=b"1")), kv_pb2.WriteOp(put=Put(key=""))],
-         "op 1: key must not be empty"),
-        ([kv_pb2.WriteOp(compare_and_swap=kv_pb2.CompareAndSwapRequest(
-            key="a", expected_version=-1))], "op 0: expected_version"),
+        (
+            [kv_pb2.WriteOp(put=Put(key="a", value=b"1")), kv_pb2.WriteOp(put=Put(key=""))],
+            "op 1: key must not be empty",
+        ),
+        (
+            [
+                kv_pb2.WriteOp(
+                    compare_and_swap=kv_pb2.CompareAndSwapRequest(key="a", expected_version=-1)
+                )
+            ],
+            "op 0: expected_version",
+        ),
     ],
-)  # fmt: skip
+)
 async def test_bad_input_in_any_op_refuses_the_whole_batch(
     shared: LocalCluster, ops: list[kv_pb2.WriteOp], message: str
 ) -> None:

@@ -174,15 +174,23 @@ async def test_bad_input_and_misuse_get_their_reason_and_lose_nothing(
             (locks.acquire("n" * 513, other), invalid),
             (locks.acquire("guarded", 0), invalid),
             (locks.holder(""), invalid),
-            (locks.acquire("guarded", 987_654_321),
-             (grpc.StatusCode.NOT_FOUND, "UNKNOWN_SESSION", True)),
-            (locks.acquire("guarded", closed),
-             (grpc.StatusCode.NOT_FOUND, "SESSION_EXPIRED", True)),
-            (locks.release("guarded", other),
-             (grpc.StatusCode.FAILED_PRECONDITION, "NOT_HOLDER", True)),
-            (locks.release("never-held", other),
-             (grpc.StatusCode.FAILED_PRECONDITION, "NOT_HOLDER", True)),
-        ]  # fmt: skip
+            (
+                locks.acquire("guarded", 987_654_321),
+                (grpc.StatusCode.NOT_FOUND, "UNKNOWN_SESSION", True),
+            ),
+            (
+                locks.acquire("guarded", closed),
+                (grpc.StatusCode.NOT_FOUND, "SESSION_EXPIRED", True),
+            ),
+            (
+                locks.release("guarded", other),
+                (grpc.StatusCode.FAILED_PRECONDITION, "NOT_HOLDER", True),
+            ),
+            (
+                locks.release("never-held", other),
+                (grpc.StatusCode.FAILED_PRECONDITION, "NOT_HOLDER", True),
+            ),
+        ]
         for call, (code, reason, definite) in cases:
             e = await failure(call)
             details = assert_reason(e, code, reason, definite)

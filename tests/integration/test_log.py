@@ -284,8 +284,12 @@ async def test_bad_input_is_refused_with_its_reason_and_nothing_is_lost(
         leader = (await log.describe_topic("keep")).partitions[0].leader
         async with grpc.aio.insecure_channel(log.addresses[leader]) as channel:
             stub = log_pb2_grpc.LogStub(channel)
-            req = log_pb2.ProduceRequest(topic="keep", partition=0, acks=7,  # type: ignore[arg-type]
-                                         records=[log_pb2.Record(value=b"x")])  # fmt: skip
+            req = log_pb2.ProduceRequest(
+                topic="keep",
+                partition=0,
+                acks=7,  # type: ignore[arg-type]
+                records=[log_pb2.Record(value=b"x")],
+            )
             assert_reason(await failure(stub.Produce(req, timeout=5)), INVALID, "INVALID", True)
         assert [r.value for r in await read_all(log, "keep", 0)] == [b"precious"]
 
@@ -304,15 +308,25 @@ async def test_a_metadata_follower_answers_from_caught_up_metadata_not_with_a_hi
 
         async def partition_led_elsewhere() -> log_pb2.Partition | None:
             topic = await log.describe_topic("spread")
-            return next((p for p in topic.partitions  # preferred, so it will not move
-                         if p.leader == p.replicas[0] != meta_leader), None)  # fmt: skip
+            return next(
+                (
+                    p
+                    for p in topic.partitions  # preferred, so it will not move
+                    if p.leader == p.replicas[0] != meta_leader
+                ),
+                None,
+            )
 
         part = await wait_until_async(partition_led_elsewhere, 10, "a partition led off-meta")
         async with grpc.aio.insecure_channel(log.addresses[part.leader]) as channel:
             stub = log_pb2_grpc.LogStub(channel)
             never = log_pb2.ProducerBatch(producer_id=20_000, epoch=0, first_sequence=0)
-            req = log_pb2.ProduceRequest(topic="spread", partition=part.partition, producer=never,
-                                         records=[log_pb2.Record(value=b"x")])  # fmt: skip
+            req = log_pb2.ProduceRequest(
+                topic="spread",
+                partition=part.partition,
+                producer=never,
+                records=[log_pb2.Record(value=b"x")],
+            )
             e = await failure(stub.Produce(req, timeout=5))
             assert_reason(e, NOT_FOUND, "UNKNOWN_PRODUCER", True)
             fetch = log_pb2.FetchRequest(topic="never-created", partition=0, offset=0)
@@ -341,11 +355,13 @@ async def test_a_group_rebalances_on_join_leave_and_a_missed_session(shared: Loc
     async with client(shared) as log:
         await log.create_topic("jobs", partitions=4)
         await log.wait_until_ready("jobs")
-        async with GroupConsumer(log, "workers", ["jobs"], session_timeout_s=1.5,
-                                 client_id="a") as a:  # fmt: skip
+        async with GroupConsumer(
+            log, "workers", ["jobs"], session_timeout_s=1.5, client_id="a"
+        ) as a:
             assert assigned(a) == [0, 1, 2, 3]
-            async with GroupConsumer(log, "workers", ["jobs"], session_timeout_s=1.5,
-                                     client_id="b") as b:  # fmt: skip
+            async with GroupConsumer(
+                log, "workers", ["jobs"], session_timeout_s=1.5, client_id="b"
+            ) as b:
                 await until(lambda: a.generation == b.generation, "a to see the rebalance")
                 assert sorted(assigned(a) + assigned(b)) == [0, 1, 2, 3]
                 assert len(assigned(a)) == len(assigned(b)) == 2
@@ -353,8 +369,9 @@ async def test_a_group_rebalances_on_join_leave_and_a_missed_session(shared: Loc
             await until(lambda: assigned(a) == [0, 1, 2, 3], "b's leave")
 
             # a member that never heartbeats is expired after its session timeout
-            silent = await log.join_group("workers", ["jobs"], client_id="silent",
-                                          session_timeout_ms=600)  # fmt: skip
+            silent = await log.join_group(
+                "workers", ["jobs"], client_id="silent", session_timeout_ms=600
+            )
             assert silent.generation > a.generation
             expired = silent.generation + 1  # the generation its expiry starts
             await until(lambda: a.generation >= expired, "the silent member's expiry")
@@ -377,12 +394,14 @@ async def test_commits_are_fenced_by_generation_and_a_new_owner_resumes_there(
             old_generation = first.generation
             await first.join()  # a rebalance: a new generation
             assert first.generation > old_generation
-            e = await failure(log.commit_offsets("ledger", first.member_id, old_generation,
-                                                 {("payments", 0): 2}))  # fmt: skip
+            e = await failure(
+                log.commit_offsets("ledger", first.member_id, old_generation, {("payments", 0): 2})
+            )
             details = assert_reason(e, FP, "ILLEGAL_GENERATION", True)
             assert details["generation"] == str(first.generation)
-            e = await failure(log.commit_offsets("ledger", "nobody", first.generation,
-                                                 {("payments", 0): 2}))  # fmt: skip
+            e = await failure(
+                log.commit_offsets("ledger", "nobody", first.generation, {("payments", 0): 2})
+            )
             assert_reason(e, NOT_FOUND, "UNKNOWN_MEMBER", True)
             assert await log.fetch_offsets("ledger") == {("payments", 0): 6}
         async with GroupConsumer(log, "ledger", ["payments"], client_id="second") as second:
@@ -466,8 +485,9 @@ async def test_an_old_epoch_is_refused_when_the_partition_leader_is_cut_from_the
             zombie = log_pb2.ProducerBatch(
                 producer_id=old.producer_id, epoch=old.epoch, first_sequence=1 + attempt
             )
-            e = await failure(log.produce("bridge", [b"zombie"], partition=p.partition,
-                                          producer=zombie))  # fmt: skip
+            e = await failure(
+                log.produce("bridge", [b"zombie"], partition=p.partition, producer=zombie)
+            )
             assert errors.reason_of(e) in (Reason.PRODUCER_FENCED, Reason.NO_QUORUM), e
             assert errors.definite(e)
         net.heal()

@@ -46,8 +46,11 @@ def test_faults_are_recorded_and_healed(tmp_path: Path) -> None:
 
         events = [e for e in history.events if e.process == NEMESIS]
         assert [e.f for e in events if e.type == "invoke"] == [
-            "kill-leader", "pause-kv2", "halves", "slow-kv3",
-        ]  # fmt: skip
+            "kill-leader",
+            "pause-kv2",
+            "halves",
+            "slow-kv3",
+        ]
         assert len([e for e in events if e.type == "info"]) == 4, "every fault was healed"
         assert all(cluster.is_running(n.id) for n in cluster.topology.nodes)
         cluster.wait_for_leader()

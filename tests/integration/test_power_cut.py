@@ -44,8 +44,9 @@ async def keys_present(cluster: LocalCluster) -> set[str]:
     return {item.key for item in got.kvs}
 
 
-@pytest.mark.parametrize(("fsync", "survives"), [("batch", True), ("always", True),
-                                                  ("never", False)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fsync", "survives"), [("batch", True), ("always", True), ("never", False)]
+)
 async def test_a_whole_cluster_power_cut_keeps_acknowledged_writes_only_if_fsynced(
     tmp_path: Path, fsync: str, survives: bool
 ) -> None:
@@ -138,8 +139,10 @@ async def test_power_cuts_at_random_moments_lose_no_acknowledged_write(tmp_path:
     lost = sorted(set(acknowledged) - present)
     assert not lost, f"{len(lost)} of {len(acknowledged)} acknowledged writes lost: {lost[:10]}"
     assert torn_bytes > 0, "no cut ever hit un-fsynced data: the trials tested nothing"
-    print(f"{TRIALS} power cuts, {len(acknowledged)} acknowledged writes, none lost; "
-          f"{torn_bytes} un-fsynced bytes dropped")  # fmt: skip
+    print(
+        f"{TRIALS} power cuts, {len(acknowledged)} acknowledged writes, none lost; "
+        f"{torn_bytes} un-fsynced bytes dropped"
+    )
 
 
 async def _at_least(items: list[str], count: int) -> bool:

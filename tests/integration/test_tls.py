@@ -54,8 +54,9 @@ def _forged_election(c: LocalCluster, dial: Callable[[str], grpc.Channel]) -> gr
     follower = next(n.id for n in c.topology.nodes if n.id != leader)
     term = _terms(c)[follower]
     message = Message(MessageType.TIMEOUT_NOW, leader, follower, term)
-    batch = raft_pb2.MessageBatch(messages=[raft_pb2.Envelope(group="kv",
-                                  payload=encode_message(message))])  # fmt: skip
+    batch = raft_pb2.MessageBatch(
+        messages=[raft_pb2.Envelope(group="kv", payload=encode_message(message))]
+    )
     with dial(c.topology.listen_address(follower)) as channel:
         try:
             raft_pb2_grpc.RaftStub(channel).Send(iter([batch]), timeout=5)
@@ -115,7 +116,8 @@ def test_without_tls_the_same_forged_message_moves_the_term(tmp_path: Path) -> N
 
 def test_an_experiment_behaves_under_tls(tmp_path: Path) -> None:
     exp = EXPERIMENTS["stale-read"]
-    result = run_mode(exp, exp.unsafe, 6.0, seed=7, folder=tmp_path,
-                      backend=local_processes(tls=True))  # fmt: skip
+    result = run_mode(
+        exp, exp.unsafe, 6.0, seed=7, folder=tmp_path, backend=local_processes(tls=True)
+    )
     assert result.behaved, result.finding.summary
     assert result.availability.ok > 50

@@ -11,8 +11,15 @@ import sys
 
 import pytest
 
-HEAVY = ("matplotlib", "chaos.experiments", "chaos.report", "docker", "cluster.launcher",
-         "cluster.containers", "numpy")  # fmt: skip
+HEAVY = (
+    "matplotlib",
+    "chaos.experiments",
+    "chaos.report",
+    "docker",
+    "cluster.launcher",
+    "cluster.containers",
+    "numpy",
+)
 
 PROBE = """
 import json, sys
@@ -26,8 +33,13 @@ print(json.dumps(sorted(sys.modules)), file=sys.stderr)
 
 
 def modules_loaded_by(*argv: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True,
-                          text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return list(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
@@ -59,8 +71,9 @@ def test_a_quick_command_imports_nothing_heavy(argv: tuple[str, ...]) -> None:
 
 def test_importing_the_cli_imports_no_command_module() -> None:
     probe = "import json, sys, cluster.cli; print(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
     modules = json.loads(done.stdout)
     assert heavy_among(modules) == []
     assert not [m for m in modules if m.startswith("cluster.cli.") and m != "cluster.cli.lazy"]
@@ -82,7 +95,11 @@ def test_every_command_and_subcommand_answers_help() -> None:
     for name in COMMANDS:
         result = runner.invoke(app, [name, "--help"])
         assert result.exit_code == 0, (name, result.output)
-    for argv in (["gateway", "limits", "--help"], ["node", "resume", "--help"],
-                 ["log", "topic", "create", "--help"], ["chaos", "run", "--help"]):  # fmt: skip
+    for argv in (
+        ["gateway", "limits", "--help"],
+        ["node", "resume", "--help"],
+        ["log", "topic", "create", "--help"],
+        ["chaos", "run", "--help"],
+    ):
         result = runner.invoke(app, argv)
         assert result.exit_code == 0, (argv, result.output)

@@ -30,9 +30,11 @@ EVERY_ERROR: list[tree.ServiceError] = [
 def on_the_wire(error: tree.ServiceError) -> grpc.aio.AioRpcError:
     status = to_status(error)
     return grpc.aio.AioRpcError(
-        status.code, grpc.aio.Metadata(), grpc.aio.Metadata(*status.trailing_metadata),
+        status.code,
+        grpc.aio.Metadata(),
+        grpc.aio.Metadata(*status.trailing_metadata),
         status.details,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("error", EVERY_ERROR, ids=lambda e: type(e).__name__)
@@ -46,8 +48,9 @@ def test_every_error_reads_back_by_reason(error: tree.ServiceError) -> None:
 
 
 def test_a_failure_without_a_reason_is_indefinite() -> None:
-    e = grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(),
-                             grpc.aio.Metadata(), "connection refused")  # fmt: skip
+    e = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "connection refused"
+    )
     assert errors.reason_of(e) == errors.Reason.Value("REASON_UNSPECIFIED")
     assert not errors.definite(e)
 
@@ -67,9 +70,12 @@ def scripted(answers: list[tree.ServiceError | str]) -> Callable[[object], objec
 
 async def call(answers: list[tree.ServiceError | str], attempts: int = 3) -> object:
     caller = GroupCaller(
-        "kv", {"kv1": "127.0.0.1:1", "kv2": "127.0.0.1:2"}, attempts=attempts,
-        rng=random.Random(1), backoff=Backoff(0.0, 0.0),
-    )  # fmt: skip
+        "kv",
+        {"kv1": "127.0.0.1:1", "kv2": "127.0.0.1:2"},
+        attempts=attempts,
+        rng=random.Random(1),
+        backoff=Backoff(0.0, 0.0),
+    )
     try:
         return await caller.call(scripted(answers))  # type: ignore[arg-type]
     finally:
@@ -82,8 +88,10 @@ async def test_retries_follow_the_leader_then_succeed() -> None:
 
 async def test_an_unknown_outcome_is_not_undone_by_a_later_routing_refusal() -> None:
     answers: list[tree.ServiceError | str] = [
-        tree.OutcomeUnknown("may have applied"), tree.NotLeader("kv1"), tree.NotApplied("x"),
-    ]  # fmt: skip
+        tree.OutcomeUnknown("may have applied"),
+        tree.NotLeader("kv1"),
+        tree.NotApplied("x"),
+    ]
     with pytest.raises(grpc.aio.AioRpcError) as e:
         await call(answers)
     assert errors.reason_of(e.value) == tree.OutcomeUnknown.reason

@@ -72,10 +72,14 @@ def test_the_node_image_installs_faultlab_from_the_wheelhouse_without_network() 
     assert "ARG BASE_IMAGE" in dockerfile and "FROM ${BASE_IMAGE}" in dockerfile
     assert "--no-index --find-links /tmp/wheelhouse faultlab" in dockerfile
     # The build context is the repository; only the wheelhouse and Toxiproxy go in.
-    allowed = [line for line in (REPO / ".dockerignore").read_text().splitlines()
-               if line.startswith("!")]  # fmt: skip
-    assert allowed == ["!build/wheelhouse", "!.tools/bin/toxiproxy-server",
-                       "!.tools/bin/toxiproxy-cli"]  # fmt: skip
+    allowed = [
+        line for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")
+    ]
+    assert allowed == [
+        "!build/wheelhouse",
+        "!.tools/bin/toxiproxy-server",
+        "!.tools/bin/toxiproxy-cli",
+    ]
 
 
 def test_a_node_needs_none_of_the_lab_tooling() -> None:
@@ -93,5 +97,9 @@ def test_every_container_is_health_checked_and_nodes_wait_for_toxiproxy(topology
         assert svc["depends_on"] == {TOXIPROXY_HOST: {"condition": "service_healthy"}}
         assert f"{node.id}-data:/data" in svc["volumes"]
     api = f"http://127.0.0.1:{topology.toxiproxy_port}"
-    assert services[TOXIPROXY_HOST]["healthcheck"]["test"][1:] == ["/toxiproxy-cli", "-h", api,
-                                                                   "list"]  # fmt: skip
+    assert services[TOXIPROXY_HOST]["healthcheck"]["test"][1:] == [
+        "/toxiproxy-cli",
+        "-h",
+        api,
+        "list",
+    ]

@@ -13,11 +13,17 @@ def apply(state: KvState, cmd: dict[str, object]) -> dict[str, object]:
 def test_each_op_of_a_batch_gets_its_own_revision_and_a_refusal_undoes_nothing() -> None:
     state = KvState()
     apply(state, {"op": "put", "key": "f", "value": b"5", "fence": ["lock", 5]})
-    result = apply(state, {"op": "batch", "ops": [
-        {"op": "put", "key": "a", "value": b"1"},
-        {"op": "put", "key": "f", "value": b"3", "fence": ["lock", 3]},
-        {"op": "append", "key": "a", "value": b"2"},
-    ]})  # fmt: skip
+    result = apply(
+        state,
+        {
+            "op": "batch",
+            "ops": [
+                {"op": "put", "key": "a", "value": b"1"},
+                {"op": "put", "key": "f", "value": b"3", "fence": ["lock", 3]},
+                {"op": "append", "key": "a", "value": b"2"},
+            ],
+        },
+    )
     put, fenced, appended = result["results"]  # type: ignore[misc]
     assert (put["revision"], appended["revision"]) == (2, 3)
     assert fenced == {"error": "fenced", "highest_token": 5}
@@ -26,8 +32,11 @@ def test_each_op_of_a_batch_gets_its_own_revision_and_a_refusal_undoes_nothing()
 
 def test_a_retried_batch_session_answers_the_first_results_and_applies_nothing() -> None:
     state = KvState()
-    batch = {"op": "batch", "session": ["c", 1],
-             "ops": [{"op": "append", "key": "k", "value": b"x"}] * 2}  # fmt: skip
+    batch = {
+        "op": "batch",
+        "session": ["c", 1],
+        "ops": [{"op": "append", "key": "k", "value": b"x"}] * 2,
+    }
     first = apply(state, batch)
     assert apply(state, batch) == first
     assert state.get("k").value == b"xx" and state.revision == 2  # type: ignore[union-attr]
@@ -36,8 +45,7 @@ def test_a_retried_batch_session_answers_the_first_results_and_applies_nothing()
 
 
 def put(seq: int, answered_through: int, value: bytes) -> dict[str, object]:
-    return {"op": "append", "key": "k", "value": value,
-            "session": ["c", seq, answered_through]}  # fmt: skip
+    return {"op": "append", "key": "k", "value": value, "session": ["c", seq, answered_through]}
 
 
 def test_writes_in_flight_together_apply_once_each_in_any_order() -> None:
@@ -61,8 +69,12 @@ def test_sessions_survive_a_snapshot_in_either_format() -> None:
     restored.restore(state.snapshot())
     assert restored.sessions == state.sessions
     legacy = KvState()  # a snapshot from before acked_through: [last seq, its result]
-    legacy_state = {"data": {}, "revision": 0, "sessions": {"c": [4, {"revision": 9}]},
-                    "fences": state.fences.snapshot()}  # fmt: skip
+    legacy_state = {
+        "data": {},
+        "revision": 0,
+        "sessions": {"c": [4, {"revision": 9}]},
+        "fences": state.fences.snapshot(),
+    }
     legacy.restore(commands.encode(legacy_state))
     assert legacy.sessions["c"].acked_through == 3
     assert legacy.sessions["c"].results == {4: {"revision": 9}}

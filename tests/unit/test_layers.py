@@ -17,8 +17,12 @@ def _lint(tree: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{tree / 'proto'}"}
     return subprocess.run(
         [str(LINT_IMPORTS), "--config", str(tree / "pyproject.toml"), "--no-cache"],
-        cwd=tree, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_contracts_hold_on_the_code() -> None:
@@ -28,8 +32,9 @@ def test_the_contracts_hold_on_the_code() -> None:
 
 def test_a_services_to_cluster_import_breaks_them(tmp_path: Path) -> None:
     for package in ("services", "cluster", "chaos", "proto"):
-        shutil.copytree(REPO / package, tmp_path / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        shutil.copytree(
+            REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     (tmp_path / "services" / "runtime" / "reaches_up.py").write_text(
         "from cluster.launcher import LocalCluster  # a node must never carry the launcher\n"

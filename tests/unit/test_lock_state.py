@@ -56,8 +56,9 @@ class Driver:
     def step(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
         if kind == "create":
-            result = self.apply({"op": "create", "ttl_ms": op[2], "owner": f"s{op[1]}",
-                                 "now": self.now})  # fmt: skip
+            result = self.apply(
+                {"op": "create", "ttl_ms": op[2], "owner": f"s{op[1]}", "now": self.now}
+            )
             self.slots[op[1]] = result["session"]
         elif kind == "lead":
             self.apply({"op": "lead"})
@@ -72,8 +73,13 @@ class Driver:
         else:
             sid = self.slots.get(op[1], 99_999)  # never created: an unknown session
             self.seq += 1
-            cmd: dict[str, Any] = {"op": kind, "session": sid, "now": self.now, "wall_ms": 0,
-                                   "seq": self.seq}  # fmt: skip
+            cmd: dict[str, Any] = {
+                "op": kind,
+                "session": sid,
+                "now": self.now,
+                "wall_ms": 0,
+                "seq": self.seq,
+            }
             if kind in ("acquire", "release", "cancel"):
                 cmd["name"] = op[2]
             if kind == "acquire":
@@ -177,10 +183,12 @@ def test_refusals_change_nothing() -> None:
     d.step(("acquire", 0, "a", False))
     before = d.state.snapshot()
     assert d.apply({"op": "release", "name": "a", "session": d.slots[1], "wall_ms": 0}) == {
-        "error": "not_holder", "holder": d.slots[0]
-    }  # fmt: skip
-    assert d.apply({"op": "acquire", "name": "a", "session": 424242, "wait": True,
-                    "wall_ms": 0}) == {"error": "unknown_session"}  # fmt: skip
+        "error": "not_holder",
+        "holder": d.slots[0],
+    }
+    assert d.apply(
+        {"op": "acquire", "name": "a", "session": 424242, "wait": True, "wall_ms": 0}
+    ) == {"error": "unknown_session"}
     assert d.state.snapshot() == before
     d.step(("close", 1))
     assert d.apply({"op": "keepalive", "session": d.slots[1], "now": 0}) == {

@@ -20,9 +20,14 @@ class RecordingToxiproxy(ToxiproxyClient):
         self.disabled: set[str] = set()
 
     def add_toxic(
-        self, proxy: str, name: str, kind: str, stream: Any, attributes: Mapping[str, int | float],
+        self,
+        proxy: str,
+        name: str,
+        kind: str,
+        stream: Any,
+        attributes: Mapping[str, int | float],
         toxicity: float = 1.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         if (proxy, name) in self.toxics:
             raise AlreadyExists(f"{proxy}/{name}")
         self.toxics.add((proxy, name))

@@ -17,11 +17,17 @@ def test_defaults() -> None:
 
 
 def test_every_option_is_read() -> None:
-    opts = from_env({
-        "FAULTLAB_FSYNC": "never", "FAULTLAB_TICK_MS": "20", "FAULTLAB_ELECTION_TICKS": "5",
-        "FAULTLAB_PRE_VOTE": "0", "FAULTLAB_CHECK_QUORUM": "false",
-        "FAULTLAB_SNAPSHOT_EVERY": "100", "FAULTLAB_HAND_OVER": "0",
-    })  # fmt: skip
+    opts = from_env(
+        {
+            "FAULTLAB_FSYNC": "never",
+            "FAULTLAB_TICK_MS": "20",
+            "FAULTLAB_ELECTION_TICKS": "5",
+            "FAULTLAB_PRE_VOTE": "0",
+            "FAULTLAB_CHECK_QUORUM": "false",
+            "FAULTLAB_SNAPSHOT_EVERY": "100",
+            "FAULTLAB_HAND_OVER": "0",
+        }
+    )
     options, fsync = opts.raft, opts.fsync
     assert not opts.hand_over
     assert fsync is FsyncPolicy.NEVER

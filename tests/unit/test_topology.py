@@ -16,15 +16,21 @@ def test_layout_of_a_three_node_group() -> None:
     assert topo.toxiproxy_port == 20000
     assert [n.id for n in topo.nodes] == ["kv1", "kv2", "kv3"]
     assert [(n.listen_port, n.metrics_port) for n in topo.nodes] == [
-        (20001, 20002), (20003, 20004), (20005, 20006),
-    ]  # fmt: skip
+        (20001, 20002),
+        (20003, 20004),
+        (20005, 20006),
+    ]
     assert [n.client_proxy_port for n in topo.nodes] == [20007, 20008, 20009]
     # One proxy per ordered pair: 3 * 2 = 6, after the client proxies.
     peer_links = [link for link in topo.links if link.src != CLIENT]
     assert [(link.src, link.dst) for link in peer_links] == [
-        ("kv1", "kv2"), ("kv1", "kv3"), ("kv2", "kv1"),
-        ("kv2", "kv3"), ("kv3", "kv1"), ("kv3", "kv2"),
-    ]  # fmt: skip
+        ("kv1", "kv2"),
+        ("kv1", "kv3"),
+        ("kv2", "kv1"),
+        ("kv2", "kv3"),
+        ("kv3", "kv1"),
+        ("kv3", "kv2"),
+    ]
     assert [link.listen_port for link in peer_links] == list(range(20010, 20016))
     assert len(set(topo.ports())) == len(topo.ports()) == topo.port_span()
 
@@ -51,8 +57,13 @@ def test_a_gateway_dials_every_backend_node_through_its_own_link() -> None:
     assert [b.id for b in topo.backends("gateway2")] == ["kv1", "kv2", "kv3", "lock1"]
     assert topo.backends("kv1") == [], "only the gateway dials other groups"
     gateway_links = [(link.src, link.dst) for link in topo.links if link.src == "gateway1"]
-    assert gateway_links == [("gateway1", "gateway2"), ("gateway1", "kv1"), ("gateway1", "kv2"),
-                             ("gateway1", "kv3"), ("gateway1", "lock1")]  # fmt: skip
+    assert gateway_links == [
+        ("gateway1", "gateway2"),
+        ("gateway1", "kv1"),
+        ("gateway1", "kv2"),
+        ("gateway1", "kv3"),
+        ("gateway1", "lock1"),
+    ]
     # The links sit in the gateway's own block, so the groups after it keep their ports.
     without = Topology.build("127.0.0.1", 20000, (Group("kv", 3), Group("lock", 1)))
     gateway_span = 3 * 2 + 2 * 1 + 2 * 4
@@ -77,8 +88,11 @@ def test_toml_round_trip() -> None:
 def test_default_topology_file_is_valid() -> None:
     topo = Topology.from_file("topology.toml")
     assert [(g.name, g.size) for g in topo.groups] == [
-        ("kv", 3), ("lock", 3), ("log", 3), ("gateway", 2),
-    ]  # fmt: skip
+        ("kv", 3),
+        ("lock", 3),
+        ("log", 3),
+        ("gateway", 2),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -21,5 +21,13 @@ from services.gateway.limits.sliding_log import SlidingLog
 from services.gateway.limits.sliding_window import SlidingWindowCounter
 from services.gateway.limits.token_bucket import TokenBucket
 
-__all__ = ["Clock", "ConcurrencyLimiter", "Decision", "FixedWindow", "LeakyBucket",
-           "SlidingLog", "SlidingWindowCounter", "TokenBucket"]  # fmt: skip
+__all__ = [
+    "Clock",
+    "ConcurrencyLimiter",
+    "Decision",
+    "FixedWindow",
+    "LeakyBucket",
+    "SlidingLog",
+    "SlidingWindowCounter",
+    "TokenBucket",
+]

@@ -31,9 +31,16 @@ class LeakyBucket:
         if allowed:
             self._tat = new_tat
         backlog_s = max(0.0, self._tat - now)
-        remaining = max(0, math.floor((self._tolerance_s + self._interval_s - backlog_s)
-                                      / self._interval_s + 1e-9))  # fmt: skip
+        remaining = max(
+            0,
+            math.floor(
+                (self._tolerance_s + self._interval_s - backlog_s) / self._interval_s + 1e-9
+            ),
+        )
         return Decision(
-            allowed, self.burst, remaining, reset_s=backlog_s,
+            allowed,
+            self.burst,
+            remaining,
+            reset_s=backlog_s,
             retry_after_s=0.0 if allowed else (allow_at - now if n <= self.burst else math.inf),
-        )  # fmt: skip
+        )

@@ -31,7 +31,9 @@ class TokenBucket:
             self._tokens -= n
         missing = max(0.0, n - self._tokens) if not allowed else 0.0
         return Decision(
-            allowed, self.burst, math.floor(self._tokens),
+            allowed,
+            self.burst,
+            math.floor(self._tokens),
             reset_s=(self.burst - self._tokens) / self.rate_per_s,
             retry_after_s=missing / self.rate_per_s if n <= self.burst else math.inf,
-        )  # fmt: skip
+        )

@@ -24,16 +24,26 @@ class BreakerState(enum.Enum):
 
 class CircuitBreaker:
     def __init__(
-        self, clock: Clock, *, failure_rate: float = 0.5, window: int = 20, min_calls: int = 10,
-        open_s: float = 1.0, probes: int = 1,
-    ) -> None:  # fmt: skip
+        self,
+        clock: Clock,
+        *,
+        failure_rate: float = 0.5,
+        window: int = 20,
+        min_calls: int = 10,
+        open_s: float = 1.0,
+        probes: int = 1,
+    ) -> None:
         if not 0 < failure_rate <= 1 or window < 1 or not 1 <= min_calls <= window:
             raise ValueError("a breaker needs 0 < failure_rate <= 1 and 1 <= min_calls <= window")
         if open_s <= 0 or probes < 1:
             raise ValueError("a breaker needs open_s > 0 and probes >= 1")
         self._clock = clock
         self.failure_rate, self.min_calls, self.open_s, self.probes = (
-            failure_rate, min_calls, open_s, probes)  # fmt: skip
+            failure_rate,
+            min_calls,
+            open_s,
+            probes,
+        )
         self._outcomes: deque[bool] = deque(maxlen=window)  # True: a failure
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0

@@ -13,8 +13,10 @@ from __future__ import annotations
 class RetryBudget:
     def __init__(self, max_tokens: float = 10.0, token_ratio: float = 0.1) -> None:
         if max_tokens <= 0 or not 0 < token_ratio <= max_tokens:
-            raise ValueError(f"a retry budget needs max_tokens > 0 and 0 < token_ratio <= "
-                             f"max_tokens, not {max_tokens}, {token_ratio}")  # fmt: skip
+            raise ValueError(
+                f"a retry budget needs max_tokens > 0 and 0 < token_ratio <= "
+                f"max_tokens, not {max_tokens}, {token_ratio}"
+            )
         self.max_tokens = max_tokens
         self.token_ratio = token_ratio
         self.tokens = max_tokens

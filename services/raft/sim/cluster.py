@@ -100,12 +100,16 @@ class SimCluster:
         """A node process; `voters` empty for a node that joins a running cluster."""
         o = self.options
         config = RaftConfig(
-            node_id=node_id, voters=voters, election_ticks=o.election_ticks,
-            heartbeat_ticks=o.heartbeat_ticks, pre_vote=o.pre_vote,
-            check_quorum=o.check_quorum, lease_reads=o.lease_reads,
+            node_id=node_id,
+            voters=voters,
+            election_ticks=o.election_ticks,
+            heartbeat_ticks=o.heartbeat_ticks,
+            pre_vote=o.pre_vote,
+            check_quorum=o.check_quorum,
+            lease_reads=o.lease_reads,
             max_entries_per_append=o.max_entries_per_append,
             max_inflight_appends=o.max_inflight_appends,
-        )  # fmt: skip
+        )
         self.nodes[node_id] = SimNode(node_id, config)
         self.restart(node_id)
 
@@ -121,10 +125,12 @@ class SimCluster:
         if restored.snapshot is not None:
             node.sm.restore(restored.snapshot.data)
         node.handler = ReadyHandler(
-            node.core, node.sm, lambda m: self.net.send(m, self.now),
+            node.core,
+            node.sm,
+            lambda m: self.net.send(m, self.now),
             lambda entry, _result: self._on_applied(node, entry),
             lambda rs, applied: self._on_read_ready(node, rs, applied),
-        )  # fmt: skip
+        )
         node.led_term = -1
 
     def live(self) -> list[SimNode]:

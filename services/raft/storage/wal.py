@@ -44,9 +44,11 @@ class CorruptWal(Exception):
 
 class WriteAheadLog:
     def __init__(
-        self, directory: Path, fsync: FsyncPolicy = FsyncPolicy.BATCH,
+        self,
+        directory: Path,
+        fsync: FsyncPolicy = FsyncPolicy.BATCH,
         segment_bytes: int = SEGMENT_BYTES,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.dir = Path(directory)
         make_dirs(self.dir)
         self.fsync = fsync
@@ -139,9 +141,14 @@ class WriteAheadLog:
         self.truncated_bytes += size - good_end
         log.warning(
             "wal_torn_tail_truncated",
-            extra={"faultlab_fields": {"segment": str(segment), "kept_bytes": good_end,
-                                       "dropped_bytes": size - good_end}},
-        )  # fmt: skip
+            extra={
+                "faultlab_fields": {
+                    "segment": str(segment),
+                    "kept_bytes": good_end,
+                    "dropped_bytes": size - good_end,
+                }
+            },
+        )
         with open(segment, "r+b") as f:
             f.truncate(good_end)
             os.fsync(f.fileno())

@@ -60,9 +60,12 @@ class _PeerStream:
                 except grpc.aio.AioRpcError as e:
                     if failures == 0:
                         logs.event(
-                            log, "raft_stream_broken", logging.WARNING,
-                            peer=self.peer, error=f"{e.code().name}: {e.details()}",
-                        )  # fmt: skip
+                            log,
+                            "raft_stream_broken",
+                            logging.WARNING,
+                            peer=self.peer,
+                            error=f"{e.code().name}: {e.details()}",
+                        )
                     failures += 1
                     await asyncio.sleep(RECONNECT.delay_s(failures, self._rng))
 
@@ -143,8 +146,10 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
             return
         caller = tls.peer_identity(context)
         if caller not in self._streams:
-            raise MethodNotAllowed(f"{caller} is not a peer of this node: only the group's "
-                                   "nodes send Raft messages", caller=str(caller))  # fmt: skip
+            raise MethodNotAllowed(
+                f"{caller} is not a peer of this node: only the group's nodes send Raft messages",
+                caller=str(caller),
+            )
 
     async def Send(
         self,

@@ -10,8 +10,16 @@ from chaos.history import Operation
 S = 1_000_000_000  # ns
 
 
-def op(process: str, f: str, key: str, outcome: str, start_s: float, end_s: float | None,
-       input: object = None, output: object = None) -> Operation:  # fmt: skip
+def op(
+    process: str,
+    f: str,
+    key: str,
+    outcome: str,
+    start_s: float,
+    end_s: float | None,
+    input: object = None,
+    output: object = None,
+) -> Operation:
     end_ns = None if end_s is None else int(end_s * S)
     return Operation(process, f, key, input, output, outcome, int(start_s * S), end_ns)  # type: ignore[arg-type]
 

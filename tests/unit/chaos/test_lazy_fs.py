@@ -46,8 +46,11 @@ def fsync_dir(fs: LazyFs, path: str) -> None:
 # -- byte ranges ------------------------------------------------------------------------
 
 
-@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50))), st.integers(0, 60),
-       st.integers(0, 60))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.integers(0, 50), st.integers(0, 50))),
+    st.integers(0, 60),
+    st.integers(0, 60),
+)
 def test_uncovered_and_merged_partition_a_range(
     spans: list[tuple[int, int]], a: int, b: int
 ) -> None:

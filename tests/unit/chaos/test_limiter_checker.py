@@ -6,8 +6,9 @@ from typing import Any
 
 from chaos.checkers.limiter import LimitUnderTest, check
 
-WINDOW = LimitUnderTest("t", "fixed_window", limit=4, window_s=1.0, replicas=2, shared=True,
-                        lease_batch=1)  # fmt: skip
+WINDOW = LimitUnderTest(
+    "t", "fixed_window", limit=4, window_s=1.0, replicas=2, shared=True, lease_batch=1
+)
 
 
 def rec(t: float, admitted: bool, replica: str = "g1", **kw: Any) -> dict[str, Any]:
@@ -18,8 +19,14 @@ def rec(t: float, admitted: bool, replica: str = "g1", **kw: Any) -> dict[str, A
 
 
 def test_a_window_within_its_limit_over_all_replicas_is_valid() -> None:
-    records = [rec(0.1, True, "g1"), rec(0.2, True, "g2"), rec(0.3, True, "g1"),
-               rec(0.4, True, "g2"), rec(0.5, False, "g1"), rec(1.1, True, "g2")]  # fmt: skip
+    records = [
+        rec(0.1, True, "g1"),
+        rec(0.2, True, "g2"),
+        rec(0.3, True, "g1"),
+        rec(0.4, True, "g2"),
+        rec(0.5, False, "g1"),
+        rec(1.1, True, "g2"),
+    ]
     verdict = check(records, WINDOW)
     assert verdict.valid, verdict
     assert verdict.worst_window == 4 and verdict.admitted == 5

@@ -9,9 +9,15 @@ from chaos.history import Operation
 
 
 def op(
-    f: str, start: int, end: int | None, input: Any = None, output: Any = None,
-    outcome: str = "ok", key: str = "k", process: str = "p",
-) -> Operation:  # fmt: skip
+    f: str,
+    start: int,
+    end: int | None,
+    input: Any = None,
+    output: Any = None,
+    outcome: str = "ok",
+    key: str = "k",
+    process: str = "p",
+) -> Operation:
     return Operation(process, f, key, input, output, outcome, start, end)  # type: ignore[arg-type]
 
 
@@ -64,10 +70,12 @@ def test_a_stale_read_is_invalid() -> None:
 
 def test_a_stale_read_hidden_by_a_later_write_is_still_invalid() -> None:
     history = [
-        write("a", 0, 1), write("b", 2, 3),
+        write("a", 0, 1),
+        write("b", 2, 3),
         read("a", 1, 4, 5, process="stale"),
-        write("c", 6, 7), read("c", 3, 8, 9),
-    ]  # fmt: skip
+        write("c", 6, 7),
+        read("c", 3, 8, 9),
+    ]
     assert not check(history).valid
 
 
@@ -106,9 +114,11 @@ def test_an_unknown_cas_may_or_may_not_have_swapped() -> None:
 
 def test_keys_are_checked_independently() -> None:
     history = [
-        write("a", 0, 1, key="x"), write("a", 0, 1, key="y"),
-        write("b", 2, 3, key="x"), read("a", 1, 4, 5, key="y"),
-    ]  # fmt: skip
+        write("a", 0, 1, key="x"),
+        write("a", 0, 1, key="y"),
+        write("b", 2, 3, key="x"),
+        read("a", 1, 4, 5, key="y"),
+    ]
     result = check(history)
     assert result.valid and [k.key for k in result.keys] == ["x", "y"]
     bad = check([*history, read("a", 1, 6, 7, key="x")])

@@ -9,8 +9,16 @@ from chaos.checkers import lock as lock_checker
 from chaos.history import Operation
 
 
-def op(process: str, f: str, key: str, input: Any, output: Any, start: int, end: int | None,
-       outcome: str = "ok") -> Operation:  # fmt: skip
+def op(
+    process: str,
+    f: str,
+    key: str,
+    input: Any,
+    output: Any,
+    start: int,
+    end: int | None,
+    outcome: str = "ok",
+) -> Operation:
     return Operation(process, f, key, input, output, outcome, start, end)  # type: ignore[arg-type]
 
 

@@ -10,8 +10,9 @@ from chaos.history import Operation
 K = "t/0"
 
 
-def op(process: str, f: str, input: Any, output: Any, start: int, outcome: str = "ok",
-       key: str = K) -> Operation:  # fmt: skip
+def op(
+    process: str, f: str, input: Any, output: Any, start: int, outcome: str = "ok", key: str = K
+) -> Operation:
     return Operation(process, f, key, input, output, outcome, start, start + 1)  # type: ignore[arg-type]
 
 
@@ -24,8 +25,13 @@ def poll(records: list[tuple[int, str]], start: int, process: str = "c1") -> Ope
 
 
 def test_a_clean_history_is_valid_and_nothing_is_unseen_at_the_end() -> None:
-    ops = [send("a", 0, 0), send("b", 1, 2), poll([(0, "a")], 3), poll([(1, "b")], 5),
-           poll([(0, "a"), (1, "b")], 7, FINAL)]  # fmt: skip
+    ops = [
+        send("a", 0, 0),
+        send("b", 1, 2),
+        poll([(0, "a")], 3),
+        poll([(1, "b")], 5),
+        poll([(0, "a"), (1, "b")], 7, FINAL),
+    ]
     result = check(ops)
     assert result.valid and result.figures()["unseen_at_end"] == 0
     assert result.unseen[:2] == [(1e-9, 1), (3e-9, 2)]

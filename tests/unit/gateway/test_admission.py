@@ -56,15 +56,30 @@ def test_the_default_config_is_valid() -> None:
         ({"tenants": {"a": {"keys": []}}}, "at least one API key"),
         ({"tenants": {"a": {"keys": ["k"], "limt": 1}}}, "unknown key"),
         ({"tenants": {"a": {"keys": ["k"], "limit": {"algorithm": "magic"}}}}, "algorithm"),
-        ({"tenants": {"a": {"keys": ["k"], "limit": {"algorithm": "token_bucket",
-                                                     "rate_per_s": 5}}}}, "needs burst"),
-        ({"tenants": {"a": {"keys": ["k"], "limit": {"algorithm": "fixed_window",
-                                                     "limit": 0, "window_s": 1}}}}, "limit >= 1"),
+        (
+            {
+                "tenants": {
+                    "a": {"keys": ["k"], "limit": {"algorithm": "token_bucket", "rate_per_s": 5}}
+                }
+            },
+            "needs burst",
+        ),
+        (
+            {
+                "tenants": {
+                    "a": {
+                        "keys": ["k"],
+                        "limit": {"algorithm": "fixed_window", "limit": 0, "window_s": 1},
+                    }
+                }
+            },
+            "limit >= 1",
+        ),
         ({"tenants": {"a": {"keys": ["k"]}, "b": {"keys": ["k"]}}}, "belongs to a and b"),
         ({"tenants": {"a": {"keys": ["k"], "concurrency": 0}}}, "concurrency"),
         ({"tenants": {"a": {"keys": ["k"]}}, "shedding": {"critical_reserve": 1.5}}, "reserve"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_config_names_what_is_wrong(data: dict[str, object], says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         parse(data)
@@ -107,8 +122,7 @@ async def test_the_tenant_limit_refuses_with_the_ratelimit_fields_until_its_wind
 
 
 async def test_a_method_limit_applies_to_that_method_only() -> None:
-    methods = {"faultlab.kv.v1.KV/Put": {"algorithm": "token_bucket", "rate_per_s": 1,
-                                          "burst": 1}}  # fmt: skip
+    methods = {"faultlab.kv.v1.KV/Put": {"algorithm": "token_bucket", "rate_per_s": 1, "burst": 1}}
     admission = Admission(config(methods=methods), FakeClock())
     tenant = admission.authenticate("Bearer k1")
     async with admission.admit(tenant, PUT, Priority.DEFAULT):

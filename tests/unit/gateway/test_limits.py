@@ -18,7 +18,7 @@ from services.gateway.limits import (
     SlidingLog,
     SlidingWindowCounter,
     TokenBucket,
-)  # fmt: skip
+)
 
 
 class FakeClock:
@@ -33,8 +33,9 @@ class FakeClock:
 ARRIVALS = st.lists(st.tuples(st.floats(0, 0.5), st.integers(1, 4)), min_size=1, max_size=120)
 
 
-def admitted_times(limiter_take: object, clock: FakeClock,
-                   arrivals: list[tuple[float, int]]) -> list[float]:  # fmt: skip
+def admitted_times(
+    limiter_take: object, clock: FakeClock, arrivals: list[tuple[float, int]]
+) -> list[float]:
     assert callable(limiter_take)
     times = []
     for gap, count in arrivals:
@@ -173,9 +174,13 @@ def test_bad_limits_are_refused_with_a_clear_error() -> None:
 
 def test_a_request_larger_than_the_limit_can_never_be_admitted() -> None:
     clock = FakeClock()
-    for limiter in (TokenBucket(1, 3, clock), LeakyBucket(1, 3, clock),
-                    FixedWindow(3, 1, clock), SlidingLog(3, 1, clock),
-                    SlidingWindowCounter(3, 1, clock)):  # fmt: skip
+    for limiter in (
+        TokenBucket(1, 3, clock),
+        LeakyBucket(1, 3, clock),
+        FixedWindow(3, 1, clock),
+        SlidingLog(3, 1, clock),
+        SlidingWindowCounter(3, 1, clock),
+    ):
         decision = limiter.take(4)
         assert not decision.allowed and decision.retry_after_s == math.inf
 

@@ -73,13 +73,18 @@ def test_the_breaker_opens_on_the_failure_rate_then_probes_then_closes() -> None
     breaker.record(True)
     assert breaker.state is BreakerState.CLOSED, "a fresh window after closing"
     assert [s for _, s in breaker.transitions] == [
-        BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.OPEN, BreakerState.HALF_OPEN,
+        BreakerState.OPEN,
+        BreakerState.HALF_OPEN,
+        BreakerState.OPEN,
+        BreakerState.HALF_OPEN,
         BreakerState.CLOSED,
-    ]  # fmt: skip
+    ]
 
 
-@pytest.mark.parametrize("bad", [dict(failure_rate=0), dict(window=0), dict(min_calls=30),
-                                 dict(open_s=0), dict(probes=0)])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [dict(failure_rate=0), dict(window=0), dict(min_calls=30), dict(open_s=0), dict(probes=0)],
+)
 def test_a_breaker_with_bad_settings_is_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         CircuitBreaker(FakeClock(), **bad)  # type: ignore[arg-type]

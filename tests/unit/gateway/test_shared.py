@@ -50,8 +50,7 @@ class MemoryStore:
 
 
 def replicas(store: MemoryStore, clock: FakeClock, n: int, sharing: Sharing) -> list[SharedWindow]:
-    return [SharedWindow("t", 20, 1.0, sharing, n, LeaseStore(store.cas), clock)
-            for _ in range(n)]  # fmt: skip
+    return [SharedWindow("t", 20, 1.0, sharing, n, LeaseStore(store.cas), clock) for _ in range(n)]
 
 
 @pytest.mark.parametrize("seed", range(20))

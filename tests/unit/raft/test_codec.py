@@ -15,13 +15,24 @@ from services.raft.messages import Entry, EntryKind, Message, MessageType, Snaps
 counts = st.integers(0, 2**63 - 1)
 ids = st.text(min_size=1, max_size=8)
 entries = st.builds(Entry, counts, counts, st.binary(max_size=16), st.sampled_from(EntryKind))
-snapshots = st.builds(Snapshot, counts, counts, st.lists(ids, max_size=3).map(tuple),
-                      st.binary(max_size=16))  # fmt: skip
+snapshots = st.builds(
+    Snapshot, counts, counts, st.lists(ids, max_size=3).map(tuple), st.binary(max_size=16)
+)
 messages = st.builds(
-    Message, st.sampled_from(MessageType), ids, ids, counts, index=counts, log_term=counts,
-    entries=st.lists(entries, max_size=3).map(tuple), commit=counts, reject=st.booleans(),
-    snapshot=st.none() | snapshots, reject_hint=counts, context=st.binary(max_size=8),
-)  # fmt: skip
+    Message,
+    st.sampled_from(MessageType),
+    ids,
+    ids,
+    counts,
+    index=counts,
+    log_term=counts,
+    entries=st.lists(entries, max_size=3).map(tuple),
+    commit=counts,
+    reject=st.booleans(),
+    snapshot=st.none() | snapshots,
+    reject_hint=counts,
+    context=st.binary(max_size=8),
+)
 
 
 @given(messages)
@@ -48,9 +59,19 @@ def test_random_bytes_are_refused_or_a_well_typed_message(raw: bytes) -> None:
 
 @pytest.mark.parametrize(
     "field, bad",
-    [(1, 7), (3, "3"), (3, -1), (4, 1.5), (6, [[1, 1, 0, "text"]]), (6, [[1]]), (8, 1),
-     (9, [1, 1, [2], b""]), (11, "ctx"), (3, True)],
-)  # fmt: skip
+    [
+        (1, 7),
+        (3, "3"),
+        (3, -1),
+        (4, 1.5),
+        (6, [[1, 1, 0, "text"]]),
+        (6, [[1]]),
+        (8, 1),
+        (9, [1, 1, [2], b""]),
+        (11, "ctx"),
+        (3, True),
+    ],
+)
 def test_the_right_shape_with_a_wrong_type_is_refused(field: int, bad: object) -> None:
     fields = msgpack.unpackb(encode_message(Message(MessageType.HEARTBEAT, "a", "b", 1)))
     fields[field] = bad

@@ -17,9 +17,10 @@ from services.raft.storage import FsyncPolicy, RaftStorage
 
 
 def ready(
-    entries: tuple[Entry, ...] = (), hard_state: HardState | None = None,
+    entries: tuple[Entry, ...] = (),
+    hard_state: HardState | None = None,
     snapshot: Snapshot | None = None,
-) -> Ready:  # fmt: skip
+) -> Ready:
     return Ready(SoftState("follower", "", 1), hard_state, entries, snapshot, (), (), (), True)
 
 
@@ -67,8 +68,9 @@ def test_an_installed_snapshot_replaces_the_whole_log(tmp_path: Path) -> None:
 def test_only_a_persist_that_fsyncs_or_writes_a_snapshot_blocks(tmp_path: Path) -> None:
     """What the driver moves off the event loop: a commit-index-only write under the
     default policy is a buffered write; entries are not, unless nothing is ever synced."""
-    commit_only = Ready(SoftState("leader", "n1", 1), HardState(1, "n1", 5), (), None, (), (),
-                        (), must_sync=False)  # fmt: skip
+    commit_only = Ready(
+        SoftState("leader", "n1", 1), HardState(1, "n1", 5), (), None, (), (), (), must_sync=False
+    )
     with_entries = ready(entries(1, 1))
     snap = ready(snapshot=Snapshot(1, 1, ("n1",), b""))
     expected = {
@@ -81,8 +83,9 @@ def test_only_a_persist_that_fsyncs_or_writes_a_snapshot_blocks(tmp_path: Path) 
         assert tuple(storage.blocks(rd) for rd in (commit_only, with_entries, snap)) == blocks
 
 
-def crash_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                 steps: Callable[[RaftStorage], None]) -> list[Path]:  # fmt: skip
+def crash_images(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: Callable[[RaftStorage], None]
+) -> list[Path]:
     """Run `steps` on a storage and copy its folder right after every fsync. Each copy is
     what a power cut at that moment may leave: everything written so far had reached the
     disk. (Not every crash image, but one a correct ordering must always recover from.)"""
@@ -114,8 +117,9 @@ def assert_each_recovers(images: list[Path]) -> None:
 
 
 def test_a_crash_during_a_snapshot_install_with_entries_recovers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The leader's snapshot and the appends after it arrive in one Ready, with a commit
     index past the snapshot. The hard state must not reach the disk before the entries it
     counts: a crash in between left a node that could not start (found by the power-cut
@@ -130,8 +134,9 @@ def test_a_crash_during_a_snapshot_install_with_entries_recovers(
 
 
 def test_a_crash_during_compaction_recovers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def compact_twice(storage: RaftStorage) -> None:
         storage.wal.segment_bytes = 40  # a few records per segment
         for i in range(1, 13):
