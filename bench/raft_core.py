@@ -14,7 +14,10 @@ import random
 import time
 from collections import deque
 
-from services.raft import Message, RaftConfig, RaftCore, Role
+from services.raft.config import RaftConfig
+from services.raft.core import RaftCore
+from services.raft.messages import Message
+from services.raft.role import Role
 
 VOTERS = ("n1", "n2", "n3")
 

@@ -9,9 +9,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
+from faultlab.admin.v1 import admin_pb2
 
 from chaos.history import History
 from cluster import admin_client
+from services.raft.role import Role
 from services.runtime.topology import Topology
 
 
@@ -19,7 +21,7 @@ from services.runtime.topology import Topology
 class Sample:
     time_s: float
     node: str
-    role: str
+    role: str  # Role.label: "leader", "pre-candidate", ...
     term: int
     group: str = "kv"  # the Raft group
 
@@ -37,8 +39,14 @@ async def monitor_terms(
             except grpc.RpcError:
                 continue
             now_s = history.now_ns() / 1e9
-            samples += [Sample(now_s, node.id, g.role, g.term, g.group) for g in s.groups]
+            samples += [
+                Sample(now_s, node.id, Role(g.role).label, g.term, g.group) for g in s.groups
+            ]
         await asyncio.sleep(interval_s)
+
+
+def sample(time_s: float, node: str, view: admin_pb2.RaftGroupStatus) -> Sample:
+    return Sample(time_s, node, Role(view.role).label, view.term, view.group)
 
 
 def save(samples: list[Sample], path: Path) -> None:

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
+from services.raft.role import Role
 from services.runtime import tls
 from services.runtime.topology import Topology
 
@@ -83,6 +84,6 @@ def leader_of(
         # The group's own voters: a partition may have fewer replicas than its node kind.
         voters = len(view.voters) or len(topology.peers(node_id)) + 1
         agree = [v for v in views.values() if v.term == view.term and v.leader_id == node_id]
-        if view.role == "leader" and len(agree) > voters // 2:
+        if view.role == Role.LEADER and len(agree) > voters // 2:
             return node_id
     return None

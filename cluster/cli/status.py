@@ -17,6 +17,7 @@ from cluster.cli.disk import disks_table
 from cluster.cli.node import process_states
 from cluster.state import ClusterState
 from cluster.supervisor import SupervisorError
+from services.raft.role import Role
 from services.runtime.topology import Topology
 
 console = Console()
@@ -71,18 +72,27 @@ def _nodes_table(
         if isinstance(s, str):
             table.add_row(n.id, n.group, f"[red]down ({s})[/]", "", "", "")
             continue
-        led = sum(1 for g in s.groups if g.role == "leader")
+        led = sum(1 for g in s.groups if g.role == Role.LEADER)
         hosted = f"{len(s.groups)} ({led} led)" if s.groups else "-"
         table.add_row(n.id, n.group, "[green]serving[/]", hosted, str(s.pid), f"{s.uptime_s:.0f}s")
     return table
 
 
-_ROLE_MARK = {
-    "leader": "[bold green]L[/]",
-    "follower": "F",
-    "candidate": "[yellow]C[/]",
-    "pre_candidate": "[yellow]P[/]",
+ROLE_MARK = {
+    Role.STARTING: "[dim]S[/]",
+    Role.FOLLOWER: "F",
+    Role.PRE_CANDIDATE: "[yellow]P[/]",
+    Role.CANDIDATE: "[yellow]C[/]",
+    Role.LEADER: "[bold green]L[/]",
 }
+
+
+def role_mark(wire_role: int) -> str:
+    """The mark for a role as the wire carries it; a newer node's unknown role by number."""
+    try:
+        return ROLE_MARK[Role(wire_role)]
+    except ValueError:
+        return f"?{wire_role}"
 
 
 def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | str]) -> list[Table]:
@@ -101,7 +111,7 @@ def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | st
             continue
         table = Table(
             title=f"{group.name}: raft groups (role term/applied: L leader, "
-            "F follower, C candidate)"
+            "F follower, P pre-candidate, C candidate, S starting)"
         )
         table.add_column("raft group", no_wrap=True)
         table.add_column("leader")
@@ -114,7 +124,7 @@ def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | st
             cells = []
             for node_id in nodes:
                 v = views.get(node_id)
-                mark = _ROLE_MARK.get(v.role, v.role) if v else ""
+                mark = role_mark(v.role) if v else ""
                 cells.append(f"{mark} {v.term}/{v.applied_index}" if v else "")
             table.add_row(raft, leader, *cells)
         tables.append(table)

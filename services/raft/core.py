@@ -13,7 +13,6 @@ comes from there.
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,15 +37,9 @@ from services.raft.messages import (
 )
 from services.raft.progress import Progress, ProgressState
 from services.raft.ready import Ready, SoftState
+from services.raft.role import Role
 
 MT = MessageType
-
-
-class Role(enum.Enum):
-    FOLLOWER = "follower"
-    PRE_CANDIDATE = "pre-candidate"
-    CANDIDATE = "candidate"
-    LEADER = "leader"
 
 
 @dataclass(frozen=True)
@@ -201,7 +194,7 @@ class RaftCore:
         entries = tuple(self.log.unstable_entries())
         persisted = self._persisted_hard_state
         rd = Ready(
-            soft_state=SoftState(self.role.value, self.lead, self.term),
+            soft_state=SoftState(self.role, self.lead, self.term),
             hard_state=hs if changed else None,
             entries=entries,
             snapshot=self.log.pending_snapshot,

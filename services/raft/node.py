@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 
 from services.raft import metrics
 from services.raft.config import RaftConfig
-from services.raft.core import RaftCore, Role
+from services.raft.core import RaftCore
 from services.raft.errors import NodeStopped, NotLeader, ProposalDropped
 from services.raft.messages import Entry, Message, NodeId, ReadState
 from services.raft.ready import Ready
 from services.raft.ready_handler import ReadyHandler
+from services.raft.role import Role
 from services.raft.statemachine import StateMachine
 from services.raft.storage import Storage
 from services.runtime import logs
@@ -119,7 +120,7 @@ class RaftNode:
         self._read_ids = itertools.count(1)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last_role = ""
+        self._last_role = Role.STARTING
         self.on_storage_failure: Callable[[str, OSError], None] = stop_process
 
     # -- life cycle -------------------------------------------------------------------------
@@ -158,8 +159,8 @@ class RaftNode:
     # -- what callers see -------------------------------------------------------------------
 
     @property
-    def role(self) -> str:
-        return self.core.role.value if self.core else "starting"
+    def role(self) -> Role:
+        return self.core.role if self.core else Role.STARTING
 
     @property
     def term(self) -> int:
@@ -381,16 +382,16 @@ class RaftNode:
 
     def _after_ready(self, core: RaftCore, handler: ReadyHandler, rd: Ready) -> None:
         role = rd.soft_state.role
-        if role != self._last_role:
+        if role is not self._last_role:
             logs.event(
                 log,
                 "raft_role",
                 group=self.group,
-                role=role,
+                role=role.label,
                 term=core.term,
                 leader=rd.soft_state.leader,
             )
-            if self._last_role == Role.LEADER.value:
+            if self._last_role is Role.LEADER:
                 self._fail_reads(NotLeader(self.id, core.lead))
                 handler.drop_reads()
             self._last_role = role

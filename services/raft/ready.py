@@ -18,13 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.raft.messages import Entry, HardState, Message, NodeId, ReadState, Snapshot
+from services.raft.role import Role
 
 
 @dataclass(frozen=True)
 class SoftState:
     """Volatile facts worth reporting (metrics, status); never persisted."""
 
-    role: str
+    role: Role
     leader: NodeId
     term: int
 

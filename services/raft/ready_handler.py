@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.raft.core import RaftCore, Role
+from services.raft.core import RaftCore
 from services.raft.messages import Entry, EntryKind, Message, MessageType, ReadState
 from services.raft.ready import Ready
+from services.raft.role import Role
 from services.raft.statemachine import StateMachine
 
 OnApplied = Callable[[Entry, object], None]
@@ -30,7 +31,7 @@ _SENT_BEFORE_PERSIST = frozenset({MessageType.APPEND, MessageType.HEARTBEAT, Mes
 
 
 def sent_before_persist(rd: Ready, msg: Message) -> bool:
-    return rd.soft_state.role == Role.LEADER.value and msg.type in _SENT_BEFORE_PERSIST
+    return rd.soft_state.role is Role.LEADER and msg.type in _SENT_BEFORE_PERSIST
 
 
 class ReadyHandler:

@@ -20,7 +20,7 @@ class GroupInfo:
     """One Raft group as this node sees it (the runtime knows nothing of Raft itself)."""
 
     group: str
-    role: str
+    role: int  # faultlab.admin.v1.RaftRole: services/raft/role.py's Role is one
     term: int
     leader: str
     commit: int

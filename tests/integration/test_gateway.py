@@ -21,6 +21,7 @@ from cluster.client import KvClient, LockClient
 from cluster.client.gateway import bearer, gateway_addresses
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until, wait_until_async
+from services.raft.role import Role
 from services.runtime.topology import Group
 from tests.integration.errorcheck import assert_reason, failure
 
@@ -132,10 +133,10 @@ async def test_an_unknown_priority_is_invalid(channels: Channels) -> None:
     assert_reason(e, grpc.StatusCode.INVALID_ARGUMENT, "INVALID", True)
 
 
-def role(cluster: LocalCluster, node: str) -> str:
+def role(cluster: LocalCluster, node: str) -> Role | None:
     status = fetch_status(cluster.topology.listen_address(node), 1.0)
     view = group_view(status, "kv")
-    return view.role if view else ""
+    return Role(view.role) if view else None
 
 
 @pytest.fixture
@@ -162,7 +163,7 @@ async def test_forwarding_follows_a_leader_change(own_cluster: LocalCluster) -> 
             # Until the old leader notices it lost its quorum, it still takes writes (and
             # cannot commit them): Raft, not the gateway. Once it steps down it redirects.
             wait_until(
-                lambda: role(own_cluster, old) != "leader",
+                lambda: role(own_cluster, old) != Role.LEADER,
                 timeout_s=15,
                 what=f"{old} stepping down",
             )

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.raft.config import RaftConfig
-from services.raft.core import RaftCore, Role
+from services.raft.core import RaftCore
 from services.raft.errors import NotLeader, ProposalDropped
 from services.raft.messages import ConfChange, ConfChangeKind, Entry, NodeId, ReadState
 from services.raft.ready_handler import ReadyHandler
+from services.raft.role import Role
 from services.raft.sim.checker import SafetyChecker
 from services.raft.sim.network import SimNetwork
 from services.raft.sim.register import RegisterMachine

@@ -7,7 +7,8 @@ import random
 import pytest
 
 from services.raft.config import RaftConfig
-from services.raft.core import RaftCore, Restored, Role
+from services.raft.core import RaftCore, Restored
+from services.raft.role import Role
 from services.raft.errors import NotLeader, ProposalDropped
 from services.raft.messages import (
     ConfChange,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.raft.core import Role
+from services.raft.role import Role
 from services.raft.errors import NotLeader
 from services.raft.messages import ConfChangeKind
 from services.raft.sim.cluster import SimOptions

@@ -1,10 +1,26 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class RaftRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RAFT_ROLE_UNSPECIFIED: _ClassVar[RaftRole]
+    RAFT_ROLE_STARTING: _ClassVar[RaftRole]
+    RAFT_ROLE_FOLLOWER: _ClassVar[RaftRole]
+    RAFT_ROLE_PRE_CANDIDATE: _ClassVar[RaftRole]
+    RAFT_ROLE_CANDIDATE: _ClassVar[RaftRole]
+    RAFT_ROLE_LEADER: _ClassVar[RaftRole]
+RAFT_ROLE_UNSPECIFIED: RaftRole
+RAFT_ROLE_STARTING: RaftRole
+RAFT_ROLE_FOLLOWER: RaftRole
+RAFT_ROLE_PRE_CANDIDATE: RaftRole
+RAFT_ROLE_CANDIDATE: RaftRole
+RAFT_ROLE_LEADER: RaftRole
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()
@@ -36,13 +52,13 @@ class RaftGroupStatus(_message.Message):
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     VOTERS_FIELD_NUMBER: _ClassVar[int]
     group: str
-    role: str
+    role: RaftRole
     term: int
     leader_id: str
     commit_index: int
     applied_index: int
     voters: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, group: _Optional[str] = ..., role: _Optional[str] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, group: _Optional[str] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "group", "version", "uptime_s", "pid", "peers", "groups")
