@@ -22,11 +22,9 @@ MAX_BATCH_OPS = 1000
 
 
 class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
-    def __init__(self, group: ReplicatedGroup) -> None:
+    def __init__(self, group: ReplicatedGroup[KvState]) -> None:
         self._group = group
-        state = group.node.state_machine
-        assert isinstance(state, KvState)
-        self._state = state
+        self._state = group.state
 
     # -- writes -----------------------------------------------------------------------------
 

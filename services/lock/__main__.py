@@ -16,10 +16,8 @@ GROUP = "lock"  # one Raft group, hosted by every node of the topology's lock gr
 
 
 def make_servicer(replicas: Replicas) -> LockServicer:
-    group = replicas.group(GROUP)
-    state = group.node.state_machine
-    assert isinstance(state, LockState)
-    clock = LeaderClock(group, state)
+    group = replicas.group(GROUP, LockState)
+    clock = LeaderClock(group)
     replicas.run_in_background("lock-session-clock", clock.run)
     return LockServicer(group, clock)
 

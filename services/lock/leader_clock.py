@@ -44,22 +44,21 @@ def monotonic_ms() -> int:
 class LeaderClock:
     def __init__(
         self,
-        group: ReplicatedGroup,
-        state: LockState,
+        group: ReplicatedGroup[LockState],
         clock_ms: Callable[[], int] = monotonic_ms,
     ) -> None:
         self._group = group
-        self._state = state
+        self._state = group.state
         self._clock_ms = clock_ms
         self._term = 0  # the term whose `lead` is applied; 0: none
         self._offset_ms = 0
 
     def now_ms(self) -> int:
         """The session clock, on a leader that has taken office; else an error."""
-        node = self._group.node
-        if not node.is_leader():
-            raise self._group.not_leader(node.leader)
-        if self._term != node.term:
+        group = self._group
+        if not group.is_leader():
+            raise group.not_leader(group.leader_id)
+        if self._term != group.term:
             raise NotApplied("this leader is still taking office (extending every session); retry")
         return self._clock_ms() + self._offset_ms
 
@@ -72,11 +71,10 @@ class LeaderClock:
                 logs.event(log, "lock_clock_step_failed", reason=type(e).__name__, error=e.message)
 
     async def _step(self) -> None:
-        node = self._group.node
-        if not node.is_leader():
+        if not self._group.is_leader():
             self._term = 0
             return
-        term = node.term
+        term = self._group.term
         if self._term != term:
             await self._take_office(term)
             return
@@ -93,7 +91,7 @@ class LeaderClock:
         cmd = commands.encode({"op": "lead"})
         result = await self._group.propose_within(cmd, PROPOSE_TIMEOUT_S)
         assert isinstance(result, dict)
-        if self._group.node.term != term:
+        if self._group.term != term:
             return  # deposed while it committed: the next leader takes office itself
         # The log's clock as of `lead`: nothing later in the log is this leader's but its own.
         self._offset_ms = self._state.clock_ms - self._clock_ms()

@@ -44,11 +44,9 @@ _EVENT_KINDS = {
 
 
 class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
-    def __init__(self, group: ReplicatedGroup, clock: LeaderClock) -> None:
+    def __init__(self, group: ReplicatedGroup[LockState], clock: LeaderClock) -> None:
         self._group = group
-        state = group.node.state_machine
-        assert isinstance(state, LockState)
-        self._state = state
+        self._state = state = group.state
         self._clock = clock
         # (lock name, session) -> the events of the Acquire calls waiting here for it
         self._waiting: dict[tuple[str, int], set[asyncio.Event]] = {}

@@ -16,8 +16,13 @@ from services.log.meta import GROUP as META_GROUP
 from services.log.meta import MetaState
 from services.log.partitions import PartitionHost
 from services.log.servicer import LogServicer
-from services.raft.statemachine import StateMachine
-from services.replicated import Replicas, ReplicatedService, Servicer, replicated_main
+from services.replicated import (
+    Replicas,
+    ReplicatedService,
+    Servicer,
+    StateMachine,
+    replicated_main,
+)
 
 
 def state_machine(group: str) -> StateMachine:
@@ -28,16 +33,11 @@ def state_machine(group: str) -> StateMachine:
 
 
 def make_servicer(replicas: Replicas) -> LogServicer:
-    meta_group = replicas.group(META_GROUP)
-    meta = meta_group.node.state_machine
-    assert isinstance(meta, MetaState)
-    partitions = PartitionHost(replicas, meta)
+    meta_group = replicas.group(META_GROUP, MetaState)
+    partitions = PartitionHost(replicas, meta_group.state)
     replicas.run_in_background("log-partitions", partitions.reconcile_forever)
     replicas.run_in_background("log-housekeeping", partitions.housekeeping_forever)
-    groups_group = replicas.group(GROUPS_GROUP)
-    groups = groups_group.node.state_machine
-    assert isinstance(groups, GroupsState)
-    coordinator = Coordinator(groups_group, groups)
+    coordinator = Coordinator(replicas.group(GROUPS_GROUP, GroupsState))
     replicas.run_in_background("log-group-coordinator", coordinator.run)
     return LogServicer(
         meta_group,

@@ -25,9 +25,9 @@ EXPIRE_TIMEOUT_S = 2.0
 
 
 class Coordinator:
-    def __init__(self, group: ReplicatedGroup, state: GroupsState) -> None:
+    def __init__(self, group: ReplicatedGroup[GroupsState]) -> None:
         self.group = group
-        self.state = state
+        self.state = group.state
         self._last_s: dict[tuple[str, str], float] = {}  # (group, member) -> last heard
         self._leading = False
 
@@ -38,7 +38,7 @@ class Coordinator:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(CHECK_S)
-            leading = self.group.node.is_leader()
+            leading = self.group.is_leader()
             if leading and not self._leading:
                 self._last_s.clear()  # heartbeats went to the old leader: start afresh
             self._leading = leading

@@ -32,7 +32,7 @@ class GroupRpcs:
     _topic: Callable[[str, grpc.aio.ServicerContext], Awaitable[TopicMeta]]
 
     @property
-    def _groups(self) -> ReplicatedGroup:
+    def _groups(self) -> ReplicatedGroup[GroupsState]:
         return self._coordinator.group
 
     @property

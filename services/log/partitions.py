@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from services.log import commands
 from services.log.meta import MetaState, TopicMeta
 from services.log.partition import PartitionState
-from services.raft.host import RaftHost, UnknownGroup
-from services.replicated import Replicas, ReplicatedGroup
+from services.replicated import Replicas, ReplicatedGroup, UnknownGroup
 from services.runtime import errors, logs
 
 log = logging.getLogger("faultlab.log")
@@ -46,20 +45,15 @@ class Hosted:
 class PartitionHost:
     def __init__(self, replicas: Replicas, meta: MetaState) -> None:
         self._replicas = replicas
-        self._host: RaftHost = replicas.host
         self._meta = meta
         self.hosted: dict[str, Hosted] = {}  # group id -> what it is
         self._changed = asyncio.Event()
         self._changed.set()  # reconcile once at start, whatever was restored
         meta.listeners.add(self._changed.set)
 
-    def group(self, group_id: str) -> ReplicatedGroup:
-        return self._replicas.group(group_id)
-
-    def state(self, group_id: str) -> PartitionState:
-        state = self._host.group(group_id).state_machine
-        assert isinstance(state, PartitionState)
-        return state
+    def group(self, group_id: str) -> ReplicatedGroup[PartitionState]:
+        """A partition's group hosted here; UnknownGroup if it is not (yet, or any more)."""
+        return self._replicas.group(group_id, PartitionState)
 
     # -- keeping the hosted groups equal to the metadata ------------------------------------
 
@@ -70,7 +64,7 @@ class PartitionHost:
             await self._reconcile()
 
     async def _reconcile(self) -> None:
-        me = self._host.node_id
+        me = self._replicas.node_id
         wanted = {
             topic.group(p): Hosted(topic, p)
             for topic in list(self._meta.topics.values())
@@ -80,12 +74,12 @@ class PartitionHost:
         for group_id in [g for g in self.hosted if g not in wanted]:
             del self.hosted[group_id]
             with contextlib.suppress(UnknownGroup):  # never started here
-                await self._host.remove_group(group_id, destroy=True)
+                await self._replicas.remove_group(group_id, destroy=True)
         for group_id, hosted in wanted.items():
             if group_id in self.hosted:
                 continue
             voters = hosted.topic.replicas[hosted.partition]
-            await self._host.add_group(group_id, voters, PartitionState())
+            await self._replicas.add_group(group_id, voters, PartitionState())
             self.hosted[group_id] = hosted
 
     # -- leader duties ------------------------------------------------------------------------
@@ -101,21 +95,21 @@ class PartitionHost:
                     logs.event(log, "log_housekeeping_skipped", group=group_id, error=str(e))
 
     async def _keep(self, group_id: str, hosted: Hosted) -> None:
-        node = self._host.group(group_id)
-        if not node.is_leader():
+        group = self.group(group_id)
+        if not group.is_leader():
             return
-        if hosted.preferred != node.id and node.caught_up(hosted.preferred):
-            new = await node.transfer_leadership(TRANSFER_TIMEOUT_S, to=hosted.preferred)
+        if hosted.preferred != group.node_id and group.is_caught_up(hosted.preferred):
+            new = await group.transfer_leadership(TRANSFER_TIMEOUT_S, to=hosted.preferred)
             logs.event(log, "log_preferred_leader", group=group_id, to=new or "")
             return
-        await self._retain(group_id, hosted.topic)
+        await self._retain(group, hosted.topic)
 
-    async def _retain(self, group_id: str, topic: TopicMeta) -> None:
+    async def _retain(self, group: ReplicatedGroup[PartitionState], topic: TopicMeta) -> None:
         if not any(topic.retention):
             return
-        state = self.state(group_id)
+        state = group.state
         now_ms = int(time.time() * 1000)
         start = state.retention_point(*topic.retention, now_ms)
         if start > state.log_start:
             cmd = commands.encode({"op": "trim", "before": start})
-            await self.group(group_id).propose_within(cmd, TRANSFER_TIMEOUT_S)
+            await group.propose_within(cmd, TRANSFER_TIMEOUT_S)

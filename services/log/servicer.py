@@ -20,8 +20,7 @@ from services.log.group_rpcs import GroupRpcs
 from services.log.meta import MetaState, TopicMeta
 from services.log.partition import PartitionState
 from services.log.partitions import PartitionHost
-from services.raft.host import UnknownGroup
-from services.replicated import ReplicatedGroup
+from services.replicated import ReplicatedGroup, UnknownGroup
 from services.runtime import errors
 from services.runtime.deadlines import time_left
 
@@ -29,7 +28,7 @@ from services.runtime.deadlines import time_left
 class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
     def __init__(
         self,
-        meta_group: ReplicatedGroup,
+        meta_group: ReplicatedGroup[MetaState],
         partitions: PartitionHost,
         coordinator: Coordinator,
         log_nodes: tuple[str, ...],
@@ -39,9 +38,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         self._coordinator = coordinator
         self._fence_commits = fence_commits
         self._meta_group = meta_group
-        state = meta_group.node.state_machine
-        assert isinstance(state, MetaState)
-        self._meta = state
+        self._meta = meta_group.state
         self._partitions = partitions
         self._log_nodes = log_nodes
         self._client_address = client_address
@@ -173,7 +170,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         topic = await self._topic(request.topic, context)
         group = self._leading(topic, request.partition)
         group.lease_read()
-        state = self._partitions.state(group.group)
+        state = group.state
         _check_offset(state, request.offset)
         wait_s = min(request.max_wait_ms / 1000, time_left(context))
         if request.offset == state.high_watermark and wait_s > 0:
@@ -188,7 +185,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         commands.check_fetch(request.offset, request.max_bytes, 0)
         topic = await self._topic(request.topic, context)
         group = self._leading(topic, request.partition)
-        state = self._partitions.state(group.group)
+        state = group.state
         offset = request.offset
         while True:
             group.lease_read()
@@ -214,7 +211,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             raise _unknown_topic(name)
         return topic
 
-    def _leading(self, topic: TopicMeta, partition: int) -> ReplicatedGroup:
+    def _leading(self, topic: TopicMeta, partition: int) -> ReplicatedGroup[PartitionState]:
         """The partition's group on this node, or the refusal that sends the caller on."""
         if not 0 <= partition < topic.partitions:
             raise errors.UnknownTopic(
@@ -265,12 +262,11 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         )
         try:
             group = self._partitions.group(group_id)
-            state = self._partitions.state(group_id)
         except UnknownGroup:
             return described
-        described.leader = group.node.leader
-        described.high_watermark = state.high_watermark
-        described.log_start_offset = state.log_start
+        described.leader = group.leader_id
+        described.high_watermark = group.state.high_watermark
+        described.log_start_offset = group.state.log_start
         return described
 
 

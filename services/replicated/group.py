@@ -1,4 +1,7 @@
-"""`ReplicatedGroup`: one Raft group as a service's handlers see it.
+"""`ReplicatedGroup[S]`: one Raft group as a service's handlers see it, S its state
+machine's type. A service reads its state, its leader and its term here and never touches
+Raft itself (an import-linter contract keeps services/{kv,lock,log,gateway} off
+services.raft).
 
 Handlers propose commands and wait for reads with the caller's deadline; every failure
 comes out already in the error tree (services/runtime/errors.py), so a handler never
@@ -13,30 +16,53 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import grpc
 
 from services.raft.errors import NodeStopped, NotLeader, ProposalDropped
 from services.raft.node import RaftNode
+from services.raft.statemachine import StateMachine
 from services.runtime import errors
 from services.runtime.deadlines import time_left
 
 T = TypeVar("T")
+S = TypeVar("S", bound=StateMachine)
 
 
-class ReplicatedGroup:
-    def __init__(self, node: RaftNode, client_address: Callable[[str], str]) -> None:
-        self.node = node
+class ReplicatedGroup(Generic[S]):
+    def __init__(self, node: RaftNode, state: S, client_address: Callable[[str], str]) -> None:
+        self._node = node
+        self.state = state  # the replica's state machine: read it, never apply to it
         self._client_address = client_address  # node id -> where clients dial it
 
     @property
     def group(self) -> str:
-        return self.node.group
+        return self._node.group
 
     @property
     def node_id(self) -> str:
-        return self.node.id
+        return self._node.id
+
+    @property
+    def leader_id(self) -> str:
+        """The leader this replica follows; "" when it knows none."""
+        return self._node.leader
+
+    @property
+    def term(self) -> int:
+        return self._node.term
+
+    def is_leader(self) -> bool:
+        return self._node.is_leader()
+
+    def is_caught_up(self, peer: str) -> bool:
+        """On the leader: whether `peer` holds its whole log (it could lead at once)."""
+        return self._node.caught_up(peer)
+
+    async def transfer_leadership(self, timeout_s: float, to: str) -> str | None:
+        """Hand leadership to `to`; the new leader, or None if none took over in time."""
+        return await self._node.transfer_leadership(timeout_s, to=to)
 
     async def propose(self, command: bytes, context: grpc.aio.ServicerContext) -> object:
         """The state machine's result for `command`, applied before the caller's deadline."""
@@ -45,12 +71,12 @@ class ReplicatedGroup:
     async def propose_within(self, command: bytes, timeout_s: float) -> object:
         """The state machine's result for `command`, applied within `timeout_s` (for the
         service's own commands, which have no caller)."""
-        return await self._settled(self.node.propose(command), timeout_s)
+        return await self._settled(self._node.propose(command), timeout_s)
 
     async def propose_appended(self, command: bytes, context: grpc.aio.ServicerContext) -> int:
         """The entry's index once this leader alone has persisted it: the unsafe answer
         (Kafka acks=1) of a write the followers may never get."""
-        return await self._settled(self.node.propose_appended(command), time_left(context))
+        return await self._settled(self._node.propose_appended(command), time_left(context))
 
     async def _settled(self, proposal: Awaitable[T], timeout_s: float) -> T:
         try:
@@ -73,7 +99,7 @@ class ReplicatedGroup:
         """Returns once the local state may answer a linearizable read (ReadIndex)."""
         try:
             async with asyncio.timeout(time_left(context)):
-                await self.node.read_index()
+                await self._node.read_index()
         except NotLeader as e:
             raise self.not_leader(e.leader_hint) from None
         except (TimeoutError, NodeStopped):
@@ -89,7 +115,7 @@ class ReplicatedGroup:
         leader. NoQuorum (definite) when no leader answered before the deadline."""
         try:
             async with asyncio.timeout(time_left(context)):
-                await self.node.read_index(on_follower=True)
+                await self._node.read_index(on_follower=True)
         except (NotLeader, TimeoutError, NodeStopped):
             raise errors.NoQuorum(
                 f"no leader of {self.group} confirmed this node's copy before the deadline"
@@ -98,9 +124,9 @@ class ReplicatedGroup:
     def lease_read(self) -> None:
         """The leader answers alone, trusting CheckQuorum to depose it before another
         leader can be elected; a paused or partitioned leader breaks that trust."""
-        if not self.node.is_leader():
-            raise self.not_leader(self.node.leader)
+        if not self._node.is_leader():
+            raise self.not_leader(self._node.leader)
 
     def not_leader(self, leader_id: str) -> errors.NotLeader:
         address = self._client_address(leader_id) if leader_id else ""
-        return errors.NotLeader(self.node.id, leader_id, address)
+        return errors.NotLeader(self._node.id, leader_id, address)

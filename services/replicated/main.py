@@ -13,7 +13,7 @@ its in-flight writes to learn their outcome, so a rolling restart waits for no e
         initial_groups=lambda cfg: ["kv"],
         servicers=[Servicer(kv_pb2.DESCRIPTOR.services_by_name["KV"],
                             kv_pb2_grpc.add_KVServicer_to_server,
-                            lambda replicas: KvServicer(replicas.group("kv")))],
+                            lambda replicas: KvServicer(replicas.group("kv", KvState)))],
     )
     sys.exit(replicated_main(SERVICE))
 """
@@ -26,7 +26,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
@@ -46,13 +46,15 @@ from services.runtime.server import NodeContext, ServiceHandle, main
 HAND_OVER_S = 1.0
 EXIT_LOOP_FAILED = 70  # EX_SOFTWARE: a background loop raised
 
+S = TypeVar("S", bound=StateMachine)
+
 
 class Replicas:
     """What servicer factories get: this process's Raft groups, as handlers see them, and
     a place to start the service's own background loops (a lock leader's expiry loop)."""
 
     def __init__(self, host: RaftHost, config: NodeConfig) -> None:
-        self.host = host
+        self._host = host
         self.config = config
         self._loops: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -71,8 +73,27 @@ class Replicas:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    def group(self, group: str) -> ReplicatedGroup:
-        return ReplicatedGroup(self.host.group(group), self.config.topology.client_address)
+    @property
+    def node_id(self) -> str:
+        return self.config.node_id
+
+    def group(self, group: str, kind: type[S]) -> ReplicatedGroup[S]:
+        """A group this process hosts, its state machine of type `kind`; UnknownGroup if
+        none by that id."""
+        node = self._host.group(group)
+        state = node.state_machine
+        if not isinstance(state, kind):
+            raise TypeError(f"group {group} holds a {type(state).__name__}, not a {kind.__name__}")
+        return ReplicatedGroup(node, state, self.config.topology.client_address)
+
+    async def add_group(self, group: str, voters: tuple[str, ...], state: S) -> ReplicatedGroup[S]:
+        """Start hosting `group` (a log partition the metadata assigns here)."""
+        node = await self._host.add_group(group, voters, state)
+        return ReplicatedGroup(node, state, self.config.topology.client_address)
+
+    async def remove_group(self, group: str, destroy: bool = False) -> None:
+        """Stop hosting `group`; with `destroy` its files go too. UnknownGroup if not hosted."""
+        await self._host.remove_group(group, destroy)
 
     def voters(self) -> tuple[str, ...]:
         """Every node of this node's topology group: the default membership of a group."""

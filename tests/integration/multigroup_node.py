@@ -21,7 +21,7 @@ SERVICE = ReplicatedService(
         Servicer(
             kv_pb2.DESCRIPTOR.services_by_name["KV"],
             kv_pb2_grpc.add_KVServicer_to_server,
-            lambda replicas: KvServicer(replicas.group("kv")),
+            lambda replicas: KvServicer(replicas.group("kv", KvState)),
         )
     ],
 )

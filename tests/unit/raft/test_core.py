@@ -8,7 +8,6 @@ import pytest
 
 from services.raft.config import RaftConfig
 from services.raft.core import RaftCore, Restored
-from services.raft.role import Role
 from services.raft.errors import NotLeader, ProposalDropped
 from services.raft.messages import (
     ConfChange,
@@ -19,6 +18,7 @@ from services.raft.messages import (
     MessageType,
     Snapshot,
 )
+from services.raft.role import Role
 
 MT = MessageType
 VOTERS = ("n1", "n2", "n3")

@@ -29,8 +29,11 @@ class Deadline:
         return self.seconds
 
 
-def group(hosts: dict[str, RaftHost], node: str) -> ReplicatedGroup:
-    return ReplicatedGroup(hosts[node].group("kv"), lambda n: f"client-address-of-{n}")
+def group(hosts: dict[str, RaftHost], node: str) -> ReplicatedGroup[KvState]:
+    raft = hosts[node].group("kv")
+    state = raft.state_machine
+    assert isinstance(state, KvState)
+    return ReplicatedGroup(raft, state, lambda n: f"client-address-of-{n}")
 
 
 async def started(hosts: dict[str, RaftHost]) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.raft.role import Role
 from services.raft.errors import NotLeader
 from services.raft.messages import ConfChangeKind
+from services.raft.role import Role
 from services.raft.sim.cluster import SimOptions
 from tests.unit.raft.helpers import elected, write_and_commit
 
