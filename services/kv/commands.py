@@ -1,9 +1,26 @@
-"""The KV commands that travel through the Raft log, and the limits they must respect."""
+"""The KV commands that travel through the Raft log, and the limits they must respect.
+
+    put     Put(key, value)                       -> Written
+    del     Delete(key)                           -> Deleted
+    cas     CompareAndSwap(key, expected_version, value)  -> Swapped
+    append  Append(key, value)                    -> Written | Refusal (too large)
+    batch   Batch(ops)                            -> BatchApplied (a result per op)
+
+Each may carry a `session` (client id, seq, acked through): a retried command (same seq)
+gets the first result without applying again (the Raft thesis, §6.3); a batch's session
+covers the batch as a whole. Each but a batch may carry a `fence`: a token below the
+highest seen for its name is refused (Refusal FENCED) and changes nothing.
+"""
 
 from __future__ import annotations
 
-from services.replicated.codec import decode as decode  # re-exported: commands.decode
-from services.replicated.codec import encode as encode
+import dataclasses
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.replicated.codec import Codec, Tagged, UnreadableEntry, plain
+from services.replicated.fences import Fence
 from services.runtime.errors import InvalidArgument
 
 MAX_KEY_BYTES = 1024
@@ -34,3 +51,103 @@ def range_limit(limit: int) -> int:
     if limit < 0 or limit > MAX_RANGE_LIMIT:
         raise InvalidArgument(f"limit {limit} is outside 0..{MAX_RANGE_LIMIT} (0: default)")
     return limit or DEFAULT_RANGE_LIMIT
+
+
+class KvOp(enum.StrEnum):
+    PUT = "put"
+    DELETE = "del"
+    CAS = "cas"
+    APPEND = "append"
+    BATCH = "batch"
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionSeq:
+    """A write's place in its client's session: every seq up to `acked_through` the
+    client has its answer for, so their results may be forgotten."""
+
+    client_id: str
+    seq: int
+    acked_through: int
+
+    def to_wire(self) -> list[Any]:
+        return [self.client_id, self.seq, self.acked_through]
+
+    @classmethod
+    def from_wire(cls, wire: Sequence[Any] | None) -> SessionSeq | None:
+        """Format 0 logged [client id, seq] before acked_through: one write in flight,
+        everything below its seq answered."""
+        if not wire:
+            return None
+        client_id, seq, *rest = wire
+        return cls(client_id, seq, rest[0] if rest else seq - 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class KvCommand(Tagged):
+    session: SessionSeq | None = dataclasses.field(default=None, kw_only=True)
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> Any:
+        return super().from_map({**m, "session": SessionSeq.from_wire(m.get("session"))})
+
+
+@dataclasses.dataclass(frozen=True)
+class Write(KvCommand):
+    """A write of one key, the kind a batch holds."""
+
+    key: str
+    fence: Fence | None = dataclasses.field(default=None, kw_only=True)
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> Any:
+        return super().from_map({**m, "fence": Fence.from_wire(m.get("fence"))})
+
+
+@dataclasses.dataclass(frozen=True)
+class Put(Write):
+    TAG = KvOp.PUT
+    value: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Delete(Write):
+    TAG = KvOp.DELETE
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareAndSwap(Write):
+    TAG = KvOp.CAS
+    expected_version: int  # 0: the key must not exist
+    value: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Append(Write):
+    TAG = KvOp.APPEND
+    value: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch(KvCommand):
+    TAG = KvOp.BATCH
+    ops: tuple[Write, ...]
+
+    def to_map(self) -> dict[str, Any]:
+        return {"ops": [COMMANDS.to_map(op) for op in self.ops], "session": plain(self.session)}
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> Any:
+        ops = tuple(_as_write(COMMANDS.from_map(op)) for op in m["ops"])
+        return super().from_map({**m, "ops": ops})
+
+
+def _as_write(command: KvCommand) -> Write:
+    if not isinstance(command, Write):
+        raise UnreadableEntry(f"a batch holds writes of one key, not {command.TAG}")
+    return command
+
+
+COMMANDS: Codec[KvCommand] = Codec("op", Put, Delete, CompareAndSwap, Append, Batch)
+encode = COMMANDS.encode
+decode = COMMANDS.decode

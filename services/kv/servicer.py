@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from services.kv import commands, writes
+from services.kv.commands import Batch, KvCommand
+from services.kv.results import BatchApplied, KvResult
 from services.kv.state import Event, KvState
 from services.replicated import ReplicatedGroup
+from services.replicated.refusal import Refusal
 from services.runtime import status
 from services.runtime.errors import InvalidArgument, OutOfRange, ServiceError, SlowConsumer
 
@@ -31,50 +34,49 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
     async def Put(
         self, request: kv_pb2.PutRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.PutResponse:
-        return await self._write("put", request, context)
+        return await self._write(request, context)
 
     async def Append(
         self, request: kv_pb2.AppendRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.AppendResponse:
-        return await self._write("append", request, context)
+        return await self._write(request, context)
 
     async def Delete(
         self, request: kv_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.DeleteResponse:
-        return await self._write("delete", request, context)
+        return await self._write(request, context)
 
     async def CompareAndSwap(
         self, request: kv_pb2.CompareAndSwapRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.CompareAndSwapResponse:
-        return await self._write("compare_and_swap", request, context)
+        return await self._write(request, context)
 
-    async def _write(
-        self, kind: str, request: writes.Request, context: grpc.aio.ServicerContext
-    ) -> Any:
+    async def _write(self, request: writes.Request, context: grpc.aio.ServicerContext) -> Any:
         """Propose one write with its session and fence; a refusal becomes its error."""
-        cmd = writes.command(kind, request)
-        applied = await self._group.propose(commands.encode(cmd), context)
-        assert isinstance(applied, dict)
+        applied = await self._propose(writes.command(request), context)
         return writes.response(request, applied)
+
+    async def _propose(self, cmd: KvCommand, context: grpc.aio.ServicerContext) -> KvResult:
+        applied = await self._group.propose(commands.encode(cmd), context)
+        return cast(KvResult, applied)  # what KvState.apply returns
 
     async def Batch(
         self, request: kv_pb2.BatchRequest, context: grpc.aio.ServicerContext
     ) -> kv_pb2.BatchResponse:
         ops = _batch_ops(request)
         cmds = []
-        for i, (kind, op) in enumerate(ops):
+        for i, (_, op) in enumerate(ops):
             try:
-                cmds.append(writes.command(kind, op))
+                cmds.append(writes.command(op))
             except InvalidArgument as e:
                 raise InvalidArgument(f"op {i}: {e.message}; no op was applied") from None
-        batch: dict[str, Any] = {"op": "batch", "ops": cmds}
-        writes.with_session(batch, request)
-        applied = await self._group.propose(commands.encode(batch), context)
-        assert isinstance(applied, dict)
-        if applied.get("error") == "stale_session":  # the batch's own session
-            raise writes.stale_session(request.session.seq, applied)
+        batch = Batch(tuple(cmds), session=writes.session_of(request))
+        applied = await self._propose(batch, context)
+        if isinstance(applied, Refusal):  # the batch's own session was stale
+            raise applied.error()
+        assert isinstance(applied, BatchApplied), applied
         results = []
-        for (kind, op), result in zip(ops, applied["results"], strict=True):
+        for (kind, op), result in zip(ops, applied.results, strict=True):
             try:
                 results.append(kv_pb2.WriteResult(**{kind: writes.response(op, result)}))
             except ServiceError as refused:

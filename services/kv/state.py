@@ -1,41 +1,48 @@
 """The KV state machine: deterministic, so every replica that applies the same commands in
-the same order holds the same state.
+the same order holds the same state. Commands and results: commands.py, results.py.
 
-Commands (msgpack maps, see commands.py):
-    {"op": "put", "key", "value"}
-    {"op": "del", "key"}
-    {"op": "cas", "key", "expected_version", "value"}
-    {"op": "append", "key", "value"}
-    {"op": "batch", "ops": [command, ...]}    (answers {"results": [result, ...]})
-each optionally with "session": [client_id, seq, acked_through], and each but a batch
-with "fence": [name, token]. A session's retried command (same seq) returns the first
-result without applying again (the Raft thesis, §6.3); a batch's session covers the
-batch as a whole. Results are kept until the client acknowledges them.
-A fenced command whose token is below the highest seen for its fence name is refused and
-changes nothing; otherwise its token becomes the highest.
+A session's retried command (same seq) returns the first result without applying again
+(the Raft thesis, §6.3); a batch's session covers the batch as a whole. Results are kept
+until the client acknowledges them. A fenced command whose token is below the highest
+seen for its fence name is refused and changes nothing; otherwise its token becomes the
+highest.
+
+Snapshot (format 1): {"v": 1, "data": {key: Record wire}, "revision",
+"sessions": {client id: {"acked_through", "results": [[seq, result map], ...]}},
+"fences": {name: highest token}}. Format 0 had positional sessions and untagged results.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-
-from services.kv import commands
+from services.kv import commands, results
+from services.kv.commands import (
+    Append,
+    Batch,
+    CompareAndSwap,
+    Delete,
+    KvCommand,
+    Put,
+    Write,
+)
+from services.kv.results import (
+    BatchApplied,
+    Deleted,
+    KvResult,
+    Record,
+    Swapped,
+    WriteResult,
+    Written,
+)
+from services.replicated.codec import FORMAT, pack, snapshot_version, unpack
 from services.replicated.fences import Fences
+from services.replicated.refusal import Refusal
 
 EVENT_HISTORY = 10_000
-
-
-@dataclass(frozen=True)
-class Record:
-    value: bytes
-    version: int
-    create_revision: int
-    mod_revision: int
 
 
 @dataclass
@@ -44,26 +51,29 @@ class ClientSession:
     (`acked_through`), so a client may have many writes in flight and retry any of them."""
 
     acked_through: int = 0
-    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    results: dict[int, KvResult] = field(default_factory=dict)
 
     def forget_through(self, seq: int) -> None:
         if seq > self.acked_through:
             self.acked_through = seq
             self.results = {s: r for s, r in self.results.items() if s > seq}
 
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "acked_through": self.acked_through,
+            "results": [[seq, results.to_map(r)] for seq, r in self.results.items()],
+        }
+
     @classmethod
-    def restore(cls, saved: list[Any]) -> ClientSession:
-        acked_through, results = saved
-        if isinstance(results, dict):  # a snapshot from before acked_through: [seq, result]
-            return cls(acked_through - 1, {acked_through: results})
-        return cls(acked_through, {seq: result for seq, result in results})
+    def from_map(cls, m: Mapping[str, Any]) -> ClientSession:
+        return cls(m["acked_through"], {seq: results.from_map(r) for seq, r in m["results"]})
 
-
-def _session_fields(session: list[Any]) -> tuple[str, int, int]:
-    """(client id, seq, acked through); a command logged before acked_through had one
-    write in flight: everything below its seq was answered."""
-    client_id, seq, *rest = session
-    return client_id, seq, rest[0] if rest else seq - 1
+    @classmethod
+    def from_format0(cls, saved: list[Any]) -> ClientSession:
+        acked_through, kept = saved
+        if isinstance(kept, dict):  # from before acked_through: [seq, result]
+            return cls(acked_through - 1, {acked_through: results.from_format0(kept)})
+        return cls(acked_through, {seq: results.from_format0(r) for seq, r in kept})
 
 
 @dataclass(frozen=True)
@@ -88,53 +98,57 @@ class KvState:
 
     # -- the StateMachine seam ------------------------------------------------------------
 
-    def apply(self, index: int, command: bytes) -> dict[str, Any]:
+    def apply(self, index: int, command: bytes) -> KvResult:
         return self._applied_once(commands.decode(command))
 
-    def _applied_once(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def _applied_once(self, cmd: KvCommand) -> KvResult:
         """`cmd`'s result, applying it at most once per session seq."""
-        session = cmd.get("session")
-        client, seq = None, 0
-        if session:
-            client_id, seq, acked_through = _session_fields(session)
-            client = self.sessions.setdefault(client_id, ClientSession())
-            client.forget_through(acked_through)
-            if seq in client.results:
-                return client.results[seq]  # a retry: the first answer, nothing applied again
-            if seq <= client.acked_through:
-                return {"error": "stale_session", "last_seq": client.acked_through}
-        result: dict[str, Any] | None
-        if cmd["op"] == "batch":  # each op as if applied alone, with its own session
-            result = {"results": [self._applied_once(op) for op in cmd["ops"]]}
+        client = None
+        if cmd.session is not None:
+            client = self.sessions.setdefault(cmd.session.client_id, ClientSession())
+            client.forget_through(cmd.session.acked_through)
+            kept = client.results.get(cmd.session.seq)
+            if kept is not None:
+                return kept  # a retry: the first answer, nothing applied again
+            if cmd.session.seq <= client.acked_through:
+                return results.stale_session(cmd.session.seq, client.acked_through)
+        result: KvResult
+        if isinstance(cmd, Batch):  # each op as if applied alone, with its own session
+            result = BatchApplied(tuple(self._one(op) for op in cmd.ops))
         else:
-            fence = cmd.get("fence")
-            result = self.fences.refuse(fence) if fence else None
-            if result is None:
-                result = self._apply(cmd)
+            assert isinstance(cmd, Write), cmd
+            refused = self.fences.refuse(cmd.fence) if cmd.fence else None
+            result = refused or self._apply(cmd)
         if client is not None:
-            client.results[seq] = result
+            assert cmd.session is not None
+            client.results[cmd.session.seq] = result
+        return result
+
+    def _one(self, op: Write) -> WriteResult:
+        result = self._applied_once(op)
+        assert not isinstance(result, BatchApplied), "a batch holds no batch"
         return result
 
     def snapshot(self) -> bytes:
-        state = {
-            "data": {
-                k: [r.value, r.version, r.create_revision, r.mod_revision]
-                for k, r in self.data.items()
-            },
-            "revision": self.revision,
-            "sessions": {
-                k: [c.acked_through, list(c.results.items())] for k, c in self.sessions.items()
-            },
-            "fences": self.fences.snapshot(),
-        }
-        out: bytes = msgpack.packb(state, use_bin_type=True)
-        return out
+        return pack(
+            {
+                "v": FORMAT,
+                "data": {k: r.to_wire() for k, r in self.data.items()},
+                "revision": self.revision,
+                "sessions": {k: c.to_map() for k, c in self.sessions.items()},
+                "fences": self.fences.snapshot(),
+            }
+        )
 
     def restore(self, data: bytes) -> None:
-        state = msgpack.unpackb(data, raw=False)
-        self.data = {k: Record(*v) for k, v in state["data"].items()}
+        state = unpack(data)
+        if snapshot_version(state) == 0:
+            sessions = {k: ClientSession.from_format0(v) for k, v in state["sessions"].items()}
+        else:
+            sessions = {k: ClientSession.from_map(v) for k, v in state["sessions"].items()}
+        self.data = {k: Record.from_wire(v) for k, v in state["data"].items()}
         self.revision = state["revision"]
-        self.sessions = {k: ClientSession.restore(v) for k, v in state["sessions"].items()}
+        self.sessions = sessions
         self.fences.restore(state["fences"])
         self.events.clear()  # history before a snapshot is not kept; Watch says so
 
@@ -157,49 +171,41 @@ class KvState:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def _apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        op = cmd["op"]
-        if op == "put":
-            return self._put(cmd["key"], cmd["value"])
-        if op == "del":
-            return self._delete(cmd["key"])
-        if op == "cas":
-            return self._cas(cmd["key"], cmd["expected_version"], cmd["value"])
-        if op == "append":
-            return self._append(cmd["key"], cmd["value"])
-        raise AssertionError(f"unknown command {op!r}: a replica is out of date")
+    def _apply(self, cmd: Write) -> WriteResult:
+        if isinstance(cmd, Put):
+            record = self._write(cmd.key, cmd.value)
+            return Written(self.revision, record)
+        if isinstance(cmd, Delete):
+            return self._delete(cmd.key)
+        if isinstance(cmd, CompareAndSwap):
+            return self._cas(cmd.key, cmd.expected_version, cmd.value)
+        if isinstance(cmd, Append):
+            return self._append(cmd.key, cmd.value)
+        raise AssertionError(f"unknown command {cmd.TAG!r}: a replica is out of date")
 
-    def _put(self, key: str, value: bytes) -> dict[str, Any]:
-        record = self._write(key, value)
-        return {"revision": self.revision, "record": _fields(record)}
-
-    def _append(self, key: str, value: bytes) -> dict[str, Any]:
+    def _append(self, key: str, value: bytes) -> Written | Refusal:
         old = self.data.get(key)
         joined = (old.value if old else b"") + value
         if len(joined) > commands.MAX_VALUE_BYTES:
-            return {"error": "too_large", "size": len(joined)}
+            return results.too_large(len(joined))
         record = self._write(key, joined)
-        return {"revision": self.revision, "record": _fields(record)}
+        return Written(self.revision, record)
 
-    def _delete(self, key: str) -> dict[str, Any]:
+    def _delete(self, key: str) -> Deleted:
         old = self.data.pop(key, None)
         if old is None:
-            return {"deleted": False, "revision": self.revision}
+            return Deleted(False, self.revision)
         self.revision += 1
         self._emit(Event(self.revision, True, key, old))
-        return {"deleted": True, "revision": self.revision}
+        return Deleted(True, self.revision)
 
-    def _cas(self, key: str, expected_version: int, value: bytes) -> dict[str, Any]:
+    def _cas(self, key: str, expected_version: int, value: bytes) -> Swapped:
         current = self.data.get(key)
         version = current.version if current else 0
         if version != expected_version:
-            return {
-                "succeeded": False,
-                "revision": self.revision,
-                "record": _fields(current) if current else None,
-            }
+            return Swapped(False, self.revision, current)
         record = self._write(key, value)
-        return {"succeeded": True, "revision": self.revision, "record": _fields(record)}
+        return Swapped(True, self.revision, record)
 
     def _write(self, key: str, value: bytes) -> Record:
         self.revision += 1
@@ -218,7 +224,3 @@ class KvState:
         self.events.append(event)
         for listener in list(self.listeners):
             listener(event)
-
-
-def _fields(r: Record) -> list[Any]:
-    return [r.value, r.version, r.create_revision, r.mod_revision]

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 
 from services.lock import commands
+from services.lock.commands import Expire, Lead
+from services.lock.results import Expired, InOffice
 from services.lock.state import LockState
 from services.replicated import ReplicatedGroup
 from services.runtime import logs
@@ -81,16 +83,15 @@ class LeaderClock:
         now = self.now_ms()
         due = self._state.due(now)
         if due:
-            cmd = {"op": "expire", "sessions": due, "now": now, "wall_ms": wall_ms()}
+            cmd = Expire(tuple(due), now, wall_ms())
             result = await self._group.propose_within(commands.encode(cmd), PROPOSE_TIMEOUT_S)
-            assert isinstance(result, dict)
-            if result["expired"]:
-                logs.event(log, "lock_sessions_expired", sessions=result["expired"], now_ms=now)
+            assert isinstance(result, Expired), result
+            if result.expired:
+                logs.event(log, "lock_sessions_expired", sessions=list(result.expired), now_ms=now)
 
     async def _take_office(self, term: int) -> None:
-        cmd = commands.encode({"op": "lead"})
-        result = await self._group.propose_within(cmd, PROPOSE_TIMEOUT_S)
-        assert isinstance(result, dict)
+        result = await self._group.propose_within(commands.encode(Lead()), PROPOSE_TIMEOUT_S)
+        assert isinstance(result, InOffice), result
         if self._group.term != term:
             return  # deposed while it committed: the next leader takes office itself
         # The log's clock as of `lead`: nothing later in the log is this leader's but its own.

@@ -13,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TypeVar
 
 import grpc
 from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 
 from services.lock import commands
+from services.lock.commands import Acquire, Cancel, Close, Create, KeepAlive, LockCommand, Release
 from services.lock.leader_clock import LeaderClock, wall_ms
+from services.lock.results import Acquired, Cancelled, Closed, KeptAlive, Released, SessionCreated
 from services.lock.state import Change, LockState, Session
 from services.replicated import ReplicatedGroup
+from services.replicated.refusal import answered
 from services.runtime.deadlines import time_left
 from services.runtime.errors import (
-    InvalidArgument,
-    NotHolder,
     OutcomeUnknown,
     ServiceError,
     SessionExpired,
@@ -36,6 +37,7 @@ from services.runtime.errors import (
 WATCH_QUEUE = 1024
 KEEPALIVE_COMMIT_S = 2.0  # a keep-alive stream has no deadline; each renewal has this one
 LEAVE_QUEUE_S = 0.3  # kept back from a waiting Acquire's deadline to leave the queue in
+R = TypeVar("R")
 _EVENT_KINDS = {
     "acquired": lock_pb2.HolderEvent.ACQUIRED,
     "released": lock_pb2.HolderEvent.RELEASED,
@@ -60,14 +62,9 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     ) -> lock_pb2.CreateSessionResponse:
         commands.check_ttl(request.ttl_ms)
         commands.check_owner(request.owner)
-        cmd = {
-            "op": "create",
-            "ttl_ms": request.ttl_ms,
-            "owner": request.owner,
-            "now": self._clock.now_ms(),
-        }
-        result = await self._propose(cmd, context)
-        return lock_pb2.CreateSessionResponse(session_id=result["session"], ttl_ms=request.ttl_ms)
+        cmd = Create(request.ttl_ms, request.owner, self._clock.now_ms())
+        result = await self._propose(cmd, context, SessionCreated)
+        return lock_pb2.CreateSessionResponse(session_id=result.session, ttl_ms=request.ttl_ms)
 
     async def KeepAlive(
         self,
@@ -76,18 +73,18 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     ) -> AsyncIterator[lock_pb2.KeepAliveResponse]:
         async for request in requests:
             commands.check_session(request.session_id)
-            cmd = {"op": "keepalive", "session": request.session_id, "now": self._clock.now_ms()}
+            cmd = KeepAlive(request.session_id, self._clock.now_ms())
             applied = await self._group.propose_within(commands.encode(cmd), KEEPALIVE_COMMIT_S)
-            result = _checked(applied, request.session_id)
-            yield lock_pb2.KeepAliveResponse(session_id=request.session_id, ttl_ms=result["ttl_ms"])
+            result = answered(applied, KeptAlive)
+            yield lock_pb2.KeepAliveResponse(session_id=request.session_id, ttl_ms=result.ttl_ms)
 
     async def CloseSession(
         self, request: lock_pb2.CloseSessionRequest, context: grpc.aio.ServicerContext
     ) -> lock_pb2.CloseSessionResponse:
         commands.check_session(request.session_id)
-        cmd = {"op": "close", "session": request.session_id, "wall_ms": wall_ms()}
-        result = await self._propose(cmd, context, request.session_id)
-        return lock_pb2.CloseSessionResponse(released=result["released"])
+        cmd = Close(request.session_id, wall_ms())
+        result = await self._propose(cmd, context, Closed)
+        return lock_pb2.CloseSessionResponse(released=result.released)
 
     async def ListSessions(
         self, request: lock_pb2.ListSessionsRequest, context: grpc.aio.ServicerContext
@@ -118,16 +115,11 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
         woken = asyncio.Event()
         self._waiting.setdefault(key, set()).add(woken)  # before proposing: no grant missed
         try:
-            cmd = {
-                "op": "acquire",
-                "name": request.name,
-                "session": request.session_id,
-                "wait": request.wait,
-                "wall_ms": wall_ms(),
-                **_seq(request.seq),
-            }
-            result = await self._propose(cmd, context, request.session_id)
-            if not result.get("queued"):
+            cmd = Acquire(
+                request.session_id, request.name, request.wait, wall_ms(), seq=request.seq
+            )
+            result = await self._propose(cmd, context, Acquired)
+            if not result.queued:
                 return _acquired(result)
             token = await self._await_grant(key, woken, deadline)
             if token:
@@ -146,16 +138,10 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     ) -> lock_pb2.ReleaseResponse:
         commands.check_name(request.name)
         commands.check_session(request.session_id)
-        cmd = {
-            "op": "release",
-            "name": request.name,
-            "session": request.session_id,
-            "wall_ms": wall_ms(),
-            **_seq(request.seq),
-        }
-        result = await self._propose(cmd, context, request.session_id, request.name)
+        cmd = Release(request.session_id, request.name, wall_ms(), seq=request.seq)
+        result = await self._propose(cmd, context, Released)
         return lock_pb2.ReleaseResponse(
-            next_session=result["next_session"], next_token=result["next_token"]
+            next_session=result.next_session, next_token=result.next_token
         )
 
     async def Holder(
@@ -238,9 +224,9 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
         self, key: tuple[str, int], context: grpc.aio.ServicerContext
     ) -> lock_pb2.AcquireResponse:
         name, session_id = key
-        cmd = {"op": "cancel", "name": name, "session": session_id, "wall_ms": wall_ms()}
+        cmd = Cancel(session_id, name, wall_ms())
         try:
-            result = await self._propose(cmd, context, session_id)
+            result = await self._propose(cmd, context, Cancelled)
         except (UnknownSession, SessionExpired):
             raise
         except ServiceError as e:
@@ -248,14 +234,14 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
                 f"the wait for {name!r} ended but leaving its queue was not committed "
                 f"({e.message}); the lock may still be granted to session {session_id}"
             ) from None
-        if result["acquired"]:  # granted while the cancel was on its way: it is ours
-            return _acquired(result)
+        if result.acquired:  # granted while the cancel was on its way: it is ours
+            return lock_pb2.AcquireResponse(acquired=True, token=result.token)
         lock = self._state.lock(name)
         return lock_pb2.AcquireResponse(acquired=False, holder_session=lock.holder if lock else 0)
 
     def _leave_queue_later(self, key: tuple[str, int]) -> None:
         name, session_id = key
-        cmd = {"op": "cancel", "name": name, "session": session_id, "wall_ms": wall_ms()}
+        cmd = Cancel(session_id, name, wall_ms())
 
         async def leave() -> object:
             try:
@@ -270,14 +256,10 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     # -- plumbing -----------------------------------------------------------------------------
 
     async def _propose(
-        self,
-        cmd: dict[str, Any],
-        context: grpc.aio.ServicerContext,
-        session_id: int = 0,
-        name: str = "",
-    ) -> dict[str, Any]:
+        self, cmd: LockCommand, context: grpc.aio.ServicerContext, answer: type[R]
+    ) -> R:
         applied = await self._group.propose(commands.encode(cmd), context)
-        return _checked(applied, session_id, name)
+        return answered(applied, answer)
 
     def _current(self, name: str) -> lock_pb2.HolderEvent | None:
         lock = self._state.lock(name)
@@ -291,32 +273,6 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
             token=lock.token,
             index=lock.token,
         )
-
-
-def _checked(applied: object, session_id: int, name: str = "") -> dict[str, Any]:
-    """The state machine's answer, or its refusal raised as an error."""
-    assert isinstance(applied, dict)
-    result: dict[str, Any] = applied
-    error = result.get("error")
-    if error is None:
-        return result
-    if error == "unknown_session":
-        raise UnknownSession(f"no session {session_id} was ever created; call CreateSession")
-    if error == "session_expired":
-        raise SessionExpired(
-            f"session {session_id} expired or was closed, and its locks were released; "
-            "create a new session"
-        )
-    if error == "not_holder":
-        holder = result["holder"]
-        held_by = f"session {holder} holds it" if holder else "nobody holds it"
-        raise NotHolder(
-            f"session {session_id} does not hold {name!r} ({held_by}); nothing changed",
-            holder=str(holder),
-        )
-    if error == "stale_seq":
-        raise InvalidArgument(f"seq is below this session's last, {result['last_seq']}")
-    raise AssertionError(f"unknown refusal {error!r}")
 
 
 def _session_info(s: Session, now_ms: int) -> lock_pb2.SessionInfo:
@@ -336,14 +292,10 @@ def _loop_time(deadline: float) -> float:
     return loop.time() + (deadline - time.monotonic())
 
 
-def _seq(seq: int) -> dict[str, int]:
-    return {"seq": seq} if seq else {}
-
-
-def _acquired(result: dict[str, Any]) -> lock_pb2.AcquireResponse:
-    if result["acquired"]:
-        return lock_pb2.AcquireResponse(acquired=True, token=result["token"])
-    return lock_pb2.AcquireResponse(acquired=False, holder_session=result.get("holder", 0))
+def _acquired(result: Acquired) -> lock_pb2.AcquireResponse:
+    if result.acquired:
+        return lock_pb2.AcquireResponse(acquired=True, token=result.token)
+    return lock_pb2.AcquireResponse(acquired=False, holder_session=result.holder)
 
 
 def _event(change: Change) -> lock_pb2.HolderEvent:

@@ -1,21 +1,8 @@
 """The lock state machine: sessions, locks and their FIFO queues, deterministic on every
-replica because everything it knows of time arrives inside commands.
-
-Commands (msgpack maps, see commands.py), with what apply returns:
-
-    create     {ttl_ms, owner, now}                 {"session": id}   (id: the entry's index)
-    keepalive  {session, now}                       {"ttl_ms"}
-    close      {session, wall_ms}                   {"released": [name, ...]}
-    acquire    {name, session, wait, wall_ms}       {"acquired", "token", "holder"}
-                                                    (wait and held by another: "queued")
-    cancel     {name, session, wall_ms}             {"acquired", "token"}  (leave the queue)
-    release    {name, session, wall_ms}             {"next_session", "next_token"}
-    lead       {}                                   {"clock": ms}
-    expire     {sessions, now, wall_ms}             {"expired": [id, ...]}
-
-A refusal is {"error": unknown_session | session_expired | not_holder | stale_seq, ...}
-and changes nothing. acquire, cancel, release and close may carry "seq": a retry with
-the session's last seq gets the first answer without applying again (Raft thesis §6.3).
+replica because everything it knows of time arrives inside commands. Commands and what
+each returns: commands.py; results and refusals: results.py. A refusal changes nothing.
+A retry with the session's last seq gets the first answer without applying again (Raft
+thesis §6.3).
 
 Time. `now` is the leader's session clock (leader_clock.py); `clock_ms` is the highest seen.
 A session expires only through an `expire` command whose `now` is past its deadline, so
@@ -28,18 +15,44 @@ The fencing token of a grant is the index of the command that granted it, so tok
 strictly increase per lock across leaders and restarts. One command grants a lock at most
 once: an `expire` first takes every expiring session out of every queue, then releases
 what they held.
+
+Snapshot (format 1): {"v": 1, "clock_ms", "ended": [id, ...], "sessions": [{"id",
+"owner", "ttl_ms", "expires_at_ms", "held", "waiting", "last_seq", "last_result"}],
+"locks": {name: {"holder", "token", "since_wall_ms", "waiters"}}}. Format 0 had lists.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import msgpack
-
-from services.lock import commands
+from services.lock import commands, results
+from services.lock.commands import (
+    Acquire,
+    Cancel,
+    Close,
+    Create,
+    Expire,
+    KeepAlive,
+    Lead,
+    LockCommand,
+    Release,
+)
+from services.lock.results import (
+    Acquired,
+    Cancelled,
+    Closed,
+    Expired,
+    InOffice,
+    KeptAlive,
+    LockResult,
+    Released,
+    SessionCreated,
+)
+from services.replicated.codec import FORMAT, pack, snapshot_version, unpack
+from services.replicated.refusal import Refusal
 
 ENDED_MEMORY = 10_000  # ended session ids remembered, to say "expired" rather than "unknown"
 
@@ -55,7 +68,40 @@ class Session:
     held: set[str] = field(default_factory=set)
     waiting: set[str] = field(default_factory=set)
     last_seq: int = 0
-    last_result: dict[str, Any] | None = None
+    last_result: LockResult | None = None
+
+    def to_map(self) -> dict[str, Any]:
+        last = self.last_result
+        return {
+            "id": self.id,
+            "owner": self.owner,
+            "ttl_ms": self.ttl_ms,
+            "expires_at_ms": self.expires_at_ms,
+            "held": sorted(self.held),
+            "waiting": sorted(self.waiting),
+            "last_seq": self.last_seq,
+            "last_result": results.RESULTS.to_map(last) if last is not None else None,
+        }
+
+    @classmethod
+    def from_map(cls, m: dict[str, Any]) -> Session:
+        last = m["last_result"]
+        return cls(
+            m["id"],
+            m["owner"],
+            m["ttl_ms"],
+            m["expires_at_ms"],
+            set(m["held"]),
+            set(m["waiting"]),
+            m["last_seq"],
+            results.from_map(last) if last is not None else None,
+        )
+
+    @classmethod
+    def from_format0(cls, row: list[Any]) -> Session:
+        sid, owner, ttl, expires, held, waiting, last_seq, last = row
+        last_result = results.from_format0(last) if last is not None else None
+        return cls(sid, owner, ttl, expires, set(held), set(waiting), last_seq, last_result)
 
 
 @dataclass
@@ -64,6 +110,18 @@ class Lock:
     token: int = 0
     since_wall_ms: int = 0
     waiters: deque[int] = field(default_factory=deque)
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "holder": self.holder,
+            "token": self.token,
+            "since_wall_ms": self.since_wall_ms,
+            "waiters": list(self.waiters),
+        }
+
+    @classmethod
+    def from_map(cls, m: dict[str, Any]) -> Lock:
+        return cls(m["holder"], m["token"], m["since_wall_ms"], deque(m["waiters"]))
 
 
 @dataclass(frozen=True)
@@ -92,67 +150,54 @@ class LockState:
 
     # -- the StateMachine seam ------------------------------------------------------------
 
-    def apply(self, index: int, command: bytes) -> dict[str, Any]:
+    def apply(self, index: int, command: bytes) -> LockResult:
         cmd = commands.decode(command)
-        self.clock_ms = max(self.clock_ms, cmd.get("now", 0))
-        op = cmd["op"]
-        if op == "create":
-            return self._create(index, cmd["ttl_ms"], cmd["owner"], cmd["now"])
-        if op == "lead":
+        if isinstance(cmd, Create | KeepAlive | Expire):
+            self.clock_ms = max(self.clock_ms, cmd.now)
+        if isinstance(cmd, Create):
+            return self._create(index, cmd)
+        if isinstance(cmd, Lead):
             return self._lead()
-        if op == "expire":
-            return self._expire(cmd["sessions"], cmd["now"], index, cmd["wall_ms"])
-        session = self.sessions.get(cmd["session"])
+        if isinstance(cmd, Expire):
+            return self._expire(cmd, index)
+        session = self.sessions.get(cmd.session)
         if session is None:
-            return self._missing(cmd["session"])
-        seq = cmd.get("seq", 0)
-        if seq and seq <= session.last_seq:
-            if seq == session.last_seq and session.last_result is not None:
+            return self._missing(cmd.session)
+        if cmd.seq and cmd.seq <= session.last_seq:
+            if cmd.seq == session.last_seq and session.last_result is not None:
                 return session.last_result  # a retry: the first answer, nothing applied again
-            return {"error": "stale_seq", "last_seq": session.last_seq}
-        result = self._apply_to(session, op, cmd, index)
-        if seq:
-            session.last_seq, session.last_result = seq, result
+            return results.stale_seq(session.last_seq)
+        result = self._apply_to(session, cmd, index)
+        if cmd.seq:
+            session.last_seq, session.last_result = cmd.seq, result
         return result
 
     def snapshot(self) -> bytes:
-        state = {
-            "clock_ms": self.clock_ms,
-            "ended": list(self.ended),
-            "sessions": [
-                [
-                    s.id,
-                    s.owner,
-                    s.ttl_ms,
-                    s.expires_at_ms,
-                    sorted(s.held),
-                    sorted(s.waiting),
-                    s.last_seq,
-                    s.last_result,
-                ]
-                for s in self.sessions.values()
-            ],
-            "locks": {
-                n: [lk.holder, lk.token, lk.since_wall_ms, list(lk.waiters)]
-                for n, lk in self.locks.items()
-            },
-        }
-        out: bytes = msgpack.packb(state, use_bin_type=True)
-        return out
+        return pack(
+            {
+                "v": FORMAT,
+                "clock_ms": self.clock_ms,
+                "ended": list(self.ended),
+                "sessions": [s.to_map() for s in self.sessions.values()],
+                "locks": {n: lk.to_map() for n, lk in self.locks.items()},
+            }
+        )
 
     def restore(self, data: bytes) -> None:
-        state = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        state = unpack(data)
+        if snapshot_version(state) == 0:
+            sessions = [Session.from_format0(row) for row in state["sessions"]]
+            locks = {
+                name: Lock(holder, token, since, deque(waiters))
+                for name, (holder, token, since, waiters) in state["locks"].items()
+            }
+        else:
+            sessions = [Session.from_map(m) for m in state["sessions"]]
+            locks = {name: Lock.from_map(m) for name, m in state["locks"].items()}
         self.clock_ms = state["clock_ms"]
         self.ended = dict.fromkeys(state["ended"])
-        self.sessions = {}
-        for sid, owner, ttl, expires, held, waiting, last_seq, last_result in state["sessions"]:
-            self.sessions[sid] = Session(
-                sid, owner, ttl, expires, set(held), set(waiting), last_seq, last_result
-            )
-        self.locks = {
-            name: Lock(holder, token, since, deque(waiters))
-            for name, (holder, token, since, waiters) in state["locks"].items()
-        }
+        self.sessions = {s.id: s for s in sessions}
+        self.locks = locks
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -169,74 +214,71 @@ class LockState:
 
     # -- commands -------------------------------------------------------------------------
 
-    def _apply_to(self, s: Session, op: str, cmd: dict[str, Any], index: int) -> dict[str, Any]:
-        if op == "keepalive":
-            s.expires_at_ms = max(s.expires_at_ms, cmd["now"] + s.ttl_ms)
-            return {"ttl_ms": s.ttl_ms}
-        if op == "acquire":
-            return self._acquire(s, cmd["name"], cmd["wait"], index, cmd["wall_ms"])
-        if op == "cancel":
-            return self._cancel(s, cmd["name"], index)
-        if op == "release":
-            return self._release(s, cmd["name"], index, cmd["wall_ms"])
-        if op == "close":
-            released = sorted(s.held)
-            self._end([s], "released", index, cmd["wall_ms"])
-            return {"released": released}
-        raise AssertionError(f"unknown command {op!r}: a replica is out of date")
+    def _apply_to(self, s: Session, cmd: LockCommand, index: int) -> LockResult:
+        if isinstance(cmd, KeepAlive):
+            s.expires_at_ms = max(s.expires_at_ms, cmd.now + s.ttl_ms)
+            return KeptAlive(s.ttl_ms)
+        if isinstance(cmd, Acquire):
+            return self._acquire(s, cmd, index)
+        if isinstance(cmd, Cancel):
+            return self._cancel(s, cmd.name, index)
+        if isinstance(cmd, Release):
+            return self._release(s, cmd, index)
+        if isinstance(cmd, Close):
+            released = tuple(sorted(s.held))
+            self._end([s], "released", index, cmd.wall_ms)
+            return Closed(released)
+        raise AssertionError(f"unknown command {cmd.TAG!r}: a replica is out of date")
 
-    def _create(self, index: int, ttl_ms: int, owner: str, now: int) -> dict[str, Any]:
-        self.sessions[index] = Session(index, owner, ttl_ms, now + ttl_ms)
-        return {"session": index}
+    def _create(self, index: int, cmd: Create) -> SessionCreated:
+        self.sessions[index] = Session(index, cmd.owner, cmd.ttl_ms, cmd.now + cmd.ttl_ms)
+        return SessionCreated(index)
 
-    def _lead(self) -> dict[str, Any]:
+    def _lead(self) -> InOffice:
         for s in self.sessions.values():
             s.expires_at_ms = max(s.expires_at_ms, self.clock_ms + s.ttl_ms)
-        return {"clock": self.clock_ms}
+        return InOffice(self.clock_ms)
 
-    def _acquire(
-        self, s: Session, name: str, wait: bool, index: int, wall_ms: int
-    ) -> dict[str, Any]:
+    def _acquire(self, s: Session, cmd: Acquire, index: int) -> Acquired:
+        name = cmd.name
         lock = self.locks.setdefault(name, Lock())
         if lock.holder == s.id:
-            return {"acquired": True, "token": lock.token, "holder": s.id}
+            return Acquired(True, lock.token, s.id)
         if not lock.holder:
-            self._grant(name, lock, s, index, wall_ms)
-            return {"acquired": True, "token": lock.token, "holder": s.id}
-        if not wait:
-            return {"acquired": False, "token": 0, "holder": lock.holder}
+            self._grant(name, lock, s, index, cmd.wall_ms)
+            return Acquired(True, lock.token, s.id)
+        if not cmd.wait:
+            return Acquired(False, 0, lock.holder)
         if name not in s.waiting:
             lock.waiters.append(s.id)
             s.waiting.add(name)
-        return {"acquired": False, "token": 0, "holder": lock.holder, "queued": True}
+        return Acquired(False, 0, lock.holder, queued=True)
 
-    def _cancel(self, s: Session, name: str, index: int) -> dict[str, Any]:
+    def _cancel(self, s: Session, name: str, index: int) -> Cancelled:
         lock = self.locks.get(name)
         if lock is not None and lock.holder == s.id:
-            return {"acquired": True, "token": lock.token}
+            return Cancelled(True, lock.token)
         if lock is not None and name in s.waiting:
             lock.waiters.remove(s.id)
             s.waiting.discard(name)
             self._emit(Change("dequeued", name, s.id, s.owner, 0, index))
-        return {"acquired": False, "token": 0}
+        return Cancelled(False, 0)
 
-    def _release(self, s: Session, name: str, index: int, wall_ms: int) -> dict[str, Any]:
-        lock = self.locks.get(name)
+    def _release(self, s: Session, cmd: Release, index: int) -> Released | Refusal:
+        lock = self.locks.get(cmd.name)
         if lock is None or lock.holder != s.id:
-            return {"error": "not_holder", "holder": lock.holder if lock else 0}
-        self._free(name, lock, "released", index, wall_ms)
-        return {"next_session": lock.holder, "next_token": lock.token}
+            return results.not_holder(s.id, cmd.name, lock.holder if lock else 0)
+        self._free(cmd.name, lock, "released", index, cmd.wall_ms)
+        return Released(lock.holder, lock.token)
 
-    def _expire(
-        self, session_ids: Iterable[int], now: int, index: int, wall_ms: int
-    ) -> dict[str, Any]:
+    def _expire(self, cmd: Expire, index: int) -> Expired:
         due = [
             self.sessions[i]
-            for i in session_ids
-            if i in self.sessions and self.sessions[i].expires_at_ms <= now
+            for i in cmd.sessions
+            if i in self.sessions and self.sessions[i].expires_at_ms <= cmd.now
         ]
-        self._end(due, "expired", index, wall_ms)
-        return {"expired": [s.id for s in due]}
+        self._end(due, "expired", index, cmd.wall_ms)
+        return Expired(tuple(s.id for s in due))
 
     # -- mechanics ------------------------------------------------------------------------
 
@@ -274,10 +316,10 @@ class LockState:
         s.held.add(name)
         self._emit(Change("acquired", name, s.id, s.owner, index, index))
 
-    def _missing(self, session_id: int) -> dict[str, Any]:
+    def _missing(self, session_id: int) -> Refusal:
         if session_id in self.ended:
-            return {"error": "session_expired"}
-        return {"error": "unknown_session"}
+            return results.session_expired(session_id)
+        return results.unknown_session(session_id)
 
     def _remember_ended(self, session_id: int) -> None:
         self.ended[session_id] = None

@@ -13,9 +13,11 @@ import asyncio
 import logging
 import time
 
-from services.log import commands
+from services.log.commands import GROUPS_COMMANDS, ExpireMembers
 from services.log.groups import GroupsState
+from services.log.results import MembersExpired
 from services.replicated import ReplicatedGroup
+from services.replicated.refusal import answered
 from services.runtime import errors, logs
 
 log = logging.getLogger("faultlab.log")
@@ -55,12 +57,14 @@ class Coordinator:
                     silent.append(member_id)
             if not silent:
                 continue
-            cmd = commands.encode({"op": "expire", "group": name, "member_ids": silent})
+            cmd = GROUPS_COMMANDS.encode(ExpireMembers(name, tuple(silent)))
             try:
-                result = await self.group.propose_within(cmd, EXPIRE_TIMEOUT_S)
+                result = answered(
+                    await self.group.propose_within(cmd, EXPIRE_TIMEOUT_S), MembersExpired
+                )
             except errors.ServiceError as e:  # lost leadership: the next leader starts afresh
                 logs.event(log, "group_expire_failed", group=name, error=str(e))
                 continue
             for member_id in silent:
                 self._last_s.pop((name, member_id), None)
-            logs.event(log, "group_members_expired", group=name, members=result["expired"])  # type: ignore[index]
+            logs.event(log, "group_members_expired", group=name, members=list(result.expired))

@@ -4,16 +4,19 @@ fetch offsets, list groups, against the coordinator group `log/groups`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 import grpc
 from faultlab.log.v1 import log_pb2
 
-from services.log import commands
+from services.log import commands, results
+from services.log.commands import GROUPS_COMMANDS, Commit, GroupsCommand, Join, Leave
 from services.log.coordinator import Coordinator
 from services.log.groups import ConsumerGroup, GroupsState
-from services.log.meta import TopicMeta
+from services.log.results import Committed, Joined, Left
+from services.log.topic import TopicMeta
 from services.replicated import ReplicatedGroup
+from services.replicated.refusal import answered
 from services.runtime import errors
 
 # "0": offset commits accepted whatever their generation (zombie-consumer's unsafe mode).
@@ -21,6 +24,7 @@ FENCE_COMMITS_ENV = "FAULTLAB_LOG_FENCE_COMMITS"
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
 MIN_SESSION_TIMEOUT_MS, MAX_SESSION_TIMEOUT_MS = 500, 300_000
 MAX_GROUP_NAME_BYTES = 200
+R = TypeVar("R")
 
 
 class GroupRpcs:
@@ -57,22 +61,21 @@ class GroupRpcs:
         for name in request.topics:
             commands.check_topic_name(name)
             partitions[name] = (await self._topic(name, context)).partitions
-        cmd = {
-            "op": "join",
-            "group": request.group,
-            "member_id": request.member_id,
-            "client_id": request.client_id,
-            "topics": sorted(set(request.topics)),
-            "timeout_ms": timeout_ms,
-            "assignor": request.assignor,
-            "partitions": partitions,
-        }
-        result: Any = await self._groups.propose(commands.encode(cmd), context)
-        self._coordinator.heard_from(request.group, result["member_id"])
-        member = self._groups_state.groups[request.group].members.get(result["member_id"])
+        cmd = Join(
+            request.group,
+            request.member_id,
+            request.client_id,
+            tuple(sorted(set(request.topics))),
+            timeout_ms,
+            request.assignor,
+            partitions,
+        )
+        result = await self._propose(cmd, context, Joined)
+        self._coordinator.heard_from(request.group, result.member_id)
+        member = self._groups_state.groups[request.group].members.get(result.member_id)
         return log_pb2.JoinGroupResponse(
-            member_id=result["member_id"],
-            generation=result["generation"],
+            member_id=result.member_id,
+            generation=result.generation,
             assignment=_assignment(member.assignment if member else {}),
         )
 
@@ -92,10 +95,10 @@ class GroupRpcs:
         self, request: log_pb2.LeaveGroupRequest, context: grpc.aio.ServicerContext
     ) -> log_pb2.LeaveGroupResponse:
         _check_group(request.group)
-        cmd = {"op": "leave", "group": request.group, "member_id": request.member_id}
-        result: Any = await self._groups.propose(commands.encode(cmd), context)
-        if not result["left"]:
-            raise _unknown_member(request.group, request.member_id)
+        cmd = Leave(request.group, request.member_id)
+        result = await self._propose(cmd, context, Left)
+        if not result.left:
+            raise results.unknown_member(request.group, request.member_id).error()
         return log_pb2.LeaveGroupResponse()
 
     async def CommitOffsets(
@@ -108,23 +111,10 @@ class GroupRpcs:
             if o.partition < 0 or o.offset < 0:
                 raise errors.InvalidArgument("partitions and offsets must be >= 0")
             offsets.append([o.topic, o.partition, o.offset])
-        cmd = {
-            "op": "commit",
-            "group": request.group,
-            "member_id": request.member_id,
-            "generation": request.generation,
-            "offsets": offsets,
-            "fenced": self._fence_commits,
-        }
-        result: Any = await self._groups.propose(commands.encode(cmd), context)
-        if result.get("error") == "unknown_member":
-            raise _unknown_member(request.group, request.member_id)
-        if result.get("error") == "illegal_generation":
-            raise errors.IllegalGeneration(
-                f"generation {request.generation} is not the group's current "
-                f"{result['generation']}: its partitions may have moved; nothing committed",
-                generation=str(result["generation"]),
-            )
+        cmd = Commit(
+            request.group, request.member_id, request.generation, offsets, self._fence_commits
+        )
+        await self._propose(cmd, context, Committed)
         self._coordinator.heard_from(request.group, request.member_id)
         return log_pb2.CommitOffsetsResponse()
 
@@ -160,22 +150,19 @@ class GroupRpcs:
     def _member_group(self, name: str, member_id: str) -> ConsumerGroup:
         group = self._groups_state.groups.get(name)
         if group is None or member_id not in group.members:
-            raise _unknown_member(name, member_id)
+            raise results.unknown_member(name, member_id).error()
         return group
+
+    async def _propose(
+        self, cmd: GroupsCommand, context: grpc.aio.ServicerContext, answer: type[R]
+    ) -> R:
+        applied = await self._groups.propose(GROUPS_COMMANDS.encode(cmd), context)
+        return answered(applied, answer)
 
 
 def _check_group(name: str) -> None:
     if not name or len(name.encode()) > MAX_GROUP_NAME_BYTES:
         raise errors.InvalidArgument(f"a group name is 1..{MAX_GROUP_NAME_BYTES} bytes")
-
-
-def _unknown_member(group: str, member_id: str) -> errors.UnknownMember:
-    return errors.UnknownMember(
-        f"group {group!r} has no member {member_id!r} (it left or missed its session "
-        "timeout): join again",
-        group=group,
-        member_id=member_id,
-    )
 
 
 def _assignment(assignment: dict[str, list[int]]) -> list[log_pb2.TopicPartitions]:

@@ -3,54 +3,30 @@ with their partitions' replicas, and idempotent producers' ids and epochs. One R
 (`log/meta`) on every log node holds it, so every node learns of a topic by applying the
 same command, and creates the Raft groups of the partitions it hosts (`partitions.py`).
 
-Commands (msgpack maps):
-    {"op": "create_topic", "name", "partitions", "replication", "retention": [records,
-     bytes, age_ms], "nodes": [...]}   -> {"topic": [...]} | {"error": "exists"}
-    {"op": "delete_topic", "name"}     -> {"deleted": bool}
-    {"op": "init_producer", "name"}    -> {"producer_id", "epoch"}
+Commands (commands.py) and what each returns (results.py):
+    CreateTopic     -> TopicCreated | Refusal TOPIC_EXISTS
+    DeleteTopic     -> TopicDeleted
+    InitProducer    -> ProducerInitialized
+
+Snapshot (format 1): {"v": 1, "topics": [TopicMeta map], "producers": {id: epoch},
+"producer_names": {name: id}, "next_producer_id"}. Format 0 held topics as lists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-import msgpack
+from services.log import results
+from services.log.commands import META_COMMANDS, CreateTopic, DeleteTopic, MetaCommand
+from services.log.placement import assign_replicas
+from services.log.results import ProducerInitialized, TopicCreated, TopicDeleted
+from services.log.topic import TopicMeta
+from services.replicated.codec import FORMAT, pack, snapshot_version, unpack
+from services.replicated.refusal import Refusal
 
-from services.log import commands
-from services.log.placement import assign_replicas, partition_group
+MetaResult = TopicCreated | TopicDeleted | ProducerInitialized | Refusal
 
 GROUP = "log/meta"
-
-
-@dataclass(frozen=True)
-class TopicMeta:
-    name: str
-    topic_id: int
-    replicas: tuple[tuple[str, ...], ...]  # per partition; the first is the preferred leader
-    replication: int
-    retention: tuple[int, int, int]  # max records, max bytes, max age ms (0: unlimited)
-
-    @property
-    def partitions(self) -> int:
-        return len(self.replicas)
-
-    def group(self, partition: int) -> str:
-        return partition_group(self.name, self.topic_id, partition)
-
-    def fields(self) -> list[Any]:
-        return [
-            self.name,
-            self.topic_id,
-            [list(r) for r in self.replicas],
-            self.replication,
-            list(self.retention),
-        ]
-
-    @classmethod
-    def from_fields(cls, f: list[Any]) -> TopicMeta:
-        return cls(f[0], f[1], tuple(tuple(r) for r in f[2]), f[3], tuple(f[4]))
 
 
 Listener = Callable[[], None]
@@ -66,30 +42,32 @@ class MetaState:
 
     # -- the StateMachine seam ------------------------------------------------------------
 
-    def apply(self, index: int, command: bytes) -> dict[str, Any]:
-        cmd = commands.decode(command)
-        op = cmd["op"]
-        if op == "create_topic":
+    def apply(self, index: int, command: bytes) -> MetaResult:
+        cmd: MetaCommand = META_COMMANDS.decode(command)
+        if isinstance(cmd, CreateTopic):
             return self._create_topic(index, cmd)
-        if op == "delete_topic":
-            return self._delete_topic(cmd["name"])
-        if op == "init_producer":
-            return self._init_producer(cmd["name"])
-        raise AssertionError(f"unknown command {op!r}: a replica is out of date")
+        if isinstance(cmd, DeleteTopic):
+            return self._delete_topic(cmd.name)
+        return self._init_producer(cmd.name)
 
     def snapshot(self) -> bytes:
-        state = {
-            "topics": [t.fields() for t in self.topics.values()],
-            "producers": self.producers,
-            "producer_names": self.producer_names,
-            "next_producer_id": self.next_producer_id,
-        }
-        out: bytes = msgpack.packb(state, use_bin_type=True)
-        return out
+        return pack(
+            {
+                "v": FORMAT,
+                "topics": [t.to_map() for t in self.topics.values()],
+                "producers": self.producers,
+                "producer_names": self.producer_names,
+                "next_producer_id": self.next_producer_id,
+            }
+        )
 
     def restore(self, data: bytes) -> None:
-        state = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        self.topics = {f[0]: TopicMeta.from_fields(f) for f in state["topics"]}
+        state = unpack(data)
+        if snapshot_version(state) == 0:
+            topics = [TopicMeta.from_format0(f) for f in state["topics"]]
+        else:
+            topics = [TopicMeta.from_map(m) for m in state["topics"]]
+        self.topics = {t.name: t for t in topics}
         self.producers = dict(state["producers"])
         self.producer_names = dict(state["producer_names"])
         self.next_producer_id = state["next_producer_id"]
@@ -97,28 +75,28 @@ class MetaState:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _create_topic(self, index: int, cmd: dict[str, Any]) -> dict[str, Any]:
-        if cmd["name"] in self.topics:
-            return {"error": "exists", "topic": self.topics[cmd["name"]].fields()}
-        replicas = assign_replicas(cmd["nodes"], cmd["partitions"], cmd["replication"], index)
+    def _create_topic(self, index: int, cmd: CreateTopic) -> TopicCreated | Refusal:
+        if cmd.name in self.topics:
+            return results.topic_exists(cmd.name)
+        replicas = assign_replicas(cmd.nodes, cmd.partitions, cmd.replication, index)
         topic = TopicMeta(
-            cmd["name"],
+            cmd.name,
             index,
             tuple(tuple(r) for r in replicas),
-            cmd["replication"],
-            tuple(cmd["retention"]),
+            cmd.replication,
+            cmd.retention,
         )
         self.topics[topic.name] = topic
         self._changed()
-        return {"topic": topic.fields()}
+        return TopicCreated(topic)
 
-    def _delete_topic(self, name: str) -> dict[str, Any]:
+    def _delete_topic(self, name: str) -> TopicDeleted:
         if self.topics.pop(name, None) is None:
-            return {"deleted": False}
+            return TopicDeleted(False)
         self._changed()
-        return {"deleted": True}
+        return TopicDeleted(True)
 
-    def _init_producer(self, name: str) -> dict[str, Any]:
+    def _init_producer(self, name: str) -> ProducerInitialized:
         pid = self.producer_names.get(name) if name else None
         if pid is None:
             pid = self.next_producer_id
@@ -128,7 +106,7 @@ class MetaState:
                 self.producers[pid] = 0
         else:
             self.producers[pid] += 1
-        return {"producer_id": pid, "epoch": self.producers.get(pid, 0)}
+        return ProducerInitialized(pid, self.producers.get(pid, 0))
 
     # -- reads ----------------------------------------------------------------------------
 

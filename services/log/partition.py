@@ -2,18 +2,19 @@
 last batches, and the highest fencing token per fence name. Deterministic: every replica
 that applies the same commands holds the same records at the same offsets.
 
-Commands (msgpack maps):
-    {"op": "produce", "records": [[key, value], ...], "ts": ms, "producer": [id, epoch,
-     first_seq] | None, "fence": [name, token] | None}
-        -> {"base_offset", "ts"} | {"duplicate": True, "base_offset", "ts"}
-         | {"error": "fenced", "highest_token"} | {"error": "producer_fenced", "epoch"}
-         | {"error": "out_of_order", "expected_seq"}
-    {"op": "trim", "before": offset}   -> {"log_start"}   (retention, decided by the leader)
+Commands (commands.py) and what each returns (results.py):
+    Produce   -> Produced (maybe a duplicate's first answer)
+                 | Refusal FENCED, PRODUCER_FENCED or OUT_OF_ORDER_SEQUENCE
+    Trim      -> Trimmed     (retention, decided by the leader)
 
 The producer state lives in the partition's own log (KIP-98), so a new leader knows every
 batch the old one wrote: a retry after a lost answer is found and not written twice
 (redpanda-data/redpanda#6018 lost that state on leadership change). A producer's last
 five batches are kept, as Kafka does, to answer retries of any in-flight batch.
+
+Snapshot (format 1): {"v": 1, "records": [[key, value, ts], ...] from log_start,
+"log_start", "producers": {id: {"epoch", "next_seq", "batches": [[first_seq, base, ts]]}},
+"fences"}. Format 0 held each producer as a list.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-
-from services.log import commands
+from services.log import results
+from services.log.commands import PARTITION_COMMANDS, Produce, ProducerSeq
+from services.log.results import Produced, Trimmed
+from services.replicated.codec import FORMAT, pack, snapshot_version, unpack
 from services.replicated.fences import Fences
+from services.replicated.refusal import Refusal
 
 BATCHES_KEPT = 5  # per producer: Kafka's max.in.flight.requests.per.connection
 
@@ -45,6 +48,18 @@ class ProducerState:
     next_seq: int = 0
     # (first_seq, base_offset, ts) of its last batches, oldest first
     batches: deque[tuple[int, int, int]] = field(default_factory=lambda: deque(maxlen=BATCHES_KEPT))
+
+    def to_map(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "next_seq": self.next_seq, "batches": list(self.batches)}
+
+    @classmethod
+    def from_map(cls, m: dict[str, Any]) -> ProducerState:
+        return cls.from_format0([m["epoch"], m["next_seq"], m["batches"]])
+
+    @classmethod
+    def from_format0(cls, row: list[Any]) -> ProducerState:
+        epoch, next_seq, batches = row
+        return cls(epoch, next_seq, deque(map(tuple, batches), maxlen=BATCHES_KEPT))
 
 
 Listener = Callable[[], None]
@@ -66,36 +81,35 @@ class PartitionState:
 
     # -- the StateMachine seam ------------------------------------------------------------
 
-    def apply(self, index: int, command: bytes) -> dict[str, Any]:
-        cmd = commands.decode(command)
-        op = cmd["op"]
-        if op == "produce":
+    def apply(self, index: int, command: bytes) -> Produced | Trimmed | Refusal:
+        cmd = PARTITION_COMMANDS.decode(command)
+        if isinstance(cmd, Produce):
             return self._produce(cmd)
-        if op == "trim":
-            return self._trim(cmd["before"])
-        raise AssertionError(f"unknown command {op!r}: a replica is out of date")
+        return self._trim(cmd.before)
 
     def snapshot(self) -> bytes:
-        state = {
-            "records": self._records,
-            "log_start": self.log_start,
-            "producers": {
-                pid: [p.epoch, p.next_seq, list(p.batches)] for pid, p in self.producers.items()
-            },
-            "fences": self.fences.snapshot(),
-        }
-        out: bytes = msgpack.packb(state, use_bin_type=True)
-        return out
+        return pack(
+            {
+                "v": FORMAT,
+                "records": self._records,
+                "log_start": self.log_start,
+                "producers": {pid: p.to_map() for pid, p in self.producers.items()},
+                "fences": self.fences.snapshot(),
+            }
+        )
 
     def restore(self, data: bytes) -> None:
-        state = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        state = unpack(data)
+        if snapshot_version(state) == 0:
+            producers = {
+                pid: ProducerState.from_format0(p) for pid, p in state["producers"].items()
+            }
+        else:
+            producers = {pid: ProducerState.from_map(p) for pid, p in state["producers"].items()}
         self._records = [tuple(r) for r in state["records"]]
         self.log_start = state["log_start"]
         self.total_bytes = sum(len(k) + len(v) for k, v, _ in self._records)
-        self.producers = {
-            pid: ProducerState(epoch, next_seq, deque(map(tuple, batches), maxlen=BATCHES_KEPT))
-            for pid, (epoch, next_seq, batches) in state["producers"].items()
-        }
+        self.producers = producers
         self.fences.restore(state["fences"])
         self._notify()
 
@@ -141,55 +155,52 @@ class PartitionState:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _produce(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        producer = cmd.get("producer")
-        if producer:
-            refusal = self._check_producer(*producer)
-            if refusal is not None:
-                return refusal
-        fence = cmd.get("fence")
-        if fence:
-            refusal = self.fences.refuse(fence)
-            if refusal is not None:
-                return refusal
+    def _produce(self, cmd: Produce) -> Produced | Refusal:
+        producer = cmd.producer
+        if producer is not None:
+            answered = self._check_producer(producer)
+            if answered is not None:
+                return answered
+        if cmd.fence is not None:
+            refused = self.fences.refuse(cmd.fence)
+            if refused is not None:
+                return refused
         base = self.high_watermark
-        ts = cmd["ts"]
-        for key, value in cmd["records"]:
-            self._records.append((key, value, ts))
+        for key, value in cmd.records:
+            self._records.append((key, value, cmd.ts))
             self.total_bytes += len(key) + len(value)
-        if producer:
-            pid, epoch, first_seq = producer
-            state = self.producers.get(pid)
-            if state is None or state.epoch != epoch:
-                state = self.producers[pid] = ProducerState(epoch)
-            state.next_seq = first_seq + len(cmd["records"])
-            state.batches.append((first_seq, base, ts))
+        if producer is not None:
+            state = self.producers.get(producer.producer_id)
+            if state is None or state.epoch != producer.epoch:
+                state = self.producers[producer.producer_id] = ProducerState(producer.epoch)
+            state.next_seq = producer.first_seq + len(cmd.records)
+            state.batches.append((producer.first_seq, base, cmd.ts))
         self._notify()
-        return {"base_offset": base, "ts": ts}
+        return Produced(base, cmd.ts)
 
-    def _check_producer(self, pid: int, epoch: int, first_seq: int) -> dict[str, Any] | None:
+    def _check_producer(self, producer: ProducerSeq) -> Produced | Refusal | None:
         """A refusal or a duplicate's answer; None when the batch is the producer's next."""
-        state = self.producers.get(pid)
-        if state is not None and epoch < state.epoch:
-            return {"error": "producer_fenced", "epoch": state.epoch}
-        if state is None or epoch > state.epoch:  # a new producer, or a new epoch of one
-            if first_seq != 0:
-                return {"error": "out_of_order", "expected_seq": 0}
+        state = self.producers.get(producer.producer_id)
+        if state is not None and producer.epoch < state.epoch:
+            return results.producer_fenced(producer.producer_id, state.epoch)
+        if state is None or producer.epoch > state.epoch:  # a new producer, or a new epoch
+            if producer.first_seq != 0:
+                return results.out_of_order(0)
             return None
         for seq, base, ts in state.batches:
-            if seq == first_seq:
-                return {"duplicate": True, "base_offset": base, "ts": ts}
-        if first_seq != state.next_seq:
-            return {"error": "out_of_order", "expected_seq": state.next_seq}
+            if seq == producer.first_seq:
+                return Produced(base, ts, duplicate=True)
+        if producer.first_seq != state.next_seq:
+            return results.out_of_order(state.next_seq)
         return None
 
-    def _trim(self, before: int) -> dict[str, Any]:
+    def _trim(self, before: int) -> Trimmed:
         drop = min(before, self.high_watermark) - self.log_start
         if drop > 0:
             self.total_bytes -= sum(len(k) + len(v) for k, v, _ in self._records[:drop])
             del self._records[:drop]
             self.log_start += drop
-        return {"log_start": self.log_start}
+        return Trimmed(self.log_start)
 
     def _notify(self) -> None:
         for listener in list(self.listeners):

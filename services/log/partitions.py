@@ -20,9 +20,10 @@ import logging
 import time
 from dataclasses import dataclass
 
-from services.log import commands
-from services.log.meta import MetaState, TopicMeta
+from services.log.commands import PARTITION_COMMANDS, Trim
+from services.log.meta import MetaState
 from services.log.partition import PartitionState
+from services.log.topic import TopicMeta
 from services.replicated import Replicas, ReplicatedGroup, UnknownGroup
 from services.runtime import errors, logs
 
@@ -111,5 +112,5 @@ class PartitionHost:
         now_ms = int(time.time() * 1000)
         start = state.retention_point(*topic.retention, now_ms)
         if start > state.log_start:
-            cmd = commands.encode({"op": "trim", "before": start})
-            await group.propose_within(cmd, TRANSFER_TIMEOUT_S)
+            trim = PARTITION_COMMANDS.encode(Trim(start))
+            await group.propose_within(trim, TRANSFER_TIMEOUT_S)

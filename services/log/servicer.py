@@ -9,20 +9,36 @@ import asyncio
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TypeVar
 
 import grpc
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
-from services.log import commands
+from services.log import commands, results
+from services.log.commands import (
+    META_COMMANDS,
+    PARTITION_COMMANDS,
+    CreateTopic,
+    DeleteTopic,
+    InitProducer,
+    MetaCommand,
+    Produce,
+    ProducerSeq,
+)
 from services.log.coordinator import Coordinator
 from services.log.group_rpcs import GroupRpcs
-from services.log.meta import MetaState, TopicMeta
+from services.log.meta import MetaState
 from services.log.partition import PartitionState
 from services.log.partitions import PartitionHost
+from services.log.results import Produced, ProducerInitialized, TopicCreated, TopicDeleted
+from services.log.topic import TopicMeta
 from services.replicated import ReplicatedGroup, UnknownGroup
+from services.replicated.fences import Fence
+from services.replicated.refusal import answered
 from services.runtime import errors
 from services.runtime.deadlines import time_left
+
+R = TypeVar("R")
 
 
 class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
@@ -53,25 +69,22 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         replication = commands.replication(request.replication, len(self._log_nodes))
         r = request.retention
         commands.check_retention(r.max_records, r.max_bytes, r.max_age_ms)
-        cmd = {
-            "op": "create_topic",
-            "name": request.name,
-            "partitions": request.partitions,
-            "replication": replication,
-            "nodes": list(self._log_nodes),
-            "retention": [r.max_records, r.max_bytes, r.max_age_ms],
-        }
-        result = await self._meta_write(cmd, context)
-        if result.get("error") == "exists":
-            raise errors.TopicExists(f"topic {request.name!r} already exists", topic=request.name)
-        return self._describe(TopicMeta.from_fields(result["topic"]))
+        cmd = CreateTopic(
+            request.name,
+            request.partitions,
+            replication,
+            (r.max_records, r.max_bytes, r.max_age_ms),
+            self._log_nodes,
+        )
+        result = await self._meta_write(cmd, context, TopicCreated)
+        return self._describe(result.topic)
 
     async def DeleteTopic(
         self, request: log_pb2.DeleteTopicRequest, context: grpc.aio.ServicerContext
     ) -> log_pb2.DeleteTopicResponse:
         commands.check_topic_name(request.name)
-        result = await self._meta_write({"op": "delete_topic", "name": request.name}, context)
-        if not result["deleted"]:
+        result = await self._meta_write(DeleteTopic(request.name), context, TopicDeleted)
+        if not result.deleted:
             raise _unknown_topic(request.name)
         return log_pb2.DeleteTopicResponse()
 
@@ -97,10 +110,9 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             raise errors.InvalidArgument(
                 f"producer name over {commands.MAX_PRODUCER_NAME_BYTES} bytes"
             )
-        result = await self._meta_write({"op": "init_producer", "name": request.name}, context)
-        return log_pb2.InitProducerResponse(
-            producer_id=result["producer_id"], epoch=result["epoch"]
-        )
+        cmd = InitProducer(request.name)
+        result = await self._meta_write(cmd, context, ProducerInitialized)
+        return log_pb2.InitProducerResponse(producer_id=result.producer_id, epoch=result.epoch)
 
     async def Produce(
         self, request: log_pb2.ProduceRequest, context: grpc.aio.ServicerContext
@@ -115,31 +127,32 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         if partition == -1:
             partition = zlib.crc32(records[0][0]) % topic.partitions if records[0][0] else 0
         group = self._leading(topic, partition)
-        cmd: dict[str, Any] = {"op": "produce", "records": records, "ts": _now_ms()}
+        producer = None
         if request.HasField("producer"):
-            cmd["producer"] = await self._producer(request.producer, context)
+            producer = await self._producer(request.producer, context)
+        fence = None
         if request.HasField("fence"):
             if not request.fence.name:
                 raise errors.InvalidArgument("a fence needs a name")
-            cmd["fence"] = [request.fence.name, request.fence.token]
-        encoded = commands.encode(cmd)
+            fence = Fence(request.fence.name, request.fence.token)
+        cmd = Produce(records, _now_ms(), producer, fence)
+        encoded = PARTITION_COMMANDS.encode(cmd)
         if request.acks == log_pb2.LEADER:
             await group.propose_appended(encoded, context)
             return log_pb2.ProduceResponse(
-                partition=partition, base_offset=-1, log_append_time_ms=cmd["ts"]
+                partition=partition, base_offset=-1, log_append_time_ms=cmd.ts
             )
-        result: Any = await group.propose(encoded, context)
-        _raise_refusal(result)
+        result = answered(await group.propose(encoded, context), Produced)
         return log_pb2.ProduceResponse(
             partition=partition,
-            base_offset=result["base_offset"],
-            duplicate=result.get("duplicate", False),
-            log_append_time_ms=result["ts"],
+            base_offset=result.base_offset,
+            duplicate=result.duplicate,
+            log_append_time_ms=result.ts,
         )
 
     async def _producer(
         self, batch: log_pb2.ProducerBatch, context: grpc.aio.ServicerContext
-    ) -> list[int]:
+    ) -> ProducerSeq:
         """The batch's producer ids, once its epoch is known to be the newest. This node's
         copy of the metadata may lag (it follows another Raft group, perhaps over a cut
         link), so an epoch that looks current here is confirmed with a read index of the
@@ -157,8 +170,8 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
                 f"producer id {batch.producer_id} was never issued; call InitProducer"
             )
         if batch.epoch < epoch:
-            raise _producer_fenced(batch.producer_id, epoch)
-        return [batch.producer_id, batch.epoch, batch.first_sequence]
+            raise results.producer_fenced(batch.producer_id, epoch).error()
+        return ProducerSeq(batch.producer_id, batch.epoch, batch.first_sequence)
 
     # -- consuming ----------------------------------------------------------------------------
 
@@ -232,10 +245,10 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         raise errors.NotLeader(me, preferred, self._client_address(preferred))
 
     async def _meta_write(
-        self, cmd: dict[str, Any], context: grpc.aio.ServicerContext
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._meta_group.propose(commands.encode(cmd), context)  # type: ignore[assignment]
-        return result
+        self, cmd: MetaCommand, context: grpc.aio.ServicerContext, answer: type[R]
+    ) -> R:
+        applied = await self._meta_group.propose(META_COMMANDS.encode(cmd), context)
+        return answered(applied, answer)
 
     def _describe(self, topic: TopicMeta) -> log_pb2.Topic:
         retention = log_pb2.Retention(
@@ -268,37 +281,6 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         described.high_watermark = group.state.high_watermark
         described.log_start_offset = group.state.log_start
         return described
-
-
-def _raise_refusal(result: dict[str, Any]) -> None:
-    error = result.get("error")
-    if error is None:
-        return
-    if error == "fenced":
-        raise errors.Fenced(
-            f"a higher fencing token ({result['highest_token']}) was already seen; "
-            "nothing was written",
-            highest_token=str(result["highest_token"]),
-        )
-    if error == "producer_fenced":
-        raise errors.ProducerFenced(
-            f"a newer epoch ({result['epoch']}) of this producer wrote here; nothing was written",
-            epoch=str(result["epoch"]),
-        )
-    if error == "out_of_order":
-        raise errors.OutOfOrderSequence(
-            f"expected sequence {result['expected_seq']}: an earlier batch is missing; "
-            "nothing was written",
-            expected_seq=str(result["expected_seq"]),
-        )
-    raise AssertionError(f"unknown refusal {error!r}")
-
-
-def _producer_fenced(producer_id: int, epoch: int) -> errors.ProducerFenced:
-    return errors.ProducerFenced(
-        f"producer {producer_id} has a newer epoch ({epoch}); this instance was replaced",
-        epoch=str(epoch),
-    )
 
 
 def _unknown_topic(name: str) -> errors.UnknownTopic:

@@ -1,80 +1,81 @@
-"""The KV state machine's batches, as pure code: each op applied as if alone."""
+"""The KV state machine's batches and sessions, as pure code: each op applied as if alone."""
 
 from __future__ import annotations
 
+from faultlab.errors.v1 import errors_pb2
+
 from services.kv import commands
+from services.kv.commands import Append, Batch, KvCommand, Put, SessionSeq
+from services.kv.results import BatchApplied, KvResult, Written
 from services.kv.state import KvState
+from services.replicated.codec import pack
+from services.replicated.fences import Fence
+from services.replicated.refusal import Refusal
 
 
-def apply(state: KvState, cmd: dict[str, object]) -> dict[str, object]:
+def apply(state: KvState, cmd: KvCommand) -> KvResult:
     return state.apply(0, commands.encode(cmd))
 
 
 def test_each_op_of_a_batch_gets_its_own_revision_and_a_refusal_undoes_nothing() -> None:
     state = KvState()
-    apply(state, {"op": "put", "key": "f", "value": b"5", "fence": ["lock", 5]})
+    apply(state, Put("f", b"5", fence=Fence("lock", 5)))
     result = apply(
         state,
-        {
-            "op": "batch",
-            "ops": [
-                {"op": "put", "key": "a", "value": b"1"},
-                {"op": "put", "key": "f", "value": b"3", "fence": ["lock", 3]},
-                {"op": "append", "key": "a", "value": b"2"},
-            ],
-        },
+        Batch((Put("a", b"1"), Put("f", b"3", fence=Fence("lock", 3)), Append("a", b"2"))),
     )
-    put, fenced, appended = result["results"]  # type: ignore[misc]
-    assert (put["revision"], appended["revision"]) == (2, 3)
-    assert fenced == {"error": "fenced", "highest_token": 5}
+    assert isinstance(result, BatchApplied)
+    put, fenced, appended = result.results
+    assert isinstance(put, Written) and isinstance(appended, Written)
+    assert (put.revision, appended.revision) == (2, 3)
+    assert isinstance(fenced, Refusal) and fenced.reason == errors_pb2.FENCED
+    assert fenced.details == {"highest_token": "5"}
     assert state.get("a").value == b"12" and state.get("f").value == b"5"  # type: ignore[union-attr]
 
 
 def test_a_retried_batch_session_answers_the_first_results_and_applies_nothing() -> None:
     state = KvState()
-    batch = {
-        "op": "batch",
-        "session": ["c", 1],
-        "ops": [{"op": "append", "key": "k", "value": b"x"}] * 2,
-    }
+    ops = (Append("k", b"x"), Append("k", b"x"))
+    batch = Batch(ops, session=SessionSeq("c", 1, 0))
     first = apply(state, batch)
     assert apply(state, batch) == first
     assert state.get("k").value == b"xx" and state.revision == 2  # type: ignore[union-attr]
-    stale = apply(state, {**batch, "session": ["c", 0]})  # logged before acked_through
-    assert stale == {"error": "stale_session", "last_seq": 0}
+    stale = apply(state, Batch(ops, session=SessionSeq("c", 0, -1)))  # a seq already acked
+    assert isinstance(stale, Refusal) and stale.reason == errors_pb2.INVALID
 
 
-def put(seq: int, answered_through: int, value: bytes) -> dict[str, object]:
-    return {"op": "append", "key": "k", "value": value, "session": ["c", seq, answered_through]}
+def append(seq: int, answered_through: int, value: bytes) -> Append:
+    return Append("k", value, session=SessionSeq("c", seq, answered_through))
 
 
 def test_writes_in_flight_together_apply_once_each_in_any_order() -> None:
     """Raft thesis §6.3: results are kept until the client says it has them, so a lower
     seq arriving after a higher one (a retry, a reorder) is applied, not refused."""
     state = KvState()
-    second = apply(state, put(2, 0, b"b"))  # seqs 1 and 2 in flight: nothing answered
-    first = apply(state, put(1, 0, b"a"))
-    assert "error" not in first and apply(state, put(2, 0, b"b")) == second  # a retry
+    second = apply(state, append(2, 0, b"b"))  # seqs 1 and 2 in flight: nothing answered
+    first = apply(state, append(1, 0, b"a"))
+    assert isinstance(first, Written) and apply(state, append(2, 0, b"b")) == second  # a retry
     assert state.get("k").value == b"ba"  # type: ignore[union-attr]
-    apply(state, put(3, 2, b"c"))  # 1 and 2 answered: their results may go
+    apply(state, append(3, 2, b"c"))  # 1 and 2 answered: their results may go
     assert set(state.sessions["c"].results) == {3}
-    assert apply(state, put(1, 2, b"a")) == {"error": "stale_session", "last_seq": 2}
+    stale = apply(state, append(1, 2, b"a"))
+    assert isinstance(stale, Refusal) and "at or below 2" in stale.message
     assert state.get("k").value == b"bac"  # type: ignore[union-attr]
 
 
-def test_sessions_survive_a_snapshot_in_either_format() -> None:
+def test_sessions_survive_a_snapshot_and_the_oldest_format_still_loads() -> None:
     state = KvState()
-    apply(state, put(2, 0, b"b"))
+    apply(state, append(2, 0, b"b"))
     restored = KvState()
     restored.restore(state.snapshot())
     assert restored.sessions == state.sessions
-    legacy = KvState()  # a snapshot from before acked_through: [last seq, its result]
+    legacy = KvState()  # format 0 from before acked_through: [last seq, its result]
     legacy_state = {
         "data": {},
         "revision": 0,
-        "sessions": {"c": [4, {"revision": 9}]},
+        "sessions": {"c": [4, {"deleted": True, "revision": 9}]},
         "fences": state.fences.snapshot(),
     }
-    legacy.restore(commands.encode(legacy_state))
+    legacy.restore(pack(legacy_state))
     assert legacy.sessions["c"].acked_through == 3
-    assert legacy.sessions["c"].results == {4: {"revision": 9}}
+    assert set(legacy.sessions["c"].results) == {4}

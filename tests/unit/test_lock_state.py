@@ -6,11 +6,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from faultlab.errors.v1 import errors_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.lock import commands
+from services.lock.commands import (
+    Acquire,
+    Cancel,
+    Close,
+    Create,
+    Expire,
+    KeepAlive,
+    Lead,
+    LockCommand,
+    Release,
+)
+from services.lock.results import Acquired, LockResult, Released, SessionCreated
 from services.lock.state import Change, LockState
+from services.replicated.refusal import Refusal
 
 NAMES = ("a", "b", "c")
 SESSIONS = 4
@@ -45,10 +59,10 @@ class Driver:
         self.log: list[tuple[int, bytes]] = []  # (index, command), as the Raft log holds
         self.seq = 0
 
-    def apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, cmd: LockCommand) -> LockResult:
         return self.apply_data(commands.encode(cmd))
 
-    def apply_data(self, data: bytes) -> dict[str, Any]:
+    def apply_data(self, data: bytes) -> LockResult:
         self.index += 1
         self.log.append((self.index, data))
         return self.state.apply(self.index, data)
@@ -56,37 +70,35 @@ class Driver:
     def step(self, op: tuple[Any, ...]) -> None:
         kind = op[0]
         if kind == "create":
-            result = self.apply(
-                {"op": "create", "ttl_ms": op[2], "owner": f"s{op[1]}", "now": self.now}
-            )
-            self.slots[op[1]] = result["session"]
+            result = self.apply(Create(op[2], f"s{op[1]}", self.now))
+            assert isinstance(result, SessionCreated)
+            self.slots[op[1]] = result.session
         elif kind == "lead":
-            self.apply({"op": "lead"})
+            self.apply(Lead())
         elif kind == "advance":
             self.now += op[1]
             due = self.state.due(self.now)
             if due:
-                self.apply({"op": "expire", "sessions": due, "now": self.now, "wall_ms": 0})
+                self.apply(Expire(tuple(due), self.now, 0))
         elif kind == "retry":
             if self.log:
                 self.apply_data(self.log[-1][1])
         else:
-            sid = self.slots.get(op[1], 99_999)  # never created: an unknown session
-            self.seq += 1
-            cmd: dict[str, Any] = {
-                "op": kind,
-                "session": sid,
-                "now": self.now,
-                "wall_ms": 0,
-                "seq": self.seq,
-            }
-            if kind in ("acquire", "release", "cancel"):
-                cmd["name"] = op[2]
-            if kind == "acquire":
-                cmd["wait"] = op[3]
-            if kind == "keepalive":
-                del cmd["seq"]
-            self.apply(cmd)
+            self.apply(self.on_session(op))
+
+    def on_session(self, op: tuple[Any, ...]) -> LockCommand:
+        kind, sid = op[0], self.slots.get(op[1], 99_999)  # never created: unknown session
+        if kind == "keepalive":
+            return KeepAlive(sid, self.now)
+        self.seq += 1
+        if kind == "acquire":
+            return Acquire(sid, op[2], op[3], 0, seq=self.seq)
+        if kind == "release":
+            return Release(sid, op[2], 0, seq=self.seq)
+        if kind == "cancel":
+            return Cancel(sid, op[2], 0, seq=self.seq)
+        assert kind == "close", kind
+        return Close(sid, 0, seq=self.seq)
 
 
 def check_consistent(state: LockState) -> None:
@@ -176,34 +188,35 @@ def test_a_new_leader_extends_every_session_before_expiring_any() -> None:
     assert d.slots[0] in d.state.sessions, "expired within the grace period"
 
 
+def refused(result: LockResult) -> int:
+    assert isinstance(result, Refusal), result
+    return result.reason
+
+
 def test_refusals_change_nothing() -> None:
     d = Driver()
     d.step(("create", 0, 1000))
     d.step(("create", 1, 1000))
     d.step(("acquire", 0, "a", False))
     before = d.state.snapshot()
-    assert d.apply({"op": "release", "name": "a", "session": d.slots[1], "wall_ms": 0}) == {
-        "error": "not_holder",
-        "holder": d.slots[0],
-    }
-    assert d.apply(
-        {"op": "acquire", "name": "a", "session": 424242, "wait": True, "wall_ms": 0}
-    ) == {"error": "unknown_session"}
+    not_holder = d.apply(Release(d.slots[1], "a", 0))
+    assert refused(not_holder) == errors_pb2.NOT_HOLDER
+    assert isinstance(not_holder, Refusal) and not_holder.details == {"holder": str(d.slots[0])}
+    assert refused(d.apply(Acquire(424242, "a", True, 0))) == errors_pb2.UNKNOWN_SESSION
     assert d.state.snapshot() == before
     d.step(("close", 1))
-    assert d.apply({"op": "keepalive", "session": d.slots[1], "now": 0}) == {
-        "error": "session_expired"
-    }
+    assert refused(d.apply(KeepAlive(d.slots[1], 0))) == errors_pb2.SESSION_EXPIRED
 
 
 def test_a_retried_command_is_answered_not_applied_again() -> None:
     d = Driver()
     d.step(("create", 0, 1000))
     sid = d.slots[0]
-    acquire = {"op": "acquire", "name": "a", "session": sid, "wait": False, "wall_ms": 0, "seq": 1}
+    acquire = Acquire(sid, "a", False, 0, seq=1)
     first = d.apply(acquire)
-    release = {"op": "release", "name": "a", "session": sid, "wall_ms": 0, "seq": 2}
-    assert d.apply(release) == {"next_session": 0, "next_token": 0}
-    assert d.apply(release) == {"next_session": 0, "next_token": 0}  # not NOT_HOLDER
-    assert d.apply(acquire) == {"error": "stale_seq", "last_seq": 2}
-    assert first["acquired"] and "a" not in d.state.locks
+    release = Release(sid, "a", 0, seq=2)
+    assert d.apply(release) == Released(0, 0)
+    assert d.apply(release) == Released(0, 0)  # not NOT_HOLDER
+    stale = d.apply(acquire)
+    assert refused(stale) == errors_pb2.INVALID and "last, 2" in stale.message  # type: ignore[union-attr]
+    assert isinstance(first, Acquired) and first.acquired and "a" not in d.state.locks

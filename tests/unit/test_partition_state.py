@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from faultlab.errors.v1 import errors_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.log import commands
+from services.log.commands import PARTITION_COMMANDS, PartitionCommand, Produce, ProducerSeq, Trim
 from services.log.partition import PartitionState
+from services.log.results import Produced, Trimmed
+from services.replicated.fences import Fence
+from services.replicated.refusal import Refusal
 
 PRODUCERS = 2
 
@@ -47,9 +51,9 @@ class Driver:
         self.values = 0
         self.written: list[bytes] = []  # what should be in the log, in order
 
-    def apply(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, cmd: PartitionCommand) -> Produced | Trimmed | Refusal:
         self.index += 1
-        encoded = commands.encode(cmd)
+        encoded = PARTITION_COMMANDS.encode(cmd)
         self.log.append(encoded)
         return self.state.apply(self.index, encoded)
 
@@ -65,14 +69,14 @@ class Driver:
         before = self.state.high_watermark
         if kind == "plain":
             records = self.batch(op[1])
-            result = self.apply({"op": "produce", "records": records, "ts": 1})
-            assert result["base_offset"] == before
+            result = self.apply(Produce(records, 1))
+            assert result == Produced(before, 1)
             self.written += [r[1] for r in records]
         elif kind == "send":
             p = self.producers[op[1]]
             records = self.batch(op[2])
             result = self._send(p, p.epoch, p.next_seq, records)
-            assert result == {"base_offset": before, "ts": 1}
+            assert result == Produced(before, 1)
             p.last = (p.next_seq, records, before)
             p.next_seq += len(records)
             self.written += [r[1] for r in records]
@@ -82,11 +86,11 @@ class Driver:
                 return
             seq, records, offset = p.last
             result = self._send(p, p.epoch, seq, records)
-            assert result == {"duplicate": True, "base_offset": offset, "ts": 1}
+            assert result == Produced(offset, 1, duplicate=True)
         elif kind == "skip":
             p = self.producers[op[1]]
             result = self._send(p, p.epoch, p.next_seq + 1, self.batch(1))
-            assert result == {"error": "out_of_order", "expected_seq": p.next_seq}
+            assert refusal(result) == (errors_pb2.OUT_OF_ORDER_SEQUENCE, str(p.next_seq))
         elif kind == "bump":
             p = self.producers[op[1]]
             p.epoch += 1
@@ -100,28 +104,34 @@ class Driver:
                 # broker refuses the old epoch before proposing (tests/integration).
                 return
             result = self._send(p, p.epoch - 1, 0, self.batch(1))
-            assert result == {"error": "producer_fenced", "epoch": p.epoch}
+            assert refusal(result) == (errors_pb2.PRODUCER_FENCED, str(p.epoch))
         elif kind == "fenced":
             token = op[1]
             highest = self.state.fences.highest.get("f", 0)
             records = self.batch(1)
-            result = self.apply(
-                {"op": "produce", "records": records, "ts": 1, "fence": ["f", token]}
-            )
+            result = self.apply(Produce(records, 1, fence=Fence("f", token)))
             if token < highest:
-                assert result == {"error": "fenced", "highest_token": highest}
+                assert refusal(result) == (errors_pb2.FENCED, str(highest))
             else:
                 self.written += [r[1] for r in records]
         else:
             start = self.state.log_start
-            result = self.apply({"op": "trim", "before": op[1]})
-            assert result["log_start"] == max(start, min(op[1], self.state.high_watermark))
+            result = self.apply(Trim(op[1]))
+            assert result == Trimmed(max(start, min(op[1], self.state.high_watermark)))
         if kind in ("retry", "skip", "zombie", "bump"):
             assert self.state.high_watermark == before  # nothing written
 
-    def _send(self, p: Producer, epoch: int, seq: int, records: list[Any]) -> dict[str, Any]:
-        cmd = {"op": "produce", "records": records, "ts": 1, "producer": [p.pid, epoch, seq]}
-        return self.apply(cmd)
+    def _send(
+        self, p: Producer, epoch: int, seq: int, records: list[Any]
+    ) -> Produced | Trimmed | Refusal:
+        return self.apply(Produce(records, 1, ProducerSeq(p.pid, epoch, seq)))
+
+
+def refusal(result: object) -> tuple[int, str]:
+    """A refusal's reason and its one detail."""
+    assert isinstance(result, Refusal), result
+    (detail,) = result.details.values()
+    return result.reason, detail
 
 
 @settings(max_examples=200, deadline=None)
@@ -150,8 +160,8 @@ def test_offsets_stay_dense_and_batches_apply_once(ops: list[tuple[Any, ...]], c
 def test_retention_point_by_records_bytes_and_age() -> None:
     state = PartitionState()
     for i in range(10):
-        cmd = {"op": "produce", "records": [[b"", b"x" * 10]], "ts": 1000 + i * 100}
-        state.apply(i + 1, commands.encode(cmd))
+        cmd = Produce([[b"", b"x" * 10]], 1000 + i * 100)
+        state.apply(i + 1, PARTITION_COMMANDS.encode(cmd))
     assert state.retention_point(0, 0, 0, now_ms=5000) == 0
     assert state.retention_point(4, 0, 0, now_ms=5000) == 6
     assert state.retention_point(0, 35, 0, now_ms=5000) == 7  # 30 bytes kept at most

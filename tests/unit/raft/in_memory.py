@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from cluster.waiting import wait_until_async
 from services.kv import commands
+from services.kv.commands import Put
 from services.raft.host import RaftHost
 from services.raft.node import NodeOptions, RaftNode
 
@@ -29,4 +30,4 @@ def leader_of(hosts: dict[str, RaftHost], group: str) -> RaftNode | None:
 
 
 async def put(node: RaftNode, key: str, value: bytes) -> object:
-    return await node.propose(commands.encode({"op": "put", "key": key, "value": value}))
+    return await node.propose(commands.encode(Put(key, value)))

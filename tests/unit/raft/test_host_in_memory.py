@@ -8,6 +8,7 @@ import errno
 
 import pytest
 
+from services.kv.results import Written
 from services.kv.state import KvState
 from services.raft.host import RaftHost, UnknownGroup
 from tests.unit.raft.in_memory import NODES, eventually, leader_of, put
@@ -20,7 +21,7 @@ async def test_a_write_is_applied_on_all_three(hosts: dict[str, RaftHost]) -> No
     leader = leader_of(hosts, "kv")
     assert leader is not None
     result = await asyncio.wait_for(put(leader, "greeting", b"hello"), 5)
-    assert isinstance(result, dict) and result["revision"] >= 1
+    assert isinstance(result, Written) and result.revision >= 1
 
     def applied_everywhere() -> bool:
         states = [h.group("kv").state_machine for h in hosts.values()]

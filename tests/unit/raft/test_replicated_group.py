@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from services.kv import commands
+from services.kv.commands import Put
 from services.kv.state import KvState
 from services.raft.host import RaftHost
 from services.raft.transport import MemoryNetwork
@@ -16,7 +17,7 @@ from services.replicated import ReplicatedGroup
 from services.runtime import errors
 from tests.unit.raft.in_memory import NODES, eventually
 
-PUT = commands.encode({"op": "put", "key": "k", "value": b"v"})
+PUT = commands.encode(Put("k", b"v"))
 
 
 class Deadline:
