@@ -3,6 +3,7 @@
 faultlab log topic create orders --partitions 6
 seq 10 | faultlab log produce orders            # one record per line
 faultlab log consume orders --from-beginning    # until Ctrl-C
+faultlab log --via-gateway topic list            # through a gateway, with --api-key
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from faultlab.log.v1 import log_pb2
 from rich.console import Console
 from rich.table import Table
 
-from cluster.cli.calling import run_with_client
+from cluster.cli.calling import GatewayRoute, run_with_client
 from cluster.cli.durations import parse_ms
 from cluster.client import LogClient
 from cluster.client.consumer import GroupConsumer
@@ -34,8 +35,11 @@ err = Console(stderr=True)
 PRODUCE_BATCH = 500  # lines from stdin sent as one batch, at most
 
 
+route = GatewayRoute(app, "log")
+
+
 def _run(action: Callable[[LogClient], Awaitable[Any]]) -> Any:
-    return run_with_client(LogClient.for_topology, action)
+    return run_with_client(route.client_for(LogClient.for_topology, LogClient.for_gateway), action)
 
 
 @topic_app.command("create")

@@ -1,10 +1,13 @@
 """`GroupCaller`: one call to whichever node leads a Raft group, the retry loop every
-faultlab client shares (KV today; lock and log next).
+faultlab client (KV, lock, log) shares. What to do after a failed attempt is the table
+the gateway follows too (services/runtime/leader_following.py):
 
 - A NOT_LEADER answer names the leader; the caller goes there at once.
 - A definite failure that is worth retrying (NOT_APPLIED, NO_QUORUM), an indefinite one
-  (OUTCOME_UNKNOWN, UNAVAILABLE or DEADLINE_EXCEEDED without a reason), or no leader
-  known: the next node, after capped exponential backoff with full jitter.
+  (OUTCOME_UNKNOWN, UNAVAILABLE or DEADLINE_EXCEEDED without a reason) when the call is
+  idempotent (every SDK write carries a session or a producer id, unless the caller says
+  otherwise), or no leader known: the next node, after capped exponential backoff with
+  full jitter.
 - Anything else (INVALID, FENCED, ...) is returned to the caller at once.
 - If an attempt's outcome was unknown and a later one was refused before reaching the
   state machine (NOT_LEADER, NOT_APPLIED, NO_QUORUM), the call's outcome is still
@@ -32,22 +35,21 @@ import grpc
 from cluster.client import errors
 from services.runtime import tls
 from services.runtime.backoff import Backoff
-from services.runtime.errors import Reason
 from services.runtime.grpc_options import CHANNEL_OPTIONS
+from services.runtime.leader_following import (
+    Decision,
+    LeaderCache,
+    LeaderSearch,
+    NodeOrder,
+    decision_for,
+    may_retry,
+)
+
+__all__ = ["RETRY_BACKOFF", "GroupCaller", "LeaderCache", "Session", "worth_retrying"]
 
 T = TypeVar("T")
 
 RETRY_BACKOFF = Backoff(base_s=0.05, cap_s=1.0)
-_TRANSPORT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-_RETRY_REASONS = {
-    Reason.Value("NOT_APPLIED"),
-    Reason.Value("NO_QUORUM"),
-    Reason.Value("OUTCOME_UNKNOWN"),
-}
-_NOT_LEADER = Reason.Value("NOT_LEADER")
-# Refusals that never reached the state machine: they say nothing of earlier attempts.
-_ROUTING_REFUSALS = {_NOT_LEADER, Reason.Value("NOT_APPLIED"), Reason.Value("NO_QUORUM")}
-_UNSPECIFIED = Reason.Value("REASON_UNSPECIFIED")
 
 
 class Session:
@@ -78,32 +80,10 @@ class Session:
             self._in_flight.discard(seq)
 
 
-class LeaderCache:
-    """Raft group id -> the node last seen leading it."""
-
-    def __init__(self) -> None:
-        self._leaders: dict[str, str] = {}
-
-    def get(self, group: str) -> str | None:
-        return self._leaders.get(group)
-
-    def set(self, group: str, node: str | None) -> None:
-        if node is None:
-            self._leaders.pop(group, None)
-        else:
-            self._leaders[group] = node
-
-
 def worth_retrying(e: grpc.aio.AioRpcError) -> bool:
-    """A failure that a later attempt may not meet: no answer, no leader yet, not applied."""
-    reason = errors.reason_of(e)
-    return reason == _NOT_LEADER or _retryable(e, reason)
-
-
-def _retryable(e: grpc.aio.AioRpcError, reason: int) -> bool:
-    if reason == _UNSPECIFIED:
-        return e.code() in _TRANSPORT_CODES
-    return reason in _RETRY_REASONS
+    """A failure that a later attempt may not meet: no answer, no leader yet, not applied
+    (for an idempotent call: a subscription's fetch)."""
+    return may_retry(decision_for(e), idempotent=True)
 
 
 def _verdict(
@@ -111,7 +91,7 @@ def _verdict(
 ) -> grpc.aio.AioRpcError:
     """The error a failed call raises: its last one, unless that one says nothing of an
     earlier attempt whose outcome is unknown."""
-    if unknown is not None and errors.reason_of(last) in _ROUTING_REFUSALS:
+    if unknown is not None and decision_for(last).reached_no_state_machine:
         return unknown
     return last
 
@@ -142,7 +122,7 @@ class GroupCaller:
         self._backoff = backoff
         self._owns_channels = channels is None
         self._channels: dict[str, grpc.aio.Channel] = {} if channels is None else channels
-        self._order = sorted(self.addresses)
+        self._order = NodeOrder(self.addresses)
         self._interceptors = list(interceptors)
 
     @property
@@ -165,41 +145,31 @@ class GroupCaller:
             await channel.close()
         self._channels.clear()
 
-    async def call(self, attempt_on: Callable[[grpc.aio.Channel], Awaitable[T]]) -> T:
-        """`attempt_on(channel)` on the leader, retried as the module docstring says."""
+    async def call(
+        self, attempt_on: Callable[[grpc.aio.Channel], Awaitable[T]], *, idempotent: bool = True
+    ) -> T:
+        """`attempt_on(channel)` on the leader, retried as the module docstring says.
+        `idempotent` False: a call a repeat could apply twice is not retried after an
+        unknown outcome."""
+        search = LeaderSearch(self._order, self.leaders, self.group)
         last: grpc.aio.AioRpcError | None = None
         unknown: grpc.aio.AioRpcError | None = None  # the first attempt that may have applied
         for attempt in range(self.attempts):
-            node = self.leader or self._order[0]
             try:
-                result = await attempt_on(self.channel(node))
+                result = await attempt_on(self.channel(search.node))
             except grpc.aio.AioRpcError as e:
                 last = e
-                reason = errors.reason_of(e)
                 if unknown is None and not errors.definite(e):
                     unknown = e
-                if reason == _NOT_LEADER:
-                    await self._follow(node, errors.leader_hint(e), attempt)
+                decision = decision_for(e)
+                if decision is Decision.FOLLOW and search.followed(errors.leader_hint(e)):
                     continue
-                if not _retryable(e, reason):
+                if not may_retry(decision, idempotent):
                     raise _verdict(e, unknown) from None
-                self._forget(node)
+                search.failed_here()
                 await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
                 continue
-            self.leaders.set(self.group, node)
+            search.found()
             return result
         assert last is not None
         raise _verdict(last, unknown)
-
-    async def _follow(self, node: str, hint: str, attempt: int) -> None:
-        if hint in self.addresses and hint != node:
-            self.leaders.set(self.group, hint)
-            return
-        self._forget(node)
-        await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
-
-    def _forget(self, node: str) -> None:
-        """`node` did not answer as leader: try every other node before it again."""
-        self.leaders.set(self.group, None)
-        self._order.remove(node)
-        self._order.append(node)

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-import grpc
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
-from cluster.client.call import GroupCaller, LeaderCache, Session
-from cluster.client.gateway import bearer, gateway_addresses
+from cluster.client.base import Client
+from cluster.client.call import Session
 from services.runtime.topology import Topology
 
 T = TypeVar("T")
@@ -36,44 +34,24 @@ KV_GROUP = "kv"  # the Raft group the KV service runs
 Fence = tuple[str, int]  # (lock name, fencing token)
 
 
-class KvClient:
+class KvClient(Client):
+    TOPOLOGY_GROUP = "kv"
+
     def __init__(
         self,
         addresses: dict[str, str],
         *,
-        timeout_s: float = 2.0,
-        attempts: int = 10,
         client_id: str | None = None,
-        rng: random.Random | None = None,
-        leaders: LeaderCache | None = None,
         sessions: bool = True,
-        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
+        **kw: Any,
     ) -> None:
         """`addresses`: node id -> the address clients dial it at. `sessions=False`: writes
-        carry no session, so a retry of a write that did land applies it again."""
-        self.timeout_s = timeout_s
+        carry no session, so a retry of a write that did land applies it again. The rest:
+        `Client`'s (timeout_s, attempts, rng, leaders, interceptors, via_gateway)."""
+        super().__init__(addresses, **kw)
         self.session = Session(client_id)
         self.sessions = sessions
-        self._caller = GroupCaller(
-            KV_GROUP,
-            addresses,
-            attempts=attempts,
-            rng=rng,
-            leaders=leaders,
-            interceptors=interceptors,
-        )
-
-    @classmethod
-    def for_topology(cls, topology: Topology, group: str = "kv", **kw: Any) -> KvClient:
-        nodes = topology.group_nodes(group)
-        return cls({n.id: topology.client_address(n.id) for n in nodes}, **kw)
-
-    @classmethod
-    def for_gateway(
-        cls, topology: Topology, api_key: str, priority: str | None = None, **kw: Any
-    ) -> KvClient:
-        """A client of the gateway group: every call to one gateway, with the API key."""
-        return cls(gateway_addresses(topology), interceptors=bearer(api_key, priority), **kw)
+        self._caller = self.caller(KV_GROUP)
 
     @property
     def client_id(self) -> str:
@@ -82,15 +60,6 @@ class KvClient:
     @property
     def leader(self) -> str | None:
         return self._caller.leader
-
-    async def __aenter__(self) -> KvClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._caller.close()
 
     # -- operations -------------------------------------------------------------------------
 

@@ -20,19 +20,16 @@ import asyncio
 import contextlib
 import itertools
 import os
-import random
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 
 from cluster.client import errors
-from cluster.client.call import GroupCaller, LeaderCache
-from cluster.client.gateway import bearer, gateway_addresses
-from services.runtime.topology import Topology
+from cluster.client.base import Client
 
 T = TypeVar("T")
 
@@ -55,48 +52,14 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class LockClient:
-    def __init__(
-        self,
-        addresses: dict[str, str],
-        *,
-        timeout_s: float = 2.0,
-        attempts: int = 10,
-        rng: random.Random | None = None,
-        leaders: LeaderCache | None = None,
-        interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
-    ) -> None:
-        """`addresses`: node id -> the address clients dial it at, for every lock node."""
-        self.timeout_s = timeout_s
-        self._caller = GroupCaller(
-            LOCK_GROUP,
-            addresses,
-            attempts=attempts,
-            rng=rng,
-            leaders=leaders,
-            interceptors=interceptors,
-        )
+class LockClient(Client):
+    TOPOLOGY_GROUP = "lock"
 
-    @classmethod
-    def for_topology(cls, topology: Topology, group: str = "lock", **kw: Any) -> LockClient:
-        nodes = topology.group_nodes(group)
-        return cls({n.id: topology.client_address(n.id) for n in nodes}, **kw)
-
-    @classmethod
-    def for_gateway(
-        cls, topology: Topology, api_key: str, priority: str | None = None, **kw: Any
-    ) -> LockClient:
-        """A client of the gateway group: every call to one gateway, with the API key."""
-        return cls(gateway_addresses(topology), interceptors=bearer(api_key, priority), **kw)
-
-    async def __aenter__(self) -> LockClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._caller.close()
+    def __init__(self, addresses: dict[str, str], **kw: Any) -> None:
+        """`addresses`: node id -> the address clients dial it at, for every lock node.
+        The rest: `Client`'s (timeout_s, attempts, rng, leaders, interceptors, ...)."""
+        super().__init__(addresses, **kw)
+        self._caller = self.caller(LOCK_GROUP)
 
     def session(self, ttl_s: float = 10.0, owner: str = "") -> LockSession:
         """A session, created on entering and closed (its locks released) on leaving."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -29,8 +28,8 @@ from faultlab.kv.v1 import kv_pb2
 from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from cluster.client import errors
-from cluster.client.call import RETRY_BACKOFF, GroupCaller, LeaderCache, worth_retrying
-from services.runtime.topology import Topology
+from cluster.client.base import Client
+from cluster.client.call import RETRY_BACKOFF, GroupCaller, worth_retrying
 
 T = TypeVar("T")
 
@@ -50,44 +49,19 @@ def partition_for(key: bytes, partitions: int) -> int:
     return zlib.crc32(key) % partitions
 
 
-class LogClient:
-    def __init__(
-        self,
-        addresses: dict[str, str],
-        *,
-        timeout_s: float = 5.0,
-        attempts: int = 10,
-        rng: random.Random | None = None,
-        leaders: LeaderCache | None = None,
-    ) -> None:
-        """`addresses`: node id -> the address clients dial it at, for every log node."""
-        self.addresses = dict(addresses)
-        self.timeout_s = timeout_s
-        self._attempts = attempts
-        self._rng = rng or random.Random()
-        self._leaders = leaders or LeaderCache()
-        self._channels: dict[str, grpc.aio.Channel] = {}
-        self._meta = self._caller(META_GROUP, self.addresses)
-        self._coordinator = self._caller(GROUPS_GROUP, self.addresses)
+class LogClient(Client):
+    TOPOLOGY_GROUP = "log"
+    DEFAULT_TIMEOUT_S = 5.0
+
+    def __init__(self, addresses: dict[str, str], **kw: Any) -> None:
+        """`addresses`: node id -> the address clients dial it at, for every log node (or
+        every gateway: `for_gateway`). The rest: `Client`'s."""
+        super().__init__(addresses, **kw)
+        self._meta = self.caller(META_GROUP)
+        self._coordinator = self.caller(GROUPS_GROUP)
         self._topics: dict[str, log_pb2.Topic] = {}
         self._partitions: dict[str, GroupCaller] = {}  # Raft group id -> its caller
         self._round_robin = itertools.count()
-
-    @classmethod
-    def for_topology(cls, topology: Topology, group: str = "log", **kw: Any) -> LogClient:
-        nodes = topology.group_nodes(group)
-        return cls({n.id: topology.client_address(n.id) for n in nodes}, **kw)
-
-    async def __aenter__(self) -> LogClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        for channel in self._channels.values():
-            await channel.close()
-        self._channels.clear()
 
     # -- topics -------------------------------------------------------------------------------
 
@@ -346,26 +320,15 @@ class LogClient:
         if not 0 <= partition < len(topic.partitions):
             # Let the broker say so, with its reason: any replica of partition 0 will.
             partition_meta = topic.partitions[0]
-            return self._caller(
-                partition_meta.group, {n: self.addresses[n] for n in partition_meta.replicas}
-            )
+            return self.caller(partition_meta.group, partition_meta.replicas)
         p = topic.partitions[partition]
         caller = self._partitions.get(p.group)
         if caller is None:
-            caller = self._caller(p.group, {n: self.addresses[n] for n in p.replicas})
-            caller.leaders.set(p.group, caller.leader or p.replicas[0])  # the preferred one
+            caller = self.caller(p.group, p.replicas)
+            if not self.via_gateway:  # start at the preferred leader, the usual one
+                caller.leaders.set(p.group, caller.leader or p.replicas[0])
             self._partitions[p.group] = caller
         return caller
-
-    def _caller(self, group: str, addresses: dict[str, str]) -> GroupCaller:
-        return GroupCaller(
-            group,
-            addresses,
-            attempts=self._attempts,
-            rng=self._rng,
-            leaders=self._leaders,
-            channels=self._channels,
-        )
 
 
 class IdempotentProducer:

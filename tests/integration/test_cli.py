@@ -279,10 +279,10 @@ def _wait_for_status(cli: Cli, ok: Callable[[str], bool]) -> None:
     wait_until(lambda: ok(cli("status").stdout), NOTICE_S, "status to show the change", 0.3)
 
 
-def test_kv_through_the_gateway_and_its_limits(cli: Cli, tmp_path: Path) -> None:
+def test_kv_lock_and_log_through_the_gateway_and_its_limits(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "topology.toml").write_text(
         "[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n[groups.lock]\nnodes = 1\n"
-        "[groups.gateway]\nnodes = 1\n"
+        "[groups.log]\nnodes = 1\n[groups.gateway]\nnodes = 1\n"
     )
     cli("up", "--detach")
     assert "OK revision=" in cli("kv", "--via-gateway", "put", "gw", "hello").stdout
@@ -290,6 +290,13 @@ def test_kv_through_the_gateway_and_its_limits(cli: Cli, tmp_path: Path) -> None
     denied = cli("kv", "--via-gateway", "--api-key", "wrong", "get", "gw", check=False)
     assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
     assert "session" in cli("lock", "--via-gateway", "sessions").stdout.lower()
+    gw_log = ("log", "--via-gateway")
+    cli(*gw_log, "topic", "create", "gw-topic", "--partitions", "2")
+    assert "gw-topic" in cli(*gw_log, "topic", "list").stdout
+    produced = cli(*gw_log, "produce", "gw-topic", "--partition", "1", stdin="a\nb\n").stdout
+    assert "2 records -> partition 1 offset 0" in produced
+    consumed = cli(*gw_log, "consume", "gw-topic", "-p", "1", "--from-beginning", "-n", "2")
+    assert [line.split()[-1] for line in consumed.stdout.splitlines()] == ["a", "b"]
     limits = cli("gateway", "limits").stdout
     assert "demo" in limits and "token_bucket" in limits and "fixed_window" in limits
 
