@@ -1,8 +1,7 @@
 """Limiter conformance over the gateways' decision journals (services/gateway/journal.py):
 every replica's records of one tenant, checked against the limit's stated bound.
 
-    records: dicts {"t", "end", "replica", "tenant", "admitted", "refused_by",
-                    "degraded", "decision_ms"}, all replicas together
+    records: CallRecords (services/gateway/call_record.py), all replicas together
 
 - over-admission, fixed window: admitted per window (by decision time) over all replicas
   <= the bound of that window: `limit` while the shared store answered; while it did not,
@@ -27,9 +26,10 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
-Record = dict[str, Any]
+from services.gateway.call_record import CallRecord
+
+Record = CallRecord
 DECISION_SLACK_MS = 50.0  # event-loop scheduling on a loaded two-core machine
 TOKEN_SLACK = 0.05  # a record's time is taken just before its limiter's own clock reading
 
@@ -82,11 +82,11 @@ class LimiterVerdict:
 
 
 def check(records: list[Record], limit: LimitUnderTest) -> LimiterVerdict:
-    mine = sorted((r for r in records if r["tenant"] == limit.tenant), key=lambda r: r["t"])
+    mine = sorted((r for r in records if r.tenant == limit.tenant), key=lambda r: r.t)
     verdict = LimiterVerdict(
-        admitted=sum(1 for r in mine if r.get("admitted")),
-        refused=sum(1 for r in mine if not r.get("admitted")),
-        degraded=sum(1 for r in mine if r.get("degraded")),
+        admitted=sum(1 for r in mine if r.admitted),
+        refused=sum(1 for r in mine if not r.admitted),
+        degraded=sum(1 for r in mine if r.degraded),
     )
     if limit.algorithm == "fixed_window":
         _fixed_windows(mine, limit, verdict)
@@ -126,20 +126,16 @@ def _bound(limit: LimitUnderTest, degraded: set[bool]) -> float:
 def _fixed_windows(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVerdict) -> None:
     windows: dict[int, list[Record]] = defaultdict(list)
     for r in mine:
-        windows[math.floor(r["t"] / limit.window_s)].append(r)
+        windows[math.floor(r.t / limit.window_s)].append(r)
     stranded = (limit.replicas - 1) * limit.lease_batch if limit.shared else 0
     for window, rs in sorted(windows.items()):
-        kinds = {bool(r.get("degraded")) for r in rs}
+        kinds = {bool(r.degraded) for r in rs}
         bound = _bound(limit, kinds)
         admitted = 0
         for r in rs:
-            if r.get("admitted"):
+            if r.admitted:
                 admitted += 1
-            elif (
-                r.get("refused_by") == "tenant"
-                and not r.get("degraded")
-                and admitted < limit.limit - stranded
-            ):
+            elif r.refused_by == "tenant" and not r.degraded and admitted < limit.limit - stranded:
                 verdict.false_refusals += 1
         verdict.worst_window = max(verdict.worst_window, admitted)
         verdict.worst_ratio = max(verdict.worst_ratio, admitted / limit.limit)
@@ -153,24 +149,24 @@ def _token_bucket(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVer
     <= burst - 1. False refusal: a reference bucket replaying the admissions had a token."""
     by_replica: dict[str, list[Record]] = defaultdict(list)
     for r in mine:
-        by_replica[r["replica"]].append(r)
+        by_replica[r.replica].append(r)
     for rs in by_replica.values():
         lowest, k = math.inf, 0
-        tokens, last = float(limit.burst), rs[0]["t"] if rs else 0.0
+        tokens, last = float(limit.burst), rs[0].t if rs else 0.0
         for r in rs:
-            tokens = min(limit.burst, tokens + (r["t"] - last) * limit.rate_per_s)
-            last = r["t"]
-            if not r.get("admitted"):
-                if r.get("refused_by") == "tenant" and tokens >= 1 + TOKEN_SLACK:
+            tokens = min(limit.burst, tokens + (r.t - last) * limit.rate_per_s)
+            last = r.t
+            if not r.admitted:
+                if r.refused_by == "tenant" and tokens >= 1 + TOKEN_SLACK:
                     verdict.false_refusals += 1
                 continue
             tokens -= 1
-            g = k - limit.rate_per_s * r["t"]
+            g = k - limit.rate_per_s * r.t
             k += 1
             lowest = min(lowest, g)
             if g - lowest > limit.burst - 1 + TOKEN_SLACK:
                 verdict.over_admissions.append(
-                    f"{r['replica']} at t={r['t']:.3f}: more than burst + rate x L"
+                    f"{r.replica} at t={r.t:.3f}: more than burst + rate x L"
                 )
                 lowest = g  # report each excess once
 
@@ -178,8 +174,8 @@ def _token_bucket(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVer
 def _in_flight(mine: list[Record], cap: int, verdict: LimiterVerdict) -> None:
     by_replica: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for r in mine:
-        if r.get("admitted"):
-            by_replica[r["replica"]] += [(r["t"], 1), (r["end"], -1)]
+        if r.admitted:
+            by_replica[r.replica] += [(r.t, 1), (r.end if r.end is not None else r.t, -1)]
     for events in by_replica.values():
         now = 0
         for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # ends before starts
@@ -191,8 +187,8 @@ def _in_flight(mine: list[Record], cap: int, verdict: LimiterVerdict) -> None:
 
 def _decision_times(mine: list[Record], limit: LimitUnderTest, verdict: LimiterVerdict) -> None:
     for r in mine:
-        took = float(r.get("decision_ms", 0.0))
+        took = r.decision_ms or 0.0
         verdict.max_decision_ms = max(verdict.max_decision_ms, took)
-        bound = limit.store_timeout_ms + DECISION_SLACK_MS + float(r.get("loop_lag_ms", 0.0))
-        if r.get("degraded") and took > bound:
+        bound = limit.store_timeout_ms + DECISION_SLACK_MS + (r.loop_lag_ms or 0.0)
+        if r.degraded and took > bound:
             verdict.slow_decisions.append(took)

@@ -22,7 +22,7 @@ from chaos.experiments.gateway_configs import gateway_mode
 from chaos.gateway_calls import GatewayLoadSpec
 from chaos.nemesis import Fault, cut_group_from
 from cluster.backend import Cluster
-from services.gateway.journal import read_journals
+from services.gateway.journal import CallRecord, read_journals
 from services.runtime.topology import Group, Topology
 
 LIMIT = 30
@@ -58,7 +58,7 @@ def judge(data: RunData, mode: Mode) -> Finding:
     if not records:
         raise RuntimeError("no gateway decision journals: run gateway experiments on processes")
     verdict = limiter.check(records, SAFE_BOUND)
-    outage = [r for r in records if r.get("degraded")]
+    outage = [r for r in records if r.degraded]
     worst_outage = max(_per_window(outage).values(), default=0)
     summary = (
         f"{verdict.admitted} admitted, {verdict.refused} refused; worst window "
@@ -78,11 +78,11 @@ def judge(data: RunData, mode: Mode) -> Finding:
     return Finding(not verdict.valid, summary, details, figures)
 
 
-def _per_window(records: list[dict[str, object]]) -> dict[int, int]:
+def _per_window(records: list[CallRecord]) -> dict[int, int]:
     counts: dict[int, int] = {}
     for r in records:
-        if r.get("admitted"):
-            window = int(float(r["t"]))  # type: ignore[arg-type]
+        if r.admitted:
+            window = int(r.t)
             counts[window] = counts.get(window, 0) + 1
     return counts
 

@@ -60,8 +60,8 @@ def judge(data: RunData, mode: Mode) -> Finding:
     assert data.folder is not None
     records = read_journals(data.folder / DECISIONS)
     wall_start, wall_end = data.started_wall_s + start_s, data.started_wall_s + end_s
-    during = [r for r in records if wall_start <= r["t"] < wall_end]
-    attempts = sum(r.get("attempts", 0) for r in during)
+    during = [r for r in records if wall_start <= r.t < wall_end]
+    attempts = sum(r.attempts for r in during)
     amplification = attempts / len(during) if during else 0.0
     after = [op for op in data.operations if op.start_ns / 1e9 >= end_s and op.outcome == "ok"]
     recovered = [op.end_ns / 1e9 for op in after if op.end_ns is not None]

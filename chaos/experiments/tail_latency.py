@@ -52,7 +52,7 @@ def judge(data: RunData, mode: Mode) -> Finding:
     slow = latency_ms(data.operations, "call", start_s + SETTLE_S, end_s)
     assert data.folder is not None
     records = read_journals(data.folder / DECISIONS)
-    hedged = sum(1 for r in records if r.get("hedged"))
+    hedged = sum(1 for r in records if r.hedged)
     extra_load = hedged / len(records) if records else 0.0
     # Against the same run's baseline, so a busy machine, which slows every read alike,
     # cannot make a hedged tail look like the slow replica's.

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
+from services.gateway.call_record import CallRecord
 from services.gateway.config import GatewayConfig, LimitSpec, RateLimiter, Tenant
 from services.gateway.limits import Clock, ConcurrencyLimiter, Decision
 from services.gateway.shared import LeaseStore, SharedWindow
@@ -42,7 +41,7 @@ from services.runtime.errors import (
 
 BEARER = "bearer "
 LEASE_KEY = "faultlab/gateway/limits/{tenant}/{policy}"
-Sink = Callable[[dict[str, Any]], None]
+Sink = Callable[[CallRecord], None]
 Limiter = RateLimiter | SharedWindow
 
 
@@ -50,7 +49,7 @@ Limiter = RateLimiter | SharedWindow
 class Ticket:
     tenant: str
     decision: Decision | None  # the tenant-wide limit's answer: the RateLimit fields
-    record: dict[str, Any]  # this call's journal record: forwarding adds what it cost
+    record: CallRecord  # this call's journal record: forwarding adds what it cost
 
 
 class TenantLimits:
@@ -74,8 +73,9 @@ class Admission:
         sink: Sink | None = None,
         wall_clock: Clock | None = None,
     ) -> None:
-        """`clock` times the local limiters (monotonic); `wall_clock` the windows of shared
-        limits, which every replica must agree on (default: `clock`)."""
+        """`clock` times the local limiters and decisions (monotonic); `wall_clock` the
+        windows of shared limits and the records' times, which every replica must agree
+        on (default: `clock`)."""
         self.config = config
         self._clock = clock
         self._wall_clock = wall_clock or clock
@@ -123,7 +123,7 @@ class Admission:
         limiter = limits.limit if policy == "tenant" else limits.methods.get(policy)
         if limiter is None:
             return None
-        record: dict[str, Any] = {"t": time.time(), "tenant": tenant, "method": f"rls:{policy}"}
+        record = CallRecord(self._wall_clock(), tenant, f"rls:{policy}")
         try:
             if isinstance(limiter, SharedWindow):
                 decision = await limiter.take()
@@ -131,16 +131,15 @@ class Admission:
                     if not decision.allowed:
                         break
                     decision = await limiter.take()
-                record["t"] = limiter.decided_at
+                record.t = limiter.decided_at
             else:
                 decision = limiter.take(hits)
         finally:
-            record["end"] = time.time()
-        record["admitted"] = decision.allowed
+            record.end = self._wall_clock()
+        record.admitted = decision.allowed
         if not decision.allowed:
-            record["refused_by"] = policy
-        if decision.degraded:
-            record["degraded"] = True
+            record.refused_by = policy
+        record.degraded = decision.degraded
         if self._sink is not None:
             self._sink(record)
         return decision
@@ -152,28 +151,30 @@ class Admission:
             raise MethodNotAllowed(
                 f"tenant {tenant.name} may not call {name}", tenant=tenant.name, method=name
             )
-        record: dict[str, Any] = {"t": time.time(), "tenant": tenant.name, "method": name}
+        record = CallRecord(self._wall_clock(), tenant.name, name)
         try:
             async with self._admitted(tenant, name, priority, record) as ticket:
                 yield ticket
-                record["end"] = time.time()
+                record.end = self._wall_clock()
         except ServiceError as e:
-            record.setdefault("refused_by", e.details.get("policy", "shedder"))
+            if record.refused_by is None:
+                record.refused_by = e.details.get("policy", "shedder")
             raise
         finally:
-            record.setdefault("end", time.time())
+            if record.end is None:
+                record.end = self._wall_clock()
             if self._sink is not None:
                 self._sink(record)
 
     @asynccontextmanager
     async def _admitted(
-        self, tenant: Tenant, name: str, priority: Priority, record: dict[str, Any]
+        self, tenant: Tenant, name: str, priority: Priority, record: CallRecord
     ) -> AsyncIterator[Ticket]:
         limits = self.tenants[tenant.name]
-        started = time.monotonic()
+        started = self._clock()
         decision = await _take(limits.limit, tenant.name, "tenant", record)
         await _take(limits.methods.get(name), tenant.name, name, record)
-        record["decision_ms"] = round((time.monotonic() - started) * 1000, 3)
+        record.decision_ms = round((self._clock() - started) * 1000, 3)
         if limits.concurrency is not None and not limits.concurrency.try_acquire():
             raise RateLimited(
                 f"tenant {tenant.name} has {limits.concurrency.cap} calls in flight already",
@@ -191,7 +192,7 @@ class Admission:
                     policy="shedder",
                 )
             try:
-                record["admitted"] = True
+                record.admitted = True
                 yield Ticket(tenant.name, decision, record)
             finally:
                 self.shedder.leave()
@@ -201,17 +202,17 @@ class Admission:
 
 
 async def _take(
-    limiter: Limiter | None, tenant: str, policy: str, record: dict[str, Any]
+    limiter: Limiter | None, tenant: str, policy: str, record: CallRecord
 ) -> Decision | None:
     if limiter is None:
         return None
     if isinstance(limiter, SharedWindow):
         decision = await limiter.take()
-        record["t"] = limiter.decided_at  # the instant its window counts it in
+        record.t = limiter.decided_at  # the instant its window counts it in
     else:
         decision = limiter.take()
     if decision.degraded:
-        record["degraded"] = True
+        record.degraded = True
     if not decision.allowed:
         raise RateLimited(
             f"tenant {tenant} is over its {policy} limit of {decision.limit}",

@@ -26,14 +26,46 @@ turn them on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.gateway.resilience import CircuitBreaker
+from services.gateway.resilience import CircuitBreaker, RetryBudget
+from services.gateway.settings import flag, number, only
 from services.runtime.backoff import Backoff
 from services.runtime.config import ConfigError
 
 DEFAULT_BACKOFF = Backoff(0.025, 1.0)
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    """A circuit breaker per backend node (resilience/breaker.py)."""
+
+    failure_rate: float = 0.5
+    window: int = 20
+    min_calls: int = 10
+    open_s: float = 1.0
+
+    def build(self, clock: Callable[[], float]) -> CircuitBreaker:
+        return CircuitBreaker(
+            clock,
+            failure_rate=self.failure_rate,
+            window=self.window,
+            min_calls=self.min_calls,
+            open_s=self.open_s,
+        )
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """gRFC A6 retry throttling per backend group (resilience/budget.py)."""
+
+    max_tokens: float = 10.0
+    token_ratio: float = 0.1
+
+    def build(self) -> RetryBudget:
+        return RetryBudget(self.max_tokens, self.token_ratio)
 
 
 @dataclass(frozen=True)
@@ -43,74 +75,69 @@ class CallPolicy:
     bulkhead: int = 0
     retries: int = 0
     backoff: Backoff | None = DEFAULT_BACKOFF  # None: retry at once
-    budget: tuple[float, float] | None = None  # (max_tokens, token_ratio)
-    breaker: dict[str, float] | None = None  # CircuitBreaker's keyword arguments
+    budget: BudgetSettings | None = None
+    breaker: BreakerSettings | None = None
     hedge: bool = False
     hedge_delay_s: float | None = None  # None: the observed p95
 
 
-_INTS = {"workers", "bulkhead", "retries", "breaker_window", "breaker_min_calls"}
-_FLOATS = {
+_KEYS = {
     "timeout_ms",
+    "workers",
+    "bulkhead",
+    "retries",
     "backoff_base_ms",
     "backoff_cap_ms",
+    "jitter",
+    "retry_budget",
     "budget_max_tokens",
     "budget_token_ratio",
+    "breaker",
     "breaker_failure_rate",
+    "breaker_window",
+    "breaker_min_calls",
     "breaker_open_ms",
+    "hedge",
     "hedge_delay_ms",
 }
-_BOOLS = {"jitter", "retry_budget", "breaker", "hedge"}
 
 
 def parse_calls(spec: Any, where: str) -> CallPolicy:
-    if not isinstance(spec, dict):
-        raise ConfigError(f"{where}: must be a table")
-    unknown = sorted(set(spec) - _INTS - _FLOATS - _BOOLS)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    for key, value in spec.items():
-        if key in _BOOLS and not isinstance(value, bool):
-            raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
-        if key in _INTS | _FLOATS and (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or value < 0
-            or (key in _INTS and not isinstance(value, int))
-        ):
-            raise ConfigError(f"{where}: {key} must be a number >= 0, not {value!r}")
-    g = spec.get
-    backoff = Backoff(g("backoff_base_ms", 25) / 1000, g("backoff_cap_ms", 1000) / 1000)
+    only(spec, _KEYS, where)
+
+    def count(key: str, default: int) -> int:
+        value: int = number(spec, key, where, int, default, minimum=0)
+        return value
+
+    def amount(key: str, default: float) -> float:
+        value: float = number(spec, key, where, float, default, minimum=0)
+        return value
+
+    backoff = Backoff(amount("backoff_base_ms", 25) / 1000, amount("backoff_cap_ms", 1000) / 1000)
     breaker = None
-    if g("breaker", False):
-        breaker = {
-            "failure_rate": g("breaker_failure_rate", 0.5),
-            "window": g("breaker_window", 20),
-            "min_calls": g("breaker_min_calls", 10),
-            "open_s": g("breaker_open_ms", 1000) / 1000,
-        }
-    if breaker is not None:
-        try:  # its own checks, made now rather than at the first call
-            CircuitBreaker(lambda: 0.0, **breaker)
-        except ValueError as e:
-            raise ConfigError(f"{where}: {e}") from e
+    if flag(spec, "breaker", where, False):
+        breaker = BreakerSettings(
+            amount("breaker_failure_rate", 0.5),
+            count("breaker_window", 20),
+            count("breaker_min_calls", 10),
+            amount("breaker_open_ms", 1000) / 1000,
+        )
     budget = None
-    if g("retry_budget", False):
-        budget = (float(g("budget_max_tokens", 10)), float(g("budget_token_ratio", 0.1)))
+    if flag(spec, "retry_budget", where, False):
+        budget = BudgetSettings(amount("budget_max_tokens", 10), amount("budget_token_ratio", 0.1))
+    try:  # the breaker's and the budget's own checks, made now rather than at the first call
+        _ = breaker.build(lambda: 0.0) if breaker else None
+        _ = budget.build() if budget else None
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from e
     return CallPolicy(
-        timeout_s=g("timeout_ms", 0) / 1000 or None,
-        workers=g("workers", 0),
-        bulkhead=g("bulkhead", 0),
-        retries=g("retries", 0),
-        backoff=backoff if g("jitter", True) else None,
+        timeout_s=amount("timeout_ms", 0) / 1000 or None,
+        workers=count("workers", 0),
+        bulkhead=count("bulkhead", 0),
+        retries=count("retries", 0),
+        backoff=backoff if flag(spec, "jitter", where, True) else None,
         budget=budget,
         breaker=breaker,
-        hedge=g("hedge", False),
-        hedge_delay_s=g("hedge_delay_ms", 0) / 1000 or None,
+        hedge=flag(spec, "hedge", where, False),
+        hedge_delay_s=amount("hedge_delay_ms", 0) / 1000 or None,
     )
-
-
-def _count_or_number(value: Any, whole: bool) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return False
-    return isinstance(value, int) or not whole

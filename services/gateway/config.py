@@ -50,6 +50,7 @@ from services.gateway.limits import (
     SlidingWindowCounter,
     TokenBucket,
 )
+from services.gateway.settings import number, only, strings
 from services.gateway.shared import OnStoreFailure, Sharing
 from services.runtime.config import ConfigError
 
@@ -136,7 +137,7 @@ def load(path: Path | None = None) -> GatewayConfig:
 
 
 def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayConfig:
-    _only(data, {"calls", "shedding", "sharing", "tenants"}, source)
+    only(data, {"calls", "shedding", "sharing", "tenants"}, source)
     shedding = _shedding(data.get("shedding", {}), f"{source} [shedding]")
     sharing = _sharing(data.get("sharing", {}), f"{source} [sharing]")
     raw = data.get("tenants")
@@ -157,16 +158,16 @@ def parse(data: Mapping[str, Any], source: str = "<gateway config>") -> GatewayC
 
 def _sharing(spec: Any, where: str) -> Sharing:
     keys = {"replicas", "on_store_failure", "lease_batch", "store_timeout_ms", "store_retry_ms"}
-    _only(spec, keys, where)
+    only(spec, keys, where)
     d = Sharing()
     on_failure = _policy(spec.get("on_store_failure", d.on_store_failure.value), where)
     sharing = Sharing(
-        replicas=_number(spec, "replicas", where, int, d.replicas),
+        replicas=number(spec, "replicas", where, int, d.replicas),
         on_store_failure=on_failure,
-        lease_batch=_number(spec, "lease_batch", where, int, d.lease_batch),
-        store_timeout_s=_number(spec, "store_timeout_ms", where, float, d.store_timeout_s * 1000)
+        lease_batch=number(spec, "lease_batch", where, int, d.lease_batch),
+        store_timeout_s=number(spec, "store_timeout_ms", where, float, d.store_timeout_s * 1000)
         / 1000,
-        store_retry_s=_number(spec, "store_retry_ms", where, float, d.store_retry_s * 1000) / 1000,
+        store_retry_s=number(spec, "store_retry_ms", where, float, d.store_retry_s * 1000) / 1000,
     )
     if sharing.replicas < 0 or sharing.lease_batch < 1:
         raise ConfigError(f"{where}: need replicas >= 0 and lease_batch >= 1")
@@ -186,11 +187,11 @@ def _policy(value: Any, where: str) -> OnStoreFailure:
 
 
 def _shedding(spec: Any, where: str) -> Shedding:
-    _only(spec, {"capacity", "critical_reserve", "best_effort_share"}, where)
+    only(spec, {"capacity", "critical_reserve", "best_effort_share"}, where)
     defaults = Shedding()
-    capacity = _number(spec, "capacity", where, int, defaults.capacity)
-    reserve = _number(spec, "critical_reserve", where, float, defaults.critical_reserve)
-    best_effort = _number(spec, "best_effort_share", where, float, defaults.best_effort_share)
+    capacity = number(spec, "capacity", where, int, defaults.capacity)
+    reserve = number(spec, "critical_reserve", where, float, defaults.critical_reserve)
+    best_effort = number(spec, "best_effort_share", where, float, defaults.best_effort_share)
     if capacity < 1:
         raise ConfigError(f"{where}: capacity must be at least 1, not {capacity}")
     if not 0 <= reserve < 1 or not 0 < best_effort <= 1 - reserve:
@@ -202,16 +203,16 @@ def _shedding(spec: Any, where: str) -> Shedding:
 
 
 def _tenant(name: str, spec: Any, where: str) -> Tenant:
-    _only(spec, {"keys", "allow", "limit", "methods", "concurrency"}, where)
-    keys = _strings(spec, "keys", where)
+    only(spec, {"keys", "allow", "limit", "methods", "concurrency"}, where)
+    keys = strings(spec, "keys", where)
     if not keys:
         raise ConfigError(f"{where}: keys must list at least one API key")
-    allow = _strings(spec, "allow", where)
+    allow = strings(spec, "allow", where)
     limit = _limit(spec["limit"], f"{where} limit") if "limit" in spec else None
     methods_spec = spec.get("methods", {})
-    _only(methods_spec, set(methods_spec), f"{where} methods")
+    only(methods_spec, set(methods_spec), f"{where} methods")
     methods = {m.lstrip("/"): _limit(s, f"{where} methods.{m!r}") for m, s in methods_spec.items()}
-    concurrency = _number(spec, "concurrency", where, int, None)
+    concurrency = number(spec, "concurrency", where, int, None)
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"{where}: concurrency must be at least 1, not {concurrency}")
     return Tenant(name, keys, allow, limit, methods, concurrency)
@@ -226,7 +227,7 @@ def _limit(spec: Any, where: str) -> LimitSpec:
             f"{where}: algorithm must be one of {', '.join(ALGORITHMS)}, not {algorithm!r}"
         )
     names, make = ALGORITHMS[algorithm]
-    _only(spec, {"algorithm", "shared", "on_store_failure", *names}, where)
+    only(spec, {"algorithm", "shared", "on_store_failure", *names}, where)
     shared = spec.get("shared", False)
     if not isinstance(shared, bool):
         raise ConfigError(f"{where}: shared must be true or false, not {shared!r}")
@@ -238,42 +239,9 @@ def _limit(spec: Any, where: str) -> LimitSpec:
     missing = [n for n in names if n not in spec]
     if missing:
         raise ConfigError(f"{where}: {algorithm} needs {', '.join(missing)}")
-    params = tuple(
-        (n, _number(spec, n, where, int if n in _COUNTS else float, None)) for n in names
-    )
+    params = tuple((n, number(spec, n, where, int if n in _COUNTS else float, None)) for n in names)
     try:  # the limiter's own checks (rate > 0, burst >= 1, ...), made now, not per call
         make(*(v for _, v in params), lambda: 0.0)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from e
     return LimitSpec(algorithm, params, shared, on_failure)
-
-
-def _only(table: Any, allowed: set[str], where: str) -> None:
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where}: must be a table")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
-        )
-
-
-def _strings(spec: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    value = spec.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{where}: {key} must be a list of non-empty strings")
-    return tuple(value)
-
-
-def _number(spec: Mapping[str, Any], key: str, where: str, kind: type, default: Any) -> Any:
-    if key not in spec:
-        return default
-    value = spec[key]
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if kind is int:
-        ok = ok and isinstance(value, int)
-    if not ok:
-        raise ConfigError(
-            f"{where}: {key} must be {'an integer' if kind is int else 'a number'}, not {value!r}"
-        )
-    return kind(value)

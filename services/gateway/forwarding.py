@@ -2,10 +2,13 @@
 
 - Each backend node is dialled through this gateway's own Toxiproxy link
   (`gateway1_to_kv2`), so the network between gateway and backends can be faulted.
-- The leader of each route key (`routes.py`) is cached. A NOT_LEADER answer names the
-  leader: the call goes there at once. One without a name (an election under way) sends
-  it to the next node. Once every node has refused, the caller gets NOT_APPLIED: definite,
-  and worth retrying, where NOT_LEADER would name a node the caller cannot dial.
+- The leader of each route key (`routes.py`) is cached, and what to do after a failed
+  attempt is the table the client SDK follows too (services/runtime/leader_following.py).
+  A NOT_LEADER answer names the leader: the call goes there at once. One without a name
+  (an election under way) sends it to the next node. Once every node has refused, the
+  caller gets NOT_APPLIED: definite, and worth retrying, where NOT_LEADER would name a
+  node the caller cannot dial. Retries ([calls] retries) follow the table: NOT_APPLIED and
+  NO_QUORUM always, an unknown outcome only for an idempotent request (`Route.idempotent`).
 - The caller's deadline goes along (less a margin to answer in); a caller without one
   gets `DEFAULT_DEADLINE_S` for a unary call and none for a stream.
 - Every other answer from a backend, success or failure, is relayed unchanged: its
@@ -25,50 +28,61 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import grpc
 
+from services.gateway.call_record import CallRecord
 from services.gateway.calls import CallPolicy
 from services.gateway.limits import Clock, ConcurrencyLimiter
 from services.gateway.resilience import CircuitBreaker, RetryBudget
 from services.gateway.routes import Route
 from services.runtime import tls
-from services.runtime.errors import NotApplied, OutcomeUnknown, Overloaded, Reason, ServiceError
+from services.runtime.errors import NotApplied, OutcomeUnknown, Overloaded, ServiceError
 from services.runtime.grpc_options import CHANNEL_OPTIONS
-from services.runtime.remote_errors import error_info, leader_hint, reason_of
+from services.runtime.leader_following import (
+    Decision,
+    LeaderCache,
+    LeaderSearch,
+    NodeOrder,
+    decision_for,
+    may_retry,
+)
+from services.runtime.remote_errors import error_info, leader_hint
 
 Metadata = Sequence[tuple[str, str | bytes]]
 
-_NOT_LEADER = Reason.Value("NOT_LEADER")
-_NOT_APPLIED_REASONS = {Reason.Value("NOT_APPLIED"), Reason.Value("NO_QUORUM")}
-
 
 class Backends:
-    """Channels to every backend node, and the leader each route key was last seen at."""
+    """Channels to every backend node, the order to try each group's nodes in, and the
+    leader each route key was last seen at."""
 
     def __init__(self, addresses: dict[str, dict[str, str]]) -> None:
         """`addresses`: backend group -> node id -> where this gateway dials it."""
         self.addresses = addresses
-        self.leaders: dict[str, str] = {}
+        self.leaders = LeaderCache()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._address = {node: a for nodes in addresses.values() for node, a in nodes.items()}
-        self._order = {backend: sorted(nodes) for backend, nodes in addresses.items()}
+        self._orders = {b: NodeOrder(nodes) for b, nodes in addresses.items() if nodes}
         self._unary: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+
+    def order(self, backend: str) -> NodeOrder:
+        order = self._orders.get(backend)
+        if order is None:
+            raise NotApplied(f"this gateway has no {backend} nodes to forward to")
+        return order
 
     def nodes(self, backend: str) -> list[str]:
         """The backend's nodes, those that last failed to answer at the end."""
-        nodes = self._order.get(backend)
-        if not nodes:
-            raise NotApplied(f"this gateway has no {backend} nodes to forward to")
-        return nodes
+        return list(self.order(backend))
+
+    def search(self, route: Route, key: str) -> LeaderSearch:
+        return LeaderSearch(self.order(route.backend), self.leaders, key)
 
     def unreachable(self, backend: str, node: str) -> None:
         """`node` gave no answer: forget it as a leader, and try the others before it."""
-        self.leaders = {k: v for k, v in self.leaders.items() if v != node}
-        order = self._order[backend]
-        order.remove(node)
-        order.append(node)
+        self.leaders.forget_node(node)
+        self.order(backend).demote(node)
 
     def channel(self, node: str) -> grpc.aio.Channel:
         channel = self._channels.get(node)
@@ -84,10 +98,6 @@ class Backends:
             callable_ = self._unary[(node, method)] = self.channel(node).unary_unary(method)
         return callable_
 
-    def first_choice(self, backend: str, key: str) -> str:
-        cached = self.leaders.get(key)
-        return cached if cached in self.addresses[backend] else self.nodes(backend)[0]
-
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
@@ -95,59 +105,40 @@ class Backends:
         self._unary.clear()
 
 
-class LeaderSearch:
-    """The nodes one call tries, in order: the cached leader, then wherever NOT_LEADER
-    answers point, then the nodes not yet tried."""
-
-    def __init__(self, backends: Backends, route: Route, key: str) -> None:
-        self.backends, self.route, self.key = backends, route, key
-        self.node = backends.first_choice(route.backend, key)
-        self._tried: set[str] = set()
-
-    def found(self) -> None:
-        self.backends.leaders[self.key] = self.node
-
-    def redirected(self, e: grpc.aio.AioRpcError) -> bool:
-        """After a NOT_LEADER answer: True with `node` set to try next, False when none is left."""
-        self._tried.add(self.node)
-        hint = leader_hint(e)
-        nodes = self.backends.nodes(self.route.backend)
-        if hint in nodes and hint not in self._tried:
-            self.node = hint
-            return True
-        self.backends.leaders.pop(self.key, None)
-        untried = [n for n in nodes if n not in self._tried]
-        if not untried:
-            return False
-        self.node = untried[0]
-        return True
-
-    def remember_hint(self, e: grpc.aio.AioRpcError) -> None:
-        hint = leader_hint(e)
-        if hint in self.backends.addresses[self.route.backend]:
-            self.backends.leaders[self.key] = hint
-        else:
-            self.backends.leaders.pop(self.key, None)
-
-    def exhausted(self, e: grpc.aio.AioRpcError) -> ServiceError:
-        return NotApplied(
-            f"no {self.route.backend} node leads {self.key} now (last answer: {e.details()})",
-            backend=self.route.backend,
-        )
+def exhausted(route: Route, search: LeaderSearch, e: grpc.aio.AioRpcError) -> ServiceError:
+    """Every node refused as not the leader: NOT_APPLIED, definite and worth retrying,
+    where relaying NOT_LEADER would name a node the caller cannot dial."""
+    return NotApplied(
+        f"no {route.backend} node leads {search.key} now (last answer: {e.details()})",
+        backend=route.backend,
+    )
 
 
-def unrelayable(e: grpc.aio.AioRpcError, search: LeaderSearch) -> ServiceError | None:
+def unrelayable(
+    e: grpc.aio.AioRpcError, backends: Backends, route: Route, node: str
+) -> ServiceError | None:
     """The error to answer with instead of relaying `e`, or None to relay it unchanged."""
     if error_info(e) is not None:
         return None  # the backend's own answer: already in the error tree
-    search.backends.unreachable(search.route.backend, search.node)
-    return OutcomeUnknown(f"{search.node}: {e.code().name}: {e.details()}", node=search.node)
+    backends.unreachable(route.backend, node)
+    return OutcomeUnknown(f"{node}: {e.code().name}: {e.details()}", node=node)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One unary call on its way: what it is, to where, until when, and its record."""
+
+    route: Route
+    request: bytes
+    metadata: Metadata
+    deadline: float  # on the forwarder's clock
+    record: CallRecord  # attempts and hedges are added here
 
 
 class Forwarder:
     """Unary calls under the call policy (`calls.py`): a cap on the call's time, a pool of
     workers, a bulkhead per backend group, a breaker per node, retries under a budget,
-    stale reads spread over the replicas and hedged. `stats`, when given, receives what
+    stale reads spread over the replicas and hedged. `record`, when given, receives what
     the call cost (attempts, hedged) for the decision journal."""
 
     def __init__(
@@ -178,17 +169,18 @@ class Forwarder:
         request: bytes,
         metadata: Metadata,
         timeout_s: float,
-        stats: dict[str, Any] | None = None,
+        record: CallRecord | None = None,
     ) -> bytes:
-        stats = {} if stats is None else stats
         if self.policy.timeout_s is not None:
             timeout_s = min(timeout_s, self.policy.timeout_s)
         deadline = self._clock() + timeout_s
+        cost = record if record is not None else CallRecord(0.0, "", route.method)
+        call = Call(route, request, metadata, deadline, cost)
         async with self._worker(deadline):
             with self._bulkhead(route.backend):
                 if route.any_replica(request):
-                    return await self._any_replica(route, request, metadata, deadline, stats)
-                return await self._to_leader(route, request, metadata, deadline, stats)
+                    return await self._any_replica(call)
+                return await self._to_leader(call)
 
     @contextlib.asynccontextmanager
     async def _worker(self, deadline: float) -> AsyncIterator[None]:
@@ -230,7 +222,7 @@ class Forwarder:
             return None
         breaker = self._breakers.get(node)
         if breaker is None:
-            breaker = self._breakers[node] = CircuitBreaker(self._clock, **settings)  # type: ignore[arg-type]
+            breaker = self._breakers[node] = settings.build(self._clock)
         return breaker
 
     def _budget(self, backend: str) -> RetryBudget | None:
@@ -238,28 +230,20 @@ class Forwarder:
             return None
         budget = self._budgets.get(backend)
         if budget is None:
-            budget = self._budgets[backend] = RetryBudget(*self.policy.budget)
+            budget = self._budgets[backend] = self.policy.budget.build()
         return budget
 
-    async def _attempt(
-        self,
-        node: str,
-        route: Route,
-        request: bytes,
-        metadata: Metadata,
-        deadline: float,
-        stats: dict[str, Any],
-    ) -> bytes:
+    async def _attempt(self, node: str, call: Call) -> bytes:
         """One attempt on `node`, through its breaker, counted in the budget."""
         breaker = self._breaker(node)
         if breaker is not None and not breaker.allow():
             raise Overloaded(f"the circuit to {node} is open", policy="breaker", node=node)
-        stats["attempts"] = stats.get("attempts", 0) + 1
-        budget = self._budget(route.backend)
+        call.record.attempts += 1
+        budget = self._budget(call.route.backend)
         try:
-            call = self.backends.unary(node, route.method)
-            timeout_s = max(deadline - self._clock(), 0.001)
-            response: bytes = await call(request, timeout=timeout_s, metadata=metadata)
+            send = self.backends.unary(node, call.route.method)
+            timeout_s = max(call.deadline - self._clock(), 0.001)
+            response: bytes = await send(call.request, timeout=timeout_s, metadata=call.metadata)
         except grpc.aio.AioRpcError as e:
             unwell = error_info(e) is None  # no answer of the backend's own
             if breaker is not None:
@@ -273,30 +257,26 @@ class Forwarder:
             budget.on_success()
         return response
 
-    async def _to_leader(
-        self,
-        route: Route,
-        request: bytes,
-        metadata: Metadata,
-        deadline: float,
-        stats: dict[str, Any],
-    ) -> bytes:
-        search = LeaderSearch(self.backends, route, route.key(request))
+    async def _to_leader(self, call: Call) -> bytes:
+        route = call.route
+        search = self.backends.search(route, route.key(call.request))
         retries = 0
         while True:
             try:
-                response = await self._attempt(
-                    search.node, route, request, metadata, deadline, stats
-                )
+                response = await self._attempt(search.node, call)
             except grpc.aio.AioRpcError as e:
-                if reason_of(e) == _NOT_LEADER:
-                    if search.redirected(e):
+                decision = decision_for(e)
+                if decision is Decision.FOLLOW:
+                    if search.followed(leader_hint(e)) or search.next_untried():
                         continue
-                    raise search.exhausted(e) from None
-                if await self._retrying(e, route, search, retries, deadline):
+                    raise exhausted(route, search, e) from None
+                idempotent = route.idempotent(call.request)
+                if may_retry(decision, idempotent) and await self._retrying(
+                    e, route, search, retries, call.deadline
+                ):
                     retries += 1
                     continue
-                raise unrelayable(e, search) or e from None
+                raise unrelayable(e, self.backends, route, search.node) or e from None
             search.found()
             return response
 
@@ -308,39 +288,31 @@ class Forwarder:
         retries: int,
         deadline: float,
     ) -> bool:
-        """After a failed attempt: wait out the backoff and say True when the policy
-        retries it (a failure that did not apply, attempts and budget left, time left)."""
+        """After a failed attempt the leader-following table may retry: wait out the
+        backoff and say True when the policy retries it (attempts, budget and time left).
+        The next attempt goes to another node first."""
         policy = self.policy
-        if retries >= policy.retries or not _did_not_apply(e):
+        if retries >= policy.retries:
             return False
         budget = self._budget(route.backend)
         if budget is not None and not budget.allows_retry():
             return False
-        if error_info(e) is None:  # no answer: the next attempt goes elsewhere first
-            self.backends.unreachable(route.backend, search.node)
-            search.node = self.backends.first_choice(route.backend, search.key)
+        if error_info(e) is None:  # no answer: it leads nothing we know of
+            self.backends.leaders.forget_node(search.node)
+        search.failed_here()
         delay_s = policy.backoff.delay_s(retries, self._rng) if policy.backoff else 0.0
         if self._clock() + delay_s >= deadline:
             return False
         await asyncio.sleep(delay_s)
         return True
 
-    async def _any_replica(
-        self,
-        route: Route,
-        request: bytes,
-        metadata: Metadata,
-        deadline: float,
-        stats: dict[str, Any],
-    ) -> bytes:
+    async def _any_replica(self, call: Call) -> bytes:
         """A stale read: the next replica in turn; hedged to another one when the first is
         slower than the hedge delay. The first answer wins; the other is cancelled."""
-        nodes = self.backends.nodes(route.backend)
+        nodes = self.backends.nodes(call.route.backend)
         first = nodes[next(self._spread) % len(nodes)]
         started = self._clock()
-        primary = asyncio.create_task(
-            self._attempt(first, route, request, metadata, deadline, stats)
-        )
+        primary = asyncio.create_task(self._attempt(first, call))
         attempts = {primary}
         try:
             if self.policy.hedge and len(nodes) > 1:
@@ -348,8 +320,8 @@ class Forwarder:
                 done, _ = await asyncio.wait(attempts, timeout=delay_s)
                 if not done:
                     second = nodes[(nodes.index(first) + 1) % len(nodes)]
-                    stats["hedged"] = True
-                    hedge = self._attempt(second, route, request, metadata, deadline, stats)
+                    call.record.hedged = True
+                    hedge = self._attempt(second, call)
                     attempts.add(asyncio.create_task(hedge))
             response = await _first_answer(attempts)
         finally:
@@ -361,7 +333,7 @@ class Forwarder:
     async def unary_stream(
         self, route: Route, request: bytes, metadata: Metadata, timeout_s: float | None
     ) -> AsyncIterator[bytes]:
-        search = LeaderSearch(self.backends, route, route.key(request))
+        search = self.backends.search(route, route.key(request))
         while True:
             call = self.backends.channel(search.node).unary_stream(route.method)(
                 request, timeout=timeout_s, metadata=metadata
@@ -375,11 +347,11 @@ class Forwarder:
                     yield item
                 return
             except grpc.aio.AioRpcError as e:
-                if not started and reason_of(e) == _NOT_LEADER:
-                    if search.redirected(e):
+                if not started and decision_for(e) is Decision.FOLLOW:
+                    if search.followed(leader_hint(e)) or search.next_untried():
                         continue
-                    raise search.exhausted(e) from None
-                raise unrelayable(e, search) or e from None
+                    raise exhausted(route, search, e) from None
+                raise unrelayable(e, self.backends, route, search.node) or e from None
             finally:
                 call.cancel()  # the caller went away: so does the backend stream
 
@@ -391,7 +363,7 @@ class Forwarder:
         timeout_s: float | None,
     ) -> AsyncIterator[bytes]:
         """A stream of requests (and of responses, or one): to the cached leader."""
-        search = LeaderSearch(self.backends, route, route.key(b""))
+        search = self.backends.search(route, route.key(b""))
         channel = self.backends.channel(search.node)
         if route.server_streaming:
             call = channel.stream_stream(route.method)(
@@ -410,10 +382,10 @@ class Forwarder:
                 yield await call
                 search.found()
         except grpc.aio.AioRpcError as e:
-            if reason_of(e) == _NOT_LEADER:
-                search.remember_hint(e)  # the caller's retry goes where this answer pointed
-                raise search.exhausted(e) from None
-            raise unrelayable(e, search) or e from None
+            if decision_for(e) is Decision.FOLLOW:
+                search.remember_hint(leader_hint(e))
+                raise exhausted(route, search, e) from None
+            raise unrelayable(e, self.backends, route, search.node) or e from None
         finally:
             call.cancel()
 
@@ -432,14 +404,6 @@ async def _first_answer(attempts: set[asyncio.Task[bytes]]) -> bytes:
     if isinstance(error, grpc.aio.AioRpcError) and error_info(error) is None:
         raise OutcomeUnknown(f"{error.code().name}: {error.details()}") from None
     raise error
-
-
-def _did_not_apply(e: grpc.aio.AioRpcError) -> bool:
-    """Worth retrying: nothing answered (the connection failed) or the backend said it
-    did not apply it. (A write retried after a lost answer applies once: its session.)"""
-    if error_info(e) is None:
-        return bool(e.code() == grpc.StatusCode.UNAVAILABLE)
-    return reason_of(e) in _NOT_APPLIED_REASONS
 
 
 class LatencyWindow:

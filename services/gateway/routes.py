@@ -45,6 +45,10 @@ class Route:
     # request bytes -> True when any replica may answer it (a stale read): spread over
     # the replicas, and hedged when the policy says so.
     any_replica: Callable[[bytes], bool] = lambda request: False
+    # request bytes -> True when a repeat cannot apply twice (a read, a write with a
+    # session or a producer id): the leader-following table retries such a request after
+    # an unknown outcome (services/runtime/leader_following.py).
+    idempotent: Callable[[bytes], bool] = lambda request: False
 
 
 def _fixed(key: str) -> RouteKey:
@@ -91,6 +95,51 @@ def _stale(request_class: Any) -> Callable[[bytes], bool]:
     return lambda request: _parsed(request_class, request).consistency == kv_pb2.STALE
 
 
+# Requests a repeat leaves as they were: reads, a heartbeat, a commit of the same offsets.
+_REPEATABLE = {
+    "/faultlab.kv.v1.KV/Get",
+    "/faultlab.kv.v1.KV/Range",
+    "/faultlab.kv.v1.KV/Watch",
+    "/faultlab.lock.v1.Lock/ListSessions",
+    "/faultlab.lock.v1.Lock/Holder",
+    "/faultlab.lock.v1.Lock/Watch",
+    "/faultlab.log.v1.Log/ListTopics",
+    "/faultlab.log.v1.Log/DescribeTopic",
+    "/faultlab.log.v1.Log/Fetch",
+    "/faultlab.log.v1.Log/Subscribe",
+    "/faultlab.log.v1.Log/Heartbeat",
+    "/faultlab.log.v1.Log/CommitOffsets",
+    "/faultlab.log.v1.Log/FetchOffsets",
+    "/faultlab.log.v1.Log/ListGroups",
+}
+# Writes a repeat leaves as they were when they carry what deduplicates them.
+_DEDUPLICATED_BY: dict[str, tuple[Any, Callable[[Any], bool]]] = {
+    **{
+        f"/faultlab.kv.v1.KV/{name}": (request, lambda r: r.HasField("session"))
+        for name, request in (
+            ("Put", kv_pb2.PutRequest),
+            ("Delete", kv_pb2.DeleteRequest),
+            ("CompareAndSwap", kv_pb2.CompareAndSwapRequest),
+            ("Append", kv_pb2.AppendRequest),
+            ("Batch", kv_pb2.BatchRequest),
+        )
+    },
+    "/faultlab.lock.v1.Lock/Acquire": (lock_pb2.AcquireRequest, lambda r: r.seq != 0),
+    "/faultlab.lock.v1.Lock/Release": (lock_pb2.ReleaseRequest, lambda r: r.seq != 0),
+    "/faultlab.log.v1.Log/Produce": (log_pb2.ProduceRequest, lambda r: r.HasField("producer")),
+}
+
+
+def _idempotent(method: str) -> Callable[[bytes], bool]:
+    if method in _REPEATABLE:
+        return lambda request: True
+    deduplicated = _DEDUPLICATED_BY.get(method)
+    if deduplicated is None:
+        return lambda request: False  # CreateSession, InitProducer, JoinGroup, ...
+    request_class, deduplicates = deduplicated
+    return lambda request: deduplicates(_parsed(request_class, request))
+
+
 def build_routes() -> dict[str, Route]:
     routes = {}
     for backend, file in (("kv", kv_pb2), ("lock", lock_pb2), ("log", log_pb2)):
@@ -98,7 +147,13 @@ def build_routes() -> dict[str, Route]:
             for method in service.methods:
                 name = f"/{service.full_name}/{method.name}"
                 streaming = (method.client_streaming, method.server_streaming)
-                route = Route(name, backend, *streaming, _route_key(backend, method))
+                route = Route(
+                    name,
+                    backend,
+                    *streaming,
+                    _route_key(backend, method),
+                    idempotent=_idempotent(name),
+                )
                 if name in _STALE_READS:
                     route = dataclasses.replace(route, any_replica=_stale(_STALE_READS[name]))
                 routes[name] = route

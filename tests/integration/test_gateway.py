@@ -17,7 +17,7 @@ from grpc_status import rpc_status
 from chaos.net import Network
 from chaos.pytest_plugin import make_cluster, running
 from cluster.admin_client import fetch_status, group_view
-from cluster.client import KvClient, LockClient
+from cluster.client import KvClient, LockClient, LogClient
 from cluster.client.gateway import bearer, gateway_addresses
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until, wait_until_async
@@ -242,3 +242,34 @@ async def test_a_lock_session_kept_alive_through_the_gateway(with_locks: LocalCl
             holder = await locks.holder("gateway-lock")
             assert holder.held and holder.session_id == session.id
             assert not session.lost.is_set()
+
+
+@pytest.fixture(scope="module")
+def with_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    groups = (Group("log", 1), Group("gateway", 1))
+    with running(make_cluster(tmp_path_factory.mktemp("gateway-log"), groups)) as c:
+        c.wait_for_leader(group="log/meta")
+        yield c
+
+
+async def test_the_log_client_works_through_the_gateway(with_log: LocalCluster) -> None:
+    """Every LogClient call through one gateway address: topics, an idempotent producer,
+    fetch, a subscription and a consumer group's offsets, each partition its own group."""
+    async with LogClient.for_gateway(with_log.topology, "demo-key") as log:
+        assert log.via_gateway and set(log.addresses) == {"gateway1"}
+        await log.create_topic("via-gw", partitions=2)
+        await log.wait_until_ready("via-gw")
+        producer = await log.init_producer("gw-producer")
+        sent = await producer.send("via-gw", 1, [b"a", b"b"])
+        assert (sent.partition, sent.base_offset, sent.duplicate) == (1, 0, False)
+        fetched = await log.fetch("via-gw", 1, 0)
+        assert [r.value for r in fetched.records] == [b"a", b"b"]
+        stream = log.subscribe("via-gw", 1, 1)
+        assert (await anext(stream)).value == b"b"
+        await stream.aclose()
+        joined = await log.join_group("gw-group", ["via-gw"], client_id="c")
+        await log.commit_offsets(
+            "gw-group", joined.member_id, joined.generation, {("via-gw", 1): 2}
+        )
+        assert await log.fetch_offsets("gw-group") == {("via-gw", 1): 2}
+        assert [t.name for t in await log.list_topics()] == ["via-gw"]

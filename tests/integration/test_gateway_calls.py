@@ -74,8 +74,8 @@ async def test_hedged_stale_reads_do_not_wait_for_the_slow_replica(tmp_path: Pat
             read = kv_pb2.GetRequest(key="k", consistency=kv_pb2.STALE)
             took = [await timed(lambda: kv.Get(read, timeout=5)) for _ in range(12)]
         assert max(took) < SLOW_MS / 1000, took  # a third of them started on the slow replica
-        hedged = [r for r in read_journals(tmp_path / "decisions") if r.get("hedged")]
-        assert len(hedged) >= 3 and all(r["attempts"] == 2 for r in hedged)
+        hedged = [r for r in read_journals(tmp_path / "decisions") if r.hedged]
+        assert len(hedged) >= 3 and all(r.attempts == 2 for r in hedged)
 
 
 async def test_a_bulkhead_keeps_a_slow_backend_from_taking_the_healthy_ones_calls(
@@ -127,11 +127,16 @@ async def test_a_breaker_opens_on_a_node_that_does_not_answer_and_fails_fast(
                     reasons.append(errors.Reason.Name(errors.reason_of(e)))
         assert reasons[:4] == ["OUTCOME_UNKNOWN"] * 4, reasons  # reset: no answer
         assert reasons[4:] == ["OVERLOADED"] * 4, "open: refused without calling lock1"
-        attempts = sum(r.get("attempts", 0) for r in read_journals(tmp_path / "decisions"))
+        attempts = sum(r.attempts for r in read_journals(tmp_path / "decisions"))
         assert attempts == 4
 
 
-async def test_retries_carry_a_call_past_a_node_that_refuses_connections(tmp_path: Path) -> None:
+async def test_retries_carry_an_idempotent_call_past_a_node_that_refuses_connections(
+    tmp_path: Path,
+) -> None:
+    """A connection refused or reset leaves a write's outcome unknown: the gateway retries
+    it only when a repeat cannot apply twice (it carries a session), as the SDK does
+    (services/runtime/leader_following.py)."""
     with gateway_cluster(tmp_path, "retries = 3\nbackoff_base_ms = 10", Group("kv", 3)) as c:
         leader = c.leader()
         assert leader is not None and c.toxiproxy is not None
@@ -141,11 +146,19 @@ async def test_retries_carry_a_call_past_a_node_that_refuses_connections(tmp_pat
             # The gateway's way to the leader it knows refuses connections; the others
             # still answer, and name the leader: reachable to the clients, not to us.
             Network(c.toxiproxy, c.topology).cut_link("gateway1", leader, Cut.RESET)
+            with pytest.raises(grpc.aio.AioRpcError) as once:
+                await kv.Put(kv_pb2.PutRequest(key="once", value=b"2"), timeout=5)
+            first = read_journals(tmp_path / "decisions")[-1]
+            session = kv_pb2.Session(client_id="c", seq=1)
             with pytest.raises(grpc.aio.AioRpcError) as failed:
-                await kv.Put(kv_pb2.PutRequest(key="after", value=b"2"), timeout=5)
-        # Retried on the others, which redirect to the unreachable leader: the answer is
-        # definite, and the retries are in the journal.
+                put = kv_pb2.PutRequest(key="after", value=b"2", session=session)
+                await kv.Put(put, timeout=5)
+        # Without a session: one attempt, its outcome unknown, never repeated.
+        assert errors.reason_of(once.value) == errors.Reason.Value("OUTCOME_UNKNOWN")
+        assert first.attempts == 1
+        # With one: retried on the others, which redirect to the unreachable leader; the
+        # answer is definite, and the retries are in the journal.
         definite_or_not = {errors.Reason.Value(r) for r in ("NOT_APPLIED", "OUTCOME_UNKNOWN")}
         assert errors.reason_of(failed.value) in definite_or_not
         record = read_journals(tmp_path / "decisions")[-1]
-        assert record["attempts"] >= 2
+        assert record.attempts >= 2

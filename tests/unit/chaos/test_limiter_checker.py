@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from chaos.checkers.limiter import LimitUnderTest, check
+from services.gateway.call_record import CallRecord
 
 WINDOW = LimitUnderTest(
     "t", "fixed_window", limit=4, window_s=1.0, replicas=2, shared=True, lease_batch=1
 )
 
 
-def rec(t: float, admitted: bool, replica: str = "g1", **kw: Any) -> dict[str, Any]:
-    r = {"t": t, "end": t + 0.01, "replica": replica, "tenant": "t", "admitted": admitted}
-    if not admitted:
-        r["refused_by"] = "tenant"
-    return r | kw
+def rec(t: float, admitted: bool, replica: str = "g1", **kw: Any) -> CallRecord:
+    refused_by = None if admitted else "tenant"
+    fields = {"end": t + 0.01, "replica": replica, "admitted": admitted, "refused_by": refused_by}
+    return CallRecord(t, "t", "faultlab.kv.v1.KV/Get", **(fields | kw))
 
 
 def test_a_window_within_its_limit_over_all_replicas_is_valid() -> None:
@@ -83,7 +83,7 @@ def test_token_bucket_bounds_and_exactness_per_replica() -> None:
 
 def test_in_flight_above_the_cap_is_caught() -> None:
     limit = LimitUnderTest("t", "fixed_window", limit=100, concurrency=2)
-    calls = [rec(0.0, True) | {"end": 1.0}, rec(0.1, True) | {"end": 1.0}]
+    calls = [rec(0.0, True, end=1.0), rec(0.1, True, end=1.0)]
     assert check(calls, limit).valid
-    assert not check([*calls, rec(0.2, True) | {"end": 0.3}], limit).valid
-    assert check([*calls, rec(1.0, True) | {"end": 1.5}], limit).valid, "one ended as it began"
+    assert not check([*calls, rec(0.2, True, end=0.3)], limit).valid
+    assert check([*calls, rec(1.0, True, end=1.5)], limit).valid, "one ended as it began"
