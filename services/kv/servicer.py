@@ -4,7 +4,6 @@ the runtime's one edge (services/runtime/status.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
@@ -17,10 +16,10 @@ from services.kv.results import BatchApplied, KvResult
 from services.kv.state import Event, KvState
 from services.replicated import ReplicatedGroup
 from services.replicated.refusal import Refusal
+from services.replicated.watch_relay import relay
 from services.runtime import status
-from services.runtime.errors import InvalidArgument, OutOfRange, ServiceError, SlowConsumer
+from services.runtime.errors import InvalidArgument, OutOfRange, ServiceError
 
-WATCH_QUEUE = 1024
 MAX_BATCH_OPS = 1000
 
 
@@ -125,15 +124,6 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
             raise InvalidArgument(
                 f"start_revision {request.start_revision} is negative; 0 watches from now on"
             )
-        queue: asyncio.Queue[Event | None] = asyncio.Queue(WATCH_QUEUE)
-
-        def listener(event: Event) -> None:
-            if queue.full():
-                self._state.listeners.discard(listener)
-                queue.put_nowait(None)  # too slow: the watch ends rather than skip events
-            elif event.key.startswith(request.prefix):
-                queue.put_nowait(event)
-
         backlog: list[Event] = []
         if request.start_revision > 0:
             replay = self._state.events_after(request.start_revision - 1)
@@ -141,18 +131,15 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
                 raise OutOfRange(
                     f"revision {request.start_revision} is older than this node's history"
                 )
-            backlog = [e for e in replay or [] if e.key.startswith(request.prefix)]
-        self._state.listeners.add(listener)
-        try:
-            for past in backlog:
-                yield _event(past)
-            while True:
-                event = await queue.get()
-                if event is None:
-                    raise SlowConsumer("this watcher fell too far behind; watch again")
-                yield _event(event)
-        finally:
-            self._state.listeners.discard(listener)
+            backlog = [e for e in replay if e.key.startswith(request.prefix)]
+        # No await from reading the backlog to the relay's listener: no change between.
+        async for event in relay(
+            self._state.listeners,
+            lambda e: e.key.startswith(request.prefix),
+            _event,
+            [_event(e) for e in backlog],
+        ):
+            yield event
 
 
 def _event(e: Event) -> kv_pb2.WatchEvent:

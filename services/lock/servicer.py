@@ -25,16 +25,15 @@ from services.lock.results import Acquired, Cancelled, Closed, KeptAlive, Releas
 from services.lock.state import Change, LockState, Session
 from services.replicated import ReplicatedGroup
 from services.replicated.refusal import answered
+from services.replicated.watch_relay import relay
 from services.runtime.deadlines import time_left
 from services.runtime.errors import (
     OutcomeUnknown,
     ServiceError,
     SessionExpired,
-    SlowConsumer,
     UnknownSession,
 )
 
-WATCH_QUEUE = 1024
 KEEPALIVE_COMMIT_S = 2.0  # a keep-alive stream has no deadline; each renewal has this one
 LEAVE_QUEUE_S = 0.3  # kept back from a waiting Acquire's deadline to leave the queue in
 R = TypeVar("R")
@@ -166,31 +165,16 @@ class LockServicer(lock_pb2_grpc.LockServicer):  # type: ignore[misc]
     ) -> AsyncIterator[lock_pb2.HolderEvent]:
         if request.name:
             commands.check_name(request.name)
-        queue: asyncio.Queue[lock_pb2.HolderEvent | None] = asyncio.Queue(WATCH_QUEUE)
-
-        def listener(change: Change) -> None:
-            if change.kind not in _EVENT_KINDS or request.name not in ("", change.name):
-                return
-            if queue.full():
-                self._state.listeners.discard(listener)
-                queue.put_nowait(None)  # too slow: the watch ends rather than skip events
-                return
-            queue.put_nowait(_event(change))
-
         names = [request.name] if request.name else sorted(self._state.locks)
-        current = [self._current(n) for n in names]
-        self._state.listeners.add(listener)  # no await since reading `current`: no gap
-        try:
-            for event in current:
-                if event is not None:
-                    yield event
-            while True:
-                event = await queue.get()
-                if event is None:
-                    raise SlowConsumer("this watcher fell too far behind; watch again")
-                yield event
-        finally:
-            self._state.listeners.discard(listener)
+        current = [e for e in (self._current(n) for n in names) if e is not None]
+        # No await from reading `current` to the relay's listener: no change between.
+        async for event in relay(
+            self._state.listeners,
+            lambda c: c.kind in _EVENT_KINDS and request.name in ("", c.name),
+            _event,
+            current,
+        ):
+            yield event
 
     # -- waiting for a grant ------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from faultlab.lock.v1 import lock_pb2
 
 from chaos.history import History
 from chaos.lock_holder import running_holder
@@ -86,6 +87,23 @@ async def test_lock_context_yields_the_token_and_releases(shared: LocalCluster) 
         assert not (await locks.holder("ctx")).held
         async with session.lock("ctx") as again:
             assert again > token
+
+
+async def test_a_watch_sees_the_current_holder_then_each_change(shared: LocalCluster) -> None:
+    async with client(shared) as locks, locks.session(ttl_s=5.0, owner="first") as first:
+        await first.acquire("watched")
+        events = locks.watch("watched")
+        current = await anext(events)
+        assert (current.kind, current.session_id) == (lock_pb2.HolderEvent.CURRENT, first.id)
+        async with locks.session(ttl_s=5.0, owner="second") as second:
+            waiting = asyncio.create_task(second.acquire("watched"))
+            await first.release("watched")
+            released, acquired = await anext(events), await anext(events)
+            await waiting
+        assert (released.kind, released.session_id) == (lock_pb2.HolderEvent.RELEASED, first.id)
+        assert (acquired.kind, acquired.owner) == (lock_pb2.HolderEvent.ACQUIRED, "second")
+        assert acquired.token > current.token
+        await events.aclose()
 
 
 async def test_a_killed_holder_process_loses_its_lock_after_its_ttl(shared: LocalCluster) -> None:
