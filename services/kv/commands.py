@@ -87,10 +87,6 @@ class SessionSeq:
 class KvCommand(Tagged):
     session: SessionSeq | None = dataclasses.field(default=None, kw_only=True)
 
-    @classmethod
-    def from_map(cls, m: Mapping[str, Any]) -> Any:
-        return super().from_map({**m, "session": SessionSeq.from_wire(m.get("session"))})
-
 
 @dataclasses.dataclass(frozen=True)
 class Write(KvCommand):
@@ -101,7 +97,10 @@ class Write(KvCommand):
 
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> Any:
-        return super().from_map({**m, "fence": Fence.from_wire(m.get("fence"))})
+        fields = cls.fields_from(m)
+        fields["session"] = SessionSeq.from_wire(m.get("session"))
+        fields["fence"] = Fence.from_wire(m.get("fence"))
+        return cls(**fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +138,7 @@ class Batch(KvCommand):
     @classmethod
     def from_map(cls, m: Mapping[str, Any]) -> Any:
         ops = tuple(_as_write(COMMANDS.from_map(op)) for op in m["ops"])
-        return super().from_map({**m, "ops": ops})
+        return cls(ops, session=SessionSeq.from_wire(m.get("session")))
 
 
 def _as_write(command: KvCommand) -> Write:
