@@ -1,4 +1,5 @@
-"""Regenerate the Python code for every .proto under proto/faultlab.
+"""Regenerate the Python code for every .proto under proto/faultlab and proto/etcdapi
+(etcd's v3 API, which the KV nodes serve beside their own).
 
 The generated modules are committed beside their .proto files (gRPC's own
 examples do the same), so a fresh clone imports them without a build step.
@@ -20,7 +21,7 @@ PROTO_ROOT = Path(__file__).resolve().parent
 
 
 def proto_files() -> list[Path]:
-    return sorted(PROTO_ROOT.glob("faultlab/**/*.proto"))
+    return sorted([*PROTO_ROOT.glob("faultlab/**/*.proto"), *PROTO_ROOT.glob("etcdapi/**/*.proto")])
 
 
 def generate(out_dir: Path) -> None:

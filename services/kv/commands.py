@@ -5,6 +5,11 @@
     cas     CompareAndSwap(key, expected_version, value)  -> Swapped
     append  Append(key, value)                    -> Written | Refusal (too large)
     batch   Batch(ops)                            -> BatchApplied (a result per op)
+    etcd_txn      EtcdTxn(etcd TxnRequest bytes)  -> etcd TxnResponse | its etcd error
+    etcd_compact  EtcdCompact(revision)           -> etcd CompactionResponse | its etcd error
+
+etcd's requests travel as etcd's own protobuf (an etcd Put or DeleteRange as a txn of
+one op), as etcd's own Raft log carries them; services/kv/etcd/txn.py applies them.
 
 Each may carry a `session` (client id, seq, acked through): a retried command (same seq)
 gets the first result without applying again (the Raft thesis, §6.3); a batch's session
@@ -59,6 +64,8 @@ class KvOp(enum.StrEnum):
     CAS = "cas"
     APPEND = "append"
     BATCH = "batch"
+    ETCD_TXN = "etcd_txn"
+    ETCD_COMPACT = "etcd_compact"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,12 +148,26 @@ class Batch(KvCommand):
         return cls(ops, session=SessionSeq.from_wire(m.get("session")))
 
 
+@dataclasses.dataclass(frozen=True)
+class EtcdTxn(KvCommand):
+    TAG = KvOp.ETCD_TXN
+    request: bytes  # an etcdserverpb.TxnRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class EtcdCompact(KvCommand):
+    TAG = KvOp.ETCD_COMPACT
+    revision: int
+
+
 def _as_write(command: KvCommand) -> Write:
     if not isinstance(command, Write):
         raise UnreadableEntry(f"a batch holds writes of one key, not {command.TAG}")
     return command
 
 
-COMMANDS: Codec[KvCommand] = Codec("op", Put, Delete, CompareAndSwap, Append, Batch)
+COMMANDS: Codec[KvCommand] = Codec(
+    "op", Put, Delete, CompareAndSwap, Append, Batch, EtcdTxn, EtcdCompact
+)
 encode = COMMANDS.encode
 decode = COMMANDS.decode

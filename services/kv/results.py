@@ -27,9 +27,11 @@ class Record:
     version: int
     create_revision: int
     mod_revision: int
+    lease: int = 0  # the etcd lease the key is attached to; 0: none
 
     def to_wire(self) -> list[Any]:
-        return [self.value, self.version, self.create_revision, self.mod_revision]
+        wire = [self.value, self.version, self.create_revision, self.mod_revision]
+        return [*wire, self.lease] if self.lease else wire
 
     @classmethod
     def from_wire(cls, wire: Sequence[Any]) -> Record:

@@ -12,8 +12,9 @@ from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from services.kv import commands, writes
 from services.kv.commands import Batch, KvCommand
+from services.kv.mvcc import Change
 from services.kv.results import BatchApplied, KvResult
-from services.kv.state import Event, KvState
+from services.kv.state import KvState, text
 from services.replicated import ReplicatedGroup
 from services.replicated.refusal import Refusal
 from services.replicated.watch_relay import relay
@@ -124,27 +125,31 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
             raise InvalidArgument(
                 f"start_revision {request.start_revision} is negative; 0 watches from now on"
             )
-        backlog: list[Event] = []
+        prefix = request.prefix.encode()
+        backlog: list[Change] = []
         if request.start_revision > 0:
-            replay = self._state.events_after(request.start_revision - 1)
+            replay = self._state.changes_after(request.start_revision - 1)
             if replay is None:
                 raise OutOfRange(
                     f"revision {request.start_revision} is older than this node's history"
                 )
-            backlog = [e for e in replay if e.key.startswith(request.prefix)]
+            backlog = [c for c in replay if c.key.startswith(prefix)]
         # No await from reading the backlog to the relay's listener: no change between.
         async for event in relay(
             self._state.listeners,
-            lambda e: e.key.startswith(request.prefix),
+            lambda c: c.key.startswith(prefix),
             _event,
             [_event(e) for e in backlog],
         ):
             yield event
 
 
-def _event(e: Event) -> kv_pb2.WatchEvent:
-    kind = kv_pb2.WatchEvent.DELETE if e.deleted else kv_pb2.WatchEvent.PUT
-    return kv_pb2.WatchEvent(type=kind, kv=writes.to_kv(e.key, e.record), revision=e.revision)
+def _event(c: Change) -> kv_pb2.WatchEvent:
+    """A change as faultlab's Watch shows it: a delete carries the key's last record."""
+    kind = kv_pb2.WatchEvent.DELETE if c.deleted else kv_pb2.WatchEvent.PUT
+    record = c.prev if c.record is None else c.record
+    assert record is not None  # a delete always replaced a record
+    return kv_pb2.WatchEvent(type=kind, kv=writes.to_kv(text(c.key), record), revision=c.revision)
 
 
 def _batch_ops(request: kv_pb2.BatchRequest) -> list[tuple[str, writes.Request]]:

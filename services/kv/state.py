@@ -7,17 +7,27 @@ until the client acknowledges them. A fenced command whose token is below the hi
 seen for its fence name is refused and changes nothing; otherwise its token becomes the
 highest.
 
-Snapshot (format 1): {"v": 1, "data": {key: Record wire}, "revision",
-"sessions": {client id: {"acked_through", "results": [[seq, result map], ...]}},
-"fences": {name: highest token}}. Format 0 had positional sessions and untagged results.
+The data is an MVCC store (mvcc.py) shared by faultlab's API and etcd's: one revision,
+past versions kept for reads and watches until compacted, which happens here, in apply,
+every COMPACT_EVERY revisions, to keep the last `history_revisions` (so every replica
+compacts at the same revision). etcd's own requests (services/kv/etcd/txn.py) have no
+session and no fence, as in etcd.
+
+Snapshot (format 2): {"v": 2, "store": Store map (mvcc.py), "sessions": {client id:
+{"acked_through", "results": [[seq, result map], ...]}}, "fences": {name: highest token}}.
+Format 1 had {"data": {str key: Record wire}, "revision"} and no history; format 0 also
+had positional sessions and untagged results.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
+
+from etcdapi.etcdserverpb import rpc_pb2
+from google.protobuf.message import Message
 
 from services.kv import commands, results
 from services.kv.commands import (
@@ -25,9 +35,21 @@ from services.kv.commands import (
     Batch,
     CompareAndSwap,
     Delete,
+    EtcdCompact,
+    EtcdTxn,
     KvCommand,
     Put,
     Write,
+)
+from services.kv.etcd import errors as etcd_errors
+from services.kv.etcd import txn
+from services.kv.etcd.txn import Leases
+from services.kv.mvcc import (
+    Change,
+    CompactedRevision,
+    FutureRevision,
+    KeyRange,
+    Store,
 )
 from services.kv.results import (
     BatchApplied,
@@ -38,11 +60,10 @@ from services.kv.results import (
     WriteResult,
     Written,
 )
-from services.replicated.codec import FORMAT, pack, snapshot_version, unpack
+from services.replicated.codec import FORMAT, VERSION_KEY, pack, snapshot_version, unpack
 from services.replicated.fences import Fences
 from services.replicated.refusal import Refusal
-
-EVENT_HISTORY = 10_000
+from services.runtime.errors import ForeignError
 
 
 @dataclass
@@ -76,30 +97,60 @@ class ClientSession:
         return cls(acked_through, {seq: results.from_format0(r) for seq, r in kept})
 
 
-@dataclass(frozen=True)
-class Event:
-    revision: int
-    deleted: bool
-    key: str
-    record: Record
+Listener = Callable[[Change], None]
+EtcdAnswer: TypeAlias = Message | ForeignError  # what an etcd command's apply returns
 
-
-Listener = Callable[[Event], None]
+HISTORY_REVISIONS = 10_000  # versions kept: reads and watches reach this far back
+COMPACT_EVERY = 1_000  # revisions between two automatic compactions
 
 
 class KvState:
-    def __init__(self) -> None:
-        self.data: dict[str, Record] = {}
-        self.revision = 0
+    def __init__(self, history_revisions: int = HISTORY_REVISIONS) -> None:
+        self.store = Store()
+        self.history_revisions = history_revisions
         self.sessions: dict[str, ClientSession] = {}
         self.fences = Fences()
-        self.events: deque[Event] = deque(maxlen=EVENT_HISTORY)
+        self.leases = Leases()
         self.listeners: set[Listener] = set()
+        self._fresh = True  # nothing applied or restored yet
+
+    @property
+    def revision(self) -> int:
+        return self.store.revision
+
+    @property
+    def data(self) -> dict[bytes, Record]:
+        return self.store.current
 
     # -- the StateMachine seam ------------------------------------------------------------
 
-    def apply(self, index: int, command: bytes) -> KvResult:
-        return self._applied_once(commands.decode(command))
+    def apply(self, index: int, command: bytes) -> KvResult | EtcdAnswer:
+        entry = unpack(command)
+        if self._fresh:
+            self._fresh = False
+            if entry.get(VERSION_KEY, 0) < 2:
+                # A log begun before format 2 counted revisions from 0 (the first write was
+                # revision 1): replay it as it was answered, on every replica alike.
+                self.store.revision = 0
+        cmd = commands.COMMANDS.from_map(entry)
+        if isinstance(cmd, EtcdTxn | EtcdCompact):
+            return self._etcd(cmd)
+        return self._applied_once(cmd)
+
+    def _etcd(self, cmd: EtcdTxn | EtcdCompact) -> EtcdAnswer:
+        """etcd's own requests: no session (etcd has none), and an etcd error is an
+        answer, returned, never raised out of the state machine."""
+        before = self.store.revision
+        try:
+            if isinstance(cmd, EtcdCompact):
+                return self._compact(cmd.revision)
+            return txn.apply_txn(
+                self.store, self.leases, rpc_pb2.TxnRequest.FromString(cmd.request)
+            )
+        except ForeignError as refused:
+            return refused
+        finally:
+            self._after_write(before)
 
     def _applied_once(self, cmd: KvCommand) -> KvResult:
         """`cmd`'s result, applying it at most once per session seq."""
@@ -118,7 +169,9 @@ class KvState:
         else:
             assert isinstance(cmd, Write), cmd
             refused = self.fences.refuse(cmd.fence) if cmd.fence else None
+            before = self.store.revision
             result = refused or self._apply(cmd)
+            self._after_write(before)
         if client is not None:
             assert cmd.session is not None
             client.results[cmd.session.seq] = result
@@ -133,8 +186,7 @@ class KvState:
         return pack(
             {
                 "v": FORMAT,
-                "data": {k: r.to_wire() for k, r in self.data.items()},
-                "revision": self.revision,
+                "store": self.store.to_map(),
                 "sessions": {k: c.to_map() for k, c in self.sessions.items()},
                 "fences": self.fences.snapshot(),
             }
@@ -142,32 +194,36 @@ class KvState:
 
     def restore(self, data: bytes) -> None:
         state = unpack(data)
-        if snapshot_version(state) == 0:
+        version = snapshot_version(state)
+        if version == 0:
             sessions = {k: ClientSession.from_format0(v) for k, v in state["sessions"].items()}
         else:
             sessions = {k: ClientSession.from_map(v) for k, v in state["sessions"].items()}
-        self.data = {k: Record.from_wire(v) for k, v in state["data"].items()}
-        self.revision = state["revision"]
+        if version < 2:  # current records only, keyed by str: history starts here
+            records = {k.encode(): Record.from_wire(v) for k, v in state["data"].items()}
+            self.store = Store.from_current(records, state["revision"])
+        else:
+            self.store = Store.from_map(state["store"])
         self.sessions = sessions
         self.fences.restore(state["fences"])
-        self.events.clear()  # history before a snapshot is not kept; Watch says so
+        self._fresh = False
 
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, key: str) -> Record | None:
-        return self.data.get(key)
+        return self.store.get(key.encode())
 
     def range(self, prefix: str, limit: int) -> tuple[list[tuple[str, Record]], bool]:
-        keys = sorted(k for k in self.data if k.startswith(prefix))
-        return [(k, self.data[k]) for k in keys[:limit]], len(keys) > limit
+        found = itertools.islice(self.store.range(KeyRange.prefix(prefix.encode())), limit + 1)
+        items = [(text(k), r) for k, r in found]
+        return items[:limit], len(items) > limit
 
-    def events_after(self, revision: int) -> list[Event] | None:
-        """Events after `revision`; None when some were already forgotten."""
-        if self.events and self.events[0].revision > revision + 1:
+    def changes_after(self, revision: int) -> list[Change] | None:
+        """Every change after `revision`; None when some were already compacted away."""
+        try:
+            return self.store.changes_after(revision)
+        except CompactedRevision:
             return None
-        if not self.events and revision < self.revision:
-            return None
-        return [e for e in self.events if e.revision > revision]
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -184,7 +240,7 @@ class KvState:
         raise AssertionError(f"unknown command {cmd.TAG!r}: a replica is out of date")
 
     def _append(self, key: str, value: bytes) -> Written | Refusal:
-        old = self.data.get(key)
+        old = self.get(key)
         joined = (old.value if old else b"") + value
         if len(joined) > commands.MAX_VALUE_BYTES:
             return results.too_large(len(joined))
@@ -192,15 +248,16 @@ class KvState:
         return Written(self.revision, record)
 
     def _delete(self, key: str) -> Deleted:
-        old = self.data.pop(key, None)
+        old = self.store.get(key.encode())
         if old is None:
             return Deleted(False, self.revision)
-        self.revision += 1
-        self._emit(Event(self.revision, True, key, old))
+        self.store.delete(self.revision + 1, key.encode())
+        self._detach(key.encode(), old)
+        self.store.revision += 1
         return Deleted(True, self.revision)
 
     def _cas(self, key: str, expected_version: int, value: bytes) -> Swapped:
-        current = self.data.get(key)
+        current = self.get(key)
         version = current.version if current else 0
         if version != expected_version:
             return Swapped(False, self.revision, current)
@@ -208,19 +265,42 @@ class KvState:
         return Swapped(True, self.revision, record)
 
     def _write(self, key: str, value: bytes) -> Record:
-        self.revision += 1
-        old = self.data.get(key)
-        record = Record(
-            value=value,
-            version=old.version + 1 if old else 1,
-            create_revision=old.create_revision if old else self.revision,
-            mod_revision=self.revision,
-        )
-        self.data[key] = record
-        self._emit(Event(self.revision, False, key, record))
-        return record
+        """A put from faultlab's API: like etcd's put without a lease, it takes the key
+        off any lease it had."""
+        change = self.store.put(self.revision + 1, key.encode(), value)
+        self._detach(change.key, change.prev)
+        self.store.revision += 1
+        assert change.record is not None
+        return change.record
 
-    def _emit(self, event: Event) -> None:
-        self.events.append(event)
-        for listener in list(self.listeners):
-            listener(event)
+    def _detach(self, key: bytes, old: Record | None) -> None:
+        if old is not None and old.lease:
+            self.leases.detach(old.lease, key)
+
+    def _compact(self, revision: int) -> Message:
+        try:
+            self.store.compact(revision)
+        except FutureRevision:
+            raise etcd_errors.FUTURE_REV from None
+        except CompactedRevision:
+            raise etcd_errors.COMPACTED from None
+        response = rpc_pb2.CompactionResponse()
+        response.header.revision = self.revision
+        return response
+
+    def _after_write(self, before: int) -> None:
+        """Tell the watchers of this command's changes, then keep history bounded."""
+        if self.store.revision == before:
+            return
+        for change in self.store.changes_after(before):
+            for listener in list(self.listeners):
+                listener(change)
+        oldest_kept = self.store.revision - self.history_revisions
+        if oldest_kept - self.store.compacted >= COMPACT_EVERY:
+            self.store.compact(oldest_kept)
+
+
+def text(key: bytes) -> str:
+    """A key as faultlab's API shows it: UTF-8, with any byte that is not (an etcd client
+    may write any bytes) shown as a backslash escape."""
+    return key.decode("utf-8", "backslashreplace")

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgpack
 
-FORMAT = 1  # what this code writes; it reads FORMAT and everything before
+FORMAT = 2  # what this code writes; it reads FORMAT and everything before (2: KV history)
 VERSION_KEY = "v"
 
 

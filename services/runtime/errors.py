@@ -23,7 +23,12 @@ gRPC status at one edge (a server interceptor), so handlers only raise.
     ├── Unauthenticated          UNAUTHENTICATED_CALLER UNAUTHENTICATED yes  (gateway)
     ├── MethodNotAllowed         METHOD_NOT_ALLOWED PERMISSION_DENIED    yes  (gateway)
     ├── RateLimited              RATE_LIMITED      RESOURCE_EXHAUSTED   yes  (+ RetryInfo)
-    └── Overloaded               OVERLOADED        RESOURCE_EXHAUSTED   yes  (gateway)
+    ├── Overloaded               OVERLOADED        RESOURCE_EXHAUSTED   yes  (gateway)
+    └── ForeignError             (its own)         (its own)            (by its reason)
+
+ForeignError is an answer in another system's words: on etcd's front door, etcd's status
+code and exact text (its clients match errors by text), and no faultlab details. It still
+carries a reason, so the servers and tests here tell definite from indefinite by it.
 
 "Definite" is Jepsen's rule: the operation certainly did not take effect. Servers, the
 client SDK and the chaos workloads all read it from `DEFINITE`, keyed by the proto enum
@@ -266,6 +271,28 @@ class Overloaded(ServiceError):
 
     reason = errors_pb2.OVERLOADED
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ForeignError(ServiceError):
+    """An error that a front door for another system's clients answers exactly as that
+    system does: `code` and `message` are its own, and no faultlab detail is attached."""
+
+    def __init__(self, reason: int, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason  # type: ignore[misc]  # per error, not per class
+        self.code = code  # type: ignore[misc]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ForeignError) and (self.code, self.message) == (
+            other.code,
+            other.message,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.message))
+
+    def __repr__(self) -> str:
+        return f"ForeignError({self.code.name}, {self.message!r})"
 
 
 def _seconds(value_s: float) -> str:

@@ -29,7 +29,7 @@ from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.runtime.errors import DOMAIN, InvalidArgument, Reason, ServiceError
+from services.runtime.errors import DOMAIN, ForeignError, InvalidArgument, Reason, ServiceError
 
 REASON_KEY = "reason"
 DEFINITE_KEY = "definite"
@@ -85,6 +85,8 @@ def _definite(error: ServiceError) -> str:
 
 
 def to_status(error: ServiceError) -> Status:
+    if isinstance(error, ForeignError):  # another system's words, exactly
+        return Status(error.code, error.message, ())
     definite = _definite(error)
     status = rpc_status.to_status(to_rpc_status(error))
     plain = [(REASON_KEY, reason_slug(error.reason)), (DEFINITE_KEY, definite)]

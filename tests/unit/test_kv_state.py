@@ -27,7 +27,7 @@ def test_each_op_of_a_batch_gets_its_own_revision_and_a_refusal_undoes_nothing()
     assert isinstance(result, BatchApplied)
     put, fenced, appended = result.results
     assert isinstance(put, Written) and isinstance(appended, Written)
-    assert (put.revision, appended.revision) == (2, 3)
+    assert (put.revision, appended.revision) == (3, 4)  # the store starts at 1, as etcd's
     assert isinstance(fenced, Refusal) and fenced.reason == errors_pb2.FENCED
     assert fenced.details == {"highest_token": "5"}
     assert state.get("a").value == b"12" and state.get("f").value == b"5"  # type: ignore[union-attr]
@@ -39,7 +39,7 @@ def test_a_retried_batch_session_answers_the_first_results_and_applies_nothing()
     batch = Batch(ops, session=SessionSeq("c", 1, 0))
     first = apply(state, batch)
     assert apply(state, batch) == first
-    assert state.get("k").value == b"xx" and state.revision == 2  # type: ignore[union-attr]
+    assert state.get("k").value == b"xx" and state.revision == 3  # type: ignore[union-attr]
     stale = apply(state, Batch(ops, session=SessionSeq("c", 0, -1)))  # a seq already acked
     assert isinstance(stale, Refusal) and stale.reason == errors_pb2.INVALID
 

@@ -46,12 +46,12 @@ async def test_a_kv_watcher_that_stops_reading_never_fails_the_state_machines_ap
     """The real emitter: KvState calls its listeners inside apply. 1,100 puts under a
     watched prefix, the watcher reading none: every put applies, the watch ends."""
     state = KvState()
-    stream = relay(state.listeners, lambda e: e.key.startswith("w/"), lambda e: e.key)
+    stream = relay(state.listeners, lambda e: e.key.startswith(b"w/"), lambda e: e.key.decode())
     first = asyncio.ensure_future(anext(stream))
     await asyncio.sleep(0)  # the relay is listening
     for i in range(1100):
         state.apply(i + 1, commands.encode(Put(f"w/{i:04d}", b"v")))
-    assert state.revision == 1100 and not state.listeners
+    assert state.revision == 1101 and not state.listeners  # the store starts at 1
     assert await first == "w/0000"
     drained = [await anext(stream) for _ in range(WATCH_QUEUE - 1)]
     assert drained[-1] == f"w/{WATCH_QUEUE - 1:04d}"
