@@ -6,6 +6,7 @@ import sys
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
+from services.kv.etcd.servicers import etcd_servicers
 from services.kv.servicer import KvServicer
 from services.kv.state import KvState
 from services.replicated import ReplicatedService, Servicer, replicated_main
@@ -21,7 +22,8 @@ SERVICE = ReplicatedService(
             kv_pb2.DESCRIPTOR.services_by_name["KV"],
             kv_pb2_grpc.add_KVServicer_to_server,
             lambda replicas: KvServicer(replicas.group(GROUP, KvState)),
-        )
+        ),
+        *etcd_servicers(GROUP),  # etcd's v3 API on the same store (docs/etcd.md)
     ],
 )
 

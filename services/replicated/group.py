@@ -56,6 +56,11 @@ class ReplicatedGroup(Generic[S]):
     def is_leader(self) -> bool:
         return self._node.is_leader()
 
+    def indexes(self) -> tuple[int, int]:
+        """This replica's (commit index, applied index)."""
+        info = self._node.status()
+        return info.commit, info.applied
+
     def is_caught_up(self, peer: str) -> bool:
         """On the leader: whether `peer` holds its whole log (it could lead at once)."""
         return self._node.caught_up(peer)

@@ -8,7 +8,13 @@ from __future__ import annotations
 import grpc
 from faultlab.errors.v1 import errors_pb2
 
-from services.runtime.errors import ForeignError
+from services.runtime.errors import (
+    ForeignError,
+    InvalidArgument,
+    NotApplied,
+    NotLeader,
+    ServiceError,
+)
 
 Code = grpc.StatusCode
 
@@ -47,3 +53,33 @@ MEMBER_NOT_FOUND = _error(errors_pb2.INVALID, Code.NOT_FOUND, "member not found"
 AUTH_NOT_ENABLED = _error(
     errors_pb2.INVALID, Code.FAILED_PRECONDITION, "authentication is not enabled"
 )
+
+ALL = [value for value in list(globals().values()) if isinstance(value, ForeignError)]
+
+_REASON_OF_CODE = {
+    Code.INVALID_ARGUMENT: errors_pb2.INVALID,
+    Code.OUT_OF_RANGE: errors_pb2.OUT_OF_RANGE,
+    Code.NOT_FOUND: errors_pb2.INVALID,
+    Code.FAILED_PRECONDITION: errors_pb2.INVALID,
+}
+
+
+def reason_of_code(code: grpc.StatusCode) -> int:
+    """For an etcd error this code does not know by text: definite only for the codes
+    that mean the request was refused before it was proposed."""
+    reason: int = _REASON_OF_CODE.get(code, errors_pb2.OUTCOME_UNKNOWN)
+    return reason
+
+
+def in_etcd_words(error: ServiceError) -> ForeignError:
+    """A faultlab error from the chassis (a proposal or a read that failed), as etcd words
+    the same failure."""
+    if isinstance(error, ForeignError):
+        return error
+    if isinstance(error, NotLeader):
+        return LEADER_CHANGED if error.details.get("leader_id") else NO_LEADER
+    if isinstance(error, NotApplied):
+        return LEADER_CHANGED
+    if isinstance(error, InvalidArgument):
+        return ForeignError(errors_pb2.INVALID, Code.INVALID_ARGUMENT, error.message)
+    return TIMEOUT  # OutcomeUnknown, NoQuorum: no answer in time

@@ -1,0 +1,48 @@
+"""The etcd API's servicers, as the KV node's `__main__` registers them beside its own."""
+
+from __future__ import annotations
+
+import functools
+
+from etcdapi.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+
+from services.kv.etcd.door import Door
+from services.kv.etcd.forward import Forwarder
+from services.kv.etcd.kv import EtcdKv
+from services.kv.etcd.maintenance import EtcdAuth, EtcdCluster, EtcdMaintenance
+from services.kv.state import KvState
+from services.replicated import Replicas, Servicer
+
+
+@functools.cache
+def _door(replicas: Replicas, group: str) -> Door:
+    """One door per node, shared by its etcd servicers."""
+    config = replicas.config
+    forwarder = Forwarder(config.node_id, config.peers)
+    return Door(replicas.group(group, KvState), config.topology, forwarder)
+
+
+def etcd_servicers(group: str) -> list[Servicer]:
+    services = rpc_pb2.DESCRIPTOR.services_by_name
+    return [
+        Servicer(
+            services["KV"],
+            rpc_pb2_grpc.add_KVServicer_to_server,
+            lambda replicas: EtcdKv(_door(replicas, group)),
+        ),
+        Servicer(
+            services["Maintenance"],
+            rpc_pb2_grpc.add_MaintenanceServicer_to_server,
+            lambda replicas: EtcdMaintenance(_door(replicas, group)),
+        ),
+        Servicer(
+            services["Cluster"],
+            rpc_pb2_grpc.add_ClusterServicer_to_server,
+            lambda replicas: EtcdCluster(_door(replicas, group)),
+        ),
+        Servicer(
+            services["Auth"],
+            rpc_pb2_grpc.add_AuthServicer_to_server,
+            lambda replicas: EtcdAuth(_door(replicas, group)),
+        ),
+    ]
