@@ -1,7 +1,7 @@
 """`make soak-chaos`: experiments and random nemesis runs, one after another, until a time
 budget is spent; then one table: runs, faults, operations and anomalies per configuration.
 
-    python -m chaos.soak [--budget 30m] [--seed 1] [--out .faultlab/soak]
+    python -m chaos.soak [--budget 30m] [--seed 1] [--out .faultlab/soak] [--only NAME]...
 
 Two kinds of run, drawn at random with random seeds and durations:
 - a catalogue experiment in one of its modes, exactly as `faultlab chaos run` runs it:
@@ -96,21 +96,26 @@ def under_random_nemesis(exp: Experiment, rng: random.Random) -> Experiment:
     return dataclasses.replace(exp, name=f"{exp.name}+nemesis", plan=plan)
 
 
-def one_run(rng: random.Random, folder: Path) -> tuple[str, Any]:
-    """Draw a configuration and run it; returns its name and the ModeResult."""
+def one_run(rng: random.Random, folder: Path, only: frozenset[str]) -> tuple[str, Any]:
+    """Draw a configuration (among `only` when it names some) and run it; returns its name
+    and the ModeResult."""
     seed, duration_s = rng.randrange(1, 10**6), round(rng.uniform(6.0, 10.0), 1)
-    if rng.random() < 0.5:
-        exp = EXPERIMENTS[rng.choice(sorted(EXPERIMENTS))]
+    catalogue = sorted(only or EXPERIMENTS)
+    nemesis = [name for name in RANDOM_NEMESIS if not only or name in only]
+    if not nemesis or rng.random() < 0.5:
+        exp = EXPERIMENTS[rng.choice(catalogue)]
         mode = rng.choice([exp.unsafe, exp.safe])
     else:
-        exp = under_random_nemesis(EXPERIMENTS[rng.choice(RANDOM_NEMESIS)], rng)
+        exp = under_random_nemesis(EXPERIMENTS[rng.choice(nemesis)], rng)
         mode = exp.safe
     result = run_mode(exp, mode, duration_s, seed, folder)
     write_report(exp, result)
     return f"{exp.name} {mode.name}", result
 
 
-def soak(budget_s: float, seed: int, out: Path) -> dict[str, Tally]:
+def soak(
+    budget_s: float, seed: int, out: Path, only: frozenset[str] = frozenset()
+) -> dict[str, Tally]:
     rng = random.Random(seed)
     tallies: dict[str, Tally] = {}
     ends_at = time.monotonic() + budget_s
@@ -119,7 +124,7 @@ def soak(budget_s: float, seed: int, out: Path) -> dict[str, Tally]:
         n += 1
         folder = out / f"run-{n:04d}"
         try:
-            config, result = one_run(rng, folder)
+            config, result = one_run(rng, folder, only)
         except Exception:  # a run that could not run is a failure, kept with its folder
             tally = tallies.setdefault("(errors)", Tally())
             tally.runs += 1
@@ -184,10 +189,17 @@ def main() -> int:
     parser.add_argument("--budget", default="30m", help="how long to keep running (e.g. 45m)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--out", type=Path, default=Path(".faultlab/soak"))
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        choices=sorted(EXPERIMENTS),
+        help="draw only this experiment (repeatable): to dwell on one that misbehaved",
+    )
     args = parser.parse_args()
     out = (args.out / time.strftime("%Y%m%d-%H%M%S")).absolute()
     console.print(f"soak: seed {args.seed}, budget {args.budget}, failures kept in {out}")
-    tallies = soak(budget_seconds(args.budget), args.seed, out)
+    tallies = soak(budget_seconds(args.budget), args.seed, out, frozenset(args.only))
     console.print(summary_table(tallies))
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(

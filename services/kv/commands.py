@@ -7,9 +7,15 @@
     batch   Batch(ops)                            -> BatchApplied (a result per op)
     etcd_txn      EtcdTxn(etcd TxnRequest bytes)  -> etcd TxnResponse | its etcd error
     etcd_compact  EtcdCompact(revision)           -> etcd CompactionResponse | its etcd error
+    lease_grant   LeaseGrant(id, ttl_s, now)      -> etcd LeaseGrantResponse | its etcd error
+    lease_revoke  LeaseRevoke(id)                 -> etcd LeaseRevokeResponse | its etcd error
+    lease_keep    LeaseKeepAlive(id, now)         -> etcd LeaseKeepAliveResponse (TTL 0: gone)
+    lease_expire  LeaseExpire(ids, now)           -> the ids that ended (the leader clock's)
+    lease_lead    LeaseLead()                     -> None (a new leader extends every lease)
 
 etcd's requests travel as etcd's own protobuf (an etcd Put or DeleteRange as a txn of
 one op), as etcd's own Raft log carries them; services/kv/etcd/txn.py applies them.
+Lease commands carry the leader clock's `now` (services/replicated/leader_clock.py).
 
 Each may carry a `session` (client id, seq, acked through): a retried command (same seq)
 gets the first result without applying again (the Raft thesis, §6.3); a batch's session
@@ -66,6 +72,11 @@ class KvOp(enum.StrEnum):
     BATCH = "batch"
     ETCD_TXN = "etcd_txn"
     ETCD_COMPACT = "etcd_compact"
+    LEASE_GRANT = "lease_grant"
+    LEASE_REVOKE = "lease_revoke"
+    LEASE_KEEP_ALIVE = "lease_keep"
+    LEASE_EXPIRE = "lease_expire"
+    LEASE_LEAD = "lease_lead"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +171,46 @@ class EtcdCompact(KvCommand):
     revision: int
 
 
+@dataclasses.dataclass(frozen=True)
+class LeaseGrant(KvCommand):
+    TAG = KvOp.LEASE_GRANT
+    lease_id: int  # 0: the state machine picks one
+    ttl_s: int
+    now: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseRevoke(KvCommand):
+    TAG = KvOp.LEASE_REVOKE
+    lease_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseKeepAlive(KvCommand):
+    TAG = KvOp.LEASE_KEEP_ALIVE
+    lease_id: int
+    now: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseExpire(KvCommand):
+    TAG = KvOp.LEASE_EXPIRE
+    lease_ids: tuple[int, ...]
+    now: int
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> LeaseExpire:
+        return cls(tuple(m["lease_ids"]), m["now"])
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaseLead(KvCommand):
+    TAG = KvOp.LEASE_LEAD
+
+
+LeaseCommand = LeaseGrant | LeaseRevoke | LeaseKeepAlive | LeaseExpire | LeaseLead
+
+
 def _as_write(command: KvCommand) -> Write:
     if not isinstance(command, Write):
         raise UnreadableEntry(f"a batch holds writes of one key, not {command.TAG}")
@@ -167,7 +218,19 @@ def _as_write(command: KvCommand) -> Write:
 
 
 COMMANDS: Codec[KvCommand] = Codec(
-    "op", Put, Delete, CompareAndSwap, Append, Batch, EtcdTxn, EtcdCompact
+    "op",
+    Put,
+    Delete,
+    CompareAndSwap,
+    Append,
+    Batch,
+    EtcdTxn,
+    EtcdCompact,
+    LeaseGrant,
+    LeaseRevoke,
+    LeaseKeepAlive,
+    LeaseExpire,
+    LeaseLead,
 )
 encode = COMMANDS.encode
 decode = COMMANDS.decode

@@ -14,7 +14,8 @@ compacts at the same revision). etcd's own requests (services/kv/etcd/txn.py) ha
 session and no fence, as in etcd.
 
 Snapshot (format 2): {"v": 2, "store": Store map (mvcc.py), "sessions": {client id:
-{"acked_through", "results": [[seq, result map], ...]}}, "fences": {name: highest token}}.
+{"acked_through", "results": [[seq, result map], ...]}}, "fences": {name: highest token},
+"leases": LeaseTable map (leases.py), absent before leases: none}.
 Format 1 had {"data": {str key: Record wire}, "revision"} and no history; format 0 also
 had positional sessions and untagged results.
 """
@@ -24,7 +25,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from etcdapi.etcdserverpb import rpc_pb2
 from google.protobuf.message import Message
@@ -38,12 +39,18 @@ from services.kv.commands import (
     EtcdCompact,
     EtcdTxn,
     KvCommand,
+    LeaseCommand,
+    LeaseExpire,
+    LeaseGrant,
+    LeaseKeepAlive,
+    LeaseLead,
+    LeaseRevoke,
     Put,
     Write,
 )
 from services.kv.etcd import errors as etcd_errors
 from services.kv.etcd import txn
-from services.kv.etcd.txn import Leases
+from services.kv.leases import MAX_TTL_S, Lease, LeaseTable
 from services.kv.mvcc import (
     Change,
     CompactedRevision,
@@ -99,6 +106,7 @@ class ClientSession:
 
 Listener = Callable[[Change], None]
 EtcdAnswer: TypeAlias = Message | ForeignError  # what an etcd command's apply returns
+M = TypeVar("M", bound=Message)
 
 HISTORY_REVISIONS = 10_000  # versions kept: reads and watches reach this far back
 COMPACT_EVERY = 1_000  # revisions between two automatic compactions
@@ -110,7 +118,7 @@ class KvState:
         self.history_revisions = history_revisions
         self.sessions: dict[str, ClientSession] = {}
         self.fences = Fences()
-        self.leases = Leases()
+        self.leases = LeaseTable()
         self.listeners: set[Listener] = set()
         self._fresh = True  # nothing applied or restored yet
 
@@ -135,6 +143,8 @@ class KvState:
         cmd = commands.COMMANDS.from_map(entry)
         if isinstance(cmd, EtcdTxn | EtcdCompact):
             return self._etcd(cmd)
+        if isinstance(cmd, LeaseCommand):
+            return self._lease(index, cmd)
         return self._applied_once(cmd)
 
     def _etcd(self, cmd: EtcdTxn | EtcdCompact) -> EtcdAnswer:
@@ -151,6 +161,61 @@ class KvState:
             return refused
         finally:
             self._after_write(before)
+
+    def _lease(self, index: int, cmd: LeaseCommand) -> EtcdAnswer | list[int] | None:
+        """A lease command; its keys' deletes told to the watchers like any write's."""
+        before = self.store.revision
+        try:
+            return self._lease_command(index, cmd)
+        except ForeignError as refused:
+            return refused
+        finally:
+            self._after_write(before)
+
+    def _lease_command(self, index: int, cmd: LeaseCommand) -> EtcdAnswer | list[int] | None:
+        leases = self.leases
+        if isinstance(cmd, LeaseLead):
+            leases.lead()
+            return None
+        if isinstance(cmd, LeaseRevoke):
+            lease = leases.pop(cmd.lease_id)
+            if lease is None:
+                raise etcd_errors.LEASE_NOT_FOUND
+            self._end(lease)
+            return self._headed(rpc_pb2.LeaseRevokeResponse())
+        leases.saw(cmd.now)
+        if isinstance(cmd, LeaseGrant):
+            if cmd.ttl_s > MAX_TTL_S:
+                raise etcd_errors.LEASE_TTL_TOO_LARGE
+            lease_id = cmd.lease_id or leases.new_id(index)
+            if leases.exists(lease_id):
+                raise etcd_errors.LEASE_EXIST
+            granted = leases.grant(lease_id, cmd.ttl_s, cmd.now)
+            return self._headed(rpc_pb2.LeaseGrantResponse(ID=granted.id, TTL=granted.ttl_s))
+        if isinstance(cmd, LeaseKeepAlive):
+            kept = leases.keep_alive(cmd.lease_id, cmd.now)
+            ttl = kept.ttl_s if kept else 0  # etcd answers a lease it does not know with TTL 0
+            return self._headed(rpc_pb2.LeaseKeepAliveResponse(ID=cmd.lease_id, TTL=ttl))
+        assert isinstance(cmd, LeaseExpire), cmd
+        ended = []
+        for lease_id in cmd.lease_ids:  # due when proposed; a keep-alive since may have won
+            lease = leases.leases.get(lease_id)
+            if lease is not None and lease.expires_at_ms <= cmd.now:
+                leases.pop(lease_id)
+                self._end(lease)
+                ended.append(lease_id)
+        return ended
+
+    def _end(self, lease: Lease) -> None:
+        """A lease revoked or expired: its keys deleted, all in one revision."""
+        revision = self.store.revision + 1
+        deleted = [self.store.delete(revision, key) for key in sorted(lease.keys)]
+        if any(deleted):
+            self.store.revision = revision
+
+    def _headed(self, response: M) -> M:
+        response.header.revision = self.revision
+        return response
 
     def _applied_once(self, cmd: KvCommand) -> KvResult:
         """`cmd`'s result, applying it at most once per session seq."""
@@ -189,6 +254,7 @@ class KvState:
                 "store": self.store.to_map(),
                 "sessions": {k: c.to_map() for k, c in self.sessions.items()},
                 "fences": self.fences.snapshot(),
+                "leases": self.leases.to_map(),
             }
         )
 
@@ -206,6 +272,7 @@ class KvState:
             self.store = Store.from_map(state["store"])
         self.sessions = sessions
         self.fences.restore(state["fences"])
+        self.leases.restore(state.get("leases"))
         self._fresh = False
 
     # -- reads ----------------------------------------------------------------------------

@@ -12,7 +12,8 @@
 A command on a session may be refused (results.py) and changes nothing then. close,
 acquire, cancel and release may carry a `seq`: a retry with the session's last seq gets
 the first answer without applying again (Raft thesis §6.3). Times are the leader's: `now`
-on its session clock (leader_clock.py), `wall_ms` its wall clock, for people only.
+on its session clock (services/replicated/leader_clock.py), `wall_ms` its wall clock, for
+people only.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 
 from services.lock import commands
 from services.lock.commands import Acquire, Cancel, Close, Create, KeepAlive, LockCommand, Release
-from services.lock.leader_clock import LeaderClock, wall_ms
 from services.lock.results import Acquired, Cancelled, Closed, KeptAlive, Released, SessionCreated
 from services.lock.state import Change, LockState, Session
 from services.replicated import ReplicatedGroup
+from services.replicated.leader_clock import LeaderClock, wall_ms
 from services.replicated.refusal import answered
 from services.replicated.watch_relay import relay
 from services.runtime.deadlines import time_left

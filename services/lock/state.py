@@ -4,7 +4,8 @@ each returns: commands.py; results and refusals: results.py. A refusal changes n
 A retry with the session's last seq gets the first answer without applying again (Raft
 thesis §6.3).
 
-Time. `now` is the leader's session clock (leader_clock.py); `clock_ms` is the highest seen.
+Time. `now` is the leader's session clock (services/replicated/leader_clock.py);
+`clock_ms` is the highest seen.
 A session expires only through an `expire` command whose `now` is past its deadline, so
 every replica releases its locks at the same index. `lead` is a new leader's first
 command: it extends every session to at least one TTL past the log's clock before that

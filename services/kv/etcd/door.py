@@ -1,5 +1,6 @@
 """What every etcd servicer on a KV node shares: the KV group, the member ids, the
-forwarder to the leader, and how a request runs where etcd would run it.
+forwarder to the leader, the leases' leader clock, and how a request runs where etcd
+would run it.
 
 Where requests run (docs/etcd.md): writes, compactions and linearizable reads run on the
 leader; a follower forwards them over its own link to the leader (forward.py), as etcd
@@ -22,6 +23,7 @@ from services.kv.etcd import errors, members
 from services.kv.etcd.forward import Forwarder
 from services.kv.state import KvState
 from services.replicated import ReplicatedGroup
+from services.replicated.leader_clock import LeaderClock
 from services.runtime.errors import ForeignError, ServiceError
 from services.runtime.topology import Topology
 
@@ -30,9 +32,14 @@ M = TypeVar("M", bound=Message)
 
 class Door:
     def __init__(
-        self, group: ReplicatedGroup[KvState], topology: Topology, forwarder: Forwarder
+        self,
+        group: ReplicatedGroup[KvState],
+        topology: Topology,
+        forwarder: Forwarder,
+        clock: LeaderClock,
     ) -> None:
         self.group = group
+        self.clock = clock  # the leases' (lease.py)
         self.state = group.state
         self.topology = topology
         self.forwarder = forwarder
@@ -59,8 +66,10 @@ class Door:
         response_type: type[M],
         context: grpc.aio.ServicerContext,
         run: Callable[[], Awaitable[M]],
+        streaming: bool = False,
     ) -> M:
-        """`run()` here if this node leads; otherwise the leader's answer to `method`."""
+        """`run()` here if this node leads; otherwise the leader's answer to `method`
+        (`streaming`: a bidi method, one request of it)."""
         if self.group.is_leader():
             try:
                 return self.header(await run())
@@ -71,7 +80,9 @@ class Door:
         leader = self.group.leader_id
         if not leader:
             raise errors.NO_LEADER
-        answer: M = await self.forwarder.call(leader, method, request, response_type, context)
+        answer: M = await self.forwarder.call(
+            leader, method, request, response_type, context, streaming
+        )
         return self.header(answer, answer.header.revision)
 
     async def propose(self, command: KvCommand, context: grpc.aio.ServicerContext) -> Any:

@@ -36,24 +36,31 @@ class Forwarder:
         request: Message,
         response_type: type[Message],
         context: grpc.aio.ServicerContext,
+        streaming: bool = False,
     ) -> Any:
         """`method` (its full path) on `leader`; the leader's answer, or its error as it
-        gave it (already in etcd's words)."""
+        gave it (already in etcd's words). `streaming`: a bidi method (a lease's
+        keep-alive), carried as a stream of one request and its one answer."""
         if leader not in self._peers:
             raise errors.NO_LEADER
         channel = self._channels.get(leader)
         if channel is None:
             channel = grpc.aio.insecure_channel(self._peers[leader], options=CHANNEL_OPTIONS)
             self._channels[leader] = channel
-        stub = channel.unary_unary(
-            method,
-            request_serializer=lambda m: m.SerializeToString(),
-            response_deserializer=response_type.FromString,
-        )
         remaining = context.time_remaining()
         timeout = DEFAULT_TIMEOUT_S if remaining is None else max(remaining, 0.0)
+        metadata = ((FORWARDED_KEY, self._node_id),)
+        serialize, parse = (lambda m: m.SerializeToString()), response_type.FromString
         try:
-            return await stub(request, timeout=timeout, metadata=((FORWARDED_KEY, self._node_id),))
+            if not streaming:
+                unary = channel.unary_unary(method, serialize, parse)
+                return await unary(request, timeout=timeout, metadata=metadata)
+            bidi = channel.stream_stream(method, serialize, parse)
+            call = bidi(iter([request]), timeout=min(timeout, DEFAULT_TIMEOUT_S), metadata=metadata)
+            async for answer in call:
+                call.cancel()
+                return answer
+            raise errors.TIMEOUT  # the leader closed the stream without an answer
         except grpc.aio.AioRpcError as e:
             raise _as_etcd(e) from None
 

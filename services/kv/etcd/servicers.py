@@ -9,9 +9,12 @@ from etcdapi.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from services.kv.etcd.door import Door
 from services.kv.etcd.forward import Forwarder
 from services.kv.etcd.kv import EtcdKv
+from services.kv.etcd.lease import EtcdLease, LeaseClock
 from services.kv.etcd.maintenance import EtcdAuth, EtcdCluster, EtcdMaintenance
+from services.kv.etcd.watch import EtcdWatch
 from services.kv.state import KvState
 from services.replicated import Replicas, Servicer
+from services.replicated.leader_clock import LeaderClock
 
 
 @functools.cache
@@ -19,7 +22,10 @@ def _door(replicas: Replicas, group: str) -> Door:
     """One door per node, shared by its etcd servicers."""
     config = replicas.config
     forwarder = Forwarder(config.node_id, config.peers)
-    return Door(replicas.group(group, KvState), config.topology, forwarder)
+    kv = replicas.group(group, KvState)
+    clock = LeaderClock(kv, kv.state.leases, LeaseClock())
+    replicas.run_in_background("etcd-lease-clock", clock.run)
+    return Door(kv, config.topology, forwarder, clock)
 
 
 def etcd_servicers(group: str) -> list[Servicer]:
@@ -29,6 +35,16 @@ def etcd_servicers(group: str) -> list[Servicer]:
             services["KV"],
             rpc_pb2_grpc.add_KVServicer_to_server,
             lambda replicas: EtcdKv(_door(replicas, group)),
+        ),
+        Servicer(
+            services["Watch"],
+            rpc_pb2_grpc.add_WatchServicer_to_server,
+            lambda replicas: EtcdWatch(_door(replicas, group)),
+        ),
+        Servicer(
+            services["Lease"],
+            rpc_pb2_grpc.add_LeaseServicer_to_server,
+            lambda replicas: EtcdLease(_door(replicas, group)),
         ),
         Servicer(
             services["Maintenance"],

@@ -13,6 +13,7 @@ not move the revision.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from etcdapi.etcdserverpb import rpc_pb2
 from etcdapi.etcdserverpb.rpc_pb2 import RangeRequest
@@ -25,18 +26,15 @@ from services.kv.results import Record
 Compare = rpc_pb2.Compare
 
 
-class Leases:
-    """What a txn needs of the leases: whether one exists, and to know which keys each
-    holds (so a lease's expiry deletes them)."""
+class Leases(Protocol):
+    """What a txn needs of the leases (services/kv/leases.py): whether one exists, and to
+    know which keys each holds (so a lease's end deletes them)."""
 
-    def exists(self, lease_id: int) -> bool:
-        return False
+    def exists(self, lease_id: int) -> bool: ...
 
-    def attach(self, lease_id: int, key: bytes) -> None:
-        pass
+    def attach(self, lease_id: int, key: bytes) -> None: ...
 
-    def detach(self, lease_id: int, key: bytes) -> None:
-        pass
+    def detach(self, lease_id: int, key: bytes) -> None: ...
 
 
 def apply_txn(store: Store, leases: Leases, request: rpc_pb2.TxnRequest) -> rpc_pb2.TxnResponse:
