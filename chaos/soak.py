@@ -129,6 +129,8 @@ def soak(
             tally = tallies.setdefault("(errors)", Tally())
             tally.runs += 1
             tally.misbehaved.append(f"{folder}: {traceback.format_exc(limit=3)}")
+            error = traceback.format_exc().strip().splitlines()[-1]
+            console.print(f"{n:4d} {'(could not run)':40} ERROR: {error[:100]}", highlight=False)
             continue
         tally = tallies.setdefault(config, Tally())
         tally.runs += 1
