@@ -11,9 +11,9 @@ GHZ := $(TOOLS)/ghz
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup fuse etcd up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse
+setup: $(STAMP) toxiproxy fuse etcd
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -22,6 +22,15 @@ fuse:
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; \
 		else echo "note: fuse3 is not installed (apt-get install fuse3): disk faults need it"; fi; }
+
+# etcd's own clients and server, for the tests of the etcd API (etcdctl against faultlab
+# and against a real etcd side by side): Debian's etcd-client and etcd-server, installed
+# when absent and apt-get can; otherwise those tests say what is missing.
+etcd:
+	@command -v etcdctl >/dev/null 2>&1 && command -v etcd >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-client etcd-server >/dev/null; \
+		else echo "note: etcd-client and etcd-server are not installed: the etcdctl tests need them"; fi; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -34,7 +34,6 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,9 @@ import uvloop
 from google.rpc import status_pb2
 
 from cluster.client import BatchingKv, KvClient, SyncKvClient
+from cluster.etcd_peer import Etcd, etcd_cluster
 from cluster.launcher import LocalCluster
 from cluster.ports import free_ports
-from cluster.waiting import wait_until
 from services.runtime.topology import Group, Topology
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,77 +64,6 @@ def tool(name: str) -> str:
 # -- the systems ----------------------------------------------------------------------------
 
 
-@dataclass
-class Etcd:
-    procs: list[subprocess.Popen[bytes]]
-    client_ports: list[int]
-
-    def pids(self) -> dict[str, int]:
-        return {f"e{i}": p.pid for i, p in enumerate(self.procs)}
-
-    def leader_port(self) -> int:
-        return wait_until(lambda: _etcd_leader(self.client_ports), 30, "an etcd leader")
-
-    def kill_leader(self) -> list[int]:
-        """kill -9 the leader; the survivors' client ports."""
-        port = self.leader_port()
-        i = self.client_ports.index(port)
-        self.procs[i].kill()
-        self.procs[i].wait()
-        return [p for p in self.client_ports if p != port]
-
-
-@contextlib.contextmanager
-def etcd_cluster(folder: Path) -> Iterator[Etcd]:
-    """Three etcd members, each fsyncing as etcd always does."""
-    etcd = tool("etcd")
-    ports = free_ports(6)
-    clients, peers = ports[:3], ports[3:]
-    initial = ",".join(f"e{i}=http://127.0.0.1:{peers[i]}" for i in range(3))
-    procs = []
-    try:
-        for i in range(3):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        etcd,
-                        "--name",
-                        f"e{i}",
-                        "--data-dir",
-                        str(folder / f"e{i}"),
-                        "--listen-client-urls",
-                        f"http://127.0.0.1:{clients[i]}",
-                        "--advertise-client-urls",
-                        f"http://127.0.0.1:{clients[i]}",
-                        "--listen-peer-urls",
-                        f"http://127.0.0.1:{peers[i]}",
-                        "--initial-advertise-peer-urls",
-                        f"http://127.0.0.1:{peers[i]}",
-                        "--initial-cluster",
-                        initial,
-                        "--initial-cluster-state",
-                        "new",
-                        "--initial-cluster-token",
-                        "bench",
-                        "--logger",
-                        "zap",
-                        "--log-outputs",
-                        str(folder / f"e{i}.log"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        cluster = Etcd(procs, clients)
-        cluster.leader_port()
-        yield cluster
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(10)
-
-
 def _etcd_put(port: int) -> None:
     """One put through etcd's JSON gateway (any member forwards it to the leader)."""
     body = json.dumps({"key": _b64(KEY), "value": _b64(VALUE)}).encode()
@@ -144,23 +72,6 @@ def _etcd_put(port: int) -> None:
         resp.read()
 
 
-def _etcd_leader(client_ports: list[int]) -> int | None:
-    """The client port of the member that is the leader, from each member's status."""
-    for port in client_ports:
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v3/maintenance/status", data=b"{}", method="POST"
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=1) as resp:
-                status = json.load(resp)
-        except OSError:
-            continue
-        if status.get("leader") and status["leader"] == status["header"]["member_id"]:
-            return port
-    return None
-
-
-@contextlib.contextmanager
 def echo_server() -> Iterator[tuple[str, int]]:
     """The echo server's address and pid."""
     (port,) = free_ports(1)

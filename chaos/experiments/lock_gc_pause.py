@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from faultlab.lock.v1 import lock_pb2
 
 from chaos import locking
 from chaos.checkers import lock as lock_checker
@@ -30,7 +31,7 @@ from chaos.lock_holder import running_holder
 from chaos.nemesis import Fault
 from cluster.backend import Cluster
 from cluster.client import KvClient, LockClient
-from cluster.waiting import wait_until_async
+from cluster.waiting import WaitTimeout, wait_until_async
 from services.runtime.topology import Group, Topology
 
 LOCK = "gc-lock"
@@ -38,6 +39,8 @@ KEY = "gc/set"  # one set per run: a run adds a few hundred short elements at mo
 PAUSE = "pause-holder"
 TIMELINE_AFTER = 4  # rows of the report's timeline after the holder's last step
 GAP_RETRY_S = 0.2  # between a watch of the expiries that broke and the next
+BARRIER_S = 10.0  # for the run's last grant to be made and announced
+BARRIER_TTL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,8 @@ async def workload(
 ) -> None:
     deadline = time.monotonic() + duration_s
     elements = itertools.count(1)
-    watcher = asyncio.create_task(_watch_expiries(topology, history))
+    expiries = ExpiryWatch(topology, history)
+    watcher = asyncio.create_task(expiries.run())
     try:
         contenders = [
             asyncio.create_task(
@@ -74,9 +78,11 @@ async def workload(
         await asyncio.sleep(spec.holder_at_share * duration_s)
         await _pause_the_holder(spec, history, topology)
         await asyncio.gather(*contenders)
+        await expiries.barrier()
     finally:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+        expiries.finish()
     async with KvClient.for_topology(topology) as kv:
         await locking.read_set(kv, KEY, locking.recorder(history, "final"))
 
@@ -148,40 +154,75 @@ async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topol
         await holder.finish(20)
 
 
-async def _watch_expiries(topology: Topology, history: History) -> None:
-    """Record each expiry the lock service announces as an `expire` operation: it took
+class ExpiryWatch:
+    """Records each expiry the lock service announces as an `expire` operation: it took
     effect at some point before it was seen, so it is open from the start of the run.
 
-    The watch is on one node and replays nothing, so a node that dies under a nemesis
-    ends it, and expiries before the next watch begins are never announced. After such a
-    gap, every session that may have expired unseen gets an expire that stays open (an
-    invoke with no answer, indefinite as a timed-out request is), so the checker may place
-    it anywhere or nowhere; a gap that is not told would show a mutex violation the lock
-    service never made."""
-    seen: set[int] = set()
-    gaps = 0
-    try:
-        async with LockClient.for_topology(topology) as locks:
+    The watch is on one node and replays nothing: a node that dies under a nemesis ends
+    it, and expiries before the next watch begins are never announced; a node cut off
+    announces them late, maybe after the run. So the run ends with a barrier (a grant
+    made after everything else, which the watch must see, expiries before it in order),
+    and when the watch broke or the barrier is not seen in time, every session that may
+    have expired unseen gets an expire that stays open (an invoke with no answer,
+    indefinite as a timed-out request is): the checker may place it anywhere or nowhere.
+    A gap not told would show a mutex violation the lock service never made."""
+
+    def __init__(self, topology: Topology, history: History) -> None:
+        self._topology = topology
+        self._history = history
+        self._seen: set[int] = set()
+        self._granted: set[int] = set()
+        self._complete = True
+
+    async def run(self) -> None:
+        async with LockClient.for_topology(self._topology) as locks:
             while True:
                 try:
                     async for event in locks.watch(LOCK):
-                        if event.kind == event.EXPIRED:
-                            seen.add(event.session_id)
-                            _record_expiry(history, event.session_id, "lock-service", True)
+                        self._saw(event)
                 except grpc.aio.AioRpcError:
                     pass
-                gaps += 1
+                self._complete = False
                 await asyncio.sleep(GAP_RETRY_S)
-    finally:
-        if gaps:
-            for session in _sessions(history) - seen:
-                _record_expiry(history, session, f"lock-service-unseen-{session}", False)
+
+    def _saw(self, event: lock_pb2.HolderEvent) -> None:
+        if event.kind == event.EXPIRED:
+            self._seen.add(event.session_id)
+            self._record(event.session_id, "lock-service", answered=True)
+        elif event.kind == event.ACQUIRED:
+            self._granted.add(event.session_id)
+
+    async def barrier(self) -> None:
+        """A grant after the run's last operation; wait for the watch to announce it."""
+        try:
+            async with LockClient.for_topology(self._topology) as locks:
+                session = await locks.create_session(BARRIER_TTL_S, "expiry-barrier")
+                await locks.acquire(LOCK, session, wait_s=BARRIER_S)
+                await locks.close_session(session)
+            await wait_until_async(
+                lambda: _true(session in self._granted), BARRIER_S, "the barrier's grant"
+            )
+        except (grpc.aio.AioRpcError, WaitTimeout):
+            self._complete = False
+
+    def finish(self) -> None:
+        """Open expires for the sessions that may have expired unseen."""
+        if self._complete:
+            return
+        for session in _sessions(self._history) - self._seen:
+            self._record(session, f"lock-service-unseen-{session}", answered=False)
+
+    def _record(self, session: int, process: str, answered: bool) -> None:
+        history = self._history
+        history.record(
+            process, "invoke", "expire", key=LOCK, value=session, at_ns=history.started_ns
+        )
+        if answered:
+            history.record(process, "ok", "expire", key=LOCK)
 
 
-def _record_expiry(history: History, session: int, process: str, seen: bool) -> None:
-    history.record(process, "invoke", "expire", key=LOCK, value=session, at_ns=history.started_ns)
-    if seen:
-        history.record(process, "ok", "expire", key=LOCK)
+async def _true(value: bool) -> bool:
+    return value
 
 
 def _sessions(history: History) -> set[int]:
