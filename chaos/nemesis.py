@@ -10,6 +10,7 @@ kill -9 and restart, pause and resume (SIGSTOP), latency on a node; on lazy disk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,10 @@ from chaos.disk.finding import disk_control, disk_controls
 from chaos.history import NEMESIS, History
 from chaos.net import Network
 from cluster.backend import Cluster
+from cluster.waiting import WaitTimeout
 from services.runtime.topology import CLIENT
+
+LEADER_WAIT_S = 10.0  # for a leader to aim at, when a fault finds an election under way
 
 
 @dataclass(frozen=True)
@@ -29,33 +33,42 @@ class Fault:
     duration_s: float
     inject: Callable[[Cluster, Network], str]
     heal: Callable[[Cluster, Network], None]
+    # One after another: an exclusive fault starts no sooner than the previous exclusive
+    # one has healed. A heal can take a while (a restarted node must serve first); a
+    # random timeline's next fault must not find that node still down.
+    exclusive: bool = False
 
 
 async def run_nemesis(faults: list[Fault], cluster: Cluster, history: History) -> None:
     assert cluster.toxiproxy is not None
     net = Network(cluster.toxiproxy, cluster.topology)
+    one_at_a_time = asyncio.Lock()
     try:
-        await asyncio.gather(*(_one(f, cluster, net, history) for f in faults))
+        await asyncio.gather(*(_one(f, cluster, net, history, one_at_a_time) for f in faults))
     finally:
         net.heal()  # whatever happened, no fault outlives the run
 
 
-async def _one(fault: Fault, cluster: Cluster, net: Network, history: History) -> None:
+async def _one(
+    fault: Fault, cluster: Cluster, net: Network, history: History, turn: asyncio.Lock
+) -> None:
     await asyncio.sleep(fault.at_s)
-    description = await asyncio.to_thread(fault.inject, cluster, net)
-    history.record(NEMESIS, "invoke", fault.name, value=description)
-    try:
-        await asyncio.sleep(fault.duration_s)
-    finally:
-        await asyncio.to_thread(fault.heal, cluster, net)
-        history.record(NEMESIS, "info", fault.name, value=f"healed: {description}")
+    async with turn if fault.exclusive else contextlib.nullcontext():
+        description = await asyncio.to_thread(fault.inject, cluster, net)
+        history.record(NEMESIS, "invoke", fault.name, value=description)
+        try:
+            await asyncio.sleep(fault.duration_s)
+        finally:
+            await asyncio.to_thread(fault.heal, cluster, net)
+            history.record(NEMESIS, "info", fault.name, value=f"healed: {description}")
 
 
 def current_leader(cluster: Cluster, group: str = "kv") -> str:
-    leader = cluster.leader(group=group)
-    if leader is None:
-        raise RuntimeError(f"no leader of {group} to aim the fault at")
-    return leader
+    """The leader to aim at; an election under way (an earlier fault's) is waited out."""
+    try:
+        return cluster.wait_for_leader(group=group, timeout_s=LEADER_WAIT_S)
+    except WaitTimeout:
+        raise RuntimeError(f"no leader of {group} to aim the fault at") from None
 
 
 def isolate_leader(name: str, at_s: float, duration_s: float, group: str = "kv") -> Fault:

@@ -62,7 +62,8 @@ class Tally:
 
 
 def random_faults(cluster: Cluster, rng: random.Random, duration_s: float) -> list[Fault]:
-    """One fault after another from 15% to 80% of the run, each 10-20% of it long."""
+    """One fault after another from 15% to 80% of the run, each 10-20% of it long; a
+    fault whose heal ran late (a restart) delays the next, never overlaps it."""
     nodes = [n.id for n in cluster.topology.nodes if n.group != "gateway"]
     groups = sorted({n.group for n in cluster.topology.nodes if n.group != "gateway"})
     faults: list[Fault] = []
@@ -85,7 +86,7 @@ def random_faults(cluster: Cluster, rng: random.Random, duration_s: float) -> li
         else:
             faults.append(slow_node(name, node, rng.choice((50, 100, 200)), at_s, length_s))
         at_s += length_s + rng.uniform(0.03, 0.08) * duration_s
-    return faults
+    return [dataclasses.replace(f, exclusive=True) for f in faults]
 
 
 def under_random_nemesis(exp: Experiment, rng: random.Random) -> Experiment:
@@ -129,6 +130,8 @@ def soak(
             tally = tallies.setdefault("(errors)", Tally())
             tally.runs += 1
             tally.misbehaved.append(f"{folder}: {traceback.format_exc(limit=3)}")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "error.txt").write_text(traceback.format_exc())
             error = traceback.format_exc().strip().splitlines()[-1]
             console.print(f"{n:4d} {'(could not run)':40} ERROR: {error[:100]}", highlight=False)
             continue

@@ -31,6 +31,7 @@ from chaos.lock_holder import running_holder
 from chaos.nemesis import Fault
 from cluster.backend import Cluster
 from cluster.client import KvClient, LockClient
+from cluster.client.lock import LockSession
 from cluster.waiting import WaitTimeout, wait_until_async
 from services.runtime.topology import Group, Topology
 
@@ -41,6 +42,7 @@ TIMELINE_AFTER = 4  # rows of the report's timeline after the holder's last step
 GAP_RETRY_S = 0.2  # between a watch of the expiries that broke and the next
 BARRIER_S = 10.0  # for the run's last grant to be made and announced
 BARRIER_TTL_S = 5.0
+NO_SESSION_RETRY_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -95,21 +97,36 @@ async def _contender(
     deadline: float,
     elements: itertools.count[int],
 ) -> None:
+    """Takes the lock, adds an element, lets go, until the deadline. A session the service
+    expired (its keep-alives cut off by a nemesis) is replaced by a new one, as a real
+    client would, so the holder always has someone to lose the lock to."""
     record = locking.recorder(history, name)
-    async with (
-        LockClient.for_topology(topology) as locks,
-        KvClient.for_topology(topology) as kv,
-        locks.session(spec.contender_ttl_s, name) as session,
-    ):
+    async with LockClient.for_topology(topology) as locks, KvClient.for_topology(topology) as kv:
         while time.monotonic() < deadline:
-            token = await locking.acquire(session, LOCK, record, wait_s=5.0)
-            if token is None:
-                continue
-            members = await locking.read_set(kv, KEY, record)
-            if members is not None:
-                element = f"{name}-{next(elements)}"
-                await locking.add(kv, KEY, members, element, LOCK, token, spec.fenced, record)
-            await locking.release(session, LOCK, record)
+            try:
+                async with locks.session(spec.contender_ttl_s, name) as session:
+                    while time.monotonic() < deadline and not session.lost.is_set():
+                        await _one_turn(session, kv, spec, record, name, elements)
+            except grpc.aio.AioRpcError:  # no session could be made: no leader yet
+                await asyncio.sleep(NO_SESSION_RETRY_S)
+
+
+async def _one_turn(
+    session: LockSession,
+    kv: KvClient,
+    spec: GcPauseSpec,
+    record: locking.Record,
+    name: str,
+    elements: itertools.count[int],
+) -> None:
+    token = await locking.acquire(session, LOCK, record, wait_s=5.0)
+    if token is None:
+        return
+    members = await locking.read_set(kv, KEY, record)
+    if members is not None:
+        element = f"{name}-{next(elements)}"
+        await locking.add(kv, KEY, members, element, LOCK, token, spec.fenced, record)
+    await locking.release(session, LOCK, record)
 
 
 async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topology) -> None:
@@ -135,7 +152,10 @@ async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topol
         paused_at_ns = history.now_ns()
 
         async def taken_over() -> bool:
-            return (await locks.holder(LOCK)).session_id not in (0, holder.session)
+            try:
+                return (await locks.holder(LOCK)).session_id not in (0, holder.session)
+            except grpc.aio.AioRpcError:  # the node asked is down or cut off: ask again
+                return False
 
         await wait_until_async(taken_over, 20, "the paused holder's session to expire")
 
