@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cluster.ports import free_ports
@@ -23,6 +23,7 @@ START_S = 30.0
 class Etcd:
     procs: list[subprocess.Popen[bytes]]
     client_ports: list[int]
+    killed: set[int] = field(default_factory=set)  # members killed on purpose
 
     @property
     def endpoints(self) -> str:
@@ -33,12 +34,19 @@ class Etcd:
         return {f"e{i}": p.pid for i, p in enumerate(self.procs)}
 
     def leader_port(self) -> int:
-        return wait_until(lambda: leader(self.client_ports), START_S, "an etcd leader")
+        def found() -> int | None:
+            for i, p in enumerate(self.procs):
+                if i not in self.killed and p.poll() is not None:
+                    raise RuntimeError(f"etcd member e{i} exited with code {p.returncode}")
+            return leader(self.client_ports)
+
+        return wait_until(found, START_S, "an etcd leader")
 
     def kill_leader(self) -> list[int]:
         """kill -9 the leader; the survivors' client ports."""
         port = self.leader_port()
         i = self.client_ports.index(port)
+        self.killed.add(i)
         self.procs[i].kill()
         self.procs[i].wait()
         return [p for p in self.client_ports if p != port]
@@ -54,6 +62,7 @@ def etcd_cluster(folder: Path, members: int = 3) -> Iterator[Etcd]:
     etcd = etcd_binary()
     if etcd is None:
         raise FileNotFoundError("etcd is not installed (Debian: apt-get install etcd-server)")
+    folder.mkdir(parents=True, exist_ok=True)
     ports = free_ports(2 * members)
     clients, peers = ports[:members], ports[members:]
     initial = ",".join(f"e{i}=http://127.0.0.1:{peers[i]}" for i in range(members))
