@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -100,7 +101,11 @@ class Running:
             got = list(self.lines)
             return any(got[i : i + len(lines)] == lines for i in range(len(got)))
 
-        wait_until(shown, timeout_s, f"etcdctl to print {lines} (it printed {self.lines})")
+        wait_until(
+            shown,
+            timeout_s,
+            f"{Path(self.process.args[0]).name} to print {lines} (it printed {self.lines})",
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
