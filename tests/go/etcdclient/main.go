@@ -4,6 +4,7 @@
 //
 //	etcdclient mutex    -endpoints E -workers N -rounds M   counter under concurrency.Mutex
 //	etcdclient elect    -endpoints E -name NAME -value V    campaign, print when elected, hold
+//	etcdclient observe  -endpoints E -name NAME             print each leader as it changes
 //	etcdclient bank     -endpoints E -accounts A -workers N -transfers T   STM transfers
 package main
 
@@ -46,6 +47,9 @@ func main() {
 		result, err = mutex(eps, *workers, *rounds, *ttl)
 	case "elect":
 		result, err = elect(eps, *name, *value, *ttl)
+	case "observe":
+		err = observe(eps, *name)
+		result = map[string]string{"observed": *name}
 	case "bank":
 		result, err = bank(eps, *accounts, *workers, *transfers)
 	default:
@@ -195,16 +199,9 @@ func bank(endpoints []string, accounts, workers, transfers int) (map[string]int,
 			for t := 0; t < transfers; t++ {
 				from, to := rng.Intn(accounts), rng.Intn(accounts)
 				amount := rng.Intn(30)
-				_, err := concurrency.NewSTM(cli, func(stm concurrency.STM) error {
-					a, _ := strconv.Atoi(stm.Get(key(from)))
-					if a < amount || from == to {
-						return nil
-					}
-					b, _ := strconv.Atoi(stm.Get(key(to)))
-					stm.Put(key(from), strconv.Itoa(a-amount))
-					stm.Put(key(to), strconv.Itoa(b+amount))
-					return nil
-				}, concurrency.WithIsolation(concurrency.Serializable))
+				err := retried(func() error {
+					return transfer(cli, key, from, to, amount)
+				})
 				if err != nil {
 					errs <- err
 					return
@@ -217,6 +214,42 @@ func bank(endpoints []string, accounts, workers, transfers int) (map[string]int,
 	for err := range errs {
 		return nil, err
 	}
+	return balances(cli, key, accounts)
+}
+
+// transfer moves amount from one account to another in one serializable STM transaction,
+// unless the first holds too little.
+func transfer(cli *clientv3.Client, key func(int) string, from, to, amount int) error {
+	_, err := concurrency.NewSTM(cli, func(stm concurrency.STM) error {
+		a, _ := strconv.Atoi(stm.Get(key(from)))
+		if a < amount || from == to {
+			return nil
+		}
+		b, _ := strconv.Atoi(stm.Get(key(to)))
+		stm.Put(key(from), strconv.Itoa(a-amount))
+		stm.Put(key(to), strconv.Itoa(b+amount))
+		return nil
+	}, concurrency.WithIsolation(concurrency.Serializable))
+	return err
+}
+
+// retried runs op until it succeeds, through the errors a leader's death or a partition
+// gives (a leader changed, a request timed out, no leader): what a user's program does.
+// A transfer that timed out may have applied; retrying it moves money again, which keeps
+// the total all the same.
+func retried(op func() error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := op()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func balances(cli *clientv3.Client, key func(int) string, accounts int) (map[string]int, error) {
+	ctx := context.Background()
 	total, negative := 0, 0
 	for i := 0; i < accounts; i++ {
 		resp, err := cli.Get(ctx, key(i))
@@ -230,4 +263,23 @@ func bank(endpoints []string, accounts, workers, transfers int) (map[string]int,
 		}
 	}
 	return map[string]int{"expected": 100 * accounts, "total": total, "negative": negative}, nil
+}
+
+// observe prints {"leader": value} each time the election's leader changes, until killed.
+func observe(endpoints []string, name string) error {
+	cli, err := client(endpoints)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	session, err := concurrency.NewSession(cli)
+	if err != nil {
+		return err
+	}
+	defer session.Close()
+	e := concurrency.NewElection(session, name)
+	for resp := range e.Observe(context.Background()) {
+		fmt.Printf("{\"leader\": %q}\n", string(resp.Kvs[0].Value))
+	}
+	return nil
 }
