@@ -10,6 +10,8 @@ run on the node asked, from its own copy: they may be stale, as etcd's are.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -24,10 +26,12 @@ from services.kv.etcd.forward import Forwarder
 from services.kv.state import KvState
 from services.replicated import ReplicatedGroup
 from services.replicated.leader_clock import LeaderClock
-from services.runtime.errors import ForeignError, ServiceError
+from services.runtime.errors import ForeignError, NotApplied, ServiceError
 from services.runtime.topology import Topology
 
 M = TypeVar("M", bound=Message)
+LEADER_WAIT_S = 2.0  # about two election timeouts, as etcd's waitLeader waits one or more
+LEADER_POLL_S = 0.02
 
 
 class Door:
@@ -69,17 +73,29 @@ class Door:
         streaming: bool = False,
     ) -> M:
         """`run()` here if this node leads; otherwise the leader's answer to `method`
-        (`streaming`: a bidi method, one request of it)."""
-        if self.group.is_leader():
-            try:
-                return self.header(await run())
-            except ServiceError as e:
-                raise errors.in_etcd_words(e) from None
-        if self.forwarder.was_forwarded(context):
-            raise errors.LEADER_CHANGED  # forwarded once already: the leader moved
+        (`streaming`: a bidi method, one request of it).
+
+        As an etcd member waits for a leader before it forwards, a node that knows no
+        leader yet, or a leader still taking office (its leases' clock not yet running),
+        waits up to LEADER_WAIT_S before it answers "no leader" or "leader changed"."""
+        waited_until = time.monotonic() + LEADER_WAIT_S
+        while True:
+            if self.group.is_leader():
+                try:
+                    return self.header(await run())
+                except NotApplied as e:
+                    if time.monotonic() >= waited_until:
+                        raise errors.in_etcd_words(e) from None
+                except ServiceError as e:
+                    raise errors.in_etcd_words(e) from None
+            elif self.forwarder.was_forwarded(context):
+                raise errors.LEADER_CHANGED  # forwarded once already: the leader moved
+            elif self.group.leader_id:
+                break
+            elif time.monotonic() >= waited_until:
+                raise errors.NO_LEADER
+            await asyncio.sleep(LEADER_POLL_S)
         leader = self.group.leader_id
-        if not leader:
-            raise errors.NO_LEADER
         answer: M = await self.forwarder.call(
             leader, method, request, response_type, context, streaming
         )

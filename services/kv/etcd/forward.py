@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.message import Message
 
 from services.kv.etcd import errors
+from services.runtime import tls
 from services.runtime.errors import ForeignError
 from services.runtime.grpc_options import CHANNEL_OPTIONS
 
@@ -45,7 +46,7 @@ class Forwarder:
             raise errors.NO_LEADER
         channel = self._channels.get(leader)
         if channel is None:
-            channel = grpc.aio.insecure_channel(self._peers[leader], options=CHANNEL_OPTIONS)
+            channel = tls.aio_channel(self._peers[leader], options=CHANNEL_OPTIONS)
             self._channels[leader] = channel
         remaining = context.time_remaining()
         timeout = DEFAULT_TIMEOUT_S if remaining is None else max(remaining, 0.0)
@@ -62,7 +63,7 @@ class Forwarder:
                 return answer
             raise errors.TIMEOUT  # the leader closed the stream without an answer
         except grpc.aio.AioRpcError as e:
-            raise _as_etcd(e) from None
+            raise as_etcd(e) from None
 
     async def close(self) -> None:
         for channel in self._channels.values():
@@ -70,7 +71,7 @@ class Forwarder:
         self._channels.clear()
 
 
-def _as_etcd(e: grpc.aio.AioRpcError) -> ForeignError:
+def as_etcd(e: grpc.aio.AioRpcError) -> ForeignError:
     """The leader's etcd error as it was; a link that failed on the way, as etcd words a
     request whose outcome it cannot know."""
     text = e.details() or ""

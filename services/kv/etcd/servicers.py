@@ -5,12 +5,16 @@ from __future__ import annotations
 import functools
 
 from etcdapi.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from etcdapi.v3electionpb import v3election_pb2, v3election_pb2_grpc
+from etcdapi.v3lockpb import v3lock_pb2, v3lock_pb2_grpc
 
 from services.kv.etcd.door import Door
 from services.kv.etcd.forward import Forwarder
 from services.kv.etcd.kv import EtcdKv
 from services.kv.etcd.lease import EtcdLease, LeaseClock
+from services.kv.etcd.lock_election import EtcdElection, EtcdLock
 from services.kv.etcd.maintenance import EtcdAuth, EtcdCluster, EtcdMaintenance
+from services.kv.etcd.recipes import Recipes
 from services.kv.etcd.watch import EtcdWatch
 from services.kv.state import KvState
 from services.replicated import Replicas, Servicer
@@ -26,6 +30,12 @@ def _door(replicas: Replicas, group: str) -> Door:
     clock = LeaderClock(kv, kv.state.leases, LeaseClock())
     replicas.run_in_background("etcd-lease-clock", clock.run)
     return Door(kv, config.topology, forwarder, clock)
+
+
+@functools.cache
+def _recipes(replicas: Replicas) -> Recipes:
+    """The lock and election recipes, over this node's own etcd API."""
+    return Recipes(replicas.config.listen)
 
 
 def etcd_servicers(group: str) -> list[Servicer]:
@@ -45,6 +55,16 @@ def etcd_servicers(group: str) -> list[Servicer]:
             services["Lease"],
             rpc_pb2_grpc.add_LeaseServicer_to_server,
             lambda replicas: EtcdLease(_door(replicas, group)),
+        ),
+        Servicer(
+            v3lock_pb2.DESCRIPTOR.services_by_name["Lock"],
+            v3lock_pb2_grpc.add_LockServicer_to_server,
+            lambda replicas: EtcdLock(_recipes(replicas)),
+        ),
+        Servicer(
+            v3election_pb2.DESCRIPTOR.services_by_name["Election"],
+            v3election_pb2_grpc.add_ElectionServicer_to_server,
+            lambda replicas: EtcdElection(_recipes(replicas)),
         ),
         Servicer(
             services["Maintenance"],
