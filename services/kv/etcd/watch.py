@@ -91,27 +91,28 @@ class WatchStream:
         self._out.put_nowait(None)
 
     def _create(self, create: rpc_pb2.WatchCreateRequest) -> None:
+        if empty_range(create):  # refused before an id is given, as etcd refuses it
+            self._refuse(EMPTY_RANGE)
+            return
         watch_id = create.watch_id
         if watch_id == 0:  # etcd's AutoWatchID: the next free one
             while self._next_id in self._watchers:
                 self._next_id += 1
             watch_id = self._next_id
             self._next_id += 1
-        reason = ""
-        if empty_range(create):
-            reason = EMPTY_RANGE
         elif watch_id in self._watchers:
-            reason = DUPLICATE_ID
-        if reason:
-            self._send(
-                rpc_pb2.WatchResponse(
-                    watch_id=INVALID_WATCH_ID, created=True, canceled=True, cancel_reason=reason
-                )
-            )
+            self._refuse(DUPLICATE_ID)
             return
         watcher = Watcher(watch_id, Wanted.of(create), self._door.state)
         self._send(rpc_pb2.WatchResponse(watch_id=watch_id, created=True))
         self._watchers[watch_id] = asyncio.create_task(self._relay(watcher, create.progress_notify))
+
+    def _refuse(self, reason: str) -> None:
+        self._send(
+            rpc_pb2.WatchResponse(
+                watch_id=INVALID_WATCH_ID, created=True, canceled=True, cancel_reason=reason
+            )
+        )
 
     async def _relay(self, watcher: Watcher, progress_notify: bool) -> None:
         responses = watcher.responses()
