@@ -3,6 +3,7 @@
 from chaos.experiments import (
     disruptive_rejoin,
     double_apply,
+    etcd_lock_pause,
     limiter_partition,
     lock_gc_pause,
     lost_ack,
@@ -31,6 +32,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         tail_latency.EXPERIMENT,
         overload_cascade.EXPERIMENT,
         retry_storm.EXPERIMENT,
+        etcd_lock_pause.EXPERIMENT,
     )
 }
 

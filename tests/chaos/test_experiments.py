@@ -29,6 +29,7 @@ DURATIONS_S = {
     "tail-latency": 6.0,
     "overload-cascade": 6.0,
     "retry-storm": 10.0,
+    "etcd-lock-pause": 6.0,
 }
 
 

@@ -6,6 +6,7 @@
 //	etcdclient elect    -endpoints E -name NAME -value V    campaign, print when elected, hold
 //	etcdclient observe  -endpoints E -name NAME             print each leader as it changes
 //	etcdclient bank     -endpoints E -accounts A -workers N -transfers T   STM transfers
+//	etcdclient counter  -endpoints E -process P [-fenced] [-hold] [-duration-s S]   counter.go
 package main
 
 import (
@@ -37,6 +38,12 @@ func main() {
 	ttl := flags.Int("ttl", 2, "session TTL in seconds")
 	accounts := flags.Int("accounts", 5, "bank: accounts")
 	transfers := flags.Int("transfers", 40, "bank: transfers per worker")
+	process := flags.String("process", "client", "counter: this client's name in the history")
+	key := flags.String("key", "/faultlab/counter", "counter: where the counter is kept")
+	lock := flags.String("lock", "/faultlab/counter-lock", "counter: the mutex's prefix")
+	fenced := flags.Bool("fenced", false, "counter: write with a Txn guarded by ownership")
+	hold := flags.Bool("hold", false, "counter: the holder that pauses between read and write")
+	seconds := flags.Float64("duration-s", 5, "counter: how long to keep incrementing")
 	_ = flags.Parse(os.Args[2:])
 	eps := strings.Split(*endpoints, ",")
 
@@ -50,6 +57,12 @@ func main() {
 	case "observe":
 		err = observe(eps, *name)
 		result = map[string]string{"observed": *name}
+	case "counter":
+		err = counter(counterArgs{eps, *process, *key, *lock, *ttl, *fenced, *hold,
+			time.Duration(*seconds * float64(time.Second))})
+		if err == nil {
+			return // its events are its output
+		}
 	case "bank":
 		result, err = bank(eps, *accounts, *workers, *transfers)
 	default:
