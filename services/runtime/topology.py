@@ -204,6 +204,10 @@ class Topology:
         """Where clients dial a node: through the Toxiproxy link client->node."""
         return self.address(self.link(CLIENT, node_id).listen_port)
 
+    def client_addresses(self, group: str) -> list[str]:
+        """Where clients dial each node of `group` (an etcd client's endpoints, for kv)."""
+        return [self.client_address(n.id) for n in self.nodes if n.group == group]
+
     def to_toml(self) -> str:
         lines = ["[cluster]", f'host = "{self.host}"', f"base_port = {self.base_port}", ""]
         for g in self.groups:

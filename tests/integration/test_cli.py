@@ -66,6 +66,7 @@ def test_up_status_partition_heal_down(cli: Cli) -> None:
 
     out = cli("status").stdout
     assert out.count("serving") == 3 and "reachability" in out
+    assert "etcd API: etcdctl --endpoints=127.0.0.1:" in out  # the kv nodes' client links
     # The raft groups table: the kv group, one leader (L term/applied), two followers.
     _wait_for_status(
         cli,
