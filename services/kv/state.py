@@ -9,9 +9,10 @@ highest.
 
 The data is an MVCC store (mvcc.py) shared by faultlab's API and etcd's: one revision,
 past versions kept for reads and watches until compacted, which happens here, in apply,
-every COMPACT_EVERY revisions, to keep the last `history_revisions` (so every replica
-compacts at the same revision). etcd's own requests (services/kv/etcd/txn.py) have no
-session and no fence, as in etcd.
+every COMPACT_EVERY revisions (or `history_revisions`, if fewer), to keep the last
+`history_revisions` (so every replica compacts at the same revision); or, in etcd's
+periodic mode, only when the leader proposes it (compaction.py). etcd's own requests
+(services/kv/etcd/txn.py) have no session and no fence, as in etcd.
 
 Snapshot (format 2): {"v": 2, "store": Store map (mvcc.py), "sessions": {client id:
 {"acked_through", "results": [[seq, result map], ...]}}, "fences": {name: highest token},
@@ -113,9 +114,9 @@ COMPACT_EVERY = 1_000  # revisions between two automatic compactions
 
 
 class KvState:
-    def __init__(self, history_revisions: int = HISTORY_REVISIONS) -> None:
+    def __init__(self, history_revisions: int | None = HISTORY_REVISIONS) -> None:
         self.store = Store()
-        self.history_revisions = history_revisions
+        self.history_revisions = history_revisions  # None: compacted only when told
         self.sessions: dict[str, ClientSession] = {}
         self.fences = Fences()
         self.leases = LeaseTable()
@@ -362,8 +363,10 @@ class KvState:
         for change in self.store.changes_after(before):
             for listener in list(self.listeners):
                 listener(change)
+        if self.history_revisions is None:
+            return
         oldest_kept = self.store.revision - self.history_revisions
-        if oldest_kept - self.store.compacted >= COMPACT_EVERY:
+        if oldest_kept - self.store.compacted >= min(COMPACT_EVERY, self.history_revisions):
             self.store.compact(oldest_kept)
 
 

@@ -8,6 +8,8 @@ from etcdapi.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 from etcdapi.v3electionpb import v3election_pb2, v3election_pb2_grpc
 from etcdapi.v3lockpb import v3lock_pb2, v3lock_pb2_grpc
 
+from services.kv.compaction import Compaction
+from services.kv.etcd.compactor import PeriodicCompactor
 from services.kv.etcd.door import Door
 from services.kv.etcd.forward import Forwarder
 from services.kv.etcd.kv import EtcdKv
@@ -22,13 +24,16 @@ from services.replicated.leader_clock import LeaderClock
 
 
 @functools.cache
-def _door(replicas: Replicas, group: str) -> Door:
-    """One door per node, shared by its etcd servicers."""
+def _door(replicas: Replicas, group: str, compaction: Compaction) -> Door:
+    """One door per node, shared by its etcd servicers; the leader's loops started."""
     config = replicas.config
     forwarder = Forwarder(config.node_id, config.peers)
     kv = replicas.group(group, KvState)
     clock = LeaderClock(kv, kv.state.leases, LeaseClock())
     replicas.run_in_background("etcd-lease-clock", clock.run)
+    if compaction.period_s is not None:
+        compactor = PeriodicCompactor(kv, compaction.period_s)
+        replicas.run_in_background("etcd-periodic-compactor", compactor.run)
     return Door(kv, config.topology, forwarder, clock)
 
 
@@ -38,23 +43,23 @@ def _recipes(replicas: Replicas) -> Recipes:
     return Recipes(replicas.config.listen)
 
 
-def etcd_servicers(group: str) -> list[Servicer]:
+def etcd_servicers(group: str, compaction: Compaction) -> list[Servicer]:
     services = rpc_pb2.DESCRIPTOR.services_by_name
     return [
         Servicer(
             services["KV"],
             rpc_pb2_grpc.add_KVServicer_to_server,
-            lambda replicas: EtcdKv(_door(replicas, group)),
+            lambda replicas: EtcdKv(_door(replicas, group, compaction)),
         ),
         Servicer(
             services["Watch"],
             rpc_pb2_grpc.add_WatchServicer_to_server,
-            lambda replicas: EtcdWatch(_door(replicas, group)),
+            lambda replicas: EtcdWatch(_door(replicas, group, compaction)),
         ),
         Servicer(
             services["Lease"],
             rpc_pb2_grpc.add_LeaseServicer_to_server,
-            lambda replicas: EtcdLease(_door(replicas, group)),
+            lambda replicas: EtcdLease(_door(replicas, group, compaction)),
         ),
         Servicer(
             v3lock_pb2.DESCRIPTOR.services_by_name["Lock"],
@@ -69,16 +74,16 @@ def etcd_servicers(group: str) -> list[Servicer]:
         Servicer(
             services["Maintenance"],
             rpc_pb2_grpc.add_MaintenanceServicer_to_server,
-            lambda replicas: EtcdMaintenance(_door(replicas, group)),
+            lambda replicas: EtcdMaintenance(_door(replicas, group, compaction)),
         ),
         Servicer(
             services["Cluster"],
             rpc_pb2_grpc.add_ClusterServicer_to_server,
-            lambda replicas: EtcdCluster(_door(replicas, group)),
+            lambda replicas: EtcdCluster(_door(replicas, group, compaction)),
         ),
         Servicer(
             services["Auth"],
             rpc_pb2_grpc.add_AuthServicer_to_server,
-            lambda replicas: EtcdAuth(_door(replicas, group)),
+            lambda replicas: EtcdAuth(_door(replicas, group, compaction)),
         ),
     ]
