@@ -8,6 +8,7 @@ TOOLS := .tools/bin
 TOXIPROXY_VERSION := v2.5.0
 GHZ_VERSION := v0.121.0
 GHZ := $(TOOLS)/ghz
+ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
@@ -99,11 +100,16 @@ soak-chaos: setup
 
 # What bench/ runs its peers and load with: ghz (Go, pinned), etcd, etcdctl and nats-server
 # (Debian packages, installed when absent), nats-py.
-bench-tools: setup $(GHZ)
+bench-tools: setup $(GHZ) $(ETCD_BENCHMARK)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	@command -v etcd >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1 && command -v nats-server >/dev/null 2>&1 || { \
 		command -v apt-get >/dev/null 2>&1 || { echo "install etcd, etcdctl and nats-server (no apt-get here)"; exit 1; }; \
 		apt-get update -qq && apt-get install -y -qq etcd-server etcd-client nats-server >/dev/null; }
+
+# etcd's benchmark tool, through a wrapper module (bench/etcd-benchmark) that pins it.
+$(ETCD_BENCHMARK): bench/etcd-benchmark/go.mod bench/etcd-benchmark/main.go
+	@mkdir -p $(TOOLS)
+	cd bench/etcd-benchmark && go build -o $(CURDIR)/$(ETCD_BENCHMARK) .
 
 $(GHZ):
 	@mkdir -p .tools/gobin $(TOOLS)
@@ -120,6 +126,7 @@ bench: bench-tools
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/tenant_isolation.py
+	$(BIN)/python bench/etcd_api.py
 
 # CI runs the side-by-side harnesses for a second each, so they cannot rot unnoticed.
 bench-smoke: bench-tools
@@ -127,6 +134,7 @@ bench-smoke: bench-tools
 	$(BIN)/python bench/log.py --seconds 1 --out /tmp/faultlab-bench-smoke-log.json
 	$(BIN)/python bench/cli.py --runs 1 --out /tmp/faultlab-bench-smoke-cli.json
 	$(BIN)/python bench/tenant_isolation.py --seconds 1 --out /tmp/faultlab-bench-smoke-tenants.json
+	$(BIN)/python bench/etcd_api.py --total 200 --clients 1 --out /tmp/faultlab-bench-smoke-etcd.json
 
 # The compose path for real. A Docker engine (the one DOCKER_HOST or /var/run/docker.sock
 # answers on, or a dockerd of the test's own), images built without any registry
