@@ -3,7 +3,8 @@
     python -m chaos.lock_holder --topology run/topology.toml --lock L --ttl-ms 1000 \
         --owner holder [--key K --element E] [--fenced]
 
-It creates a session (kept alive in the background), waits for the lock, and, with
+It creates a session (kept alive in the background; a new one if it expires before the
+grant, printing each), waits for the lock (trying again after a failed attempt), and, with
 --key, reads the set kept there. Then it prints {"ready": true} and waits for a line on
 stdin: the parent pauses it here, between the read and the write, where Kleppmann's
 example places the GC pause. Given the line it writes the set back with its element
@@ -21,16 +22,22 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from chaos import locking
 from chaos.child import ChildProcess
 from chaos.history import History
 from cluster.client import KvClient, LockClient
+from cluster.client.lock import LockSession
 from cluster.launcher import child_pythonpath
 from services.runtime.topology import Topology
+
+RETRY_S = 0.2  # between a failed attempt and the next
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -49,27 +56,52 @@ def parse(argv: list[str]) -> argparse.Namespace:
 async def hold(args: argparse.Namespace) -> int:
     topology = Topology.from_file(args.topology)
     record = locking.printer(args.owner)
-    async with (
-        LockClient.for_topology(topology) as locks,
-        locks.session(args.ttl_ms / 1000, args.owner) as session,
-    ):
-        print(json.dumps({"session": session.id}), flush=True)
-        token = await locking.acquire(session, args.lock, record, args.wait_s)
-        if token is None:
+    deadline = time.monotonic() + args.wait_s
+    async with LockClient.for_topology(topology) as locks:
+        while time.monotonic() < deadline:
+            try:
+                async with locks.session(args.ttl_ms / 1000, args.owner) as session:
+                    print(json.dumps({"session": session.id}), flush=True)
+                    return await _hold_with(session, topology, args, record, deadline)
+            except (grpc.aio.AioRpcError, LostSession):
+                # No session could be made (no leader yet), or it expired before the
+                # lock was granted (a nemesis in the way): a new session, as a client would.
+                await asyncio.sleep(RETRY_S)
+    return 1
+
+
+class LostSession(Exception):
+    """The session expired before the lock was granted."""
+
+
+async def _hold_with(
+    session: LockSession,
+    topology: Topology,
+    args: argparse.Namespace,
+    record: locking.Record,
+    deadline: float,
+) -> int:
+    token = None
+    while token is None:
+        if session.lost.is_set():
+            raise LostSession()
+        if time.monotonic() >= deadline:
             return 1
-        if not args.key:
+        wait_s = max(RETRY_S, deadline - time.monotonic())
+        token = await locking.acquire(session, args.lock, record, wait_s)
+    if not args.key:
+        print(json.dumps({"ready": True}), flush=True)
+        await asyncio.to_thread(sys.stdin.readline)  # held until told (or killed)
+    else:
+        async with KvClient.for_topology(topology) as kv:
+            members = await locking.read_set(kv, args.key, record)
             print(json.dumps({"ready": True}), flush=True)
-            await asyncio.to_thread(sys.stdin.readline)  # held until told (or killed)
-        else:
-            async with KvClient.for_topology(topology) as kv:
-                members = await locking.read_set(kv, args.key, record)
-                print(json.dumps({"ready": True}), flush=True)
-                await asyncio.to_thread(sys.stdin.readline)  # paused here
-                if members is not None:
-                    await locking.add(
-                        kv, args.key, members, args.element, args.lock, token, args.fenced, record
-                    )
-        await locking.release(session, args.lock, record)
+            await asyncio.to_thread(sys.stdin.readline)  # paused here
+            if members is not None:
+                await locking.add(
+                    kv, args.key, members, args.element, args.lock, token, args.fenced, record
+                )
+    await locking.release(session, args.lock, record)
     return 0
 
 
