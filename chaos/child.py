@@ -26,3 +26,9 @@ class ChildProcess:
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()  # SIGKILL ends a stopped process too
+
+    async def reap(self) -> None:
+        """Killed if it still runs, and waited for: nothing outlives its run."""
+        if self.proc.returncode is None:
+            self.kill()
+            await self.proc.wait()

@@ -201,9 +201,7 @@ async def running_consumer(
     try:
         yield consumer
     finally:
-        if proc.returncode is None:
-            consumer.kill()
-            await proc.wait()
+        await consumer.reap()
         await asyncio.gather(consumer._reader, return_exceptions=True)
 
 

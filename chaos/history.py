@@ -68,6 +68,17 @@ class History:
         lines = path.read_text().splitlines()
         return cls(events=[Event.from_json(line) for line in lines if line])
 
+    def acknowledged_since(self, f: str, since_ns: int, process_prefix: str) -> bool:
+        """Whether an `f` of a process named `process_prefix`... was acknowledged after
+        `since_ns`: what an aimed fault waits for before it goes on."""
+        return any(
+            e.type == "ok"
+            and e.f == f
+            and e.time_ns > since_ns
+            and e.process.startswith(process_prefix)
+            for e in self.events
+        )
+
     def client_events(self) -> list[Event]:
         return [e for e in self.events if e.process != NEMESIS]
 

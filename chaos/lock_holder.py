@@ -166,9 +166,7 @@ async def running_holder(
     try:
         yield holder
     finally:
-        if proc.returncode is None:
-            holder.kill()
-            await proc.wait()
+        await holder.reap()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -107,9 +107,7 @@ async def go_client(
     try:
         yield client
     finally:
-        if proc.returncode is None:
-            client.kill()
-            await proc.wait()
+        await client.reap()
 
 
 async def workload(
@@ -158,13 +156,7 @@ async def _pause_the_holder(spec: LockPauseSpec, history: History, topology: Top
         await wait_until_async(lease_expired, STEP_S, "the paused holder's lease to expire")
 
         async def newer_increment() -> bool:
-            return any(
-                e.type == "ok"
-                and e.f == "write"
-                and e.time_ns > paused_at_ns
-                and e.process.startswith("client-")
-                for e in history.events
-            )
+            return history.acknowledged_since("write", paused_at_ns, "client-")
 
         await wait_until_async(newer_increment, STEP_S, "a contender's increment")
         holder.resume()

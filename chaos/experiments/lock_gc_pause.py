@@ -160,13 +160,7 @@ async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topol
         await wait_until_async(taken_over, 20, "the paused holder's session to expire")
 
         async def newer_add_acknowledged() -> bool:
-            return any(
-                e.type == "ok"
-                and e.f == "add"
-                and e.time_ns > paused_at_ns
-                and e.process.startswith("client-")
-                for e in history.events
-            )
+            return history.acknowledged_since("add", paused_at_ns, "client-")
 
         await wait_until_async(newer_add_acknowledged, 20, "a contender's add")
         holder.resume()
