@@ -8,6 +8,8 @@ import contextlib
 import os
 import signal
 
+from cluster import processes
+
 
 class ChildProcess:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
@@ -18,7 +20,8 @@ class ChildProcess:
         return self.proc.pid
 
     def pause(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
+        """SIGSTOP; returns once it has stopped (cluster/processes.py says why)."""
+        processes.stop(self.pid)
 
     def resume(self) -> None:
         os.kill(self.pid, signal.SIGCONT)

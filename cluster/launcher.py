@@ -227,7 +227,7 @@ class LocalCluster(DerivedControls):
     def pause(self, node_id: str) -> None:
         """SIGSTOP: the process freezes mid-flight, as in a long GC pause."""
         r = self._get(node_id)
-        r.proc.send_signal(signal.SIGSTOP)
+        processes.stop(r.proc.pid)  # returns once it has stopped
         r.paused = True
 
     def resume(self, node_id: str) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from cluster.waiting import wait_until
+
 _SETPRIV = shutil.which("setpriv")
 
 
@@ -86,6 +88,24 @@ def kill(proc: subprocess.Popen[bytes]) -> int:
     if proc.poll() is None:
         proc.kill()
     return proc.wait()
+
+
+def stop(pid: int, timeout_s: float = 5.0) -> None:
+    """SIGSTOP `pid`, and return only once every thread of it has stopped: kill() returns
+    when the signal is sent, and on a busy machine a thread may run on for a while after
+    (a Go client did: it read the parent's next line and sent the write the pause was
+    aimed at before it stopped)."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: _stopped(pid), timeout_s, f"process {pid} to stop", interval_s=0.001)
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        states = [(t / "stat").read_text().rsplit(")", 1)[1].split()[0] for t in tasks]
+    except OSError:  # gone, or a thread exited as we looked
+        return not Path(f"/proc/{pid}").exists()
+    return all(state in ("T", "t", "Z") for state in states)
 
 
 def tail(path: Path, lines: int = 20) -> str:
