@@ -5,9 +5,10 @@
 Starts, on this machine and in this run, a 3-member etcd (Debian's etcd-server) and a
 3-node faultlab KV cluster, and runs go.etcd.io/etcd/v3/tools/benchmark (built by `make
 bench-tools` through bench/etcd-benchmark, its version pinned there) against each with
-all three endpoints (faultlab's through their Toxiproxy client links): put (16-byte keys,
-100-byte values), range linearizable and range serializable, at each client count (one
-connection per client, up to 16). Prints a table with faultlab/etcd ratios and writes
+all three endpoints: put (16-byte keys, 100-byte values), range linearizable and range
+serializable, at each client count (one connection per client, up to 16). faultlab twice:
+through its Toxiproxy client links, as users reach it, and direct to the nodes' ports, as
+the benchmark reaches etcd. Prints a table with faultlab/etcd ratios and writes
 bench/results/etcd_api.json.
 """
 
@@ -108,16 +109,36 @@ def main() -> None:
             theirs = run(etcd.endpoints, args.total, args.clients)
         with LocalCluster(topology, Path(tmp) / "faultlab") as cluster:
             cluster.wait_for_leader()
-            kv = cluster.topology.client_addresses("kv")  # the ports it picked
-            ours = run(",".join(kv), args.total, args.clients)
+            topo = cluster.topology  # with the ports it picked
+            links = ",".join(topo.client_addresses("kv"))
+            direct = ",".join(topo.listen_address(n.id) for n in topo.nodes)
+            ours = run(links, args.total, args.clients)
+            ours_direct = run(direct, args.total, args.clients)
     rows = []
-    print(f"{'workload':20} {'clients':>7} {'etcd rps':>10} {'faultlab rps':>13} {'ratio':>6}")
+    print(
+        f"{'workload':20} {'clients':>7} {'etcd rps':>10} {'faultlab rps':>13} {'ratio':>6}"
+        f" {'direct rps':>11} {'ratio':>6}"
+    )
     for name in theirs:
         for n in args.clients:
-            e, f = theirs[name][n], ours[name][n]
+            e, f, d = theirs[name][n], ours[name][n], ours_direct[name][n]
             ratio = round(f["rps"] / max(e["rps"], 1), 2)
-            rows.append({"workload": name, "clients": n, "etcd": e, "faultlab": f, "ratio": ratio})
-            print(f"{name:20} {n:>7} {e['rps']:>10} {f['rps']:>13} {ratio:>6}")
+            direct_ratio = round(d["rps"] / max(e["rps"], 1), 2)
+            rows.append(
+                {
+                    "workload": name,
+                    "clients": n,
+                    "etcd": e,
+                    "faultlab": f,
+                    "ratio": ratio,
+                    "faultlab_direct": d,
+                    "direct_ratio": direct_ratio,
+                }
+            )
+            print(
+                f"{name:20} {n:>7} {e['rps']:>10} {f['rps']:>13} {ratio:>6}"
+                f" {d['rps']:>11} {direct_ratio:>6}"
+            )
     args.out.write_text(json.dumps({"total": args.total, "rows": rows}, indent=2) + "\n")
 
 
