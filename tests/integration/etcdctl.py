@@ -81,14 +81,15 @@ class Running:
             env={**os.environ, "ETCDCTL_API": "3"},
         )
         self.lines: list[str] = []
+        self.logged: list[str] = []  # the client's own log lines (JSON), kept apart
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            if not line.startswith('{"level"'):
-                self.lines.append(line.rstrip("\n"))
+            kept = self.logged if line.startswith('{"level"') else self.lines
+            kept.append(line.rstrip("\n"))
 
     @property
     def output(self) -> str:
