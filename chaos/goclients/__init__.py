@@ -1,9 +1,12 @@
 """Go programs the chaos module runs as real clients (etcd's Go client, in etcdclient/):
-built with the machine's Go into .tools/bin, again whenever a source is newer than the
-binary. The first build fetches their pinned modules from the Go module proxy."""
+built with the machine's Go into .tools/bin, named by a hash of their sources, so a
+binary is never taken for a build of sources it was not built from (an mtime can lie:
+two checkouts sharing .tools did). The first build fetches their pinned modules from the
+Go module proxy."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,15 +21,23 @@ class GoMissing(RuntimeError):
 
 
 def built(name: str) -> Path:
-    """The program chaos/goclients/`name`, built if it is not, or is older than a source."""
+    """The program chaos/goclients/`name`, built from its sources as they are now."""
     go = shutil.which("go")
     source = SOURCES / name
-    binary = BUILT / name
-    newest = max(p.stat().st_mtime for p in source.iterdir())
-    if binary.exists() and binary.stat().st_mtime >= newest:
+    binary = BUILT / f"{name}-{_digest(source)}"
+    if binary.exists():
         return binary
     if go is None:
         raise GoMissing(f"Go is needed to build {source} (https://go.dev/dl/)")
     BUILT.mkdir(parents=True, exist_ok=True)
-    subprocess.run([go, "build", "-o", str(binary), "."], cwd=source, check=True, timeout=BUILD_S)
+    partial = binary.with_suffix(".building")
+    subprocess.run([go, "build", "-o", str(partial), "."], cwd=source, check=True, timeout=BUILD_S)
+    partial.rename(binary)  # complete or absent, for a run beside this one
     return binary
+
+
+def _digest(source: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(source.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]

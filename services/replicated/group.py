@@ -22,6 +22,7 @@ import grpc
 
 from services.raft.errors import NodeStopped, NotLeader, ProposalDropped
 from services.raft.node import RaftNode
+from services.raft.role import Role
 from services.raft.statemachine import StateMachine
 from services.runtime import errors
 from services.runtime.deadlines import time_left
@@ -55,6 +56,11 @@ class ReplicatedGroup(Generic[S]):
 
     def is_leader(self) -> bool:
         return self._node.is_leader()
+
+    def is_campaigning(self) -> bool:
+        """Whether this replica has given up on its leader and seeks an election: it has
+        heard from no leader for an election timeout (cut off, or the leader is gone)."""
+        return self._node.role in (Role.PRE_CANDIDATE, Role.CANDIDATE)
 
     def indexes(self) -> tuple[int, int]:
         """This replica's (commit index, applied index)."""

@@ -85,8 +85,9 @@ def test_an_election_passes_on_when_its_leaders_process_is_killed(
             10,
             "the second candidate to queue",
         )
-        leader = Etcdctl(",".join(endpoints(kv))).run("get", "--prefix", "go-elect/")
-        assert leader.endswith("first\n")  # the second waits behind it
+        ctl = Etcdctl(",".join(endpoints(kv)))
+        in_line = ctl.run("get", "--prefix", "go-elect/", "--sort-by=CREATE", "--print-value-only")
+        assert in_line == "first\nsecond\n"  # the second waits behind it
         first.process.kill()
         second.wait_for(['{"elected": "second", "leader": "second"}'])
     finally:
@@ -115,7 +116,8 @@ def test_stm_transfers_keep_the_total_across_a_leader_kill_and_a_partition(
     program: Path, kv3: LocalCluster
 ) -> None:
     where = ["-endpoints", ",".join(endpoints(kv3))]
-    bank = Running([str(program), "bank", *where, "-workers", "4", "-transfers", "150"])
+    # Transfers go on until its stdin closes: each phase waits for progress, however slow.
+    bank = Running([str(program), "bank", *where, "-workers", "4", "-transfers", "0"])
     try:
         progressed(kv3, 30)
         leader = kv3.wait_for_leader()
@@ -132,6 +134,9 @@ def test_stm_transfers_keep_the_total_across_a_leader_kill_and_a_partition(
             progressed(kv3, 30)
         finally:
             net.heal()
+        progressed(kv3, 30)
+        assert bank.process.stdin is not None
+        bank.process.stdin.close()  # stop transferring, report the balances
         bank.process.wait(RUN_S)
     finally:
         bank.stop()

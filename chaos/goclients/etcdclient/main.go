@@ -37,7 +37,7 @@ func main() {
 	value := flags.String("value", "", "elect: this candidate's value")
 	ttl := flags.Int("ttl", 2, "session TTL in seconds")
 	accounts := flags.Int("accounts", 5, "bank: accounts")
-	transfers := flags.Int("transfers", 40, "bank: transfers per worker")
+	transfers := flags.Int("transfers", 40, "bank: transfers per worker (0: until stdin closes)")
 	process := flags.String("process", "client", "counter: this client's name in the history")
 	key := flags.String("key", "/faultlab/counter", "counter: where the counter is kept")
 	lock := flags.String("lock", "/faultlab/counter-lock", "counter: the mutex's prefix")
@@ -204,12 +204,27 @@ func bank(endpoints []string, accounts, workers, transfers int) (map[string]int,
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
+	stop := make(chan struct{})
+	if transfers == 0 { // until stdin closes: the caller decides how long
+		go func() {
+			buf := make([]byte, 1)
+			for {
+				if _, err := os.Stdin.Read(buf); err != nil {
+					close(stop)
+					return
+				}
+			}
+		}()
+	}
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(seed int64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(seed))
-			for t := 0; t < transfers; t++ {
+			for t := 0; transfers == 0 || t < transfers; t++ {
+				if transfers == 0 && stopped(stop) {
+					return
+				}
 				from, to := rng.Intn(accounts), rng.Intn(accounts)
 				amount := rng.Intn(30)
 				err := retried(func() error {
@@ -295,4 +310,13 @@ func observe(endpoints []string, name string) error {
 		fmt.Printf("{\"leader\": %q}\n", string(resp.Kvs[0].Value))
 	}
 	return nil
+}
+
+func stopped(stop chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }

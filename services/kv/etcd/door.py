@@ -75,9 +75,10 @@ class Door:
         """`run()` here if this node leads; otherwise the leader's answer to `method`
         (`streaming`: a bidi method, one request of it).
 
-        As an etcd member waits for a leader before it forwards, a node that knows no
+        As an etcd member waits for a leader before it forwards, a follower that knows no
         leader yet, or a leader still taking office (its leases' clock not yet running),
-        waits up to LEADER_WAIT_S before it answers "no leader" or "leader changed"."""
+        waits up to LEADER_WAIT_S before it answers "no leader" or "leader changed". A
+        node already campaigning answers "no leader" at once."""
         waited_until = time.monotonic() + LEADER_WAIT_S
         while True:
             if self.group.is_leader():
@@ -92,7 +93,9 @@ class Door:
                 raise errors.LEADER_CHANGED  # forwarded once already: the leader moved
             elif self.group.leader_id:
                 break
-            elif time.monotonic() >= waited_until:
+            elif self.group.is_campaigning() or time.monotonic() >= waited_until:
+                # Campaigning: it has already waited an election timeout for a leader
+                # and heard none; answering at once lets the client try another member.
                 raise errors.NO_LEADER
             await asyncio.sleep(LEADER_POLL_S)
         leader = self.group.leader_id
