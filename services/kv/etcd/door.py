@@ -104,6 +104,16 @@ class Door:
         )
         return self.header(answer, answer.header.revision)
 
+    async def leader_known(self) -> None:
+        """Returns once this node leads or knows its leader; a follower that knows none
+        yet waits up to LEADER_WAIT_S, as etcd's waitLeader; a node campaigning (it has
+        heard from no leader for an election timeout) answers "no leader" at once."""
+        waited_until = time.monotonic() + LEADER_WAIT_S
+        while not (self.group.is_leader() or self.group.leader_id):
+            if self.group.is_campaigning() or time.monotonic() >= waited_until:
+                raise errors.NO_LEADER
+            await asyncio.sleep(LEADER_POLL_S)
+
     async def propose(self, command: KvCommand, context: grpc.aio.ServicerContext) -> Any:
         """The state machine's answer to `command`; its etcd error raised."""
         answer = await self.group.propose(commands.encode(command), context)

@@ -7,9 +7,10 @@ import grpc
 from etcdapi.etcdserverpb import rpc_pb2, rpc_pb2_grpc
 
 from services.kv.commands import EtcdCompact, EtcdTxn
-from services.kv.etcd import checks
+from services.kv.etcd import checks, errors
 from services.kv.etcd.door import Door
 from services.kv.etcd.txn import range_response
+from services.runtime.errors import ServiceError
 
 KV = "/etcdserverpb.KV/"
 
@@ -26,13 +27,19 @@ class EtcdKv(rpc_pb2_grpc.KVServicer):  # type: ignore[misc]
         if request.serializable:  # this node's copy, however old
             return door.header(range_response(door.state.store, request))
 
-        async def linearizable() -> rpc_pb2.RangeResponse:
-            await door.group.linearizable_read(context)
-            return range_response(door.state.store, request)
-
-        return await door.on_leader(
-            KV + "Range", request, rpc_pb2.RangeResponse, context, linearizable
-        )
+        # Linearizable: ReadIndex, on any member (Raft thesis §6.4, as etcd's followers
+        # serve them): the leader confirms it still leads and names its commit index; this
+        # node answers once it has applied that far. No forwarding: reads spread over the
+        # members instead of all landing on the leader.
+        try:
+            if door.group.is_leader():
+                await door.group.linearizable_read(context)
+            else:
+                await door.leader_known()
+                await door.group.caught_up(context)
+        except ServiceError as e:
+            raise errors.in_etcd_words(e) from None
+        return door.header(range_response(door.state.store, request))
 
     async def Put(
         self, request: rpc_pb2.PutRequest, context: grpc.aio.ServicerContext
