@@ -18,6 +18,8 @@ from etcdapi.v3lockpb import v3lock_pb2_grpc
 
 from chaos.pytest_plugin import make_cluster, running
 from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until_async
+from services.kv.mvcc import prefix_end
 from services.runtime.topology import Group
 from tests.integration.etcdctl import endpoints
 
@@ -47,6 +49,18 @@ async def lease(channel: grpc.aio.Channel, ttl_s: int = 30) -> int:
     return int(granted.ID)
 
 
+async def queued(channel: grpc.aio.Channel, prefix: bytes, count: int) -> None:
+    """Until `count` candidates' keys are under `prefix`: the last one has joined the line
+    (its call is past its put, waiting for the keys before it to go)."""
+    kv = rpc_pb2_grpc.KVStub(channel)
+    in_line = rpc_pb2.RangeRequest(key=prefix, range_end=prefix_end(prefix), count_only=True)
+
+    async def joined() -> bool:
+        return (await kv.Range(in_line, timeout=CALL_S)).count >= count
+
+    await wait_until_async(joined, CALL_S, f"{count} keys under {prefix!r}")
+
+
 async def test_a_lock_passes_to_the_next_in_line_on_unlock(
     channels: list[grpc.aio.Channel],
 ) -> None:
@@ -57,7 +71,7 @@ async def test_a_lock_passes_to_the_next_in_line_on_unlock(
     waiting = asyncio.ensure_future(
         second.Lock(lpb.LockRequest(name=b"lk", lease=theirs), timeout=CALL_S)
     )
-    await asyncio.sleep(0.5)  # give it time to be wrongly granted: it must still wait
+    await queued(channels[0], b"lk/", 2)  # its key is in line: it waits, not holds
     assert not waiting.done()
     await first.Unlock(lpb.UnlockRequest(key=held.key), timeout=CALL_S)
     assert (await waiting).key == b"lk/%x" % theirs
@@ -73,7 +87,7 @@ async def test_a_lock_whose_lease_ends_while_it_waits_fails_as_etcds_does(
     waiting = asyncio.ensure_future(
         locks.Lock(lpb.LockRequest(name=b"lk2", lease=theirs), timeout=CALL_S)
     )
-    await asyncio.sleep(0.5)
+    await queued(channels[2], b"lk2/", 2)
     await leases.LeaseRevoke(rpc_pb2.LeaseRevokeRequest(ID=theirs), timeout=CALL_S)
     await locks.Unlock(lpb.UnlockRequest(key=held.key), timeout=CALL_S)
     with pytest.raises(grpc.aio.AioRpcError) as failed:
@@ -108,7 +122,7 @@ async def test_an_election_from_campaign_to_resignation(
             timeout=CALL_S,
         )
     )
-    await asyncio.sleep(0.5)
+    await queued(channels[1], b"el/", 2)
     assert not waiting.done()
     stale = epb.LeaderKey(name=b"el", key=first.leader.key, rev=first.leader.rev - 1)
     with pytest.raises(grpc.aio.AioRpcError) as not_leader:

@@ -81,7 +81,8 @@ async def test_a_watcher_that_falls_behind_catches_up_from_history_without_a_gap
     watcher = Watcher(0, Wanted.of(Create(key=b"k", range_end=b"l")), state)
     responses = watcher.responses()
     first = asyncio.ensure_future(anext(responses))
-    await asyncio.sleep(0)  # it listens now
+    while not state.listeners:  # until it listens: one turn of the loop
+        await asyncio.sleep(0)
     for i in range(10):  # revisions 2..11, while it sends nothing
         txn(state, (b"k%d" % i, b"v"), (b"kk%d" % i, b"v"))
     revisions = [e.kv.mod_revision for e in (await first).events]
