@@ -79,25 +79,21 @@ class Door:
         leader yet, or a leader still taking office (its leases' clock not yet running),
         waits up to LEADER_WAIT_S before it answers "no leader" or "leader changed". A
         node already campaigning answers "no leader" at once."""
-        waited_until = time.monotonic() + LEADER_WAIT_S
+        taking_office_until = time.monotonic() + LEADER_WAIT_S
         while True:
-            if self.group.is_leader():
-                try:
-                    return self.header(await run())
-                except NotApplied as e:
-                    if time.monotonic() >= waited_until:
-                        raise errors.in_etcd_words(e) from None
-                except ServiceError as e:
-                    raise errors.in_etcd_words(e) from None
-            elif self.forwarder.was_forwarded(context):
-                raise errors.LEADER_CHANGED  # forwarded once already: the leader moved
-            elif self.group.leader_id:
+            await self.leader_known()
+            if not self.group.is_leader():
                 break
-            elif self.group.is_campaigning() or time.monotonic() >= waited_until:
-                # Campaigning: it has already waited an election timeout for a leader
-                # and heard none; answering at once lets the client try another member.
-                raise errors.NO_LEADER
+            try:
+                return self.header(await run())
+            except NotApplied as e:  # still taking office: try again, up to the wait
+                if time.monotonic() >= taking_office_until:
+                    raise errors.in_etcd_words(e) from None
+            except ServiceError as e:
+                raise errors.in_etcd_words(e) from None
             await asyncio.sleep(LEADER_POLL_S)
+        if self.forwarder.was_forwarded(context):
+            raise errors.LEADER_CHANGED  # forwarded once already: the leader moved
         leader = self.group.leader_id
         answer: M = await self.forwarder.call(
             leader, method, request, response_type, context, streaming
