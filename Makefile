@@ -12,9 +12,9 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse etcd up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup fuse etcd kcat up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse etcd
+setup: $(STAMP) toxiproxy fuse etcd kcat
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -32,6 +32,14 @@ etcd:
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-client etcd-server >/dev/null; \
 		else echo "note: etcd-client and etcd-server are not installed: the etcdctl tests need them"; fi; }
+
+# kcat (librdkafka's command-line client), for the tests of the Kafka protocol: Debian's
+# kcat, installed when absent and apt-get can; otherwise those tests say what is missing.
+kcat:
+	@command -v kcat >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; \
+		else echo "note: kcat is not installed (apt-get install kcat): the kcat tests need it"; fi; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -42,7 +42,7 @@ def toxiproxy_config(topology: Topology) -> list[dict[str, Any]]:
         {
             "name": link.name,
             "listen": f"0.0.0.0:{link.listen_port}",
-            "upstream": f"{link.dst}:{topology.node(link.dst).listen_port}",
+            "upstream": f"{link.dst}:{link.dst_port}",
             "enabled": True,
         }
         for link in topology.links

@@ -322,7 +322,7 @@ class LocalCluster(DerivedControls):
                 ProxySpec(
                     name=link.name,
                     listen=self.topology.address(link.listen_port),
-                    upstream=self.topology.listen_address(link.dst),
+                    upstream=self.topology.address(link.dst_port),
                 )
                 for link in self.topology.links
             ]

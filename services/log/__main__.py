@@ -12,6 +12,8 @@ from services.log.coordinator import Coordinator
 from services.log.group_rpcs import FENCE_COMMITS_ENV
 from services.log.groups import GROUP as GROUPS_GROUP
 from services.log.groups import GroupsState
+from services.log.kafka import listener as kafka_listener
+from services.log.kafka.door import BrokerConfig, Door
 from services.log.meta import GROUP as META_GROUP
 from services.log.meta import MetaState
 from services.log.partitions import PartitionHost
@@ -39,7 +41,7 @@ def make_servicer(replicas: Replicas) -> LogServicer:
     replicas.run_in_background("log-housekeeping", partitions.housekeeping_forever)
     coordinator = Coordinator(replicas.group(GROUPS_GROUP, GroupsState))
     replicas.run_in_background("log-group-coordinator", coordinator.run)
-    return LogServicer(
+    servicer = LogServicer(
         meta_group,
         partitions,
         coordinator,
@@ -47,6 +49,13 @@ def make_servicer(replicas: Replicas) -> LogServicer:
         replicas.config.topology.client_address,
         fence_commits=os.environ.get(FENCE_COMMITS_ENV, "1") != "0",
     )
+    if replicas.config.wire:  # Kafka's protocol, a second front door on the same broker
+        door = Door(
+            servicer, replicas.config.topology, BrokerConfig.from_env(), replicas.config.peers
+        )
+        address = replicas.config.wire
+        replicas.run_in_background("kafka-listener", lambda: kafka_listener.serve(address, door))
+    return servicer
 
 
 SERVICE = ReplicatedService(

@@ -4,7 +4,8 @@ Three state machines, each with its own commands (results and refusals: results.
 
     log/meta     CreateTopic, DeleteTopic, InitProducer           (meta.py)
     a partition  Produce, Trim                                    (partition.py)
-    log/groups   Join, Leave, ExpireMembers, Commit               (groups.py)
+    log/groups   Join, Leave, ExpireMembers, Commit,              (groups.py)
+                 ClassicJoined, ClassicAssigned (Kafka's classic protocol)
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ class LogOp(enum.StrEnum):
     LEAVE = "leave"
     EXPIRE_MEMBERS = "expire"
     COMMIT = "commit"
+    CLASSIC_JOINED = "classic_joined"
+    CLASSIC_ASSIGNED = "classic_assigned"
 
 
 # -- log/meta ----------------------------------------------------------------------------------
@@ -154,7 +157,10 @@ class ProducerSeq:
 @dataclasses.dataclass(frozen=True)
 class Produce(Tagged):
     TAG = LogOp.PRODUCE
-    records: Sequence[Sequence[bytes]]  # [key, value] each, as msgpack reads them
+    # [key, value] each (faultlab.log.v1; every record gets `ts`), or [key | None,
+    # value | None, ts, [[name, value], ...]] (Kafka's door: the producer's timestamp and
+    # headers), as msgpack reads them
+    records: Sequence[Sequence[Any]]
     ts: int  # the leader's wall clock, ms: every record's timestamp
     producer: ProducerSeq | None = None
     fence: Fence | None = None
@@ -227,7 +233,9 @@ class ExpireMembers(Tagged):
 @dataclasses.dataclass(frozen=True)
 class Commit(Tagged):
     """Offsets, [topic, partition, offset] each. `fenced` False is the unsafe mode: any
-    generation's commit is taken, as Kafka 0.8's consumers wrote offsets to ZooKeeper."""
+    generation's commit is taken, as Kafka 0.8's consumers wrote offsets to ZooKeeper.
+    `classic`: from Kafka's door, judged by the classic protocol's rules (a commit from
+    outside any generation is taken while the group has no members)."""
 
     TAG = LogOp.COMMIT
     group: str
@@ -235,7 +243,39 @@ class Commit(Tagged):
     generation: int
     offsets: Sequence[Sequence[Any]]
     fenced: bool
+    classic: bool = False
 
 
-GroupsCommand: TypeAlias = Join | Leave | ExpireMembers | Commit
-GROUPS_COMMANDS: Codec[GroupsCommand] = Codec("op", Join, Leave, ExpireMembers, Commit)
+@dataclasses.dataclass(frozen=True)
+class ClassicJoined(Tagged):
+    """Kafka's classic protocol: the coordinator's leader closed a join phase. The group's
+    members are exactly these from `generation` on, each [member_id, client_id, host,
+    session_ms, rebalance_ms, [[protocol, metadata], ...]]; the leader member assigns."""
+
+    TAG = LogOp.CLASSIC_JOINED
+    group: str
+    generation: int
+    protocol_type: str
+    protocol: str
+    leader: str
+    members: Sequence[Sequence[Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassicAssigned(Tagged):
+    """The leader member's SyncGroup: each member's assignment (opaque to the broker)."""
+
+    TAG = LogOp.CLASSIC_ASSIGNED
+    group: str
+    generation: int
+    assignments: Mapping[str, bytes]
+
+    @classmethod
+    def from_map(cls, m: Mapping[str, Any]) -> ClassicAssigned:
+        return cls(m["group"], m["generation"], dict(m["assignments"]))
+
+
+GroupsCommand: TypeAlias = Join | Leave | ExpireMembers | Commit | ClassicJoined | ClassicAssigned
+GROUPS_COMMANDS: Codec[GroupsCommand] = Codec(
+    "op", Join, Leave, ExpireMembers, Commit, ClassicJoined, ClassicAssigned
+)

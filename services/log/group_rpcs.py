@@ -28,12 +28,12 @@ R = TypeVar("R")
 
 
 class GroupRpcs:
-    """Mixed into LogServicer, which provides `_topic`."""
+    """Mixed into LogServicer, which provides `topic`."""
 
     _coordinator: Coordinator
     _fence_commits: bool
     # The topic as this node knows it, or UNKNOWN_TOPIC: LogServicer's.
-    _topic: Callable[[str, grpc.aio.ServicerContext], Awaitable[TopicMeta]]
+    topic: Callable[[str, grpc.aio.ServicerContext], Awaitable[TopicMeta]]
 
     @property
     def _groups(self) -> ReplicatedGroup[GroupsState]:
@@ -57,10 +57,16 @@ class GroupRpcs:
             )
         if request.assignor not in (log_pb2.RANGE, log_pb2.ROUND_ROBIN):
             raise errors.InvalidArgument(f"assignor {request.assignor} is not RANGE or ROUND_ROBIN")
+        current = self._groups_state.groups.get(request.group)
+        if current is not None and current.classic and current.members:
+            raise errors.InvalidArgument(
+                f"group {request.group!r} has Kafka consumers (protocol type "
+                f"{current.protocol_type!r}); join it through the Kafka port or use another"
+            )
         partitions = {}
         for name in request.topics:
             commands.check_topic_name(name)
-            partitions[name] = (await self._topic(name, context)).partitions
+            partitions[name] = (await self.topic(name, context)).partitions
         cmd = Join(
             request.group,
             request.member_id,

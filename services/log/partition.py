@@ -12,7 +12,11 @@ batch the old one wrote: a retry after a lost answer is found and not written tw
 (redpanda-data/redpanda#6018 lost that state on leadership change). A producer's last
 five batches are kept, as Kafka does, to answer retries of any in-flight batch.
 
-Snapshot (format 1): {"v": 1, "records": [[key, value, ts], ...] from log_start,
+A record is (key, value, ts) as faultlab.log.v1 produces it, or (key, value, ts, headers)
+as Kafka's front door does (key and value may then be None, Kafka's null; ts is the
+producer's CreateTime).
+
+Snapshot (format 1): {"v": 1, "records": [[key, value, ts(, headers)], ...] from log_start,
 "log_start", "producers": {id: {"epoch", "next_seq", "batches": [[first_seq, base, ts]]}},
 "fences"}. Format 0 held each producer as a list.
 """
@@ -37,9 +41,18 @@ BATCHES_KEPT = 5  # per producer: Kafka's max.in.flight.requests.per.connection
 @dataclass(frozen=True)
 class StoredRecord:
     offset: int
-    key: bytes
-    value: bytes
+    key: bytes | None  # None: Kafka's null key
+    value: bytes | None  # None: Kafka's null value (a tombstone)
     timestamp_ms: int
+    headers: tuple[tuple[bytes, bytes | None], ...] = ()
+
+
+Row = tuple[Any, ...]  # (key, value, ts) or (key, value, ts, headers)
+
+
+def row_bytes(row: Row) -> int:
+    """What a record counts against retention and fetch sizes: its key and value."""
+    return len(row[0] or b"") + len(row[1] or b"")
 
 
 @dataclass
@@ -67,7 +80,7 @@ Listener = Callable[[], None]
 
 class PartitionState:
     def __init__(self) -> None:
-        self._records: list[tuple[bytes, bytes, int]] = []  # from log_start on
+        self._records: list[Row] = []  # from log_start on
         self.log_start = 0
         self.total_bytes = 0
         self.producers: dict[int, ProducerState] = {}
@@ -108,7 +121,7 @@ class PartitionState:
             producers = {pid: ProducerState.from_map(p) for pid, p in state["producers"].items()}
         self._records = [tuple(r) for r in state["records"]]
         self.log_start = state["log_start"]
-        self.total_bytes = sum(len(k) + len(v) for k, v, _ in self._records)
+        self.total_bytes = sum(map(row_bytes, self._records))
         self.producers = producers
         self.fences.restore(state["fences"])
         self._notify()
@@ -121,12 +134,28 @@ class PartitionState:
         out: list[StoredRecord] = []
         size = 0
         for i in range(offset - self.log_start, len(self._records)):
-            key, value, ts = self._records[i]
-            size += len(key) + len(value)
+            row = self._records[i]
+            size += row_bytes(row)
             if out and size > max_bytes:
                 break
-            out.append(StoredRecord(self.log_start + i, key, value, ts))
+            headers = tuple(map(tuple, row[3])) if len(row) > 3 else ()
+            out.append(StoredRecord(self.log_start + i, row[0], row[1], row[2], headers))
         return out
+
+    def offset_at_time(self, timestamp_ms: int) -> int | None:
+        """The first offset whose timestamp is at or after `timestamp_ms` (Kafka's
+        ListOffsets by time; timestamps are the producers' and need not rise), or None."""
+        for i, row in enumerate(self._records):
+            if row[2] >= timestamp_ms:
+                return self.log_start + i
+        return None
+
+    def newest_timestamp(self) -> tuple[int, int] | None:
+        """(offset, timestamp) of the record with the largest timestamp, the first such."""
+        if not self._records:
+            return None
+        i = max(range(len(self._records)), key=lambda j: (self._records[j][2], -j))
+        return self.log_start + i, self._records[i][2]
 
     def oldest_timestamp_ms(self) -> int | None:
         return self._records[0][2] if self._records else None
@@ -142,8 +171,7 @@ class PartitionState:
             over = self.total_bytes - max_bytes
             i = 0
             while over > 0:
-                key, value, _ = self._records[i]
-                over -= len(key) + len(value)
+                over -= row_bytes(self._records[i])
                 i += 1
             start = max(start, self.log_start + i)
         if max_age_ms:
@@ -166,9 +194,12 @@ class PartitionState:
             if refused is not None:
                 return refused
         base = self.high_watermark
-        for key, value in cmd.records:
-            self._records.append((key, value, cmd.ts))
-            self.total_bytes += len(key) + len(value)
+        for record in cmd.records:
+            # [key, value] from faultlab.log.v1 (the leader's ts), [key, value, ts,
+            # headers] from the Kafka door
+            row = (record[0], record[1], cmd.ts) if len(record) == 2 else tuple(record)
+            self._records.append(row)
+            self.total_bytes += row_bytes(row)
         if producer is not None:
             state = self.producers.get(producer.producer_id)
             if state is None or state.epoch != producer.epoch:
@@ -197,7 +228,7 @@ class PartitionState:
     def _trim(self, before: int) -> Trimmed:
         drop = min(before, self.high_watermark) - self.log_start
         if drop > 0:
-            self.total_bytes -= sum(len(k) + len(v) for k, v, _ in self._records[:drop])
+            self.total_bytes -= sum(map(row_bytes, self._records[:drop]))
             del self._records[:drop]
             self.log_start += drop
         return Trimmed(self.log_start)

@@ -22,6 +22,7 @@ REFUSES = (
     errors_pb2.OUT_OF_ORDER_SEQUENCE,
     errors_pb2.UNKNOWN_MEMBER,
     errors_pb2.ILLEGAL_GENERATION,
+    errors_pb2.REBALANCE_IN_PROGRESS,
 )
 
 
@@ -74,6 +75,11 @@ class Committed:
     pass
 
 
+@dataclasses.dataclass(frozen=True)
+class ClassicGeneration:
+    generation: int  # the classic group's generation the command moved it to or kept
+
+
 # -- refusals ---------------------------------------------------------------------------------
 
 
@@ -113,4 +119,12 @@ def illegal_generation(generation: int, current: int) -> Refusal:
         f"generation {generation} is not the group's current {current}: its partitions "
         "may have moved; nothing committed",
         {"generation": str(current)},
+    )
+
+
+def rebalance_in_progress(group: str) -> Refusal:
+    return Refusal(
+        errors_pb2.REBALANCE_IN_PROGRESS,
+        f"group {group!r} is rebalancing: rejoin, or wait for the new assignment; nothing changed",
+        {"group": group},
     )

@@ -59,6 +59,28 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         self._log_nodes = log_nodes
         self._client_address = client_address
 
+    # -- for the Kafka door (services/log/kafka), which stands on the same broker -----------
+
+    @property
+    def meta_group(self) -> ReplicatedGroup[MetaState]:
+        return self._meta_group
+
+    @property
+    def partitions(self) -> PartitionHost:
+        return self._partitions
+
+    @property
+    def coordinator(self) -> Coordinator:
+        return self._coordinator
+
+    @property
+    def log_nodes(self) -> tuple[str, ...]:
+        return self._log_nodes
+
+    @property
+    def fence_commits(self) -> bool:
+        return self._fence_commits
+
     # -- topics -----------------------------------------------------------------------------
 
     async def CreateTopic(
@@ -76,14 +98,14 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             (r.max_records, r.max_bytes, r.max_age_ms),
             self._log_nodes,
         )
-        result = await self._meta_write(cmd, context, TopicCreated)
+        result = await self.meta_write(cmd, context, TopicCreated)
         return self._describe(result.topic)
 
     async def DeleteTopic(
         self, request: log_pb2.DeleteTopicRequest, context: grpc.aio.ServicerContext
     ) -> log_pb2.DeleteTopicResponse:
         commands.check_topic_name(request.name)
-        result = await self._meta_write(DeleteTopic(request.name), context, TopicDeleted)
+        result = await self.meta_write(DeleteTopic(request.name), context, TopicDeleted)
         if not result.deleted:
             raise _unknown_topic(request.name)
         return log_pb2.DeleteTopicResponse()
@@ -99,7 +121,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         self, request: log_pb2.DescribeTopicRequest, context: grpc.aio.ServicerContext
     ) -> log_pb2.Topic:
         commands.check_topic_name(request.name)
-        return self._describe(await self._topic(request.name, context))
+        return self._describe(await self.topic(request.name, context))
 
     # -- producing ----------------------------------------------------------------------------
 
@@ -111,7 +133,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
                 f"producer name over {commands.MAX_PRODUCER_NAME_BYTES} bytes"
             )
         cmd = InitProducer(request.name)
-        result = await self._meta_write(cmd, context, ProducerInitialized)
+        result = await self.meta_write(cmd, context, ProducerInitialized)
         return log_pb2.InitProducerResponse(producer_id=result.producer_id, epoch=result.epoch)
 
     async def Produce(
@@ -122,14 +144,14 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         commands.check_batch(records)
         if request.acks not in (log_pb2.ALL, log_pb2.LEADER):
             raise errors.InvalidArgument(f"acks {request.acks} is neither ALL nor LEADER")
-        topic = await self._topic(request.topic, context)
+        topic = await self.topic(request.topic, context)
         partition = request.partition
         if partition == -1:
             partition = zlib.crc32(records[0][0]) % topic.partitions if records[0][0] else 0
-        group = self._leading(topic, partition)
+        group = self.leading(topic, partition)
         producer = None
         if request.HasField("producer"):
-            producer = await self._producer(request.producer, context)
+            producer = await self.confirmed_producer(request.producer, context)
         fence = None
         if request.HasField("fence"):
             if not request.fence.name:
@@ -150,7 +172,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             log_append_time_ms=result.ts,
         )
 
-    async def _producer(
+    async def confirmed_producer(
         self, batch: log_pb2.ProducerBatch, context: grpc.aio.ServicerContext
     ) -> ProducerSeq:
         """The batch's producer ids, once its epoch is known to be the newest. This node's
@@ -180,8 +202,8 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
     ) -> log_pb2.FetchResponse:
         commands.check_topic_name(request.topic)
         commands.check_fetch(request.offset, request.max_bytes, request.max_wait_ms)
-        topic = await self._topic(request.topic, context)
-        group = self._leading(topic, request.partition)
+        topic = await self.topic(request.topic, context)
+        group = self.leading(topic, request.partition)
         group.lease_read()
         state = group.state
         _check_offset(state, request.offset)
@@ -196,8 +218,8 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
     ) -> AsyncIterator[log_pb2.FetchResponse]:
         commands.check_topic_name(request.topic)
         commands.check_fetch(request.offset, request.max_bytes, 0)
-        topic = await self._topic(request.topic, context)
-        group = self._leading(topic, request.partition)
+        topic = await self.topic(request.topic, context)
+        group = self.leading(topic, request.partition)
         state = group.state
         offset = request.offset
         while True:
@@ -212,7 +234,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
 
     # -- where things are ---------------------------------------------------------------------
 
-    async def _topic(self, name: str, context: grpc.aio.ServicerContext) -> TopicMeta:
+    async def topic(self, name: str, context: grpc.aio.ServicerContext) -> TopicMeta:
         """The topic as this node's metadata has it (like a Kafka broker's metadata cache),
         or, when it has none, as the metadata leader confirms: one created a moment ago
         is then found, and UNKNOWN_TOPIC is the truth."""
@@ -224,7 +246,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             raise _unknown_topic(name)
         return topic
 
-    def _leading(self, topic: TopicMeta, partition: int) -> ReplicatedGroup[PartitionState]:
+    def leading(self, topic: TopicMeta, partition: int) -> ReplicatedGroup[PartitionState]:
         """The partition's group on this node, or the refusal that sends the caller on."""
         if not 0 <= partition < topic.partitions:
             raise errors.UnknownTopic(
@@ -244,7 +266,7 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
         preferred = replicas[0]
         raise errors.NotLeader(me, preferred, self._client_address(preferred))
 
-    async def _meta_write(
+    async def meta_write(
         self, cmd: MetaCommand, context: grpc.aio.ServicerContext, answer: type[R]
     ) -> R:
         applied = await self._meta_group.propose(META_COMMANDS.encode(cmd), context)
@@ -302,7 +324,7 @@ def _fetched(state: PartitionState, offset: int, max_bytes: int) -> log_pb2.Fetc
     return log_pb2.FetchResponse(
         records=[
             log_pb2.FetchedRecord(
-                offset=r.offset, key=r.key, value=r.value, timestamp_ms=r.timestamp_ms
+                offset=r.offset, key=r.key or b"", value=r.value or b"", timestamp_ms=r.timestamp_ms
             )
             for r in records
         ],

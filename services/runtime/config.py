@@ -42,6 +42,7 @@ class NodeConfig:
     backends: dict[str, str] = field(default_factory=dict)
     probe_interval_ms: int = 300
     probe_timeout_ms: int = 1000
+    wire: str = ""  # where the wire listener binds (a log node's Kafka port); "": none
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -103,4 +104,5 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
         peers=peers,
         backends=backends,
         probe_interval_ms=args.probe_interval_ms,
+        wire=f"{listen_host}:{me.wire_port}" if me.wire_port else "",
     )

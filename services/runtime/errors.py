@@ -20,6 +20,7 @@ gRPC status at one edge (a server interceptor), so handlers only raise.
     ├── UnknownProducer          UNKNOWN_PRODUCER  NOT_FOUND            yes  (log)
     ├── UnknownMember            UNKNOWN_MEMBER    NOT_FOUND            yes  (groups)
     ├── IllegalGeneration        ILLEGAL_GENERATION FAILED_PRECONDITION yes  (+ generation)
+    ├── RebalanceInProgress      REBALANCE_IN_PROGRESS FAILED_PRECONDITION yes (groups)
     ├── Unauthenticated          UNAUTHENTICATED_CALLER UNAUTHENTICATED yes  (gateway)
     ├── MethodNotAllowed         METHOD_NOT_ALLOWED PERMISSION_DENIED    yes  (gateway)
     ├── RateLimited              RATE_LIMITED      RESOURCE_EXHAUSTED   yes  (+ RetryInfo)
@@ -72,6 +73,7 @@ DEFINITE: dict[int, bool] = {
     errors_pb2.METHOD_NOT_ALLOWED: True,
     errors_pb2.RATE_LIMITED: True,
     errors_pb2.OVERLOADED: True,
+    errors_pb2.REBALANCE_IN_PROGRESS: True,
 }
 
 
@@ -230,6 +232,13 @@ class IllegalGeneration(ServiceError):
     """A commit from an older generation of the group; nothing was committed."""
 
     reason = errors_pb2.ILLEGAL_GENERATION
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class RebalanceInProgress(ServiceError):
+    """The group is between generations (Kafka's classic protocol); nothing changed."""
+
+    reason = errors_pb2.REBALANCE_IN_PROGRESS
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 

@@ -23,6 +23,9 @@ class ServiceKind:
     replicated: bool  # runs Raft groups (and so has a leader to find)
     # Other groups whose nodes this group's nodes call (each through its own Toxiproxy link).
     dials: tuple[str, ...] = ()
+    # A second front door in another system's own protocol (not gRPC), on a port of its
+    # own with its own client link: "kafka" on the log nodes.
+    wire_listener: str = ""
 
     @property
     def built(self) -> bool:
@@ -38,7 +41,11 @@ SERVICES: dict[str, ServiceKind] = {
         ServiceKind("kv", "services.kv", "Raft-replicated key-value store", replicated=True),
         ServiceKind("lock", "services.lock", "lock service with fencing tokens", replicated=True),
         ServiceKind(
-            "log", "services.log", "log broker, a Raft group per partition", replicated=True
+            "log",
+            "services.log",
+            "log broker, a Raft group per partition",
+            replicated=True,
+            wire_listener="kafka",
         ),
         ServiceKind(
             "gateway",

@@ -17,6 +17,10 @@ node by node (listen, metrics); then one client->node proxy per node; then one p
 ordered pair of nodes in the group (A dials B through proxy "A_to_B"); then, for a group
 whose service dials others (the gateway), one proxy from each of its nodes to each node
 of those groups ("gateway1_to_kv2"), so every hop can be faulted like a peer link.
+
+A group whose service has a wire listener of another protocol (the log nodes' Kafka) gets,
+after every block above, a port per node for it and a client link to each
+("client_to_log1_kafka"): appended at the end so the ports above never move.
 """
 
 from __future__ import annotations
@@ -47,19 +51,24 @@ class Node:
     listen_port: int
     metrics_port: int
     client_proxy_port: int
+    wire_port: int = 0  # the wire listener's (SERVICES[group].wire_listener), 0: none
 
 
 @dataclass(frozen=True)
 class Link:
-    """A Toxiproxy proxy: traffic from `src` (a node id, or "client") to node `dst`."""
+    """A Toxiproxy proxy: traffic from `src` (a node id, or "client") to node `dst`, to its
+    gRPC port or, for a link named with a `listener`, to that wire listener's port."""
 
     src: str
     dst: str
     listen_port: int
+    dst_port: int  # where on `dst` the proxy forwards to
+    listener: str = ""
 
     @property
     def name(self) -> str:
-        return f"{self.src}_to_{self.dst}"
+        tail = f"_{self.listener}" if self.listener else ""
+        return f"{self.src}_to_{self.dst}{tail}"
 
 
 @dataclass(frozen=True)
@@ -156,12 +165,14 @@ class Topology:
         out = [self.toxiproxy_port]
         for n in self.nodes:
             out += [n.listen_port, n.metrics_port]
+            out += [n.wire_port] if n.wire_port else []
         out += [link.listen_port for link in self.links]
         return out
 
     def port_span(self) -> int:
         """How many consecutive ports a layout from one base needs (groups without base_port)."""
-        return 1 + sum(_group_span(g, self.groups) for g in self.groups if g.base_port is None)
+        blocks = sum(_group_span(g, self.groups) for g in self.groups if g.base_port is None)
+        return 1 + blocks + sum(_wire_span(g) for g in self.groups)
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:
@@ -184,11 +195,12 @@ class Topology:
         dialed = _dialed_groups(self.node(node_id).group, self.groups)
         return [n for n in self.nodes if n.group in dialed]
 
-    def link(self, src: str, dst: str) -> Link:
+    def link(self, src: str, dst: str, listener: str = "") -> Link:
         for link in self.links:
-            if link.src == src and link.dst == dst:
+            if link.src == src and link.dst == dst and link.listener == listener:
                 return link
-        raise TopologyError(f"no link from {src!r} to {dst!r}")
+        via = f" ({listener})" if listener else ""
+        raise TopologyError(f"no link from {src!r} to {dst!r}{via}")
 
     def address(self, port: int) -> str:
         return f"{self.host}:{port}"
@@ -207,6 +219,17 @@ class Topology:
     def client_addresses(self, group: str) -> list[str]:
         """Where clients dial each node of `group` (an etcd client's endpoints, for kv)."""
         return [self.client_address(n.id) for n in self.nodes if n.group == group]
+
+    def wire_address(self, node_id: str) -> str:
+        """Where clients dial a node's wire listener (a log node's Kafka port): through its
+        own client link, so network faults reach those clients too."""
+        node = self.node(node_id)
+        listener = SERVICES[node.group].wire_listener
+        return self.address(self.link(CLIENT, node_id, listener).listen_port)
+
+    def wire_addresses(self, group: str) -> list[str]:
+        """Every node's wire address in `group` (Kafka's bootstrap servers, for log)."""
+        return [self.wire_address(n.id) for n in self.nodes if n.group == group]
 
     def to_toml(self) -> str:
         lines = ["[cluster]", f'host = "{self.host}"', f"base_port = {self.base_port}", ""]
@@ -235,6 +258,11 @@ def _group_span(group: Group, groups: tuple[Group, ...]) -> int:
     return 3 * size + size * (size - 1) + size * dialed
 
 
+def _wire_span(group: Group) -> int:
+    # the wire listener and its client link, per node
+    return 2 * group.size if SERVICES[group.name].wire_listener else 0
+
+
 def _lay_out(
     base_port: int, groups: tuple[Group, ...]
 ) -> tuple[tuple[Node, ...], tuple[Link, ...]]:
@@ -253,9 +281,9 @@ def _lay_out(
             listen, metrics = next(it), next(it)
             group_nodes.append(Node(_node_id(g.name, i), g.name, i, listen, metrics, 0))
         group_nodes = [replace(n, client_proxy_port=next(it)) for n in group_nodes]
-        links += [Link(CLIENT, n.id, n.client_proxy_port) for n in group_nodes]
+        links += [Link(CLIENT, n.id, n.client_proxy_port, n.listen_port) for n in group_nodes]
         for a, b in itertools.permutations(group_nodes, 2):
-            links.append(Link(a.id, b.id, next(it)))
+            links.append(Link(a.id, b.id, next(it), b.listen_port))
         nodes += group_nodes
     # Links to other groups' nodes come last in the dialling group's block, once every
     # node exists.
@@ -263,11 +291,17 @@ def _lay_out(
         dialed = _dialed_groups(g.name, groups)
         sources = [n for n in nodes if n.group == g.name]
         links += [
-            Link(a.id, b.id, next(blocks[g.name]))
+            Link(a.id, b.id, next(blocks[g.name]), b.listen_port)
             for a in sources
             for b in nodes
             if b.group in dialed
         ]
+    # Wire listeners last of all, from the shared counter: the ports above stay put.
+    for i, n in enumerate(nodes):
+        listener = SERVICES[n.group].wire_listener
+        if listener:
+            nodes[i] = replace(n, wire_port=next(next_shared))
+            links.append(Link(CLIENT, n.id, next(next_shared), nodes[i].wire_port, listener))
     return tuple(nodes), tuple(links)
 
 
@@ -298,6 +332,7 @@ def _check_ports(topo: Topology) -> None:
     owners: dict[int, str] = {topo.toxiproxy_port: "the Toxiproxy API"}
     claims = [(n.listen_port, f"{n.id} listen") for n in topo.nodes]
     claims += [(n.metrics_port, f"{n.id} metrics") for n in topo.nodes]
+    claims += [(n.wire_port, f"{n.id} wire listener") for n in topo.nodes if n.wire_port]
     claims += [(link.listen_port, f"link {link.name}") for link in topo.links]
     for port, owner in claims:
         if port > MAX_PORT:

@@ -52,7 +52,9 @@ def test_every_link_is_a_proxy_to_its_node_container(topology: Topology) -> None
     proxies = {p["name"]: p for p in json.loads(render_toxiproxy(topology))}
     assert set(proxies) == {link.name for link in topology.links}
     for link in topology.links:
-        assert proxies[link.name]["upstream"] == f"{link.dst}:{topology.node(link.dst).listen_port}"
+        node = topology.node(link.dst)
+        port = node.wire_port if link.listener else node.listen_port
+        assert proxies[link.name]["upstream"] == f"{link.dst}:{port}"
 
 
 def test_a_container_node_binds_everywhere_and_dials_toxiproxy(

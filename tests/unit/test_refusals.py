@@ -45,6 +45,7 @@ def test_the_refusals_each_state_machine_builds_are_among_its_reasons() -> None:
             log_results.out_of_order(3),
             log_results.unknown_member("g", "m"),
             log_results.illegal_generation(1, 2),
+            log_results.rebalance_in_progress("g"),
             fenced(Fence("f", 1), 2),
         ],
     }

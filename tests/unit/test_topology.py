@@ -71,6 +71,24 @@ def test_a_gateway_dials_every_backend_node_through_its_own_link() -> None:
     assert len(set(topo.ports())) == len(topo.ports()) == topo.port_span()
 
 
+def test_log_nodes_get_a_kafka_port_and_link_after_every_other_port() -> None:
+    with_log = Topology.build("127.0.0.1", 20000, (Group("kv", 3), Group("log", 2)))
+    kafka = [link for link in with_log.links if link.listener == "kafka"]
+    grpc_only = Topology.build("127.0.0.1", 20000, (Group("kv", 3), Group("lock", 2)))
+    last = max(grpc_only.ports())
+    assert [(link.name, link.listen_port) for link in kafka] == [
+        ("client_to_log1_kafka", last + 2),
+        ("client_to_log2_kafka", last + 4),
+    ]
+    assert [with_log.node(f"log{i}").wire_port for i in (1, 2)] == [last + 1, last + 3]
+    assert [link.dst_port for link in kafka] == [last + 1, last + 3]
+    assert with_log.wire_addresses("log") == [f"127.0.0.1:{last + 2}", f"127.0.0.1:{last + 4}"]
+    # the gRPC ports stay where they were without Kafka
+    assert with_log.client_address("log1") == f"127.0.0.1:{with_log.node('log1').client_proxy_port}"
+    assert with_log.link("client", "log1").dst_port == with_log.node("log1").listen_port
+    assert len(set(with_log.ports())) == len(with_log.ports()) == with_log.port_span()
+
+
 def test_unresolved_topology_is_laid_out_later() -> None:
     topo = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
     assert not topo.resolved and topo.nodes == ()

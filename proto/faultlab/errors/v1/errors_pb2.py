@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66\x61ultlab/errors/v1/errors.proto\x12\x12\x66\x61ultlab.errors.v1*\xca\x03\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x0b\n\x07INVALID\x10\x01\x12\x0e\n\nNOT_LEADER\x10\x02\x12\x0f\n\x0bNOT_APPLIED\x10\x03\x12\x13\n\x0fOUTCOME_UNKNOWN\x10\x04\x12\n\n\x06\x46\x45NCED\x10\x05\x12\r\n\tNO_QUORUM\x10\x06\x12\x10\n\x0cOUT_OF_RANGE\x10\x07\x12\x11\n\rSLOW_CONSUMER\x10\x08\x12\x13\n\x0fUNKNOWN_SESSION\x10\t\x12\x13\n\x0fSESSION_EXPIRED\x10\n\x12\x0e\n\nNOT_HOLDER\x10\x0b\x12\x11\n\rUNKNOWN_TOPIC\x10\x0c\x12\x10\n\x0cTOPIC_EXISTS\x10\r\x12\x13\n\x0fPRODUCER_FENCED\x10\x0e\x12\x19\n\x15OUT_OF_ORDER_SEQUENCE\x10\x0f\x12\x14\n\x10UNKNOWN_PRODUCER\x10\x10\x12\x12\n\x0eUNKNOWN_MEMBER\x10\x11\x12\x16\n\x12ILLEGAL_GENERATION\x10\x12\x12\x1a\n\x16UNAUTHENTICATED_CALLER\x10\x13\x12\x16\n\x12METHOD_NOT_ALLOWED\x10\x14\x12\x10\n\x0cRATE_LIMITED\x10\x15\x12\x0e\n\nOVERLOADED\x10\x16\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x66\x61ultlab/errors/v1/errors.proto\x12\x12\x66\x61ultlab.errors.v1*\xe5\x03\n\x06Reason\x12\x16\n\x12REASON_UNSPECIFIED\x10\x00\x12\x0b\n\x07INVALID\x10\x01\x12\x0e\n\nNOT_LEADER\x10\x02\x12\x0f\n\x0bNOT_APPLIED\x10\x03\x12\x13\n\x0fOUTCOME_UNKNOWN\x10\x04\x12\n\n\x06\x46\x45NCED\x10\x05\x12\r\n\tNO_QUORUM\x10\x06\x12\x10\n\x0cOUT_OF_RANGE\x10\x07\x12\x11\n\rSLOW_CONSUMER\x10\x08\x12\x13\n\x0fUNKNOWN_SESSION\x10\t\x12\x13\n\x0fSESSION_EXPIRED\x10\n\x12\x0e\n\nNOT_HOLDER\x10\x0b\x12\x11\n\rUNKNOWN_TOPIC\x10\x0c\x12\x10\n\x0cTOPIC_EXISTS\x10\r\x12\x13\n\x0fPRODUCER_FENCED\x10\x0e\x12\x19\n\x15OUT_OF_ORDER_SEQUENCE\x10\x0f\x12\x14\n\x10UNKNOWN_PRODUCER\x10\x10\x12\x12\n\x0eUNKNOWN_MEMBER\x10\x11\x12\x16\n\x12ILLEGAL_GENERATION\x10\x12\x12\x1a\n\x16UNAUTHENTICATED_CALLER\x10\x13\x12\x16\n\x12METHOD_NOT_ALLOWED\x10\x14\x12\x10\n\x0cRATE_LIMITED\x10\x15\x12\x0e\n\nOVERLOADED\x10\x16\x12\x19\n\x15REBALANCE_IN_PROGRESS\x10\x17\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'faultlab.errors.v1.errors_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REASON']._serialized_start=56
-  _globals['_REASON']._serialized_end=514
+  _globals['_REASON']._serialized_end=541
 # @@protoc_insertion_point(module_scope)

@@ -29,6 +29,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     METHOD_NOT_ALLOWED: _ClassVar[Reason]
     RATE_LIMITED: _ClassVar[Reason]
     OVERLOADED: _ClassVar[Reason]
+    REBALANCE_IN_PROGRESS: _ClassVar[Reason]
 REASON_UNSPECIFIED: Reason
 INVALID: Reason
 NOT_LEADER: Reason
@@ -52,3 +53,4 @@ UNAUTHENTICATED_CALLER: Reason
 METHOD_NOT_ALLOWED: Reason
 RATE_LIMITED: Reason
 OVERLOADED: Reason
+REBALANCE_IN_PROGRESS: Reason
