@@ -12,9 +12,9 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse etcd kcat up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup fuse etcd kcat kafka up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse etcd kcat
+setup: $(STAMP) toxiproxy fuse etcd kcat kafka
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -40,6 +40,17 @@ kcat:
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; \
 		else echo "note: kcat is not installed (apt-get install kcat): the kcat tests need it"; fi; }
+
+# A real Apache Kafka for the side-by-side tests and the bench: its jars from Maven Central
+# (bench/kafka/pom.xml) in .tools/kafka/libs, run with the machine's JDK.
+KAFKA_LIBS := .tools/kafka/libs
+kafka: $(KAFKA_LIBS)/.copied
+
+$(KAFKA_LIBS)/.copied: bench/kafka/pom.xml
+	@command -v mvn >/dev/null 2>&1 && command -v java >/dev/null 2>&1 || { \
+		echo "note: Maven and a JDK are needed to fetch Apache Kafka: the side-by-side tests need it"; exit 0; }; \
+	rm -rf $(KAFKA_LIBS) && mvn -q -B -f bench/kafka/pom.xml dependency:copy-dependencies \
+		-DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS) && touch $@
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -96,6 +96,10 @@ class Workload:
         assert self.process.returncode == 0, self._err.read_text()[-3000:]
         return self._out.read_text()
 
+    def written(self) -> str:
+        """What it has written so far."""
+        return self._out.read_text() if self._out.exists() else ""
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

@@ -69,7 +69,7 @@ def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:
             MetadataRequest(
                 topics=(MetadataRequestTopic(topic_id=None, name=topic),),
                 allow_auto_topic_creation=False,
-            include_topic_authorized_operations=False,
+                include_topic_authorized_operations=False,
             ),
         )
     finally:

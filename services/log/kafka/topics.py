@@ -156,8 +156,8 @@ async def _create_one(door: Door, t: Any, validate_only: bool, deadline: Deadlin
     if not commands.TOPIC_NAME.fullmatch(t.name) or t.name in (".", ".."):
         return failed(
             ErrorCode.invalid_topic_exception,
-            f'Topic name "{t.name}" is illegal, it contains a character other than ASCII '
-            "alphanumerics, '.', '_' and '-'",
+            f"Topic name is invalid: '{t.name}' contains one or more characters other than "
+            "ASCII alphanumerics, '.', '_' and '-'",
         )
     if t.assignments:
         return failed(
@@ -165,7 +165,10 @@ async def _create_one(door: Door, t: Any, validate_only: bool, deadline: Deadlin
             "faultlab places replicas itself; manual assignments are not supported",
         )
     if partitions < 1:
-        return failed(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
+        return failed(
+            ErrorCode.invalid_partitions,
+            "Number of partitions was set to an invalid non-positive value.",
+        )
     if partitions > commands.MAX_PARTITIONS:
         return failed(
             ErrorCode.invalid_partitions,
