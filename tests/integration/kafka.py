@@ -20,6 +20,7 @@ from chaos.pytest_plugin import make_cluster, running
 from cluster.launcher import LocalCluster
 from services.log.kafka.door import INITIAL_DELAY_ENV
 from services.runtime.topology import Group
+from tests.integration.go_clients import go_program
 
 REQUIRE_ENV = "FAULTLAB_REQUIRE_KAFKA"  # CI sets it: a missing kcat fails, not skips
 COMMAND_S = 60.0
@@ -70,13 +71,13 @@ class Workload:
     """tests/clients/kafka_workload.py in its own process, its output in files (a pipe
     would fill and stall it); it runs until done, or until `stop()` closes its stdin."""
 
-    def __init__(self, folder: Path, name: str, argv: list[str]) -> None:
+    def __init__(self, folder: Path, name: str, command: list[str]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self._out = folder / f"{name}.jsonl"
         self._err = folder / f"{name}.err"
         with self._out.open("w") as out, self._err.open("w") as err:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.clients.kafka_workload", *argv],
+                command,
                 stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=err,
@@ -108,9 +109,32 @@ class Workload:
 
 
 def workload(
-    folder: Path, name: str, lib: str, role: str, cluster: LocalCluster, topic: str, *args: str
+    folder: Path,
+    name: str,
+    lib: str,
+    role: str,
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    count: int = 100,
+    group: str = "g",
 ) -> Workload:
-    return Workload(folder, name, [lib, role, bootstrap(cluster), topic, *args])
+    """`lib`'s workload: franz-go's Go program (chaos/goclients/franzgo), or
+    tests/clients/kafka_workload.py for the Python clients; the same history either way."""
+    if lib == "franz-go":
+        command = [str(go_program("franzgo")), role, "-brokers", bootstrap_servers, "-topic", topic]
+        command += ["-count", str(count), "-group", group, "-name", name]
+    else:
+        command = [
+            sys.executable,
+            "-m",
+            "tests.clients.kafka_workload",
+            lib,
+            role,
+            bootstrap_servers,
+        ]
+        command += [topic, "--count", str(count), "--group", group, "--name", name]
+    return Workload(folder, name, command)
 
 
 def history(output: str) -> tuple[list[Operation], list[dict[str, Any]]]:

@@ -1,4 +1,5 @@
-"""confluent-kafka (librdkafka), kafka-python and aiokafka, each in processes of its own,
+"""confluent-kafka (librdkafka), kafka-python, aiokafka and franz-go (Go), each in processes
+of its own,
 through the log nodes' Kafka ports: an idempotent acks=all producer and a group of three
 consumers that commit as they go, across a kill -9 of a partition's leader and a member
 leaving. The project's log checker judges the history: no acknowledged record lost, none
@@ -17,7 +18,7 @@ from chaos.history import Operation
 from cluster.client import LogClient
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until
-from tests.integration.kafka import history, kafka_cluster, workload
+from tests.integration.kafka import bootstrap, history, kafka_cluster, workload
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +45,7 @@ def group_offsets(cluster: LocalCluster, group: str) -> dict[int, int]:
     return {p: o for (t, p), o in committed.items() if t == TOPIC}
 
 
-@pytest.mark.parametrize("lib", ["confluent", "kafka-python", "aiokafka"])
+@pytest.mark.parametrize("lib", ["confluent", "kafka-python", "aiokafka", "franz-go"])
 def test_idempotent_producer_and_a_group_of_three_across_a_leader_kill(
     lib: str, tmp_path: Path
 ) -> None:
@@ -58,15 +59,9 @@ def test_idempotent_producer_and_a_group_of_three_across_a_leader_kill(
 
         leader = asyncio.run(made())
         runs = tmp_path / "clients"
-        consumers = [
-            workload(
-                runs, f"c{i}", lib, "consume", cluster, TOPIC, "--group", "g", "--name", f"c{i}"
-            )
-            for i in (1, 2, 3)
-        ]
-        producer = workload(
-            runs, "producer", lib, "produce", cluster, TOPIC, "--count", str(RECORDS)
-        )
+        servers = bootstrap(cluster)
+        consumers = [workload(runs, f"c{i}", lib, "consume", servers, TOPIC) for i in (1, 2, 3)]
+        producer = workload(runs, "producer", lib, "produce", servers, TOPIC, count=RECORDS)
         try:
             wait_until(lambda: sum(log_end(cluster).values()) >= RECORDS // 6, SETTLE_S, "progress")
             cluster.kill(leader)  # kill -9 the leader of partition 0 mid-stream
@@ -85,7 +80,7 @@ def test_idempotent_producer_and_a_group_of_three_across_a_leader_kill(
             for c in consumers:
                 polls, _ = history(c.output(SETTLE_S))
                 ops += polls
-            reader = workload(runs, "final", "confluent", "read-all", cluster, TOPIC)
+            reader = workload(runs, "final", "confluent", "read-all", servers, TOPIC)
             final, _ = history(reader.output(SETTLE_S))
             ops += final
         finally:

@@ -42,7 +42,7 @@ from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, 
 
 from cluster import kafka_peer
 from cluster.waiting import wait_until
-from tests.integration.kafka import REQUIRE_ENV, Workload, history, kafka_cluster, kcat_path
+from tests.integration.kafka import REQUIRE_ENV, history, kafka_cluster, kcat_path, workload
 from tests.integration.kafka_wire import Wire
 
 pytestmark = pytest.mark.integration
@@ -138,7 +138,7 @@ def same(targets: list[Target], probe: Callable[[Target], Any]) -> Any:
 
 
 def run(t: Target, folder: Path, name: str, *argv: str) -> str:
-    w = Workload(folder / t.name, name, ["confluent", argv[0], t.bootstrap, *argv[1:]])
+    w = workload(folder / t.name, name, "confluent", argv[0], t.bootstrap, argv[1], count=60)
     try:
         return w.output(RUN_S)
     finally:
@@ -149,7 +149,7 @@ def test_librdkafka_places_and_reads_every_record_alike(
     targets: list[Target], tmp_path: Path
 ) -> None:
     def produced_and_read(t: Target) -> dict[str, Any]:
-        sent, _ = history(run(t, tmp_path, "producer", "produce", TOPIC, "--count", "60"))
+        sent, _ = history(run(t, tmp_path, "producer", "produce", TOPIC))
         read, _ = history(run(t, tmp_path, "reader", "read-all", TOPIC))
         return {
             "sent": sorted((op.input, op.key, op.output) for op in sent),
@@ -182,11 +182,7 @@ def test_a_group_of_two_commits_where_the_log_ends(targets: list[Target], tmp_pa
     def consumed(t: Target) -> dict[str, Any]:
         folder = tmp_path / t.name
         members = [
-            Workload(
-                folder,
-                f"c{i}",
-                ["confluent", "consume", t.bootstrap, TOPIC, "--group", "g2", "--name", f"c{i}"],
-            )
+            workload(folder, f"c{i}", "confluent", "consume", t.bootstrap, TOPIC, group="g2")
             for i in (1, 2)
         ]
         try:
