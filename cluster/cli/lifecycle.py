@@ -19,7 +19,7 @@ from chaos.disk.mounts import DiskError
 from chaos.disk.nodes import NodeDisks
 from cluster import state
 from cluster.cli.current import cluster_state
-from cluster.cli.endpoints import etcd_endpoints_line
+from cluster.cli.endpoints import etcd_endpoints_line, kafka_bootstrap_line
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
 from cluster.supervisor import serve_node_controls
@@ -128,6 +128,7 @@ def _print_started(cluster: LocalCluster) -> None:
     console.print(table)
     console.print(f"Toxiproxy API: http://{cluster.toxiproxy_api}   logs: {cluster.run_dir}/logs")
     console.print(etcd_endpoints_line(topo))
+    console.print(kafka_bootstrap_line(topo))
     if cluster.tls_dir is not None:
         d = cluster.tls_dir
         console.print(

@@ -14,7 +14,7 @@ from cluster import admin_client
 from cluster.backend import ProcessState, Run
 from cluster.cli.current import cluster_state
 from cluster.cli.disk import disks_table
-from cluster.cli.endpoints import etcd_endpoints_line
+from cluster.cli.endpoints import etcd_endpoints_line, kafka_bootstrap_line
 from cluster.cli.node import process_states
 from cluster.state import ClusterState
 from cluster.supervisor import SupervisorError
@@ -45,6 +45,7 @@ def status() -> None:
         console.print(disks_table(controls))
     console.print(f"Toxiproxy API: http://{st.toxiproxy_api}   run folder: {st.run_dir}")
     console.print(etcd_endpoints_line(topo))
+    console.print(kafka_bootstrap_line(topo))
 
 
 def _process_states(st: ClusterState) -> dict[str, ProcessState]:
