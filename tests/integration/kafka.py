@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from chaos.history import Operation
+from chaos.history import History, Operation, pair
+from chaos.locking import replay
 from chaos.pytest_plugin import make_cluster, running
 from cluster.launcher import LocalCluster
 from services.log.kafka.door import INITIAL_DELAY_ENV
@@ -68,7 +69,7 @@ def kcat(cluster: LocalCluster, *args: str, stdin: str = "") -> str:
 
 
 class Workload:
-    """tests/clients/kafka_workload.py in its own process, its output in files (a pipe
+    """A Kafka client workload in its own process, its output in files (a pipe
     would fill and stall it); it runs until done, or until `stop()` closes its stdin."""
 
     def __init__(self, folder: Path, name: str, command: list[str]) -> None:
@@ -120,7 +121,7 @@ def workload(
     group: str = "g",
 ) -> Workload:
     """`lib`'s workload: franz-go's Go program (chaos/goclients/franzgo), or
-    tests/clients/kafka_workload.py for the Python clients; the same history either way."""
+    chaos/kafka_client.py for the Python clients; the same history either way."""
     if lib == "franz-go":
         command = [str(go_program("franzgo")), role, "-brokers", bootstrap_servers, "-topic", topic]
         command += ["-count", str(count), "-group", group, "-name", name]
@@ -128,7 +129,7 @@ def workload(
         command = [
             sys.executable,
             "-m",
-            "tests.clients.kafka_workload",
+            "chaos.kafka_client",
             lib,
             role,
             bootstrap_servers,
@@ -138,14 +139,11 @@ def workload(
 
 
 def history(output: str) -> tuple[list[Operation], list[dict[str, Any]]]:
-    """The operations a workload wrote, and its other lines (what it found committed)."""
-    ops, other = [], []
+    """The operations a workload's events make, and its other lines (what it found
+    committed)."""
+    events = History(started_ns=0)  # times as CLOCK_MONOTONIC has them
+    other = []
     for line in output.splitlines():
-        op = json.loads(line)
-        if op["f"] in ("send", "poll"):
-            if op["f"] == "poll":
-                op["output"] = [tuple(r) for r in op["output"]]
-            ops.append(Operation(**op))
-        else:
-            other.append(op)
-    return ops, other
+        if replay(line, events) is None:
+            other.append(json.loads(line))
+    return list(pair(events.events)), other

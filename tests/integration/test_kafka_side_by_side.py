@@ -190,16 +190,10 @@ def test_a_group_of_two_commits_where_the_log_ends(targets: list[Target], tmp_pa
             def all_read() -> bool:
                 seen = 0
                 for m in members:
-                    text = (
-                        (folder / f"{m._out.name}").read_text()
-                        if (folder / m._out.name).exists()
-                        else ""
-                    )
-                    seen += sum(
-                        len(json.loads(line)["output"])
-                        for line in text.splitlines()
-                        if '"poll"' in line
-                    )
+                    for line in m.written().splitlines():
+                        event = json.loads(line)
+                        if event.get("f") == "poll" and event.get("type") == "ok":
+                            seen += len(event["value"])
                 return seen >= 60
 
             wait_until(all_read, RUN_S, f"{t.name}: the group to read everything")
@@ -209,11 +203,12 @@ def test_a_group_of_two_commits_where_the_log_ends(targets: list[Target], tmp_pa
         finally:
             for m in members:
                 m.kill()
-        values = sorted(v for ops, _ in outputs for op in ops for _, v in op.output)
+        polls = [op for ops, _ in outputs for op in ops if op.f == "poll"]
+        values = sorted(v for op in polls for _, v in op.output)
         committed: dict[str, int] = {}
         for _, other in outputs:
             for line in other:
-                committed |= line["output"]
+                committed |= line["committed"]
         return {"values": values, "committed": dict(sorted(committed.items()))}
 
     result = same(targets, consumed)

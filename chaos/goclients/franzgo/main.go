@@ -3,7 +3,8 @@
 // history lines as tests/clients/kafka_workload.py, one JSON object per operation:
 //
 //	franzgo produce -brokers B -topic T -count N   franz-go's default producer:
-//	                                              idempotent, acks=all
+//	                                              idempotent, acks=all; it stops early
+//	                                              when stdin closes
 //	franzgo consume -brokers B -topic T -group G -name C
 //	                                              a group member that commits after every
 //	                                              poll until stdin closes, then leaves
@@ -28,15 +29,26 @@ var (
 	outMu sync.Mutex
 )
 
+// op is one operation; it is written as its invoke and its completion, the events
+// chaos.locking.replay reads (their times from CLOCK_MONOTONIC, the parent's clock).
 type op struct {
+	Process string
+	F       string
+	Key     string
+	Input   any
+	Output  any
+	Outcome string
+	StartNs int64
+	EndNs   int64
+}
+
+type event struct {
 	Process string `json:"process"`
+	Type    string `json:"type"`
 	F       string `json:"f"`
 	Key     string `json:"key"`
-	Input   any    `json:"input"`
-	Output  any    `json:"output"`
-	Outcome string `json:"outcome"`
-	StartNs int64  `json:"start_ns"`
-	EndNs   int64  `json:"end_ns"`
+	AtNs    int64  `json:"at_ns"`
+	Value   any    `json:"value"`
 }
 
 // monotonic: CLOCK_MONOTONIC in ns, the clock the Python side's time.monotonic_ns reads.
@@ -46,9 +58,14 @@ var baseNs = monotonicNs()
 func now() int64 { return baseNs + int64(time.Since(base)) }
 
 func emit(o op) {
+	say(event{o.Process, "invoke", o.F, o.Key, o.StartNs, o.Input})
+	say(event{o.Process, o.Outcome, o.F, o.Key, o.EndNs, o.Output})
+}
+
+func say(line any) {
 	outMu.Lock()
 	defer outMu.Unlock()
-	if err := out.Encode(o); err != nil {
+	if err := out.Encode(line); err != nil {
 		panic(err)
 	}
 }
@@ -88,8 +105,9 @@ func produce(seeds []string, topic string, count int) error {
 		return err
 	}
 	defer client.Close()
+	closed := stdinClosed()
 	var wg sync.WaitGroup
-	for i := 0; i < count; i++ {
+	for i := 0; i < count && !isClosed(closed); i++ {
 		value := fmt.Sprintf("v%d", i)
 		start := now()
 		wg.Add(1)
@@ -117,8 +135,7 @@ func consume(seeds []string, topic, group, name string) error {
 	if err != nil {
 		return err
 	}
-	closed := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(closed) }()
+	closed := stdinClosed()
 	for {
 		select {
 		case <-closed:
@@ -139,8 +156,12 @@ func consume(seeds []string, topic, group, name string) error {
 		}
 		if len(byPartition) > 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			start := now()
 			if err := client.CommitUncommittedOffsets(ctx); err != nil {
-				emit(op{name, "commit", topic, nil, err.Error(), "fail", start, now()})
+				for p, records := range byPartition {
+					next := []any{records[len(records)-1][0].(int64) + 1, nil}
+					emit(op{name, "commit", fmt.Sprintf("%s/%d", topic, p), next, err.Error(), "fail", start, now()})
+				}
 			}
 			cancel()
 		}
@@ -159,6 +180,22 @@ func leave(client *kgo.Client, topic, name string) error {
 	}
 	client.LeaveGroup()
 	client.Close()
-	emit(op{name, "committed", topic, nil, committed, "ok", now(), now()})
+	say(map[string]any{"committed": committed})
 	return nil
+}
+
+// stdinClosed is closed once stdin ends: the parent's way to say "stop".
+func stdinClosed() chan struct{} {
+	closed := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(closed) }()
+	return closed
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

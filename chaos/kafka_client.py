@@ -1,25 +1,31 @@
-"""A Kafka client workload in a process of its own, written as a history for the log checker
-(chaos/checkers/log.py): one JSON line per operation on stdout.
+"""Real Kafka clients as workloads, each in a process of its own, written as history events
+(chaos.locking.printer: JSON lines with their monotonic times) for the log and commit
+checkers. The chaos experiments and the tests of the Kafka door run them.
 
-    python -m tests.clients.kafka_workload LIB produce BOOTSTRAP TOPIC --count N
-    python -m tests.clients.kafka_workload LIB consume BOOTSTRAP TOPIC --group G --name c1
-    python -m tests.clients.kafka_workload LIB read-all BOOTSTRAP TOPIC
+    python -m chaos.kafka_client LIB produce BOOTSTRAP TOPIC --count N [--acks 1]
+    python -m chaos.kafka_client LIB consume BOOTSTRAP TOPIC --group G --name c1
+    python -m chaos.kafka_client LIB read-all BOOTSTRAP TOPIC
 
 LIB is confluent (librdkafka), kafka-python or aiokafka. `produce` sends N unique values
-with acks=all and idempotence on, one operation each ("send": its offset when
-acknowledged). `consume` polls as a member of group G, committing after each poll, until
-its stdin closes; then it commits and leaves the group. `read-all` reads every partition
-from its start to its end outside any group ("poll" operations of the process "final").
-Each line: {"process", "f", "key": "topic/partition", "input", "output", "outcome",
-"start_ns", "end_ns"}. The last line of `consume` is {"f": "committed", "output": {...}},
-the group's offsets as the client fetched them after its last commit.
+(or, with --duration-s, as many as it can in that time; either way it stops early when
+its stdin closes) with acks=all and idempotence on
+(--acks 1: acks=1, idempotence off), one "send" operation each: its offset when
+acknowledged (-1: acknowledged without one). `consume` polls as a member of group G,
+committing after each poll ("poll", "commit" [offset, None] per partition), until its
+stdin closes; then it commits and leaves the group, and prints {"committed": {...}}, the
+group's offsets as it fetched them. A line "pause" on its stdin (confluent) makes it
+stop after its next poll with records, print {"ready": true} and wait for "go" before it
+commits: the parent stops it there. `read-all` reads every partition from its start to
+its end outside any group ("poll" operations of the process "final").
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import queue
 import sys
 import threading
 import time
@@ -31,8 +37,40 @@ PARTITIONS_WAIT_S = 60.0
 ROUND_TRIP_S = 30.0
 
 
-def emit(**op: Any) -> None:
-    print(json.dumps(op), flush=True)
+def emit(
+    process: str,
+    f: str,
+    key: str,
+    input: Any,
+    output: Any,
+    outcome: str,
+    start_ns: int,
+    end_ns: int,
+) -> None:
+    """One operation, as its invoke and its completion (chaos.locking.replay reads them)."""
+    lines = [
+        {
+            "process": process,
+            "type": "invoke",
+            "f": f,
+            "key": key,
+            "at_ns": start_ns,
+            "value": input,
+        },
+        {"process": process, "type": outcome, "f": f, "key": key, "at_ns": end_ns, "value": output},
+    ]
+    with _printing:
+        for line in lines:
+            print(json.dumps(line), flush=True)
+
+
+def said(**fields: Any) -> None:
+    """A line that is not an event (what a consumer found committed, that it is ready)."""
+    with _printing:
+        print(json.dumps(fields), flush=True)
+
+
+_printing = threading.Lock()  # librdkafka's delivery callbacks run on its own threads
 
 
 def now() -> int:
@@ -57,31 +95,22 @@ def polled(
     end = now()
     for partition, records in sorted(by_partition.items()):
         if records:
-            emit(
-                process=process,
-                f="poll",
-                key=f"{topic}/{partition}",
-                input=None,
-                output=records,
-                outcome="ok",
-                start_ns=start,
-                end_ns=end,
-            )
+            emit(process, "poll", f"{topic}/{partition}", None, records, "ok", start, end)
 
 
 # -- librdkafka (confluent-kafka) ------------------------------------------------------------
 
 
-def confluent_produce(bootstrap: str, topic: str, count: int) -> None:
+def confluent_produce(bootstrap: str, topic: str, count: int, acks: str, duration_s: float) -> None:
     from confluent_kafka import Producer
 
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
+            "enable.idempotence": acks == "all",
+            "acks": acks,
             "linger.ms": 5,
-            "message.timeout.ms": 120000,
+            "message.timeout.ms": 10_000 if duration_s else 120_000,
         }
     )
     started: dict[str, int] = {}
@@ -90,38 +119,26 @@ def confluent_produce(bootstrap: str, topic: str, count: int) -> None:
         value = msg.value().decode()
         key = f"{topic}/{msg.partition()}"
         if err is None:
-            emit(
-                process="producer",
-                f="send",
-                key=key,
-                input=value,
-                output=msg.offset(),
-                outcome="ok",
-                start_ns=started[value],
-                end_ns=now(),
-            )
+            offset = msg.offset() if msg.offset() >= 0 else -1  # acks=1: acknowledged, no offset
+            emit("producer", "send", key, value, offset, "ok", started[value], now())
         else:
-            emit(
-                process="producer",
-                f="send",
-                key=key,
-                input=value,
-                output=str(err),
-                outcome="fail" if not err.retriable() else "info",
-                start_ns=started[value],
-                end_ns=now(),
-            )
+            outcome = "info" if err.retriable() or err.code() < 0 else "fail"
+            emit("producer", "send", key, value, str(err), outcome, started[value], now())
 
-    for i in range(count):
+    deadline = time.monotonic() + duration_s
+    closed = stdin_closed()
+    for i in range(count) if not duration_s else itertools.count():
+        if closed.is_set() or (duration_s and time.monotonic() >= deadline):
+            break
         value = f"v{i}"
         started[value] = now()
         producer.produce(topic, value=value.encode(), key=str(i).encode(), on_delivery=delivered)
         producer.poll(0.005)
-    producer.flush(120)
+    producer.flush(30)
 
 
 def confluent_consume(bootstrap: str, topic: str, group: str, name: str) -> None:
-    from confluent_kafka import Consumer, KafkaException
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer(
         {
@@ -135,8 +152,13 @@ def confluent_consume(bootstrap: str, topic: str, group: str, name: str) -> None
         }
     )
     consumer.subscribe([topic])
-    closed = stdin_closed()
-    while not closed.is_set():
+    commands = stdin_commands()
+    pause_next = False
+    while True:
+        command = commands.get() if not commands.empty() else ""
+        if command == "stop":
+            break
+        pause_next = pause_next or command == "pause"
         start = now()
         messages = consumer.consume(num_messages=200, timeout=POLL_S)
         by_partition: dict[int, list[tuple[int, str]]] = {}
@@ -144,33 +166,43 @@ def confluent_consume(bootstrap: str, topic: str, group: str, name: str) -> None
             if m.error() is None:
                 by_partition.setdefault(m.partition(), []).append((m.offset(), m.value().decode()))
         polled(name, topic, by_partition, start)
-        if by_partition:
-            try:
-                consumer.commit(asynchronous=False)
-            except KafkaException as e:  # a rebalance under way: the next owner reads again
-                emit(
-                    process=name,
-                    f="commit",
-                    key=topic,
-                    input=None,
-                    output=str(e),
-                    outcome="fail",
-                    start_ns=start,
-                    end_ns=now(),
-                )
+        if not by_partition:
+            continue
+        if pause_next:  # stopped here, between its poll and its commit
+            pause_next = False
+            said(ready=True)
+            while commands.get() != "go":
+                pass
+        # the offsets it processed, committed explicitly: what the zombie commits late
+        offsets = {p: records[-1][0] + 1 for p, records in by_partition.items()}
+        start = now()
+        try:
+            consumer.commit(
+                offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
+                asynchronous=False,
+            )
+            outcome, answer = "ok", None
+        except KafkaException as e:  # refused: a rebalance moved its partitions on
+            outcome, answer = "fail", str(e.args[0])
+        for p, o in sorted(offsets.items()):
+            emit(name, "commit", f"{topic}/{p}", [o, None], answer, outcome, start, now())
     partitions = consumer.assignment()
     committed = consumer.committed(partitions, timeout=ROUND_TRIP_S) if partitions else []
     consumer.close()
-    emit(
-        process=name,
-        f="committed",
-        key=topic,
-        input=None,
-        output={str(tp.partition): tp.offset for tp in committed},
-        outcome="ok",
-        start_ns=now(),
-        end_ns=now(),
-    )
+    said(committed={str(tp.partition): tp.offset for tp in committed})
+
+
+def stdin_commands() -> queue.Queue[str]:
+    """Lines from stdin as they come; "stop" once it ends (the test's way to say stop)."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            lines.put(line.strip())
+        lines.put("stop")
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
 
 
 def confluent_read_all(bootstrap: str, topic: str) -> None:
@@ -181,9 +213,7 @@ def confluent_read_all(bootstrap: str, topic: str) -> None:
     )
     meta = consumer.list_topics(topic, timeout=ROUND_TRIP_S)
     for partition in sorted(meta.topics[topic].partitions):
-        low, high = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=ROUND_TRIP_S
-        )
+        low, high = _watermarks(consumer, TopicPartition(topic, partition))
         consumer.assign([TopicPartition(topic, partition, low)])
         records: list[tuple[int, str]] = []
         deadline = time.monotonic() + PARTITIONS_WAIT_S
@@ -195,17 +225,24 @@ def confluent_read_all(bootstrap: str, topic: str) -> None:
             for m in consumer.consume(num_messages=1000, timeout=POLL_S):
                 if m.error() is None:
                     records.append((m.offset(), m.value().decode()))
-        emit(
-            process="final",
-            f="poll",
-            key=f"{topic}/{partition}",
-            input=None,
-            output=records,
-            outcome="ok",
-            start_ns=now(),
-            end_ns=now(),
-        )
+        emit("final", "poll", f"{topic}/{partition}", None, records, "ok", now(), now())
     consumer.close()
+
+
+def _watermarks(consumer: Any, where: Any) -> tuple[int, int]:
+    """The partition's (low, high) watermarks, asked again while its leader moves (the
+    client's metadata may still name the old one; librdkafka does not retry this)."""
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + PARTITIONS_WAIT_S
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(where, timeout=ROUND_TRIP_S)
+            return int(low), int(high)
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL_S)
 
 
 # -- kafka-python ----------------------------------------------------------------------------
@@ -221,33 +258,27 @@ def kafka_python_produce(bootstrap: str, topic: str, count: int) -> None:
         linger_ms=5,
         delivery_timeout_ms=120000,
     )
+    closed = stdin_closed()
     for i in range(count):
+        if closed.is_set():
+            break
         value = f"v{i}"
         start = now()
 
         def done(meta: Any, value: str = value, start: int = start) -> None:
             emit(
-                process="producer",
-                f="send",
-                key=f"{topic}/{meta.partition}",
-                input=value,
-                output=meta.offset,
-                outcome="ok",
-                start_ns=start,
-                end_ns=now(),
+                "producer",
+                "send",
+                f"{topic}/{meta.partition}",
+                value,
+                meta.offset,
+                "ok",
+                start,
+                now(),
             )
 
         def failed(exc: Any, value: str = value, start: int = start) -> None:
-            emit(
-                process="producer",
-                f="send",
-                key=f"{topic}/?",
-                input=value,
-                output=str(exc),
-                outcome="info",
-                start_ns=start,
-                end_ns=now(),
-            )
+            emit("producer", "send", f"{topic}/?", value, str(exc), "info", start, now())
 
         producer.send(topic, key=str(i).encode(), value=value.encode()).add_callback(
             done
@@ -283,28 +314,12 @@ def kafka_python_consume(bootstrap: str, topic: str, group: str, name: str) -> N
             try:
                 consumer.commit()
             except KafkaError as e:
-                emit(
-                    process=name,
-                    f="commit",
-                    key=topic,
-                    input=None,
-                    output=str(e),
-                    outcome="fail",
-                    start_ns=start,
-                    end_ns=now(),
-                )
+                for p, records in sorted(by_partition.items()):
+                    offset = [records[-1][0] + 1, None]
+                    emit(name, "commit", f"{topic}/{p}", offset, str(e), "fail", start, now())
     committed = {str(tp.partition): consumer.committed(tp) for tp in consumer.assignment()}
     consumer.close()
-    emit(
-        process=name,
-        f="committed",
-        key=topic,
-        input=None,
-        output=committed,
-        outcome="ok",
-        start_ns=now(),
-        end_ns=now(),
-    )
+    said(committed=committed)
 
 
 # -- aiokafka --------------------------------------------------------------------------------
@@ -331,30 +346,24 @@ def aiokafka_produce(bootstrap: str, topic: str, count: int) -> None:
                     topic, key=str(i).encode(), value=value.encode()
                 )
             except Exception as e:  # the client gave up: the record may still be written
-                emit(
-                    process="producer",
-                    f="send",
-                    key=f"{topic}/?",
-                    input=value,
-                    output=str(e),
-                    outcome="info",
-                    start_ns=start,
-                    end_ns=now(),
-                )
+                emit("producer", "send", f"{topic}/?", value, str(e), "info", start, now())
                 return
             emit(
-                process="producer",
-                f="send",
-                key=f"{topic}/{meta.partition}",
-                input=value,
-                output=meta.offset,
-                outcome="ok",
-                start_ns=start,
-                end_ns=now(),
+                "producer",
+                "send",
+                f"{topic}/{meta.partition}",
+                value,
+                meta.offset,
+                "ok",
+                start,
+                now(),
             )
 
         sends = []
+        closed = stdin_closed()
         for i in range(count):
+            if closed.is_set():
+                break
             sends.append(asyncio.create_task(send(i)))
             await asyncio.sleep(0.005)
         await asyncio.gather(*sends)
@@ -392,36 +401,22 @@ def aiokafka_consume(bootstrap: str, topic: str, group: str, name: str) -> None:
                 try:
                     await consumer.commit()
                 except KafkaError as e:
-                    emit(
-                        process=name,
-                        f="commit",
-                        key=topic,
-                        input=None,
-                        output=str(e),
-                        outcome="fail",
-                        start_ns=start,
-                        end_ns=now(),
-                    )
+                    for p, records in sorted(by_partition.items()):
+                        offset = [records[-1][0] + 1, None]
+                        emit(name, "commit", f"{topic}/{p}", offset, str(e), "fail", start, now())
         committed = {
             str(tp.partition): await consumer.committed(tp) for tp in consumer.assignment()
         }
         await consumer.stop()
-        emit(
-            process=name,
-            f="committed",
-            key=topic,
-            input=None,
-            output=committed,
-            outcome="ok",
-            start_ns=now(),
-            end_ns=now(),
-        )
+        said(committed=committed)
 
     asyncio.run(run())
 
 
 PRODUCE = {
-    "confluent": confluent_produce,
+    "confluent": lambda bootstrap, topic, count: confluent_produce(
+        bootstrap, topic, count, "all", 0
+    ),
     "kafka-python": kafka_python_produce,
     "aiokafka": aiokafka_produce,
 }
@@ -441,8 +436,12 @@ def main() -> None:
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--group", default="g")
     p.add_argument("--name", default="c")
+    p.add_argument("--acks", choices=["all", "1"], default="all")
+    p.add_argument("--duration-s", type=float, default=0.0)
     a = p.parse_args()
-    if a.role == "produce":
+    if a.role == "produce" and a.lib == "confluent":
+        confluent_produce(a.bootstrap, a.topic, a.count, a.acks, a.duration_s)
+    elif a.role == "produce":
         PRODUCE[a.lib](a.bootstrap, a.topic, a.count)
     elif a.role == "consume":
         CONSUME[a.lib](a.bootstrap, a.topic, a.group, a.name)
