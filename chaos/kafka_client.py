@@ -119,7 +119,9 @@ def confluent_produce(bootstrap: str, topic: str, count: int, acks: str, duratio
         value = msg.value().decode()
         key = f"{topic}/{msg.partition()}"
         if err is None:
-            offset = msg.offset() if msg.offset() >= 0 else -1  # acks=1: acknowledged, no offset
+            offset = msg.offset()
+            if offset is None or offset < 0:  # acks=1 here: acknowledged before it has one
+                offset = -1
             emit("producer", "send", key, value, offset, "ok", started[value], now())
         else:
             outcome = "info" if err.retriable() or err.code() < 0 else "fail"
@@ -137,7 +139,9 @@ def confluent_produce(bootstrap: str, topic: str, count: int, acks: str, duratio
     producer.flush(30)
 
 
-def confluent_consume(bootstrap: str, topic: str, group: str, name: str) -> None:
+def confluent_consume(
+    bootstrap: str, topic: str, group: str, name: str, session_ms: int = SESSION_MS
+) -> None:
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     consumer = Consumer(
@@ -147,8 +151,8 @@ def confluent_consume(bootstrap: str, topic: str, group: str, name: str) -> None
             "client.id": name,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-            "session.timeout.ms": SESSION_MS,
-            "heartbeat.interval.ms": 500,
+            "session.timeout.ms": session_ms,
+            "heartbeat.interval.ms": min(500, session_ms // 4),
         }
     )
     consumer.subscribe([topic])
@@ -438,11 +442,14 @@ def main() -> None:
     p.add_argument("--name", default="c")
     p.add_argument("--acks", choices=["all", "1"], default="all")
     p.add_argument("--duration-s", type=float, default=0.0)
+    p.add_argument("--session-ms", type=int, default=SESSION_MS)
     a = p.parse_args()
     if a.role == "produce" and a.lib == "confluent":
         confluent_produce(a.bootstrap, a.topic, a.count, a.acks, a.duration_s)
     elif a.role == "produce":
         PRODUCE[a.lib](a.bootstrap, a.topic, a.count)
+    elif a.role == "consume" and a.lib == "confluent":
+        confluent_consume(a.bootstrap, a.topic, a.group, a.name, a.session_ms)
     elif a.role == "consume":
         CONSUME[a.lib](a.bootstrap, a.topic, a.group, a.name)
     else:

@@ -4,6 +4,8 @@ from chaos.experiments import (
     disruptive_rejoin,
     double_apply,
     etcd_lock_pause,
+    kafka_lost_ack,
+    kafka_zombie_consumer,
     limiter_partition,
     lock_gc_pause,
     lost_ack,
@@ -33,6 +35,8 @@ EXPERIMENTS: dict[str, Experiment] = {
         overload_cascade.EXPERIMENT,
         retry_storm.EXPERIMENT,
         etcd_lock_pause.EXPERIMENT,
+        kafka_lost_ack.EXPERIMENT,
+        kafka_zombie_consumer.EXPERIMENT,
     )
 }
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from services.log.commands import PARTITION_COMMANDS, Trim
 from services.log.meta import MetaState
 from services.log.partition import PartitionState
+from services.log.tail import ProducedTail
 from services.log.topic import TopicMeta
 from services.replicated import Replicas, ReplicatedGroup, UnknownGroup
 from services.runtime import errors, logs
@@ -48,6 +49,7 @@ class PartitionHost:
         self._replicas = replicas
         self._meta = meta
         self.hosted: dict[str, Hosted] = {}  # group id -> what it is
+        self._tails: dict[str, ProducedTail] = {}  # group id -> where its next batch starts
         self._changed = asyncio.Event()
         self._changed.set()  # reconcile once at start, whatever was restored
         meta.listeners.add(self._changed.set)
@@ -55,6 +57,11 @@ class PartitionHost:
     def group(self, group_id: str) -> ReplicatedGroup[PartitionState]:
         """A partition's group hosted here; UnknownGroup if it is not (yet, or any more)."""
         return self._replicas.group(group_id, PartitionState)
+
+    def reserve(self, group: ReplicatedGroup[PartitionState], records: int) -> int:
+        """The offset a batch proposed to `group` next will start at (-1: not known yet);
+        right before proposing it (tail.py)."""
+        return self._tails.setdefault(group.group, ProducedTail()).reserve(group, records)
 
     # -- keeping the hosted groups equal to the metadata ------------------------------------
 
@@ -74,6 +81,7 @@ class PartitionHost:
         }
         for group_id in [g for g in self.hosted if g not in wanted]:
             del self.hosted[group_id]
+            self._tails.pop(group_id, None)
             with contextlib.suppress(UnknownGroup):  # never started here
                 await self._replicas.remove_group(group_id, destroy=True)
         for group_id, hosted in wanted.items():

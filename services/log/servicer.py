@@ -159,10 +159,11 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             fence = Fence(request.fence.name, request.fence.token)
         cmd = Produce(records, _now_ms(), producer, fence)
         encoded = PARTITION_COMMANDS.encode(cmd)
+        base = self._partitions.reserve(group, len(records))
         if request.acks == log_pb2.LEADER:
             await group.propose_appended(encoded, context)
             return log_pb2.ProduceResponse(
-                partition=partition, base_offset=-1, log_append_time_ms=cmd.ts
+                partition=partition, base_offset=base, log_append_time_ms=cmd.ts
             )
         result = answered(await group.propose(encoded, context), Produced)
         return log_pb2.ProduceResponse(

@@ -179,6 +179,12 @@ class RaftNode:
     def is_leader(self) -> bool:
         return self.core is not None and self.core.role is Role.LEADER
 
+    def settled(self) -> bool:
+        """Nothing this node was asked to propose waits to be appended or applied: its
+        state machine holds its whole log."""
+        core = self.core
+        return core is not None and not self._commands and core.log.applied == core.log.last_index
+
     def caught_up(self, peer: NodeId) -> bool:
         """On a leader: `peer` holds every entry this leader has."""
         core = self.core

@@ -57,6 +57,11 @@ class ReplicatedGroup(Generic[S]):
     def is_leader(self) -> bool:
         return self._node.is_leader()
 
+    def settled(self) -> bool:
+        """Whether the state machine holds this replica's whole log, with nothing proposed
+        here still on its way (so the state is where the next proposal starts)."""
+        return self._node.settled()
+
     def is_campaigning(self) -> bool:
         """Whether this replica has given up on its leader and seeks an election: it has
         heard from no leader for an election timeout (cut off, or the leader is gone)."""

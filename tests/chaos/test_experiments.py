@@ -30,6 +30,8 @@ DURATIONS_S = {
     "overload-cascade": 6.0,
     "retry-storm": 10.0,
     "etcd-lock-pause": 6.0,
+    "kafka-lost-ack": 6.0,
+    "kafka-zombie-consumer": 8.0,
 }
 
 

@@ -2,8 +2,8 @@
 
 acks=-1 answers once the batch is committed and applied (its offsets known); acks=1 once
 this leader alone has it in its log (Kafka's acks=1 loss: a leader that dies before the
-followers copy it takes the batch with it), with base offset -1 since offsets are given
-at apply; acks=0 gets no answer at all. Idempotent batches (producer id >= 0) carry
+followers copy it takes the batch with it), with the offset the leader reckons it will
+get (services/log/tail.py); acks=0 gets no answer at all. Idempotent batches (producer id >= 0) carry
 their sequence into the partition's producer state: a retried batch among the last
 five is answered with its first offsets, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER, an old
 epoch INVALID_PRODUCER_EPOCH, as a Kafka broker answers.
@@ -119,8 +119,9 @@ async def _append(door: Door, group: Any, batch: Batch, acks: int, deadline: Dea
         )
     rows = [[r.key, r.value, r.timestamp_ms, [list(h) for h in r.headers]] for r in batch.records]
     cmd = PARTITION_COMMANDS.encode(Produce(rows, int(time.time() * 1000), producer))
+    base = door.log.partitions.reserve(group, len(rows))
     if acks != -1:
         await group.propose_appended(cmd, deadline)
-        return -1
+        return base
     result = answered(await group.propose(cmd, deadline), Produced)
     return result.base_offset
