@@ -119,7 +119,7 @@ soak-chaos: setup
 
 # What bench/ runs its peers and load with: ghz (Go, pinned), etcd, etcdctl and nats-server
 # (Debian packages, installed when absent), nats-py.
-bench-tools: setup $(GHZ) $(ETCD_BENCHMARK)
+bench-tools: setup kafka $(GHZ) $(ETCD_BENCHMARK)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	@command -v etcd >/dev/null 2>&1 && command -v etcdctl >/dev/null 2>&1 && command -v nats-server >/dev/null 2>&1 || { \
 		command -v apt-get >/dev/null 2>&1 || { echo "install etcd, etcdctl and nats-server (no apt-get here)"; exit 1; }; \
@@ -146,6 +146,7 @@ bench: bench-tools
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/tenant_isolation.py
 	$(BIN)/python bench/etcd_api.py
+	$(BIN)/python bench/kafka.py
 
 # CI runs the side-by-side harnesses for a second each, so they cannot rot unnoticed.
 bench-smoke: bench-tools
@@ -154,6 +155,7 @@ bench-smoke: bench-tools
 	$(BIN)/python bench/cli.py --runs 1 --out /tmp/faultlab-bench-smoke-cli.json
 	$(BIN)/python bench/tenant_isolation.py --seconds 1 --out /tmp/faultlab-bench-smoke-tenants.json
 	$(BIN)/python bench/etcd_api.py --total 200 --clients 1 --out /tmp/faultlab-bench-smoke-etcd.json
+	$(BIN)/python bench/kafka.py --seconds 1 --out /tmp/faultlab-bench-smoke-kafka.json
 
 # The compose path for real. A Docker engine (the one DOCKER_HOST or /var/run/docker.sock
 # answers on, or a dockerd of the test's own), images built without any registry

@@ -12,6 +12,9 @@ per request and librdkafka's batching; then the partition read back. NATS JetStr
 - faultlab, three log nodes (fsync=batch: every acknowledged batch is on disk on a
   quorum), through each node's Kafka port and its Toxiproxy link.
 
+Each run first produces for half its time unmeasured (the JVM compiles Kafka's hot paths
+meanwhile); the read-back then reads the whole partition, warm-up included.
+
 Writes bench/results/kafka.json.
 """
 
@@ -88,6 +91,7 @@ def main() -> None:
                 asyncio.run(made())
 
             ours = runs(bootstrap, args.seconds, create)
+        (Path(tmp) / "nats").mkdir()
         with nats_cluster(Path(tmp) / "nats") as urls:
             nats_runs = asyncio.run(jetstream(urls, args.seconds))
     results = {

@@ -3,7 +3,8 @@ process of its own, its result as one JSON line.
 
     python bench/kafka_load.py BOOTSTRAP TOPIC --seconds 5 --outstanding 256 [--batching]
 
-Produce for `seconds` with acks=all, never more than `outstanding` records unacknowledged
+Produce for --warmup-seconds unmeasured (a JVM broker compiles its hot paths meanwhile),
+then for `seconds` with acks=all, never more than `outstanding` records unacknowledged
 (1: each waits for the last; 256: a window). Without --batching each record is its own
 request (batch.num.messages=1, linger.ms=0); with it librdkafka batches as it does by
 default (linger.ms=5). Then consume the partition from its start to its end, outside any
@@ -24,7 +25,7 @@ RECORD = b"x" * 100
 
 
 def produce(
-    bootstrap: str, topic: str, seconds: float, outstanding: int, batching: bool
+    bootstrap: str, topic: str, seconds: float, warmup_s: float, outstanding: int, batching: bool
 ) -> dict[str, float]:
     config = {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False}
     if batching:
@@ -44,9 +45,14 @@ def produce(
             latencies.append((time.perf_counter() - sent) * 1000)
 
     producer.list_topics(topic, timeout=30)
+    warm_until = time.monotonic() + warmup_s
+    measuring = warmup_s <= 0
     started = time.monotonic()
-    deadline = started + seconds
+    deadline = started + warmup_s + seconds
     while time.monotonic() < deadline:
+        if not measuring and time.monotonic() >= warm_until:
+            measuring, acknowledged, started = True, 0, time.monotonic()
+            latencies.clear()
         if in_flight < outstanding:
             sent = time.perf_counter()
             producer.produce(
@@ -96,8 +102,9 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--outstanding", type=int, default=1)
     p.add_argument("--batching", action="store_true")
+    p.add_argument("--warmup-seconds", type=float, default=0.0)
     a = p.parse_args()
-    result = produce(a.bootstrap, a.topic, a.seconds, a.outstanding, a.batching)
+    result = produce(a.bootstrap, a.topic, a.seconds, a.warmup_seconds, a.outstanding, a.batching)
     result["consume_records_per_s"] = consume(a.bootstrap, a.topic)
     print(json.dumps({"outstanding": a.outstanding, "batching": a.batching, **result}))
 

@@ -15,7 +15,6 @@ from chaos.history import History
 from cluster.launcher import child_pythonpath
 from services.runtime.topology import Topology
 
-
 # A final read prints a partition in one line: a 30 s run's is megabytes.
 LINE_LIMIT_BYTES = 256 * 1024 * 1024
 

@@ -168,7 +168,7 @@ def confluent_consume(
         by_partition: dict[int, list[tuple[int, str]]] = {}
         for m in messages:
             if m.error() is None:
-                by_partition.setdefault(m.partition(), []).append((m.offset(), m.value().decode()))
+                by_partition.setdefault(m.partition() or 0, []).append(_offset_value(m))
         polled(name, topic, by_partition, start)
         if not by_partition:
             continue
@@ -194,6 +194,11 @@ def confluent_consume(
     committed = consumer.committed(partitions, timeout=ROUND_TRIP_S) if partitions else []
     consumer.close()
     said(committed={str(tp.partition): tp.offset for tp in committed})
+
+
+def _offset_value(message: Any) -> tuple[int, str]:
+    """A consumed librdkafka message as the history has it (every value here is text)."""
+    return int(message.offset()), bytes(message.value() or b"").decode()
 
 
 def stdin_commands() -> queue.Queue[str]:
@@ -228,7 +233,7 @@ def confluent_read_all(bootstrap: str, topic: str) -> None:
         ):
             for m in consumer.consume(num_messages=1000, timeout=POLL_S):
                 if m.error() is None:
-                    records.append((m.offset(), m.value().decode()))
+                    records.append(_offset_value(m))
         emit("final", "poll", f"{topic}/{partition}", None, records, "ok", now(), now())
     consumer.close()
 

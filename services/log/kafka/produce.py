@@ -3,10 +3,10 @@
 acks=-1 answers once the batch is committed and applied (its offsets known); acks=1 once
 this leader alone has it in its log (Kafka's acks=1 loss: a leader that dies before the
 followers copy it takes the batch with it), with the offset the leader reckons it will
-get (services/log/tail.py); acks=0 gets no answer at all. Idempotent batches (producer id >= 0) carry
-their sequence into the partition's producer state: a retried batch among the last
-five is answered with its first offsets, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER, an old
-epoch INVALID_PRODUCER_EPOCH, as a Kafka broker answers.
+get (services/log/tail.py); acks=0 gets no answer at all. Idempotent batches (producer
+id >= 0) carry their sequence into the partition's producer state: a retried batch among
+the last five is answered with its first offsets, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER,
+an old epoch INVALID_PRODUCER_EPOCH, as a Kafka broker answers.
 """
 
 from __future__ import annotations
