@@ -26,7 +26,7 @@ import contextlib
 from dataclasses import dataclass
 
 from chaos import producing
-from chaos.checkers import commits
+from chaos.experiments import zombie_consumer
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import NEMESIS, History
 from chaos.kafka_children import KafkaClient, kafka_client
@@ -166,23 +166,7 @@ def _late_commit(data: RunData) -> str:
 
 
 def judge(data: RunData, mode: Mode) -> Finding:
-    result = commits.check(data.operations)
-    figures = result.figures()
-    late_md = _late_commit(data)
-    if result.valid:
-        summary = (
-            f"committed offsets only moved forward: {result.accepted} commits accepted, "
-            f"{result.refused} refused; {result.redelivered} records delivered twice"
-        )
-        return Finding(False, summary, late_md, figures)
-    parts = [
-        f"{by} moved {key} back from {before} to {after}"
-        for key, before, after, by in result.regressions[:3]
-    ]
-    if result.skips:
-        parts.append(f"{len(result.skips)} commit(s) past anything read")
-    summary = "; ".join(parts) + f"; {result.redelivered} records delivered twice"
-    return Finding(True, summary, late_md, figures)
+    return zombie_consumer.commit_finding(data, _late_commit(data))
 
 
 EXPERIMENT = Experiment(

@@ -202,9 +202,13 @@ def _late_commit(data: RunData) -> str:
 
 
 def judge(data: RunData, mode: Mode) -> Finding:
+    return commit_finding(data, _late_commit(data))
+
+
+def commit_finding(data: RunData, late_md: str) -> Finding:
+    """The commit checker's verdict on the run, with what became of the late commit."""
     result = commits.check(data.operations)
     figures = result.figures()
-    late_md = _late_commit(data)
     if result.valid:
         return Finding(
             False,

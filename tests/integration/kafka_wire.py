@@ -3,12 +3,15 @@ with kio (the protocol's published message definitions), answers read the same w
 
 from __future__ import annotations
 
+import datetime
 import io
 import socket
 import struct
 from typing import Any
 
 from kio.index import load_entity_module
+from kio.records.schema import NewRecordBatch, Record
+from kio.records.writers import write_batch
 from kio.schema.index import api_key_map
 from kio.schema.response_header.v0.header import ResponseHeader as ResponseHeaderV0
 from kio.schema.response_header.v1.header import ResponseHeader as ResponseHeaderV1
@@ -16,6 +19,7 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
 TIMEOUT_S = 30.0
+NOW = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)
 
 
 def entity(api_key: int, version: int, kind: EntityType) -> Any:
@@ -97,3 +101,23 @@ class Wire:
                 return None
             out += chunk
         return out
+
+
+def batch(values: list[bytes], producer_id: int = -1, sequence: int = -1) -> bytes:
+    """A record batch of `values` as kio writes it; idempotent when producer_id >= 0."""
+    out = io.BytesIO()
+    records = tuple(
+        Record(attributes=0, timestamp=NOW, offset=i, key=None, value=v, headers=())
+        for i, v in enumerate(values)
+    )
+    write_batch(
+        out,
+        NewRecordBatch(
+            producer_id=producer_id,
+            producer_epoch=0 if producer_id >= 0 else -1,
+            base_sequence=sequence,
+            attributes=0,
+            records=records,
+        ),
+    )
+    return out.getvalue()

@@ -8,14 +8,11 @@ store nothing. Through all of it the node goes on serving everyone else."""
 from __future__ import annotations
 
 import datetime
-import io
 import random
 import struct
 from collections.abc import Iterator
 
 import pytest
-from kio.records.schema import NewRecordBatch, Record
-from kio.records.writers import write_batch
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
@@ -25,12 +22,11 @@ from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, 
 
 from cluster.launcher import LocalCluster
 from tests.integration.kafka import kafka_cluster, kcat
-from tests.integration.kafka_wire import Wire
+from tests.integration.kafka_wire import Wire, batch
 
 pytestmark = pytest.mark.integration
 
 PRODUCE, FETCH, METADATA, API_VERSIONS, INIT_PRODUCER_ID = 0, 1, 3, 18, 22
-NOW = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -76,25 +72,6 @@ def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:
         wire.close()
     leader = answer.topics[0].partitions[0].leader_id
     return leader, next(b for b in (1, 2, 3) if b != leader)
-
-
-def batch(values: list[bytes], producer_id: int = -1, sequence: int = -1) -> bytes:
-    out = io.BytesIO()
-    records = tuple(
-        Record(attributes=0, timestamp=NOW, offset=i, key=None, value=v, headers=())
-        for i, v in enumerate(values)
-    )
-    write_batch(
-        out,
-        NewRecordBatch(
-            producer_id=producer_id,
-            producer_epoch=0 if producer_id >= 0 else -1,
-            base_sequence=sequence,
-            attributes=0,
-            records=records,
-        ),
-    )
-    return out.getvalue()
 
 
 def produce(

@@ -8,7 +8,6 @@ a cluster's size) are left out of the comparison."""
 from __future__ import annotations
 
 import datetime
-import io
 import json
 import os
 import struct
@@ -18,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kio.records.schema import NewRecordBatch, Record
-from kio.records.writers import write_batch
 from kio.schema.create_topics.v7.request import CreatableTopic, CreateTopicsRequest
 from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
@@ -43,12 +40,11 @@ from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, 
 from cluster import kafka_peer
 from cluster.waiting import wait_until
 from tests.integration.kafka import REQUIRE_ENV, history, kafka_cluster, kcat_path, workload
-from tests.integration.kafka_wire import Wire
+from tests.integration.kafka_wire import Wire, batch
 
 pytestmark = pytest.mark.integration
 
 TOPIC = "sbs"
-NOW = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)
 RUN_S = 120.0
 
 
@@ -213,25 +209,6 @@ def test_a_group_of_two_commits_where_the_log_ends(targets: list[Target], tmp_pa
 
     result = same(targets, consumed)
     assert len(result["values"]) >= 60
-
-
-def batch(values: list[bytes], producer_id: int = -1, sequence: int = -1) -> bytes:
-    out = io.BytesIO()
-    records = tuple(
-        Record(attributes=0, timestamp=NOW, offset=i, key=None, value=v, headers=())
-        for i, v in enumerate(values)
-    )
-    write_batch(
-        out,
-        NewRecordBatch(
-            producer_id=producer_id,
-            producer_epoch=0 if producer_id >= 0 else -1,
-            base_sequence=sequence,
-            attributes=0,
-            records=records,
-        ),
-    )
-    return out.getvalue()
 
 
 def produce(
