@@ -31,6 +31,7 @@ from cluster.images import build_images
 from cluster.launcher import REPO_ROOT
 from cluster.ports import free_port_block
 from services.runtime.topology import Group, Topology
+from tests.integration.kafka import kcat_path
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,8 @@ def test_the_cli_finds_a_cluster_started_by_a_plain_docker_compose_up(
     """No `faultlab up` and no state file: `docker compose up -d --wait` in a folder with
     the topology and the compose file rendered from it, as in the repository. Every
     command then finds that project, says so, and works: status, kv (direct and through
-    the gateway), lock, log, net, node, and down."""
+    the gateway), lock, log, net, node, and down; kcat reaches the log node's Kafka port
+    through its Toxiproxy link."""
     groups = (Group("kv", 3), Group("lock", 1), Group("log", 1), Group("gateway", 1))
     topology = Topology.build("127.0.0.1", 0, groups)
     topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))
@@ -217,6 +219,13 @@ def test_the_cli_finds_a_cluster_started_by_a_plain_docker_compose_up(
             in cli(
                 "log", "topic", "create", "orders", "--partitions", "1", "--replication", "1"
             ).stdout
+        )
+        kafka = ",".join(topology.wire_addresses("log"))  # the log node's Kafka link
+        kcat = [kcat_path(), "-b", kafka]
+        subprocess.run([*kcat, "-P", "-t", "orders"], input="by kcat\n", text=True, check=True)
+        read = [*kcat, "-C", "-t", "orders", "-o", "beginning", "-e", "-f", "%s\n"]
+        assert (
+            subprocess.run(read, capture_output=True, text=True, timeout=60).stdout == "by kcat\n"
         )
         assert "kv1_to_kv2" in cli("net", "partition", "kv1", "kv2,kv3").stdout
         cli("net", "heal")
