@@ -31,6 +31,7 @@ app = typer.Typer(no_args_is_help=True)
 topic_app = typer.Typer(no_args_is_help=True)
 app.add_typer(topic_app, name="topic", help="Create, delete, list and describe topics.")
 console = Console()
+READY_BASE_S, READY_PER_PARTITION_S = 30.0, 0.25  # how long `topic create` waits for leaders
 err = Console(stderr=True)
 PRODUCE_BATCH = 500  # lines from stdin sent as one batch, at most
 
@@ -60,7 +61,14 @@ def create(
 
     async def go(c: LogClient) -> log_pb2.Topic:
         topic = await c.create_topic(name, partitions, replication, retention)
-        await c.wait_until_ready(name)
+        with console.status(f"waiting for {name}'s leaders") as status:
+
+            def progress(ready: int, total: int) -> None:
+                status.update(f"waiting for {name}'s leaders: {ready} of {total} partitions led")
+
+            # a leader per partition: elections in parallel, a second or so each at worst
+            wait_s = READY_BASE_S + READY_PER_PARTITION_S * partitions
+            await c.wait_until_ready(name, timeout_s=wait_s, on_progress=progress)
         return topic
 
     topic = _run(go)

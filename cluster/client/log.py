@@ -112,11 +112,19 @@ class LogClient(Client):
         """The topic's partitions, from the cached metadata."""
         return len((await self._topic(name)).partitions)
 
-    async def wait_until_ready(self, name: str, timeout_s: float = 30.0) -> None:
-        """Until every partition of the topic has a leader that serves it."""
+    async def wait_until_ready(
+        self,
+        name: str,
+        timeout_s: float = 30.0,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """Until every partition of the topic has a leader that serves it; `on_progress`
+        hears (partitions ready, partitions) as they become ready."""
         topic = await self._topic(name)
         deadline = time.monotonic() + timeout_s
-        for p in topic.partitions:
+        for ready, p in enumerate(topic.partitions):
+            if on_progress is not None:
+                on_progress(ready, len(topic.partitions))
             while True:
                 try:
                     await self.fetch(name, p.partition, 0)
