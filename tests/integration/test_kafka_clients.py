@@ -102,3 +102,51 @@ def test_idempotent_producer_and_a_group_of_three_across_a_leader_kill(
         assert sum(ends.values()) == len(sent)  # each acknowledged record written once
         after = [op for op in sent if op.key == f"{TOPIC}/0" and op.start_ns > killed_ns]
         assert after, "the producer went on writing partition 0 at its new leader"
+
+
+def test_a_group_goes_on_across_a_kill_of_its_coordinator(tmp_path: Path) -> None:
+    """kill -9 of the `log/groups` leader, Kafka's group coordinator, while librdkafka
+    members consume and commit: they find the new coordinator (FindCoordinator after
+    NOT_COORDINATOR or a dead connection), rejoin if they must, and the group commits to
+    the end of the log; every record produced is read by some member."""
+    with kafka_cluster(tmp_path) as cluster:
+
+        async def made() -> None:
+            log = sdk(cluster)
+            await log.create_topic(TOPIC, PARTITIONS)
+            await log.wait_until_ready(TOPIC)
+
+        asyncio.run(made())
+        runs = tmp_path / "clients"
+        servers = bootstrap(cluster)
+        consumers = [
+            workload(runs, f"c{i}", "confluent", "consume", servers, TOPIC) for i in (1, 2)
+        ]
+        producer = workload(runs, "producer", "confluent", "produce", servers, TOPIC, count=RECORDS)
+        try:
+            progressed(cluster, 0)
+            wait_until(lambda: sum(group_offsets(cluster, "g").values()) > 0, SETTLE_S, "a commit")
+            coordinator = cluster.wait_for_leader(group="log/groups")
+            cluster.kill(coordinator)
+            cluster.wait_for_leader(group="log/groups", not_=coordinator)
+            cluster.start_node(coordinator)
+            progressed(cluster, sum(log_end(cluster).values()))
+            producer.stop()
+            sent, _ = history(producer.output(SETTLE_S))
+            ends = log_end(cluster)
+            wait_until(
+                lambda: group_offsets(cluster, "g") == ends, SETTLE_S, "the group to commit it all"
+            )
+            for c in consumers:
+                c.stop()
+            read = {
+                v
+                for c in consumers
+                for op in history(c.output(SETTLE_S))[0]
+                if op.f == "poll"
+                for _, v in op.output
+            }
+        finally:
+            for w in [producer, *consumers]:
+                w.kill()
+    assert {op.input for op in sent if op.outcome == "ok"} <= read
