@@ -64,6 +64,11 @@ def emit(
             print(json.dumps(line), flush=True)
 
 
+def acknowledged(topic: str, value: str, meta: Any, start: int) -> None:
+    """A send the client reports written: kafka-python's and aiokafka's RecordMetadata."""
+    emit("producer", "send", f"{topic}/{meta.partition}", value, meta.offset, "ok", start, now())
+
+
 def said(**fields: Any) -> None:
     """A line that is not an event (what a consumer found committed, that it is ready)."""
     with _printing:
@@ -275,16 +280,7 @@ def kafka_python_produce(bootstrap: str, topic: str, count: int) -> None:
         start = now()
 
         def done(meta: Any, value: str = value, start: int = start) -> None:
-            emit(
-                "producer",
-                "send",
-                f"{topic}/{meta.partition}",
-                value,
-                meta.offset,
-                "ok",
-                start,
-                now(),
-            )
+            acknowledged(topic, value, meta, start)
 
         def failed(exc: Any, value: str = value, start: int = start) -> None:
             emit("producer", "send", f"{topic}/?", value, str(exc), "info", start, now())
@@ -357,16 +353,7 @@ def aiokafka_produce(bootstrap: str, topic: str, count: int) -> None:
             except Exception as e:  # the client gave up: the record may still be written
                 emit("producer", "send", f"{topic}/?", value, str(e), "info", start, now())
                 return
-            emit(
-                "producer",
-                "send",
-                f"{topic}/{meta.partition}",
-                value,
-                meta.offset,
-                "ok",
-                start,
-                now(),
-            )
+            acknowledged(topic, value, meta, start)
 
         sends = []
         closed = stdin_closed()

@@ -12,6 +12,7 @@ from typing import Any
 from kio.index import load_entity_module
 from kio.records.schema import NewRecordBatch, Record
 from kio.records.writers import write_batch
+from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
 from kio.schema.index import api_key_map
 from kio.schema.response_header.v0.header import ResponseHeader as ResponseHeaderV0
 from kio.schema.response_header.v1.header import ResponseHeader as ResponseHeaderV1
@@ -121,3 +122,20 @@ def batch(values: list[bytes], producer_id: int = -1, sequence: int = -1) -> byt
         ),
     )
     return out.getvalue()
+
+
+def fetch_request(topic: str, partition: int, offset: int) -> Any:
+    """Fetch v12 of one partition from `offset`, answered at once (no long poll)."""
+    where = FetchPartition(partition=partition, fetch_offset=offset, partition_max_bytes=1 << 20)
+    return FetchRequest(
+        replica_id=-1,
+        max_wait=datetime.timedelta(0),
+        min_bytes=0,
+        max_bytes=1 << 20,
+        isolation_level=0,
+        session_id=0,
+        session_epoch=-1,
+        topics=(FetchTopic(topic=topic, partitions=(where,)),),
+        forgotten_topics_data=(),
+        rack_id="",
+    )

@@ -15,14 +15,13 @@ from collections.abc import Iterator
 import pytest
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
-from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
 from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
 from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
 
 from cluster.launcher import LocalCluster
 from tests.integration.kafka import kafka_cluster, kcat
-from tests.integration.kafka_wire import Wire, batch
+from tests.integration.kafka_wire import Wire, batch, fetch_request
 
 pytestmark = pytest.mark.integration
 
@@ -104,27 +103,7 @@ def produce(
 def high_watermark(log: LocalCluster, broker: int, offset: int = 0) -> tuple[ErrorCode, int]:
     wire = Wire(address(log, broker))
     try:
-        request = FetchRequest(
-            replica_id=-1,
-            max_wait=datetime.timedelta(0),
-            min_bytes=0,
-            max_bytes=1 << 20,
-            isolation_level=0,
-            session_id=0,
-            session_epoch=-1,
-            topics=(
-                FetchTopic(
-                    topic="t",
-                    partitions=(
-                        FetchPartition(
-                            partition=0, fetch_offset=offset, partition_max_bytes=1 << 20
-                        ),
-                    ),
-                ),
-            ),
-            forgotten_topics_data=(),
-            rack_id="",
-        )
+        request = fetch_request("t", 0, offset)
         answer = wire.call(FETCH, 12, request)
     finally:
         wire.close()

@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from kio.schema.create_topics.v7.request import CreatableTopic, CreateTopicsRequest
 from kio.schema.errors import ErrorCode
-from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
 from kio.schema.find_coordinator.v4.request import FindCoordinatorRequest
 from kio.schema.heartbeat.v4.request import HeartbeatRequest
 from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
@@ -40,7 +39,7 @@ from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, 
 from cluster import kafka_peer
 from cluster.waiting import wait_until
 from tests.integration.kafka import REQUIRE_ENV, history, kafka_cluster, kcat_path, workload
-from tests.integration.kafka_wire import Wire, batch
+from tests.integration.kafka_wire import Wire, batch, fetch_request
 
 pytestmark = pytest.mark.integration
 
@@ -258,27 +257,7 @@ def test_bad_requests_get_kafkas_answers(targets: list[Target]) -> None:
             "acks 2": produce(t, good, acks=2)[0],
             "unknown topic": produce(t, good, topic="never-made")[0],
         }
-        fetch = FetchRequest(
-            replica_id=-1,
-            max_wait=datetime.timedelta(0),
-            min_bytes=0,
-            max_bytes=1 << 20,
-            isolation_level=0,
-            session_id=0,
-            session_epoch=-1,
-            topics=(
-                FetchTopic(
-                    topic=TOPIC,
-                    partitions=(
-                        FetchPartition(
-                            partition=2, fetch_offset=10_000, partition_max_bytes=1 << 20
-                        ),
-                    ),
-                ),
-            ),
-            forgotten_topics_data=(),
-            rack_id="",
-        )
+        fetch = fetch_request(TOPIC, 2, 10_000)
         out["fetch past the end"] = (
             t.call(1, 12, fetch, t.leader(TOPIC, 2)).responses[0].partitions[0].error_code.value
         )
