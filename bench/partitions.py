@@ -29,6 +29,7 @@ RESULTS = Path(__file__).parent / "results" / "partitions.json"
 SIZES = (1, 16, 64, 256)
 PRODUCE_SIZES = (1, 16, 64)
 LED_WITHIN_S = 120.0  # past this a size is reported as not fully led
+POLL_S = 0.2
 RECORD = b"x" * 100
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -70,8 +71,20 @@ async def create_led(cluster: LocalCluster, topic: str, partitions: int) -> dict
             led = sum(1 for p in described.partitions if p.leader)
             if led == partitions:
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(POLL_S)
         return {"seconds_until_all_led": round(time.monotonic() - started, 2), "led": led}
+
+
+async def preferred_leaders(cluster: LocalCluster, topic: str) -> None:
+    """Until every partition is led by its first replica: the moves that follow the
+    elections are over, so the idle measure sees an idle cluster."""
+    async with LogClient.for_topology(cluster.topology, timeout_s=30.0) as log:
+        deadline = time.monotonic() + LED_WITHIN_S
+        while time.monotonic() < deadline:
+            described = await log.describe_topic(topic)
+            if all(p.leader == p.replicas[0] for p in described.partitions):
+                return
+            await asyncio.sleep(POLL_S)
 
 
 async def produce(cluster: LocalCluster, topic: str, partitions: int, seconds: float) -> int:
@@ -101,7 +114,7 @@ def log_size(folder: Path, partitions: int, idle_s: float, produce_s: float) -> 
     with LocalCluster(topology, folder) as cluster:
         cluster.wait_for_leader(group="log/meta")
         created = asyncio.run(create_led(cluster, "t", partitions))
-        time.sleep(2.0)  # elections and preferred-leader moves settle
+        asyncio.run(preferred_leaders(cluster, "t"))
         result: dict[str, object] = {
             "partitions": partitions,
             "raft_groups_per_node": partitions + 2,
@@ -120,7 +133,6 @@ def one_group_nodes(folder: Path, idle_s: float) -> dict[str, dict[str, float]]:
     with LocalCluster(topology, folder) as cluster:
         cluster.wait_for_leader()
         cluster.wait_for_leader(group="lock")
-        time.sleep(2.0)
         return idle(cluster, ["kv1", "kv2", "kv3", "lock1", "lock2", "lock3"], idle_s)
 
 

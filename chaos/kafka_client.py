@@ -35,6 +35,14 @@ POLL_S = 0.5
 SESSION_MS = 6000  # Kafka's group.min.session.timeout.ms: the shortest a broker takes
 PARTITIONS_WAIT_S = 60.0
 ROUND_TRIP_S = 30.0
+SEND_INTERVAL_S = 0.005  # the producers' pace: a stream, not a burst, across the faults
+# A group member as kafka-python and aiokafka both spell it: commits are the workload's.
+MEMBER = {
+    "auto_offset_reset": "earliest",
+    "enable_auto_commit": False,
+    "session_timeout_ms": SESSION_MS,
+    "heartbeat_interval_ms": 500,
+}
 
 
 def emit(
@@ -140,7 +148,7 @@ def confluent_produce(bootstrap: str, topic: str, count: int, acks: str, duratio
         value = f"v{i}"
         started[value] = now()
         producer.produce(topic, value=value.encode(), key=str(i).encode(), on_delivery=delivered)
-        producer.poll(0.005)
+        producer.poll(SEND_INTERVAL_S)
     producer.flush(30)
 
 
@@ -288,7 +296,7 @@ def kafka_python_produce(bootstrap: str, topic: str, count: int) -> None:
         producer.send(topic, key=str(i).encode(), value=value.encode()).add_callback(
             done
         ).add_errback(failed)
-        time.sleep(0.005)
+        time.sleep(SEND_INTERVAL_S)
     producer.flush(120)
     producer.close()
 
@@ -298,14 +306,7 @@ def kafka_python_consume(bootstrap: str, topic: str, group: str, name: str) -> N
     from kafka.errors import KafkaError
 
     consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap.split(","),
-        group_id=group,
-        client_id=name,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=SESSION_MS,
-        heartbeat_interval_ms=500,
+        topic, bootstrap_servers=bootstrap.split(","), group_id=group, client_id=name, **MEMBER
     )
     closed = stdin_closed()
     while not closed.is_set():
@@ -361,7 +362,7 @@ def aiokafka_produce(bootstrap: str, topic: str, count: int) -> None:
             if closed.is_set():
                 break
             sends.append(asyncio.create_task(send(i)))
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(SEND_INTERVAL_S)
         await asyncio.gather(*sends)
         await producer.stop()
 
@@ -376,14 +377,7 @@ def aiokafka_consume(bootstrap: str, topic: str, group: str, name: str) -> None:
 
     async def run() -> None:
         consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=group,
-            client_id=name,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            session_timeout_ms=SESSION_MS,
-            heartbeat_interval_ms=500,
+            topic, bootstrap_servers=bootstrap, group_id=group, client_id=name, **MEMBER
         )
         await consumer.start()
         while not closed.is_set():

@@ -19,12 +19,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from chaos import producing
 from chaos.experiments import lost_ack
-from chaos.experiments.base import Experiment, Finding, Mode, RunData
+from chaos.experiments.base import Experiment, Mode
 from chaos.history import History
 from chaos.kafka_children import kafka_client
-from chaos.nemesis import Fault, isolate_leader
+from chaos.nemesis import Fault
 from cluster.backend import Cluster
 from services.runtime.topology import Group, Topology
 
@@ -38,11 +37,7 @@ class KafkaProduceSpec:
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[KafkaProduceSpec, list[Fault]]:
-    [group] = asyncio.run(producing.create_topic(cluster.topology, TOPIC))
-    cluster.wait_for_leader(group=group, timeout_s=20.0)
-    fault = isolate_leader(
-        "isolate-partition-leader", at_s=0.3 * duration_s, duration_s=0.4 * duration_s, group=group
-    )
+    fault = lost_ack.isolated_partition_leader(cluster, TOPIC, duration_s)
     return KafkaProduceSpec(str(mode.settings["acks"])), [fault]
 
 
@@ -56,10 +51,6 @@ async def workload(
         await producer.finish(FINISH_S)
     async with kafka_client(history, topology, "read-all", TOPIC) as reader:
         await reader.finish(FINISH_S)
-
-
-def judge(data: RunData, mode: Mode) -> Finding:
-    return lost_ack.judge(data, mode)
 
 
 EXPERIMENT = Experiment(
@@ -84,7 +75,7 @@ EXPERIMENT = Experiment(
         "safe", "librdkafka producer, acks=all and idempotence", {}, False, settings={"acks": "all"}
     ),
     plan=plan,
-    judge=judge,
+    judge=lost_ack.judge,
     doc="docs/experiments/kafka-lost-ack.md",
     topology=Topology.build("127.0.0.1", 0, (Group("log", 3),)),
     workload=workload,

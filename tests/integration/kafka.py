@@ -18,6 +18,7 @@ import pytest
 from chaos.history import History, Operation, pair
 from chaos.locking import replay
 from chaos.pytest_plugin import make_cluster, running
+from cluster import kafka_peer
 from cluster.launcher import LocalCluster
 from services.log.kafka.door import INITIAL_DELAY_ENV
 from services.runtime.topology import Group
@@ -32,11 +33,23 @@ def kcat_path() -> str:
     """The installed kcat, or the test skipped (failed where REQUIRE_ENV is set)."""
     found = shutil.which("kcat")
     if found is None:
-        why = "kcat is not installed: `make setup` installs Debian's kcat"
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(why)
-        pytest.skip(why)
+        missing("kcat is not installed: `make setup` installs Debian's kcat")
+    assert found is not None
     return found
+
+
+def real_kafka() -> None:
+    """Apache Kafka's jars and a JDK are here, or the test is skipped (failed where
+    REQUIRE_ENV is set)."""
+    why = kafka_peer.installed()
+    if why is not None:
+        missing(why)
+
+
+def missing(why: str) -> None:
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(why)
+    pytest.skip(why)
 
 
 @contextlib.contextmanager

@@ -194,6 +194,13 @@ def test_a_batch_whose_crc_does_not_match_is_corrupt_and_not_stored(log: LocalCl
     assert high_watermark(log, leader) == (ErrorCode.none, before)
 
 
+def test_a_batch_over_message_max_bytes_is_too_large_and_not_stored(log: LocalCluster) -> None:
+    leader, _ = leader_of(log, "t")
+    _, before = high_watermark(log, leader)
+    assert produce(log, leader, batch([b"x" * 1_100_000]))[0] == ErrorCode.message_too_large
+    assert high_watermark(log, leader) == (ErrorCode.none, before)
+
+
 def test_acks_other_than_0_1_or_all_are_refused(log: LocalCluster) -> None:
     leader, _ = leader_of(log, "t")
     assert produce(log, leader, batch([b"x"]), acks=2)[0] == ErrorCode.invalid_required_acks

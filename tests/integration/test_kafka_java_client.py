@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from cluster import kafka_peer
 from cluster.client import LogClient
-from tests.integration.kafka import REQUIRE_ENV, bootstrap, kafka_cluster
+from tests.integration.kafka import bootstrap, kafka_cluster, real_kafka
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +23,7 @@ RUN_S = 180.0
 
 
 def test_the_java_client_produces_and_a_group_reads_it_all_back(tmp_path: Path) -> None:
-    why = kafka_peer.installed()
-    if why is not None:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(why)
-        pytest.skip(why)
+    real_kafka()
     with kafka_cluster(tmp_path) as cluster:
 
         async def made() -> None:

@@ -7,9 +7,9 @@ a cluster's size) are left out of the comparison."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
-import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,10 +35,11 @@ from kio.schema.offset_commit.v8.request import (
     OffsetCommitRequestTopic,
 )
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
+from kio.schema.sync_group.v5.request import SyncGroupRequest
 
 from cluster import kafka_peer
 from cluster.waiting import wait_until
-from tests.integration.kafka import REQUIRE_ENV, history, kafka_cluster, kcat_path, workload
+from tests.integration.kafka import history, kafka_cluster, real_kafka, workload
 from tests.integration.kafka_wire import Wire, batch, fetch_request
 
 pytestmark = pytest.mark.integration
@@ -81,12 +82,7 @@ class Target:
 
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Target]]:
-    kcat_path()  # the workload's clients need nothing more; kcat says the setup ran
-    why = kafka_peer.installed()
-    if why is not None:
-        if os.environ.get(REQUIRE_ENV):
-            pytest.fail(why)
-        pytest.skip(why)
+    real_kafka()
     with (
         kafka_cluster(tmp_path_factory.mktemp("faultlab")) as cluster,
         kafka_peer.kafka_cluster(tmp_path_factory.mktemp("kafka")) as kafka,
@@ -256,6 +252,7 @@ def test_bad_requests_get_kafkas_answers(targets: list[Target]) -> None:
             "bad crc": produce(t, good[:-1] + bytes([good[-1] ^ 0x55]))[0],
             "acks 2": produce(t, good, acks=2)[0],
             "unknown topic": produce(t, good, topic="never-made")[0],
+            "batch over message.max.bytes": produce(t, batch([b"x" * 1_100_000]))[0],
         }
         fetch = fetch_request(TOPIC, 2, 10_000)
         out["fetch past the end"] = (
@@ -286,6 +283,20 @@ def test_bad_requests_get_kafkas_answers(targets: list[Target]) -> None:
         )
         joined = t.call(11, 7, join, t.coordinator())
         out["join without an id"] = (joined.error_code.value, bool(joined.member_id))
+        brief = dataclasses.replace(join, session_timeout=datetime.timedelta(milliseconds=1))
+        out["session under the minimum"] = t.call(11, 7, brief, t.coordinator()).error_code.value
+        bare = dataclasses.replace(join, protocol_type="", protocols=())
+        out["no protocol"] = t.call(11, 7, bare, t.coordinator()).error_code.value
+        sync = SyncGroupRequest(
+            group_id="g-x",
+            generation_id=1,
+            member_id="nobody",
+            group_instance_id=None,
+            protocol_type="consumer",
+            protocol_name="range",
+            assignments=(),
+        )
+        out["sync from a stranger"] = t.call(14, 5, sync, t.coordinator()).error_code.value
         beat = HeartbeatRequest(
             group_id="g-x", generation_id=1, member_id="nobody", group_instance_id=None
         )
