@@ -72,6 +72,7 @@ def _etcd_put(port: int) -> None:
         resp.read()
 
 
+@contextlib.contextmanager
 def echo_server() -> Iterator[tuple[str, int]]:
     """The echo server's address and pid."""
     (port,) = free_ports(1)
