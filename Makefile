@@ -100,8 +100,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# bench/ is scripts importing each other by file name (its cli.py would clash with cluster.cli),
+# so it is checked on its own.
 typecheck: setup
 	$(BIN)/mypy
+	$(BIN)/mypy bench
 
 proto: setup
 	$(BIN)/python proto/generate.py

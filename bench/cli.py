@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from side_by_side import etcd_cluster
-
 from cluster import state
+from cluster.etcd_peer import etcd_cluster
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
 

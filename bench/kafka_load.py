@@ -15,6 +15,7 @@ latencies (p50, p99, ms).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -37,7 +38,7 @@ def produce(
     acknowledged = 0
     latencies: list[float] = []
 
-    def delivered(err: object, msg: object, sent: float) -> None:
+    def delivered(err: object, msg: object, *, sent: float) -> None:
         nonlocal in_flight, acknowledged
         in_flight -= 1
         if err is None:
@@ -56,7 +57,7 @@ def produce(
         if in_flight < outstanding:
             sent = time.perf_counter()
             producer.produce(
-                topic, RECORD, partition=0, on_delivery=lambda e, m, s=sent: delivered(e, m, s)
+                topic, RECORD, partition=0, on_delivery=functools.partial(delivered, sent=sent)
             )
             in_flight += 1
             producer.poll(0)

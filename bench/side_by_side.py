@@ -154,7 +154,7 @@ def with_cpu(pids: dict[str, int], *ghz_args: Any) -> dict[str, Any]:
     """`ghz(*ghz_args)`'s figures plus each process's CPU milliseconds per operation:
     where a system's time goes when the machine's two cores are the limit."""
     before = {name: cpu_s(pid) for name, pid in pids.items()}
-    row = ghz(*ghz_args)
+    row: dict[str, Any] = dict(ghz(*ghz_args))
     ops = max(row["rps"] * row.get("seconds", 1.0), 1)
     row["cpu_ms_per_op"] = {
         name: round((cpu_s(pid) - before[name]) * 1000 / ops, 3) for name, pid in pids.items()
@@ -195,7 +195,10 @@ async def _sdk_batching(topology: Topology, inflight: int, seconds: float) -> di
         await asyncio.gather(*(writer() for _ in range(inflight)))
         elapsed = time.monotonic() - began
     latencies.sort()
-    pick = lambda q: round(latencies[int(q * (len(latencies) - 1))] * 1000, 2)  # noqa: E731
+
+    def pick(q: float) -> float:
+        return round(latencies[int(q * (len(latencies) - 1))] * 1000, 2)
+
     return {
         "rps": round(len(latencies) / elapsed),
         "p50_ms": pick(0.5),
@@ -207,7 +210,7 @@ async def _sdk_batching(topology: Topology, inflight: int, seconds: float) -> di
 # -- failover ----------------------------------------------------------------------------------
 
 
-def first_write_after(kill: Callable[[], None], put: Callable[[], None]) -> float:
+def first_write_after(kill: Callable[[], object], put: Callable[[], object]) -> float:
     """Seconds from kill -9 of the leader to the first acknowledged write after it."""
     kill()
     killed = time.monotonic()

@@ -69,7 +69,7 @@ def main() -> None:
             asyncio.run(neighbours(address, QUIET, None, 1.0))  # connections, caches
             alone, _ = asyncio.run(neighbours(address, QUIET, None, args.seconds))
             beside, noisy = asyncio.run(neighbours(address, QUIET, NOISY, args.seconds))
-    result = {
+    result: dict[str, Any] = {
         "quiet_alone": figures(alone, args.seconds),
         "quiet_beside_noisy": figures(beside, args.seconds),
         "noisy": figures(noisy, args.seconds),
