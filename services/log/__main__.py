@@ -62,6 +62,7 @@ SERVICE = ReplicatedService(
     name="log",
     state_machine=state_machine,
     initial_groups=lambda config: [META_GROUP, GROUPS_GROUP],
+    quiesce_by_default=True,
     servicers=[
         Servicer(
             log_pb2.DESCRIPTOR.services_by_name["Log"],

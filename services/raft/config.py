@@ -23,6 +23,11 @@ class RaftConfig:
     # Lease reads: answer reads from the leader's state with no quorum round. Safe only
     # with check_quorum and clocks whose drift stays well within an election timeout.
     lease_reads: bool = False
+    # Quiescence: a leader whose followers hold its whole log, all of it applied, stops
+    # ticking and heartbeating, and tells its followers to stop too, until a proposal, a
+    # message or the node-level liveness of a peer wakes the group (core.py). Not with
+    # lease reads: a quiet leader does not count the ticks a lease needs.
+    quiesce: bool = False
     # Replication flow control, per follower.
     max_entries_per_append: int = 64
     max_inflight_appends: int = 256
@@ -32,3 +37,4 @@ class RaftConfig:
         assert self.election_ticks > self.heartbeat_ticks >= 1, "need election > heartbeat >= 1"
         assert self.max_entries_per_append >= 1 and self.max_inflight_appends >= 1
         assert not self.lease_reads or self.check_quorum, "lease reads need check_quorum"
+        assert not (self.quiesce and self.lease_reads), "a quiet leader keeps no lease"

@@ -23,6 +23,7 @@ from services.raft.errors import Compacted, NotLeader, ProposalDropped
 from services.raft.log import RaftLog
 from services.raft.messages import (
     NONE,
+    QUIESCE_CONTEXT,
     TRANSFER_CONTEXT,
     ConfChange,
     ConfChangeKind,
@@ -87,6 +88,8 @@ class RaftCore:
         self._msgs: list[Message] = []
         self._read_states: list[ReadState] = []
         self._persisted_hard_state = restored.hard_state
+        self.quiesced = False
+        self._peers_down: set[NodeId] = set()  # by the host's node-level liveness
         self._step: Callable[[Message], None] = self._step_follower
         self._tick: Callable[[], None] = self._tick_election
         self._become_follower(self.term, NONE)
@@ -94,12 +97,15 @@ class RaftCore:
     # == the API ========================================================================
 
     def tick(self) -> None:
-        """One unit of logical time has passed."""
-        self._tick()
+        """One unit of logical time has passed (a quiet group does not count it)."""
+        if not self.quiesced:
+            self._tick()
 
     def step(self, m: Message) -> None:
         """Take in a message from a peer."""
         assert m.dst == self.id, f"{self.id} got a message for {m.dst}"
+        if self.quiesced and not (m.type is MT.HEARTBEAT and m.context == QUIESCE_CONTEXT):
+            self._wake()
         if m.term > self.term:
             if not self._accept_higher_term(m):
                 return
@@ -118,6 +124,7 @@ class RaftCore:
     def propose_batch(self, commands: list[bytes]) -> list[int]:
         """Append several commands in one append, replicated together."""
         self._check_can_propose()
+        self._wake()
         first = self.log.last_index + 1
         self._append([Entry(self.term, first + i, d) for i, d in enumerate(commands)])
         return list(range(first, first + len(commands)))
@@ -144,6 +151,7 @@ class RaftCore:
         forwards the request to its leader and gets the index back (thesis §6.4.1, etcd's
         MsgReadIndex); if either loses touch, no ReadState ever comes and the caller's
         deadline ends the read. NotLeader when no leader is known."""
+        self._wake()
         if self.role is Role.LEADER:
             self._lead_read(context, self.id)
         elif self.role is Role.FOLLOWER and self.lead != NONE:
@@ -159,12 +167,33 @@ class RaftCore:
             return
         if to not in self.voters:
             raise ProposalDropped(f"{to} is not a voter")
+        self._wake()
         self.lead_transferee = to
         self.election_elapsed = 0  # the transfer is abandoned after an election timeout
         if self.prs[to].match == self.log.last_index:
             self._send(MT.TIMEOUT_NOW, to)
         else:
             self._send_append(to)
+
+    def on_peer_down(self, peer: NodeId) -> None:
+        """The host's node-level liveness has heard nothing from `peer`'s process for an
+        election timeout. A quiet group wakes if `peer` is one of its voters: its leader
+        to count its quorum again, its followers to replace a leader that is gone."""
+        self._peers_down.add(peer)
+        if not self.quiesced or peer not in self.voters:
+            return
+        self._wake()
+        if self.role is Role.FOLLOWER and self.lead == peer:
+            # The liveness timeout already was an election timeout of silence from this
+            # leader: count it, so this follower campaigns within [0, E) more ticks (the
+            # usual [E, 2E) in all) and no longer refuses votes for a leader it heard lately.
+            self.election_elapsed = self.cfg.election_ticks
+
+    def on_peer_up(self, peer: NodeId) -> None:
+        """`peer`'s process is heard from again: a quiet leader wakes to catch it up."""
+        self._peers_down.discard(peer)
+        if self.quiesced and self.role is Role.LEADER and peer in self.voters:
+            self._wake()
 
     def compact(self, index: int, data: bytes) -> Snapshot:
         """The application snapshotted its state at `index` (== applied); drop the log
@@ -335,7 +364,66 @@ class RaftCore:
             self.lead_transferee = NONE  # a transfer that took an election timeout failed
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks:
             self.heartbeat_elapsed = 0
-            self._broadcast_heartbeat()
+            if self._can_quiesce():
+                self._quiesce()
+            else:
+                self._broadcast_heartbeat()
+
+    # == quiescence =====================================================================
+    #
+    # An idle group costs a heartbeat per follower per tick and a wake-up of its driver;
+    # a node hosting hundreds of partitions spends its CPU on nothing. So a leader with
+    # nothing left to replicate sends one last heartbeat marked "quiesce" and stops
+    # ticking; a follower that holds exactly that log, all of it committed, stops too
+    # (CockroachDB's quiescence). Any other message, a proposal, a read or a transfer
+    # wakes a node, and the host's node-level liveness (one ping per node pair, not per
+    # group) wakes the groups of a peer that fell silent: `on_peer_down`.
+    #
+    # Ticks are only liveness in Raft: skipping them cannot break safety, only delay an
+    # election, which is why waking on every message and on a silent peer suffices.
+
+    def _can_quiesce(self) -> bool:
+        """Nothing left to do: every live follower holds, has committed and been told of
+        everything we have, they and we are a quorum, and no read, transfer or membership
+        change is under way. (A leader cut off from its quorum stays awake, so that
+        CheckQuorum steps it down.)"""
+        last = self.log.last_index
+        if (
+            not self.cfg.quiesce
+            or self.lead_transferee != NONE
+            or self._pending_reads
+            or self._reads_awaiting_commit
+            or self.log.commit != last
+            or self.log.applied != last
+            or not self._committed_in_term()
+        ):
+            return False
+        followers = [v for v in self.voters if v != self.id]
+        live = [v for v in followers if v not in self._peers_down]
+        return len(live) + 1 >= self._quorum() and all(self._holds_all(v, last) for v in live)
+
+    def _holds_all(self, peer: NodeId, last: int) -> bool:
+        """`peer` holds our log up to `last` and answered lately. (A peer whose process is
+        down need not: when it is heard from again, `on_peer_up` wakes us to catch it up.)"""
+        pr = self.prs.get(peer)
+        return pr is not None and pr.match == last and pr.recent_active
+
+    def _quiesce(self) -> None:
+        self.quiesced = True
+        for v in sorted(self.voters - {self.id}):
+            commit = min(self.prs[v].match, self.log.commit) if v in self.prs else 0
+            self._send(MT.HEARTBEAT, v, commit=commit, context=QUIESCE_CONTEXT)
+
+    def _wake(self) -> None:
+        if not self.quiesced:
+            return
+        self.quiesced = False
+        self.heartbeat_elapsed = 0
+        if self.role is Role.LEADER:
+            # A fresh CheckQuorum round: answers from before the quiet prove nothing now.
+            self.election_elapsed = 0
+            for v, pr in self.prs.items():
+                pr.recent_active = v == self.id
 
     # == stepping by role ===============================================================
 
@@ -436,6 +524,9 @@ class RaftCore:
             self._handle_append(m)
         elif m.type is MT.HEARTBEAT:
             self.log.commit_to(min(m.commit, self.log.last_index))
+            if m.context == QUIESCE_CONTEXT and m.commit == self.log.last_index:
+                self.quiesced = True  # we hold the leader's whole log: go quiet with it
+                return  # unanswered: an answer would wake the leader
             self._send(MT.HEARTBEAT_RESP, m.src, context=m.context)
         else:
             self._handle_snapshot(m)

@@ -13,17 +13,26 @@ leader, all sharing this process's transport streams and its tick.
 
 Groups may be added and removed while the host runs (the log broker creates topics);
 messages for a group this process does not host are dropped, like lost messages.
+
+With quiescence (`NodeOptions.quiesce`), idle groups stop ticking and heartbeating, and
+the host keeps the one signal they still need, whether each peer process lives: it pings
+every peer once a heartbeat interval under the reserved group id "" (one message per node
+pair, however many groups), counts any message from a peer as a sign of life, and tells
+every group when a peer falls silent for an election timeout or is heard again
+(liveness.py). Its tick then costs a skipped attribute check per quiet group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
-from services.raft.messages import NodeId
+from services.raft.liveness import PeerLiveness, ping
+from services.raft.messages import Message, NodeId
 from services.raft.node import NodeOptions, RaftNode
 from services.raft.statemachine import StateMachine
 from services.raft.storage import FsyncPolicy, RaftStorage, Storage
@@ -35,6 +44,7 @@ log = logging.getLogger(__name__)
 
 StorageFor = Callable[[str], Storage]
 DEFAULT_OPTIONS = NodeOptions()
+LIVENESS_GROUP = ""  # no Raft group has an empty id
 
 
 def disk_storage(data_dir: Path, fsync: FsyncPolicy) -> StorageFor:
@@ -64,6 +74,10 @@ class RaftHost:
         self._storage_for = storage_for
         self._nodes: dict[str, RaftNode] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._liveness: PeerLiveness | None = None
+        if options.quiesce:
+            self._liveness = PeerLiveness((), options.election_ticks)
+            transport.register(LIVENESS_GROUP, self._heard)
 
     # -- groups ---------------------------------------------------------------------------
 
@@ -73,6 +87,10 @@ class RaftHost:
         if group in self._nodes:
             raise ValueError(f"Raft group {group!r} is already hosted on {self.node_id}")
         transport = self.transport
+        if self._liveness is not None:
+            for peer in voters:
+                if peer != self.node_id:
+                    self._liveness.add(peer)
         node = RaftNode(
             self.node_id,
             group,
@@ -84,7 +102,7 @@ class RaftHost:
         )
         await node.start()
         self._nodes[group] = node
-        transport.register(group, node.deliver)
+        transport.register(group, self._counting_as_heard(node) if self._liveness else node.deliver)
         logs.event(log, "raft_group_added", group=group, voters=list(voters))
         return node
 
@@ -105,6 +123,33 @@ class RaftHost:
             return self._nodes[group]
         except KeyError:
             raise UnknownGroup(group) from None
+
+    def _counting_as_heard(self, node: RaftNode) -> Callable[[Message], None]:
+        def deliver(msg: Message) -> None:
+            self._heard(msg)
+            node.deliver(msg)
+
+        return deliver
+
+    def _heard(self, msg: Message) -> None:
+        """A message from `msg.src` (a Raft message or a ping): its process lives."""
+        assert self._liveness is not None
+        if self._liveness.heard(msg.src):
+            logs.event(log, "raft_peer_up", peer=msg.src)
+            for node in self._nodes.values():
+                node.peer_changed(msg.src, up=True)
+
+    def _tick_liveness(self, liveness: PeerLiveness, ticks: int) -> None:
+        if ticks % self.options.heartbeat_ticks == 0:
+            for peer in liveness.peers:
+                self.transport.send(LIVENESS_GROUP, ping(self.node_id, peer))
+        for peer in liveness.tick():
+            logs.event(log, "raft_peer_down", logging.WARNING, peer=peer)
+            for node in self._nodes.values():
+                node.peer_changed(peer, up=False)
+
+    def quiet_groups(self) -> int:
+        return sum(1 for n in self._nodes.values() if n.quiesced)
 
     def status(self) -> list[GroupInfo]:
         return [n.status() for n in self._nodes.values()]
@@ -145,12 +190,16 @@ class RaftHost:
         self._nodes.clear()
 
     async def _tick_forever(self) -> None:
-        """One ticker for every group: one timer wake-up per tick, however many groups."""
+        """One ticker for every group: one timer wake-up per tick, however many groups,
+        and no wake-up of a quiet group's driver."""
         loop = asyncio.get_running_loop()
         tick_s = self.options.tick_ms / 1000
         next_tick = loop.time() + tick_s
-        while True:
+        for ticks in itertools.count(1):
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
+            if self._liveness is not None:
+                self._tick_liveness(self._liveness, ticks)
             for node in list(self._nodes.values()):
-                node.tick()
+                if not node.quiesced:
+                    node.tick()
             next_tick = max(next_tick + tick_s, loop.time())

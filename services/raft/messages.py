@@ -105,8 +105,10 @@ class Message:
     # `log_term` then carries the follower's term at that index.
     reject_hint: int = 0
     # HEARTBEAT(_RESP), READ_INDEX(_RESP): a ReadIndex round's id; VOTE: b"transfer" for a
-    # leadership transfer.
+    # leadership transfer; HEARTBEAT: b"quiesce" when the group goes quiet.
     context: bytes = b""
 
 
 TRANSFER_CONTEXT = b"transfer"
+# HEARTBEAT: the leader's last before the group goes quiet (core.py, "quiescence").
+QUIESCE_CONTEXT = b"quiesce"

@@ -61,6 +61,7 @@ class NodeOptions:
     pre_vote: bool = True
     check_quorum: bool = True
     snapshot_every: int = 10_000  # applied entries past the last snapshot before another
+    quiesce: bool = False  # idle groups go quiet (core.py); the host then pings its peers
 
 
 @dataclass
@@ -103,6 +104,7 @@ class RaftNode:
             heartbeat_ticks=options.heartbeat_ticks,
             pre_vote=options.pre_vote,
             check_quorum=options.check_quorum,
+            quiesce=options.quiesce,
         )
         self._storage = storage
         self._send = send
@@ -110,6 +112,7 @@ class RaftNode:
         self.core: RaftCore | None = None
         self._handler: ReadyHandler | None = None
         self._inbox: list[Message] = []
+        self._peer_changes: list[tuple[NodeId, bool]] = []  # (peer, up) from the host
         self._ticks_due = 0
         self._transfer_to: NodeId | None = None
         self._to_propose: list[_Proposal] = []
@@ -191,6 +194,16 @@ class RaftNode:
         if core is None or core.role is not Role.LEADER or peer not in core.prs:
             return False
         return core.prs[peer].match >= core.log.last_index
+
+    @property
+    def quiesced(self) -> bool:
+        """The group is quiet here: ticks would do nothing, so the host skips them."""
+        return self.core is not None and self.core.quiesced
+
+    def peer_changed(self, peer: NodeId, up: bool) -> None:
+        """The host's node-level liveness says `peer`'s process went down or came back."""
+        self._peer_changes.append((peer, up))
+        self._wake.set()
 
     def tick(self) -> None:
         """One tick of logical time has passed (called by the host's ticker)."""
@@ -293,6 +306,9 @@ class RaftNode:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            changes, self._peer_changes = self._peer_changes, []
+            for peer, up in changes:
+                core.on_peer_up(peer) if up else core.on_peer_down(peer)
             inbox, self._inbox = self._inbox, []
             for msg in inbox:
                 core.step(msg)

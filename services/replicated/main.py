@@ -113,11 +113,14 @@ class ReplicatedService:
     state_machine: Callable[[str], StateMachine]  # a fresh state machine for a group id
     initial_groups: Callable[[NodeConfig], Sequence[str]]  # groups hosted from the start
     servicers: Sequence[Servicer]
+    # Idle groups go quiet unless FAULTLAB_QUIESCE=0 says otherwise: the log broker's
+    # partitions, where one node hosts hundreds of groups and most are idle.
+    quiesce_by_default: bool = False
 
 
 async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
     cfg = ctx.config
-    opts = options.from_env()
+    opts = options.from_env(quiesce_by_default=service.quiesce_by_default)
     transport = GrpcTransport(cfg.peers)
     host = RaftHost(cfg.node_id, transport, disk_storage(cfg.data_dir, opts.fsync), opts.raft)
     replicas = Replicas(host, cfg)

@@ -1,6 +1,6 @@
 """A replicated node's options, from the environment (the launcher and docker-compose set
 them): FAULTLAB_FSYNC, FAULTLAB_TICK_MS, FAULTLAB_ELECTION_TICKS, FAULTLAB_PRE_VOTE,
-FAULTLAB_CHECK_QUORUM, FAULTLAB_SNAPSHOT_EVERY, FAULTLAB_HAND_OVER."""
+FAULTLAB_CHECK_QUORUM, FAULTLAB_SNAPSHOT_EVERY, FAULTLAB_QUIESCE, FAULTLAB_HAND_OVER."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ class ReplicaOptions:
     hand_over: bool = True
 
 
-def from_env(env: Mapping[str, str] = os.environ) -> ReplicaOptions:
+def from_env(
+    env: Mapping[str, str] = os.environ, quiesce_by_default: bool = False
+) -> ReplicaOptions:
     defaults = NodeOptions()
     fsync_text = env.get("FAULTLAB_FSYNC", "batch")
     try:
@@ -37,6 +39,7 @@ def from_env(env: Mapping[str, str] = os.environ) -> ReplicaOptions:
         pre_vote=_bool(env, "FAULTLAB_PRE_VOTE", defaults.pre_vote),
         check_quorum=_bool(env, "FAULTLAB_CHECK_QUORUM", defaults.check_quorum),
         snapshot_every=_int(env, "FAULTLAB_SNAPSHOT_EVERY", defaults.snapshot_every, 1),
+        quiesce=_bool(env, "FAULTLAB_QUIESCE", quiesce_by_default),
     )
     return ReplicaOptions(options, fsync, _bool(env, "FAULTLAB_HAND_OVER", True))
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from services.raft.config import RaftConfig
 from services.raft.core import RaftCore
 from services.raft.errors import NotLeader, ProposalDropped
+from services.raft.liveness import PeerLiveness, is_ping, ping
 from services.raft.messages import ConfChange, ConfChangeKind, Entry, NodeId, ReadState
 from services.raft.ready_handler import ReadyHandler
 from services.raft.role import Role
@@ -44,6 +45,7 @@ class SimOptions:
     compact_every: int = 0  # entries applied past the snapshot before compacting; 0: never
     max_entries_per_append: int = 16
     max_inflight_appends: int = 8
+    quiesce: bool = False  # quiet groups, woken by node-level liveness (liveness.py)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class SimNode:
     sm: RegisterMachine = field(default_factory=RegisterMachine)
     handler: ReadyHandler | None = None
     led_term: int = -1
+    liveness: PeerLiveness | None = None  # with quiescence: this process's view of peers
 
     @property
     def alive(self) -> bool:
@@ -108,11 +111,15 @@ class SimCluster:
             pre_vote=o.pre_vote,
             check_quorum=o.check_quorum,
             lease_reads=o.lease_reads,
+            quiesce=o.quiesce,
             max_entries_per_append=o.max_entries_per_append,
             max_inflight_appends=o.max_inflight_appends,
         )
         self.nodes[node_id] = SimNode(node_id, config)
         self.restart(node_id)
+        for other in self.nodes.values():
+            if other.liveness is not None and other.id != node_id:
+                other.liveness.add(node_id)
 
     def crash(self, node_id: NodeId) -> None:
         node = self.nodes[node_id]
@@ -133,6 +140,9 @@ class SimCluster:
             lambda rs, applied: self._on_read_ready(node, rs, applied),
         )
         node.led_term = -1
+        if self.options.quiesce:  # a fresh process: every peer alive until proven silent
+            peers = [p for p in self.nodes if p != node_id]
+            node.liveness = PeerLiveness(peers, self.options.election_ticks)
 
     def live(self) -> list[SimNode]:
         return [n for n in self.nodes.values() if n.core is not None]
@@ -152,14 +162,32 @@ class SimCluster:
         self.now += 1
         for msg in self.net.due(self.now):
             node = self.nodes.get(msg.dst)
-            if node is not None and node.core is not None:
+            if node is None or node.core is None:
+                continue
+            self._heard(node, msg.src)
+            if not is_ping(msg):
                 node.core.step(msg)
-                self._handle_ready(node)
+            self._handle_ready(node)
         if self.now % self.options.micro_per_tick == 0:
             for node in self.live():
                 assert node.core is not None
+                self._tick_liveness(node)
                 node.core.tick()
                 self._handle_ready(node)
+
+    def _heard(self, node: SimNode, peer: NodeId) -> None:
+        if node.liveness is not None and node.liveness.heard(peer) and node.core is not None:
+            node.core.on_peer_up(peer)
+
+    def _tick_liveness(self, node: SimNode) -> None:
+        """What the production host does each tick: ping every peer, and tell the core
+        which peers fell silent."""
+        if node.liveness is None or node.core is None:
+            return
+        for peer in node.liveness.peers:
+            self.net.send(ping(node.id, peer), self.now)
+        for peer in node.liveness.tick():
+            node.core.on_peer_down(peer)
 
     def run_ticks(self, ticks: int, each_tick: Callable[[], None] | None = None) -> None:
         for _ in range(ticks * self.options.micro_per_tick):

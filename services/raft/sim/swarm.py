@@ -44,6 +44,7 @@ class Swarm:
             compact_every=rng.choice([0, 0, 4, 16]),
             max_inflight_appends=rng.choice([1, 4, 64]),
             max_entries_per_append=rng.choice([1, 8, 64]),
+            quiesce=rng.random() < 0.5,
         )
         return cls(
             options=options,
