@@ -1,8 +1,13 @@
 """What a log broker costs against the number of partitions: on a fresh 3-node cluster per
 size, the time to create a topic of 1, 16, 64 and 256 partitions until every partition is
 led, then each node's idle CPU (over 10 s, nothing produced) and resident memory; and
-produce throughput at 1, 16 and 64 partitions with one BatchingProducer spreading 256
-outstanding one-record sends over them (100-byte records, acks=ALL).
+produce throughput at 1, 16 and 64 partitions with one BatchingProducer spreading
+one-record sends over them (100-byte records, acks=ALL) under three loads: 256
+outstanding in all, and 64 or 256 outstanding per partition (as a Kafka producer batches
+per partition), with each process's CPU meanwhile, to show where it stops.
+
+Every size runs twice in the same run: with quiescence off (FAULTLAB_QUIESCE=0, how log
+nodes ran before it) and on (their default now).
 
     python bench/partitions.py [--idle-seconds 10] [--produce-seconds 5]
 
@@ -20,6 +25,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from cluster.client import BatchingProducer, LogClient
 from cluster.launcher import LocalCluster
@@ -28,6 +34,13 @@ from services.runtime.topology import Group, Topology
 RESULTS = Path(__file__).parent / "results" / "partitions.json"
 SIZES = (1, 16, 64, 256)
 PRODUCE_SIZES = (1, 16, 64)
+# name -> (sends outstanding in all, sends outstanding per partition)
+LOADS = {
+    "256 outstanding in all": (256, 0),
+    "64 outstanding per partition": (0, 64),
+    "256 outstanding per partition": (0, 256),
+}
+LOG_NODES = ["log1", "log2", "log3"]
 LED_WITHIN_S = 120.0  # past this a size is reported as not fully led
 POLL_S = 0.2
 RECORD = b"x" * 100
@@ -87,8 +100,12 @@ async def preferred_leaders(cluster: LocalCluster, topic: str) -> None:
             await asyncio.sleep(POLL_S)
 
 
-async def produce(cluster: LocalCluster, topic: str, partitions: int, seconds: float) -> int:
-    """Records/s: 256 one-record sends outstanding, partition after partition."""
+async def produce(
+    cluster: LocalCluster, topic: str, partitions: int, outstanding: int, seconds: float
+) -> dict[str, object]:
+    """Records/s and requests/s with `outstanding` one-record sends, partition after
+    partition, and the CPU each process used meanwhile (share of a core)."""
+    pids = {n: cluster.pid(n) for n in LOG_NODES} | {"client": os.getpid()}
     async with (
         LogClient.for_topology(cluster.topology, timeout_s=10.0) as log,
         BatchingProducer(log) as producer,
@@ -104,14 +121,26 @@ async def produce(cluster: LocalCluster, topic: str, partitions: int, seconds: f
                 await producer.send(topic, RECORD, partition=next(turn) % partitions)
                 sent += 1
 
+        before = {n: cpu_s(p) for n, p in pids.items()}
         started = time.monotonic()
-        await asyncio.gather(*(sender() for _ in range(256)))
-        return round(sent / (time.monotonic() - started))
+        await asyncio.gather(*(sender() for _ in range(outstanding)))
+        elapsed = time.monotonic() - started
+        return {
+            "outstanding": outstanding,
+            "records_per_s": round(sent / elapsed),
+            "requests_per_s": round(producer.requests / elapsed),
+            "cpu_share_of_a_core": {
+                n: round((cpu_s(p) - before[n]) / elapsed, 2) for n, p in pids.items()
+            },
+        }
 
 
-def log_size(folder: Path, partitions: int, idle_s: float, produce_s: float) -> dict[str, object]:
+def log_size(
+    folder: Path, partitions: int, idle_s: float, produce_s: float, quiesce: bool
+) -> dict[str, object]:
     topology = Topology.build("127.0.0.1", 0, (Group("log", 3),))
-    with LocalCluster(topology, folder) as cluster:
+    env = {"FAULTLAB_QUIESCE": "1" if quiesce else "0"}
+    with LocalCluster(topology, folder, node_env=env) as cluster:
         cluster.wait_for_leader(group="log/meta")
         created = asyncio.run(create_led(cluster, "t", partitions))
         asyncio.run(preferred_leaders(cluster, "t"))
@@ -119,13 +148,38 @@ def log_size(folder: Path, partitions: int, idle_s: float, produce_s: float) -> 
             "partitions": partitions,
             "raft_groups_per_node": partitions + 2,
             **created,
-            "idle": idle(cluster, ["log1", "log2", "log3"], idle_s),
+            "idle": idle(cluster, LOG_NODES, idle_s),
         }
         if partitions in PRODUCE_SIZES:
-            result["produce_records_per_s"] = asyncio.run(
-                produce(cluster, "t", partitions, produce_s)
-            )
+            result["produce"] = {
+                load: asyncio.run(
+                    produce(cluster, "t", partitions, in_all + per * partitions, produce_s)
+                )
+                for load, (in_all, per) in LOADS.items()
+            }
         return result
+
+
+def goals(sizes: list[dict[str, Any]]) -> dict[str, object]:
+    """The issue's goals, read off this run: idle CPU per node and time to lead at 256
+    partitions; produce at 64 partitions against 1, under each load."""
+    by = {s["partitions"]: s for s in sizes}
+    out: dict[str, object] = {}
+    if 256 in by:
+        out["idle_cpu_per_node_at_256_max"] = max(
+            v["cpu_share_of_a_core"] for v in by[256]["idle"].values()
+        )
+        out["seconds_until_256_led"] = by[256]["seconds_until_all_led"]
+    if 1 in by and 64 in by:
+        out["produce_64_over_1"] = {
+            load: round(
+                by[64]["produce"][load]["records_per_s"]
+                / max(by[1]["produce"][load]["records_per_s"], 1),
+                2,
+            )
+            for load in LOADS
+        }
+    return out
 
 
 def one_group_nodes(folder: Path, idle_s: float) -> dict[str, dict[str, float]]:
@@ -143,13 +197,19 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = p.parse_args()
+    results: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        sizes = [
-            log_size(Path(tmp) / f"p{n}", n, args.idle_seconds, args.produce_seconds)
-            for n in args.sizes
-        ]
-        floor = one_group_nodes(Path(tmp) / "kv-lock", args.idle_seconds)
-    results = {"log": sizes, "kv_and_lock_one_group_each": floor}
+        for name, quiesce in (("quiesce_off", False), ("quiesce_on", True)):
+            sizes = [
+                log_size(
+                    Path(tmp) / f"{name}-{n}", n, args.idle_seconds, args.produce_seconds, quiesce
+                )
+                for n in args.sizes
+            ]
+            results[name] = {"sizes": sizes, "goals": goals(sizes)}
+        results["kv_and_lock_one_group_each"] = one_group_nodes(
+            Path(tmp) / "kv-lock", args.idle_seconds
+        )
     args.out.parent.mkdir(exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
