@@ -89,8 +89,13 @@ class Experiment:
     workload: WorkloadRunner = run_workload
     leader_group: str = "kv"  # the Raft group whose leader a run waits for before its plan
     lazy_disks: bool = False  # every node's data on a lazy disk (chaos.disk): power cuts
+    single_mode: bool = False  # a scenario with one configuration: `safe` only
 
     def modes(self, which: str) -> list[Mode]:
+        """The modes `which` (unsafe, safe or both) runs; none for "unsafe" when the
+        experiment has only one."""
+        if self.single_mode:
+            return [] if which == "unsafe" else [self.safe]
         return {"unsafe": [self.unsafe], "safe": [self.safe], "both": [self.unsafe, self.safe]}[
             which
         ]

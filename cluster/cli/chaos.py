@@ -1,4 +1,5 @@
-"""`faultlab chaos list | run NAME`: the catalogue of failure experiments."""
+"""`faultlab chaos list | run NAME | run SCRIPT.py`: the catalogue of failure experiments,
+and scenarios people write themselves (chaos/scenario)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from chaos.disk.mounts import fuse_unavailable_reason
 from chaos.experiments import EXPERIMENTS
 from chaos.experiments.base import Experiment, ModeResult, run_mode
 from chaos.report import write_report
+from chaos.scenario.loading import load_script
+from chaos.scenario.model import ScenarioError
 from cluster.cli.durations import parse_ms
 from cluster.engine import EngineError, reachable_engine
 from cluster.images import ImageError, build_images
@@ -36,7 +39,9 @@ def list_() -> None:
 
 @app.command()
 def run(
-    name: str = typer.Argument(..., help="an experiment from `faultlab chaos list`"),
+    name: str = typer.Argument(
+        ..., help="an experiment from `faultlab chaos list`, or a scenario script (a .py file)"
+    ),
     mode: str = typer.Option("both", help="unsafe, safe or both"),
     duration: str = typer.Option("30s", help="how long each mode runs"),
     seed: int = typer.Option(1, help="seeds the workload's choices"),
@@ -47,12 +52,11 @@ def run(
     tls: bool = typer.Option(False, "--tls", help="mutual TLS on every connection (processes)"),
 ) -> None:
     """Run an experiment on a fresh cluster; exit 0 when every mode behaved as hypothesized."""
-    exp = EXPERIMENTS.get(name)
-    if exp is None:
-        err.print(f"[red]error:[/] unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
-        raise typer.Exit(2)
+    exp = _experiment(name)
     if mode not in ("unsafe", "safe", "both"):
         raise typer.BadParameter("--mode is unsafe, safe or both")
+    if not exp.modes(mode):
+        raise typer.BadParameter(f"{exp.name} has one mode only: run it with --mode safe or both")
     if backend not in ("processes", "compose"):
         raise typer.BadParameter("--backend is processes or compose")
     if exp.lazy_disks and backend == "compose":
@@ -78,6 +82,22 @@ def run(
     console.print(_verdicts(results))
     if not all(r.behaved for r in results):
         raise typer.Exit(1)
+
+
+def _experiment(name: str) -> Experiment:
+    """A catalogue entry by name, or the scenario a script defines (refused, with the
+    reason, before any cluster starts)."""
+    if name.endswith(".py") or Path(name).is_file():
+        try:
+            return load_script(Path(name)).experiment()
+        except ScenarioError as e:
+            err.print(f"[red]error:[/] {e}")
+            raise typer.Exit(2) from None
+    exp = EXPERIMENTS.get(name)
+    if exp is None:
+        err.print(f"[red]error:[/] unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+        raise typer.Exit(2)
+    return exp
 
 
 def _compose_backend() -> Backend:

@@ -362,3 +362,29 @@ def test_up_with_tls_and_the_cli_follows(cli: Cli) -> None:
     assert cli("status").stdout.count("serving") == 3
     assert "killed kv3" in cli("node", "kill", "kv3").stdout
     assert "started kv3: serving" in cli("node", "start", "kv3").stdout  # waits over TLS
+
+
+def test_a_scenario_script_runs_like_a_catalogue_entry(cli: Cli) -> None:
+    """docs/scenarios/one_way_leader.py through `faultlab chaos run`: it behaves as its
+    hypothesis says, with the catalogue's report folder; a broken script is refused
+    before any cluster starts."""
+    example = Path(__file__).parents[2] / "docs" / "scenarios" / "one_way_leader.py"
+    result = cli("chaos", "run", str(example), "--duration", "12s", "--out", "runs", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [folder] = list((cli.cwd / "runs").glob("one-way-leader-*/safe"))
+    for name in ("report.md", "timeline.png", "history.jsonl", "journal.json", "summary.json"):
+        assert (folder / name).is_file(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["behaved_as_hypothesized"] and not summary["anomaly"]
+    assert [f[0] for f in summary["faults"]] == ["one-way-outbound-leader"]
+    journal = json.loads((folder / "journal.json").read_text())
+    assert journal["deviated"] is False
+
+    broken = cli.cwd / "broken.py"
+    broken.write_text(example.read_text().replace("start=0.3, end=0.6", "start=0.7, end=0.6"))
+    refused = cli("chaos", "run", str(broken), check=False)
+    assert refused.returncode == 2
+    assert "broken.py" in refused.stderr and "from 0.7 to 0.6" in refused.stderr
+    unsafe = cli("chaos", "run", str(example), "--mode", "unsafe", "--out", "runs", check=False)
+    assert unsafe.returncode == 2 and "one mode only" in unsafe.stderr
+    assert len(list((cli.cwd / "runs").iterdir())) == 1  # neither refusal started a run

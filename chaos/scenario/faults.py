@@ -1,0 +1,130 @@
+"""Faults for a scenario's timeline, each from `start` to `end` (fractions of the run).
+
+A node is named ("kv2") or is "leader": the leader of `group` when the fault starts
+("workload" is the Raft group the workload writes to). Every fault is undone at `end`;
+whatever happens, the run heals every link when it ends.
+
+    faults.isolate("leader", start=0.3, end=0.6)
+    faults.one_way("leader", direction="outbound", start=0.3, end=0.6)
+    faults.kill("kv2", start=0.2, end=0.5)         # kill -9, started again at `end`
+    faults.pause("leader", start=0.4, end=0.5)     # SIGSTOP ... SIGCONT
+    faults.latency("kv3", ms=200, start=0.1, end=0.9)
+"""
+
+from __future__ import annotations
+
+from chaos import nemesis
+from chaos.nemesis import Fault
+from chaos.net import Network
+from chaos.scenario.model import ScenarioError, Step, Targets
+from cluster.backend import Cluster
+
+LEADER = "leader"
+DIRECTIONS = ("outbound", "inbound")
+
+
+def _aim(node: str, group: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a fault names, for validation: (nodes, groups)."""
+    return ((), (group,)) if node == LEADER else ((node,), ())
+
+
+def _node(cluster: Cluster, targets: Targets, node: str, group: str) -> str:
+    if node != LEADER:
+        return node
+    return nemesis.current_leader(cluster, targets.groups.get(group, group))
+
+
+def isolate(node: str, *, start: float, end: float, group: str = "workload") -> Step:
+    """Cut `node` from every peer of its group, both ways; clients still reach it."""
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        def inject(c: Cluster, net: Network) -> str:
+            victim = _node(c, targets, node, group)
+            net.isolate(victim)
+            return f"isolated {victim}"
+
+        return Fault(f"isolate-{node}", at_s, for_s, inject, lambda c, net: net.heal())
+
+    nodes, groups = _aim(node, group)
+    return Step(f"isolate {node}", start, end, make, nodes, groups)
+
+
+def one_way(
+    node: str, *, direction: str, start: float, end: float, group: str = "workload"
+) -> Step:
+    """Cut only one direction between `node` and the other nodes of its group:
+    "outbound", what it sends never arrives (it hears them, they do not hear it);
+    "inbound", what they send it never arrives."""
+    if direction not in DIRECTIONS:
+        raise ScenarioError(
+            f"one_way({node!r}): direction is one of {DIRECTIONS}, not {direction!r}"
+        )
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        def inject(c: Cluster, net: Network) -> str:
+            victim = _node(c, targets, node, group)
+            others = [p.id for p in c.topology.peers(victim)]
+            if direction == "outbound":
+                net.partition_one_way([victim], others)
+                return f"cut {victim} -> {', '.join(others)}"
+            net.partition_one_way(others, [victim])
+            return f"cut {', '.join(others)} -> {victim}"
+
+        return Fault(f"one-way-{direction}-{node}", at_s, for_s, inject, lambda c, n: n.heal())
+
+    nodes, groups = _aim(node, group)
+    return Step(f"one-way {direction} {node}", start, end, make, nodes, groups)
+
+
+def kill(node: str, *, start: float, end: float, group: str = "workload") -> Step:
+    """kill -9 `node` at `start`; start it again at `end`."""
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        target: dict[str, str] = {}
+
+        def inject(c: Cluster, net: Network) -> str:
+            target["node"] = _node(c, targets, node, group)
+            c.kill(target["node"])
+            return f"killed -9 {target['node']}"
+
+        def heal(c: Cluster, net: Network) -> None:
+            c.start_node(target["node"])  # as nemesis.kill_and_restart does
+
+        return Fault(f"kill-{node}", at_s, for_s, inject, heal, exclusive=True)
+
+    nodes, groups = _aim(node, group)
+    return Step(f"kill {node}", start, end, make, nodes, groups, exclusive=True)
+
+
+def pause(node: str, *, start: float, end: float, group: str = "workload") -> Step:
+    """SIGSTOP `node` at `start` (a long GC pause), SIGCONT at `end`."""
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        target: dict[str, str] = {}
+
+        def inject(c: Cluster, net: Network) -> str:
+            target["node"] = _node(c, targets, node, group)
+            c.pause(target["node"])
+            return f"paused {target['node']}"
+
+        return Fault(f"pause-{node}", at_s, for_s, inject, lambda c, n: c.resume(target["node"]))
+
+    nodes, groups = _aim(node, group)
+    return Step(f"pause {node}", start, end, make, nodes, groups, exclusive=True)
+
+
+def latency(node: str, *, ms: int, start: float, end: float, group: str = "workload") -> Step:
+    """Everything `node` sends (to peers and clients) arrives `ms` late."""
+    if ms <= 0:
+        raise ScenarioError(f"latency({node!r}): ms must be positive, not {ms}")
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        def inject(c: Cluster, net: Network) -> str:
+            victim = _node(c, targets, node, group)
+            net.latency(victim, ms)
+            return f"{ms} ms latency into {victim}"
+
+        return Fault(f"latency-{node}", at_s, for_s, inject, lambda c, n: n.heal())
+
+    nodes, groups = _aim(node, group)
+    return Step(f"latency {node} {ms} ms", start, end, make, nodes, groups)
