@@ -1,43 +1,42 @@
-"""The catalogue of experiments, by name."""
+"""The catalogue of experiments, by name.
 
-from chaos.experiments import (
-    disruptive_rejoin,
-    double_apply,
-    etcd_lock_pause,
-    kafka_lost_ack,
-    kafka_zombie_consumer,
-    limiter_partition,
-    lock_gc_pause,
-    lost_ack,
-    no_fsync,
-    overload_cascade,
-    retry_storm,
-    slow_disk,
-    stale_read,
-    tail_latency,
-    zombie_consumer,
-)
+Loaded on first use of EXPERIMENTS rather than on import: some entries are written on the
+scenario API (chaos/scenario), which itself stands on chaos.experiments.base, so importing
+them all here would make `import chaos.scenario` a circular import.
+"""
+
+from __future__ import annotations
+
+import importlib
+
 from chaos.experiments.base import Experiment
 
-EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e
-    for e in (
-        stale_read.EXPERIMENT,
-        disruptive_rejoin.EXPERIMENT,
-        lock_gc_pause.EXPERIMENT,
-        double_apply.EXPERIMENT,
-        lost_ack.EXPERIMENT,
-        zombie_consumer.EXPERIMENT,
-        no_fsync.EXPERIMENT,
-        slow_disk.EXPERIMENT,
-        limiter_partition.EXPERIMENT,
-        tail_latency.EXPERIMENT,
-        overload_cascade.EXPERIMENT,
-        retry_storm.EXPERIMENT,
-        etcd_lock_pause.EXPERIMENT,
-        kafka_lost_ack.EXPERIMENT,
-        kafka_zombie_consumer.EXPERIMENT,
-    )
-}
+MODULES = (  # in the order `faultlab chaos list` shows them
+    "stale_read",
+    "disruptive_rejoin",
+    "lock_gc_pause",
+    "double_apply",
+    "lost_ack",
+    "zombie_consumer",
+    "no_fsync",
+    "slow_disk",
+    "limiter_partition",
+    "tail_latency",
+    "overload_cascade",
+    "retry_storm",
+    "etcd_lock_pause",
+    "kafka_lost_ack",
+    "kafka_zombie_consumer",
+)
+
+
+def __getattr__(name: str) -> dict[str, Experiment]:
+    if name != "EXPERIMENTS":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    modules = [importlib.import_module(f"{__name__}.{m}") for m in MODULES]
+    catalogue: dict[str, Experiment] = {m.EXPERIMENT.name: m.EXPERIMENT for m in modules}
+    globals()["EXPERIMENTS"] = catalogue
+    return catalogue
+
 
 __all__ = ["EXPERIMENTS", "Experiment"]

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from chaos import producing
 from chaos.experiments import lost_ack
 from chaos.experiments.base import Experiment, Mode
 from chaos.history import History
 from chaos.kafka_children import kafka_client
-from chaos.nemesis import Fault
+from chaos.nemesis import Fault, isolate_leader
 from cluster.backend import Cluster
 from services.runtime.topology import Group, Topology
 
@@ -37,7 +38,14 @@ class KafkaProduceSpec:
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[KafkaProduceSpec, list[Fault]]:
-    fault = lost_ack.isolated_partition_leader(cluster, TOPIC, duration_s)
+    """lost-ack's fault: a topic of one partition, led; its leader cut from its followers
+    for the same share of the run."""
+    [group] = asyncio.run(producing.create_topic(cluster.topology, TOPIC))
+    cluster.wait_for_leader(group=group, timeout_s=20.0)
+    start, end = lost_ack.ISOLATED_FROM, lost_ack.ISOLATED_UNTIL
+    fault = isolate_leader(
+        "isolate-leader", start * duration_s, (end - start) * duration_s, group=group
+    )
     return KafkaProduceSpec(str(mode.settings["acks"])), [fault]
 
 
@@ -75,7 +83,7 @@ EXPERIMENT = Experiment(
         "safe", "librdkafka producer, acks=all and idempotence", {}, False, settings={"acks": "all"}
     ),
     plan=plan,
-    judge=lost_ack.judge,
+    judge=lost_ack.EXPERIMENT.judge,
     doc="docs/experiments/kafka-lost-ack.md",
     topology=Topology.build("127.0.0.1", 0, (Group("log", 3),)),
     workload=workload,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from chaos.checkers import linearizability
 from chaos.checkers import log as log_checker
+from chaos.experiments import render
 from chaos.experiments.base import RunData
-from chaos.experiments.render import failing_window_md
 from chaos.scenario.model import Checker, Verdict
 from chaos.scenario.workloads import KV_REGISTER, LOG_PRODUCE_CONSUME
 
@@ -21,15 +21,24 @@ def linearizable() -> Checker:
 
     def check(data: RunData) -> Verdict:
         result = linearizability.check(data.operations)
-        figures = {"operations": float(len(data.operations)), "keys_invalid": 0.0}
+        reads = [op for op in data.operations if op.f == "read"]
+        ok_reads = sum(1 for op in reads if op.outcome == "ok")
+        figures = {
+            "operations": float(len(data.operations)),
+            "reads": float(len(reads)),
+            "ok_reads": float(ok_reads),
+            "keys_invalid": 0.0,
+        }
         if result.valid:
-            return Verdict(False, f"linearizable ({len(data.operations)} operations)", "", figures)
+            answered = f"{ok_reads}/{len(reads)} reads answered"
+            summary = f"linearizable: {len(data.operations)} operations, {answered}"
+            return Verdict(False, summary, "", figures)
         first = result.failures[0]
         figures["keys_invalid"] = float(len(result.failures))
         return Verdict(
             True,
             f"NOT linearizable on {len(result.failures)} key(s); first: {first.key!r}",
-            failing_window_md(first),
+            render.failing_window_md(first),
             figures,
         )
 
@@ -43,20 +52,16 @@ def no_acknowledged_loss() -> Checker:
     def check(data: RunData) -> Verdict:
         result = log_checker.check(data.operations)
         figures = result.figures()
+        unseen = render.log_unseen_table(result, data.duration_s)
         if result.valid:
             return Verdict(
                 False,
-                f"no acknowledged record lost ({result.acknowledged} acknowledged, "
-                f"{result.indefinite} indefinite, {result.read} read)",
-                "",
+                f"no acknowledged record lost: {result.acknowledged} acknowledged, "
+                f"{result.indefinite} indefinite, {result.read} read",
+                unseen,
                 figures,
             )
-        lost = ", ".join(f"`{v}`" for v in result.lost[:10])
-        return Verdict(
-            True,
-            f"{len(result.lost)} of {result.acknowledged} acknowledged records lost",
-            f"Acknowledged, never read: {lost}" if lost else "",
-            figures,
-        )
+        details = render.log_lost_examples(result) + "\n\n" + unseen
+        return Verdict(True, render.log_anomalies(result), details, figures)
 
     return Checker("no-acknowledged-loss", check, (LOG_PRODUCE_CONSUME,))

@@ -48,11 +48,13 @@ class Step:
 
 @dataclass(frozen=True)
 class Workload:
-    """A workload faultlab has: its spec, the runner that drives it, the Raft group a run
-    waits for, and a setup that runs on the live cluster before it (creating a topic)."""
+    """A workload faultlab has: its spec (made for the running cluster and the mode: a
+    client pinned to the current leader, the mode's read consistency or acks), the runner
+    that drives it, the Raft group a run waits for, and a setup that runs on the live
+    cluster before it (creating a topic)."""
 
     name: str
-    spec: Any
+    spec: Callable[[Cluster, Targets, Mode], Any]
     runner: WorkloadRunner
     leader_group: str
     setup: Callable[[Cluster], dict[str, str]]  # -> named Raft groups for Targets
@@ -89,6 +91,7 @@ class Scenario:
     safe: Mode = SAFE
     unsafe: Mode | None = None
     sources: tuple[str, ...] = ()
+    doc: str = ""  # a page in docs/, for the catalogue's scenarios
     script: Path | None = None  # where it was loaded from, shown in reports
 
     def topology(self) -> Topology:
@@ -141,7 +144,7 @@ class Scenario:
             safe=self.safe,
             plan=self._plan,
             judge=self._judge,
-            doc=str(self.script or ""),
+            doc=self.doc or str(self.script or ""),
             topology=self.topology(),
             workload=self.workload.runner,
             leader_group=self.workload.leader_group,
@@ -154,7 +157,7 @@ class Scenario:
             s.make(cluster, targets, s.start * duration_s, (s.end - s.start) * duration_s)
             for s in self.timeline
         ]
-        return self.workload.spec, faults
+        return self.workload.spec(cluster, targets, mode), faults
 
     def _judge(self, data: RunData, mode: Mode) -> Finding:
         verdicts = [(c.name, c.check(data)) for c in self.checkers]
@@ -162,5 +165,11 @@ class Scenario:
         shown = anomalies or verdicts
         summary = "; ".join(f"{n}: {v.summary}" for n, v in shown)
         details = "\n\n".join(f"### {n}\n\n{v.details_md}" for n, v in shown if v.details_md)
-        figures = {f"{n}.{k}": value for n, v in verdicts for k, value in v.figures.items()}
+        # One checker's figures under their own names; several, each under its checker's.
+        prefix = len(verdicts) > 1
+        figures = {
+            f"{n}.{k}" if prefix else k: value
+            for n, v in verdicts
+            for k, value in v.figures.items()
+        }
         return Finding(bool(anomalies), summary, details, figures)

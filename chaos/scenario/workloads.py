@@ -1,7 +1,11 @@
 """Workloads a scenario can run: the ones the catalogue's experiments use.
 
-workloads.kv_register(clients=4, rate_per_client=20, reads="linearizable")
-workloads.log_produce_consume(partitions=1, acks="all")
+    workloads.kv_register(clients=4, rate_per_client=20, reads="linearizable")
+    workloads.kv_register(leader_readers=2, readers=1, writers=2)   # reads: the mode's
+    workloads.log_produce_consume(partitions=1, acks="all")
+
+A setting left None comes from the mode: its `read_consistency`, or `settings["acks"]`,
+so one scenario's unsafe and safe modes can differ in nothing else.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import asyncio
 
 from chaos import producing
-from chaos.scenario.model import ScenarioError, Workload
+from chaos.experiments.base import Mode
+from chaos.nemesis import current_leader
+from chaos.scenario.model import ScenarioError, Targets, Workload
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
 from cluster.backend import Cluster
 from cluster.client import LEASE, LINEARIZABLE, STALE
@@ -24,53 +30,73 @@ ACKS = {"all": ALL, "leader": LEADER}
 def kv_register(
     *,
     clients: int = 4,
+    readers: int = 0,
+    writers: int = 0,
+    leader_readers: int = 0,
     keys: int = 3,
     rate_per_client: float = 20.0,
-    reads: str = "linearizable",
-    pinned_to: str | None = None,
+    reads: str | None = None,
 ) -> Workload:
-    """Clients reading, writing and compare-and-setting a few KV keys; each follows the
-    leader, or all talk to `pinned_to` only (what that node answers is what is recorded).
-    Judge with checkers.linearizable()."""
-    if clients < 1 or keys < 1 or rate_per_client <= 0:
-        raise ScenarioError("kv_register: clients, keys and rate_per_client must be positive")
-    if reads not in READS:
+    """Clients reading, writing and compare-and-setting a few KV keys, following the
+    leader: `clients` do all three, `readers` only read, `writers` only write;
+    `leader_readers` only read, pinned to the node leading when the run starts (what a
+    leader cut off later answers is what is recorded). `reads`: linearizable, lease or
+    stale; None, the mode's. Judge with checkers.linearizable()."""
+    if min(clients, readers, writers, leader_readers) < 0 or keys < 1 or rate_per_client <= 0:
+        raise ScenarioError("kv_register: counts, keys and rate_per_client must be positive")
+    if clients + readers + writers + leader_readers == 0:
+        raise ScenarioError("kv_register: no clients")
+    if reads is not None and reads not in READS:
         raise ScenarioError(f"kv_register: reads is one of {sorted(READS)}, not {reads!r}")
-    spec = WorkloadSpec(
-        tuple(ClientSpec(f"client-{i}", pinned_to) for i in range(1, clients + 1)),
-        keys=tuple(f"k{i}" for i in range(keys)),
-        rate_per_client=rate_per_client,
-        read_consistency=READS[reads],
-    )
-    needs = ("kv",)
-    return Workload(KV_REGISTER, spec, run_workload, "kv", lambda c: {"workload": "kv"}, needs)
+
+    def spec(cluster: Cluster, targets: Targets, mode: Mode) -> WorkloadSpec:
+        leader = current_leader(cluster) if leader_readers else None
+        pinned = [
+            ClientSpec(f"reader-old-leader-{i}", leader, writes=False)
+            for i in range(1, leader_readers + 1)
+        ]
+        both = [ClientSpec(f"client-{i}", None) for i in range(1, clients + 1)]
+        read = [ClientSpec(f"reader-{i}", None, writes=False) for i in range(1, readers + 1)]
+        write = [ClientSpec(f"writer-{i}", None, reads=False) for i in range(1, writers + 1)]
+        return WorkloadSpec(
+            tuple(pinned + both + read + write),
+            keys=tuple(f"k{i}" for i in range(keys)),
+            rate_per_client=rate_per_client,
+            read_consistency=mode.read_consistency if reads is None else READS[reads],
+        )
+
+    return Workload(KV_REGISTER, spec, run_workload, "kv", lambda c: {"workload": "kv"}, ("kv",))
 
 
 def log_produce_consume(
     *,
     topic: str = "scenario",
     partitions: int = 1,
-    acks: str = "all",
+    acks: str | None = None,
     producers: int = 3,
     rate_per_producer: float = 40.0,
 ) -> Workload:
     """Producers sending unique records to a topic (created before the run, every
     partition led) and a consumer per partition following it; after the run every
-    partition is read to its end. "workload" names partition 0's Raft group. Judge with
+    partition is read to its end. "workload" names partition 0's Raft group. `acks`: all
+    or leader; None, the mode's settings["acks"] (all when unset). Judge with
     checkers.no_acknowledged_loss()."""
     if partitions < 1 or producers < 1 or rate_per_producer <= 0:
         raise ScenarioError(
             "log_produce_consume: partitions, producers and rate_per_producer must be positive"
         )
-    if acks not in ACKS:
+    if acks is not None and acks not in ACKS:
         raise ScenarioError(f"log_produce_consume: acks is one of {sorted(ACKS)}, not {acks!r}")
-    spec = producing.LogSpec(
-        topic,
-        partitions=partitions,
-        acks=ACKS[acks],
-        producers=producers,
-        rate_per_producer=rate_per_producer,
-    )
+
+    def spec(cluster: Cluster, targets: Targets, mode: Mode) -> producing.LogSpec:
+        chosen = acks or str(mode.settings.get("acks", "all"))
+        return producing.LogSpec(
+            topic,
+            partitions=partitions,
+            acks=ACKS[chosen],
+            producers=producers,
+            rate_per_producer=rate_per_producer,
+        )
 
     def setup(cluster: Cluster) -> dict[str, str]:
         groups = asyncio.run(producing.create_topic(cluster.topology, topic, partitions))
