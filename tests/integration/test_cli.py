@@ -18,46 +18,10 @@ from chaos.pytest_plugin import pid_alive
 from cluster import admin_client
 from cluster.waiting import wait_until
 from services.runtime.topology import Topology
+from tests.integration.clirunner import Cli
 from tests.integration.netcheck import NOTICE_S
 
 pytestmark = pytest.mark.integration
-
-
-class Cli:
-    def __init__(self, home: Path, cwd: Path) -> None:
-        self.env = {**os.environ, "FAULTLAB_HOME": str(home), "COLUMNS": "200"}
-        self.cwd = cwd
-        self.home = home
-
-    def __call__(
-        self, *args: str, check: bool = True, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "cluster", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            cwd=self.cwd,
-            timeout=120,
-        )
-        if check:
-            assert result.returncode == 0, result.stdout + result.stderr
-        return result
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
-    (tmp_path / "topology.toml").write_text("[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n")
-    c = Cli(tmp_path / "home", tmp_path)
-    try:
-        yield c
-    finally:
-        state = c.home / "state.json"
-        if state.exists():
-            pid = json.loads(state.read_text())["supervisor_pid"]
-            c("down", check=False)
-            assert not pid_alive(pid)
 
 
 def test_up_status_partition_heal_down(cli: Cli) -> None:

@@ -1,0 +1,103 @@
+"""Chaos Toolkit actions on a running faultlab cluster (provider type "python", module
+"chaos.ctk.actions"). A node argument is a node id or "leader" (of `group`). Each
+returns what it did, which Chaos Toolkit keeps in the journal.
+
+    {"type": "action", "name": "isolate-the-kv-leader",
+     "provider": {"type": "python", "module": "chaos.ctk.actions", "func": "isolate",
+                  "arguments": {"node": "leader", "group": "kv"}}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from chaos.ctk import target
+from chaos.net import Cut, Network
+
+__all__ = [
+    "heal",
+    "isolate",
+    "kill",
+    "latency",
+    "one_way",
+    "partition",
+    "pause",
+    "restart",
+    "resume",
+    "start",
+]
+
+
+def _on_network(fn: Callable[[Network], list[str]]) -> list[str]:
+    net, client = target.network()
+    try:
+        return fn(net)
+    finally:
+        client.close()
+
+
+def isolate(node: str, group: str = "kv", kind: str = "blackhole") -> list[str]:
+    """Cut `node` from every peer of its group, both ways; clients still reach it."""
+    victim = target.node(node, group)
+    return _on_network(lambda net: net.isolate(victim, Cut(kind)))
+
+
+def partition(sides: list[list[str]], kind: str = "blackhole") -> list[str]:
+    """Cut every link between the sides (lists of node ids), both ways."""
+    return _on_network(lambda net: net.partition(sides, Cut(kind)))
+
+
+def one_way(node: str, direction: str, group: str = "kv") -> list[str]:
+    """Cut one direction between `node` and its group's other nodes: "outbound" (what it
+    sends is lost) or "inbound" (what it receives is)."""
+    if direction not in ("outbound", "inbound"):
+        raise target.ActivityError(f"direction is outbound or inbound, not {direction!r}")
+    victim = target.node(node, group)
+    others = [p.id for p in target.topology().peers(victim)]
+    if direction == "outbound":
+        return _on_network(lambda net: net.partition_one_way([victim], others))
+    return _on_network(lambda net: net.partition_one_way(others, [victim]))
+
+
+def latency(node: str, ms: int, group: str = "kv", jitter_ms: int = 0) -> list[str]:
+    """Everything `node` sends (to peers and clients) arrives `ms` late."""
+    victim = target.node(node, group)
+    return _on_network(lambda net: net.latency(victim, ms, jitter_ms))
+
+
+def heal() -> str:
+    """Every link whole again: cuts, latency and bandwidth limits removed."""
+    net, client = target.network()
+    try:
+        net.heal()
+    finally:
+        client.close()
+    return "healed every link"
+
+
+def _control(verb: str, node: str, group: str) -> str:
+    victim = target.node(node, group)
+    return target.supervisor().control(verb, victim)
+
+
+def kill(node: str, group: str = "kv") -> str:
+    """SIGKILL the node: nothing unflushed survives."""
+    return _control("kill", node, group)
+
+
+def pause(node: str, group: str = "kv") -> str:
+    """SIGSTOP the node, as a long GC pause would."""
+    return _control("pause", node, group)
+
+
+def resume(node: str) -> str:
+    return _control("resume", node, "kv")
+
+
+def start(node: str) -> str:
+    """Start a stopped or killed node; returns once it serves."""
+    return _control("start", node, "kv")
+
+
+def restart(node: str, group: str = "kv") -> str:
+    return _control("restart", node, group)
