@@ -15,6 +15,13 @@ with faultlab installed gets these fixtures:
     faultlab_net        a `chaos.net.Network` on that cluster: `.partition([a], [b, c])`,
                         `.isolate(node)`, `.latency(("kv1", "kv2"), 200)`, `.heal()`
     faultlab_kv         an async `KvClient` on the cluster (needs pytest-asyncio)
+    faultlab_lock       an async `LockClient` (the topology needs a lock group)
+    faultlab_log        an async `LogClient` (the topology needs a log group)
+    faultlab_gateway_key  "demo-key", the default gateway configuration's API key
+    faultlab_gateway_kv an async `KvClient` through the gateway group, with that key
+                        (the topology needs kv and gateway groups)
+
+docs/pytest-plugin.md shows a whole test of a user's own code with them.
 
     async def test_writes_survive_a_partition(faultlab_cluster, faultlab_net, faultlab_kv):
         leader = faultlab_cluster.leader()
@@ -39,7 +46,7 @@ except ImportError:  # faultlab_kv needs it; every other fixture works without
 from chaos.disk.mounts import mounted_disks
 from chaos.disk.nodes import NodeDisks
 from chaos.net import Network
-from cluster.client import KvClient
+from cluster.client import KvClient, LockClient, LogClient
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
 
@@ -130,9 +137,48 @@ def faultlab_net(faultlab_cluster: LocalCluster) -> Iterator[Network]:
             net.heal()
 
 
+def needs_group(cluster: LocalCluster, group: str, fixture: str) -> None:
+    """Fail the test at once, saying how to fix it, when the topology lacks `group`."""
+    if not any(g.name == group for g in cluster.topology.groups):
+        have = ", ".join(g.name for g in cluster.topology.groups)
+        pytest.fail(
+            f"{fixture} needs a {group!r} group; this topology has {have}: override "
+            f"faultlab_topology, e.g. Topology.build('127.0.0.1', 0, (Group('kv', 3), "
+            f"Group({group!r}, 3)))",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def faultlab_gateway_key() -> str:
+    return "demo-key"
+
+
 if pytest_asyncio is not None:
 
     @pytest_asyncio.fixture
     async def faultlab_kv(faultlab_cluster: LocalCluster) -> AsyncIterator[KvClient]:
         async with KvClient.for_topology(faultlab_cluster.topology) as client:
             yield client
+
+    @pytest_asyncio.fixture
+    async def faultlab_lock(faultlab_cluster: LocalCluster) -> AsyncIterator[LockClient]:
+        needs_group(faultlab_cluster, "lock", "faultlab_lock")
+        faultlab_cluster.wait_for_leader(group="lock")
+        async with LockClient.for_topology(faultlab_cluster.topology) as client:
+            yield client
+
+    @pytest_asyncio.fixture
+    async def faultlab_log(faultlab_cluster: LocalCluster) -> AsyncIterator[LogClient]:
+        needs_group(faultlab_cluster, "log", "faultlab_log")
+        faultlab_cluster.wait_for_leader(group="log/meta")
+        async with LogClient.for_topology(faultlab_cluster.topology) as client:
+            yield client
+
+    @pytest_asyncio.fixture
+    async def faultlab_gateway_kv(
+        faultlab_cluster: LocalCluster, faultlab_gateway_key: str
+    ) -> AsyncIterator[KvClient]:
+        needs_group(faultlab_cluster, "gateway", "faultlab_gateway_kv")
+        async with KvClient.for_gateway(faultlab_cluster.topology, faultlab_gateway_key) as kv:
+            yield kv

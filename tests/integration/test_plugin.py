@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from chaos.net import Network
-from cluster.client import KvClient
+from cluster.client import KvClient, LogClient
 from cluster.launcher import LocalCluster
+from services.runtime.topology import Group, Topology
 
 pytestmark = pytest.mark.integration
 
@@ -39,3 +40,38 @@ class TestUnderTls:
         assert faultlab_cluster.tls_dir is not None
         await faultlab_kv.put("secure", b"1")
         assert (await faultlab_kv.get("secure")).kv.value == b"1"
+
+
+class TestLogAndGatewayFixtures:
+    """faultlab_log and faultlab_gateway_kv, with the topology a user's conftest names."""
+
+    @pytest.fixture
+    def faultlab_topology(self) -> Topology:
+        groups = (Group("kv", 1), Group("log", 3), Group("gateway", 1))
+        return Topology.build("127.0.0.1", 0, groups)
+
+    async def test_a_topic_through_faultlab_log_and_a_put_through_the_gateway(
+        self, faultlab_log: LogClient, faultlab_gateway_kv: KvClient
+    ) -> None:
+        await faultlab_log.create_topic("plugin", partitions=1)
+        await faultlab_log.wait_until_ready("plugin")
+        sent = await faultlab_log.produce("plugin", [b"hello"])
+        got = await faultlab_log.fetch("plugin", sent.partition, sent.base_offset)
+        assert [r.value for r in got.records] == [b"hello"]
+        await faultlab_gateway_kv.put("via-gateway", b"1")
+        assert (await faultlab_gateway_kv.get("via-gateway")).kv.value == b"1"
+
+
+def test_a_fixture_whose_group_is_missing_says_how_to_add_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        pytestmark = pytest.mark.asyncio
+
+        async def test_needs_locks(faultlab_lock):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*faultlab_lock needs a 'lock' group; this topology has kv*"])
