@@ -31,7 +31,7 @@ def linearizable() -> Checker:
         }
         if result.valid:
             answered = f"{ok_reads}/{len(reads)} reads answered"
-            summary = f"linearizable: {len(data.operations)} operations, {answered}"
+            summary = f"{len(data.operations)} operations, {answered}"  # under "linearizable: "
             return Verdict(False, summary, "", figures)
         first = result.failures[0]
         figures["keys_invalid"] = float(len(result.failures))
@@ -56,7 +56,7 @@ def no_acknowledged_loss() -> Checker:
         if result.valid:
             return Verdict(
                 False,
-                f"no acknowledged record lost: {result.acknowledged} acknowledged, "
+                f"none: {result.acknowledged} acknowledged, "
                 f"{result.indefinite} indefinite, {result.read} read",
                 unseen,
                 figures,

@@ -9,6 +9,8 @@ whatever happens, the run heals every link when it ends.
     faults.kill("kv2", start=0.2, end=0.5)         # kill -9, started again at `end`
     faults.pause("leader", start=0.4, end=0.5)     # SIGSTOP ... SIGCONT
     faults.latency("kv3", ms=200, start=0.1, end=0.9)
+    faults.power_cut(start=0.5, end=0.6)           # every node; lazy disks only
+    faults.slow_disk("leader", ms=100, start=0.2, end=0.8)
 """
 
 from __future__ import annotations
@@ -128,3 +130,30 @@ def latency(node: str, *, ms: int, start: float, end: float, group: str = "workl
 
     nodes, groups = _aim(node, group)
     return Step(f"latency {node} {ms} ms", start, end, make, nodes, groups)
+
+
+def power_cut(nodes: list[str] | None = None, *, start: float, end: float) -> Step:
+    """kill -9 `nodes` (default: every node) and drop what their disks had not made
+    durable, as a power failure would; power them on at `end`. Needs lazy disks."""
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        return nemesis.power_cut("power-cut", nodes, at_s, for_s)
+
+    shown = ", ".join(nodes) if nodes else "every node"
+    return Step(
+        f"power cut {shown}", start, end, make, tuple(nodes or ()), exclusive=True, disk=True
+    )
+
+
+def slow_disk(role: str, *, ms: float, start: float, end: float, group: str = "kv") -> Step:
+    """Every fsync on the disk of `group`'s leader (role "leader") or of one of its
+    followers ("follower") `ms` late. Needs lazy disks."""
+    if role not in ("leader", "follower"):
+        raise ScenarioError(f"slow_disk: role is leader or follower, not {role!r}")
+    if ms <= 0:
+        raise ScenarioError(f"slow_disk: ms must be positive, not {ms}")
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        return nemesis.slow_disk(f"slow-disk-{role}", role, ms, at_s, for_s, group)
+
+    return Step(f"slow disk {role} {ms} ms", start, end, make, (), (group,), disk=True)

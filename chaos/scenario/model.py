@@ -44,6 +44,7 @@ class Step:
     nodes: tuple[str, ...] = ()  # the nodes it names, checked against the topology
     groups: tuple[str, ...] = ()  # the Raft groups it names ("kv", "workload", ...)
     exclusive: bool = False
+    disk: bool = False  # acts on the nodes' lazy disks: the scenario must run on them
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Scenario:
     unsafe: Mode | None = None
     sources: tuple[str, ...] = ()
     doc: str = ""  # a page in docs/, for the catalogue's scenarios
+    lazy_disks: bool = False  # every node's data on a lazy disk: power cuts, disk faults
     script: Path | None = None  # where it was loaded from, shown in reports
 
     def topology(self) -> Topology:
@@ -125,6 +127,10 @@ class Scenario:
                     f"{at}: runs from {step.start} to {step.end}; a fault starts at a "
                     "fraction of the run in [0, 1) and ends after it, by 1"
                 )
+            if step.disk and not self.lazy_disks:
+                raise ScenarioError(
+                    f"{at}: a disk fault needs the nodes on lazy disks: Scenario(lazy_disks=True)"
+                )
             for node in step.nodes:
                 if node not in nodes:
                     raise ScenarioError(f"{at}: no node {node!r}; nodes: {sorted(nodes)}")
@@ -149,6 +155,7 @@ class Scenario:
             workload=self.workload.runner,
             leader_group=self.workload.leader_group,
             single_mode=self.unsafe is None,
+            lazy_disks=self.lazy_disks,
         )
 
     def _plan(self, cluster: Cluster, mode: Mode, duration_s: float) -> tuple[Any, list[Fault]]:

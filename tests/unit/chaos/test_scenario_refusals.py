@@ -95,3 +95,11 @@ def test_a_group_the_topology_lacks(tmp_path: Path) -> None:
 def test_no_scenario_and_no_file(tmp_path: Path) -> None:
     assert "defines no SCENARIO" in refusal(script(tmp_path, "x = 1\n"))
     assert "no such scenario script" in refusal(tmp_path / "absent.py")
+
+
+def test_a_disk_fault_without_lazy_disks(tmp_path: Path) -> None:
+    timeline = "[faults.power_cut(start=0.5, end=0.6)]"
+    message = refusal(script(tmp_path, scenario(timeline)))
+    assert "timeline[0] (power cut every node)" in message and "lazy_disks=True" in message
+    accepted = script(tmp_path, scenario(timeline, lazy_disks="True"))
+    assert load_script(accepted).experiment().lazy_disks
