@@ -12,18 +12,28 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from chaos import producing
 from chaos.checkers import linearizability
+from chaos.checkers import log as log_checker
 from chaos.checkers.latency import latency_ms
 from chaos.ctk import target
 from chaos.history import History, pair
-from chaos.scenario.workloads import READS
+from chaos.scenario.workloads import ACKS, READS
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
 from cluster import admin_client
 from cluster.toxiproxy import ToxiproxyClient
 
 CUT_OFF = "cut-off"
 
-__all__ = ["all_serving", "cut_off", "kv_latency", "kv_linearizable", "leader", "serving"]
+__all__ = [
+    "all_serving",
+    "cut_off",
+    "kv_latency",
+    "kv_linearizable",
+    "leader",
+    "log_no_acknowledged_loss",
+    "serving",
+]
 
 
 def leader(group: str = "kv") -> str:
@@ -102,6 +112,21 @@ def kv_latency(seconds: float = 3.0, rate: float = 50.0) -> dict[str, float]:
         "p50_ms": round(figures["p50"], 2),
         "p99_ms": round(figures["p99"], 2),
     }
+
+
+def log_no_acknowledged_loss(seconds: float = 4.0, acks: str = "all") -> bool:
+    """Produce to a topic of this run's own (one partition, three replicas) for `seconds`
+    with a consumer following it, read it to the end, and say whether every acknowledged
+    record is there, once, in order (faultlab's log checker). `acks`: all or leader."""
+    if acks not in ACKS:
+        raise target.ActivityError(f"acks is one of {sorted(ACKS)}, not {acks!r}")
+    topo = target.topology()
+    topic = f"ctk-{uuid.uuid4().hex[:8]}"
+    asyncio.run(producing.create_topic(topo, topic))
+    spec = producing.LogSpec(topic, acks=ACKS[acks])
+    history = History()
+    asyncio.run(producing.run(spec, topo, history, seconds, seed=1))
+    return log_checker.check(list(pair(history.events))).valid
 
 
 def _pinned(readers_on: str) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.ctk import probes, target
 from tests.integration.clirunner import Cli
 
 pytestmark = pytest.mark.integration
@@ -41,3 +42,15 @@ def test_stale_reads_deviate_and_linearizable_ones_hold(cli: Cli) -> None:
         assert ran[0] == ("isolate-the-kv-leader", "succeeded"), ran
         rolled = [r["activity"]["name"] for r in journal["rollbacks"]]  # type: ignore[index, union-attr]
         assert rolled == ["heal-every-link"]
+
+
+def test_the_log_probe_and_the_leader_probe_on_a_log_cluster(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (cli.cwd / "topology.toml").write_text("[cluster]\nbase_port = 0\n[groups.log]\nnodes = 3\n")
+    cli("up", "--detach")
+    monkeypatch.setenv("FAULTLAB_HOME", str(cli.home))
+    assert probes.leader("log/meta") in {"log1", "log2", "log3"}
+    assert probes.log_no_acknowledged_loss(seconds=2.0, acks="all") is True
+    with pytest.raises(target.ActivityError, match="acks is one of"):
+        probes.log_no_acknowledged_loss(acks="some")
