@@ -3,16 +3,19 @@ shows its anomaly.
 
     checkers.linearizable()          kv_register: Knossos-style, per key
     checkers.no_acknowledged_loss()  log_produce_consume: Jepsen's Kafka checker's essentials
+    checkers.lock_safety()           lock_set: one holder at a time, tokens, no lost update
 """
 
 from __future__ import annotations
 
+from chaos import lock_set as lock_set_workload
 from chaos.checkers import linearizability
+from chaos.checkers import lock as lock_checker
 from chaos.checkers import log as log_checker
 from chaos.experiments import render
 from chaos.experiments.base import RunData
 from chaos.scenario.model import Checker, Verdict
-from chaos.scenario.workloads import KV_REGISTER, LOG_PRODUCE_CONSUME
+from chaos.scenario.workloads import KV_REGISTER, LOCK_SET, LOG_PRODUCE_CONSUME
 
 
 def linearizable() -> Checker:
@@ -65,3 +68,32 @@ def no_acknowledged_loss() -> Checker:
         return Verdict(True, render.log_anomalies(result), details, figures)
 
     return Checker("no-acknowledged-loss", check, (LOG_PRODUCE_CONSUME,))
+
+
+def lock_safety() -> Checker:
+    """The lock service held one holder at a time (the grants, releases and expiries fit
+    a mutex), tokens only grew, no write under an older token landed after a newer one,
+    and every acknowledged add is in the set read after the run."""
+
+    def check(data: RunData) -> Verdict:
+        final = {
+            op.key: op.output
+            for op in data.operations
+            if op.process == lock_set_workload.FINAL and op.outcome == "ok"
+        }
+        result = lock_checker.check(data.operations, final)
+        figures = {k: float(v) for k, v in lock_checker.summary(result).items()}
+        if result.safe:
+            return Verdict(
+                False, f"safe: {result.acknowledged} acknowledged adds all present", "", figures
+            )
+        found = [
+            f"{k.replace('_', ' ')}: {v:g}"
+            for k, v in figures.items()
+            if k != "acknowledged_adds" and v and k != "mutex_linearizable"
+        ]
+        if not result.mutex.valid:
+            found.insert(0, "the grants do not fit a mutex")
+        return Verdict(True, "; ".join(found), "", figures)
+
+    return Checker("lock-safety", check, (LOCK_SET,))

@@ -3,6 +3,7 @@
     workloads.kv_register(clients=4, rate_per_client=20, reads="linearizable")
     workloads.kv_register(leader_readers=2, readers=1, writers=2)   # reads: the mode's
     workloads.log_produce_consume(partitions=1, acks="all")
+    workloads.lock_set(contenders=3, ttl_s=2.0, fenced=True)
 
 A setting left None comes from the mode: its `read_consistency`, or `settings["acks"]`,
 so one scenario's unsafe and safe modes can differ in nothing else.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from chaos import lock_set as lock_set_workload
 from chaos import producing
 from chaos.experiments.base import Mode
 from chaos.nemesis import current_leader
@@ -23,6 +25,7 @@ from cluster.client.log import ALL, LEADER
 
 KV_REGISTER = "kv-register"
 LOG_PRODUCE_CONSUME = "log-produce-consume"
+LOCK_SET = "lock-set"
 READS = {"linearizable": LINEARIZABLE, "lease": LEASE, "stale": STALE}
 ACKS = {"all": ALL, "leader": LEADER}
 
@@ -104,3 +107,28 @@ def log_produce_consume(
         return {"workload": groups[0]} | {f"partition-{i}": g for i, g in enumerate(groups)}
 
     return Workload(LOG_PRODUCE_CONSUME, spec, producing.run, "log/meta", setup, ("log",))
+
+
+def lock_set(
+    *, contenders: int = 3, ttl_s: float = 2.0, fenced: bool | None = None, lock: str = "scenario"
+) -> Workload:
+    """Contenders taking the lock `lock` in turn, each turn adding an element to a set kept
+    in one KV key (read, add, write back) and letting go; the service's expiries are
+    recorded, and the set is read after the run. `fenced`: each write carries the lock's
+    token (None: the mode's settings["fenced"], off when unset). Needs kv and lock groups;
+    judge with checkers.lock_safety()."""
+    if contenders < 1 or ttl_s <= 0:
+        raise ScenarioError("lock_set: contenders and ttl_s must be positive")
+
+    def spec(cluster: Cluster, targets: Targets, mode: Mode) -> lock_set_workload.LockSetSpec:
+        chosen = bool(mode.settings.get("fenced")) if fenced is None else fenced
+        return lock_set_workload.LockSetSpec(lock, f"{lock}/set", contenders, ttl_s, chosen)
+
+    return Workload(
+        LOCK_SET,
+        spec,
+        lock_set_workload.run,
+        "lock",
+        lambda c: {"workload": "lock"},
+        ("kv", "lock"),
+    )
