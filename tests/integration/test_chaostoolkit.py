@@ -20,23 +20,27 @@ pytestmark = pytest.mark.integration
 EXPERIMENT = Path(__file__).parents[2] / "docs" / "chaostoolkit" / "stale-read.json"
 
 
-def chaos_run(cli: Cli, reads: str, journal: Path) -> dict[str, object]:
+def chaos_run(
+    cli: Cli, reads: str, journal: Path, experiment: Path = EXPERIMENT
+) -> tuple[dict[str, object] | None, str]:
+    """The journal Chaos Toolkit wrote (None if it wrote none) and what it printed."""
     chaos = shutil.which("chaos", path=str(Path(sys.executable).parent))
     assert chaos, "Chaos Toolkit's CLI is not installed (make setup installs it)"
     done = subprocess.run(
         [chaos, "--no-log-file", "run", "--rollback-strategy", "always", "--var",
-         f"reads={reads}", "--journal-path", str(journal), str(EXPERIMENT)],
+         f"reads={reads}", "--journal-path", str(journal), str(experiment)],
         capture_output=True, text=True, env=cli.env, cwd=cli.cwd, timeout=120,
     )  # fmt: skip
-    assert journal.exists(), done.stdout + done.stderr
-    return dict(json.loads(journal.read_text()))
+    printed = done.stdout + done.stderr
+    return (json.loads(journal.read_text()) if journal.exists() else None), printed
 
 
 def test_stale_reads_deviate_and_linearizable_ones_hold(cli: Cli) -> None:
     cli("up", "--detach")
     for reads, deviated in (("linearizable", False), ("stale", True)):
-        journal = chaos_run(cli, reads, cli.cwd / f"journal-{reads}.json")
-        assert journal["status"] == "completed", journal
+        journal, printed = chaos_run(cli, reads, cli.cwd / f"journal-{reads}.json")
+        assert journal is not None, printed
+        assert journal["status"] == "completed", printed
         assert journal["deviated"] is deviated, (reads, journal["steady_states"])
         ran = [(r["activity"]["name"], r["status"]) for r in journal["run"]]  # type: ignore[index, union-attr]
         assert ran[0] == ("isolate-the-kv-leader", "succeeded"), ran
@@ -54,3 +58,33 @@ def test_the_log_probe_and_the_leader_probe_on_a_log_cluster(
     assert probes.log_no_acknowledged_loss(seconds=2.0, acks="all") is True
     with pytest.raises(target.ActivityError, match="acks is one of"):
         probes.log_no_acknowledged_loss(acks="some")
+
+
+KV9 = ('"node": "leader", "group": "kv"', '"node": "kv9", "group": "kv"')
+LOK = ('"node": "leader", "group": "kv"', '"node": "leader", "group": "lok"')
+
+
+@pytest.mark.parametrize(("change", "said"), [(KV9, "no node 'kv9'"), (LOK, "no Raft group 'lok'")])
+def test_an_experiment_naming_what_the_cluster_lacks_is_interrupted_before_it_acts(
+    cli: Cli, change: tuple[str, str], said: str
+) -> None:
+    """faultlab's control (chaos.ctk.control) checks every activity against the cluster."""
+    cli("up", "--detach")
+    broken = cli.cwd / "broken.json"
+    broken.write_text(EXPERIMENT.read_text().replace(*change))
+    journal, printed = chaos_run(cli, "linearizable", cli.cwd / "journal.json", broken)
+    assert journal is not None, printed
+    assert journal["status"] == "interrupted" and journal["run"] == []
+    assert journal["steady_states"] == {"before": None, "after": None, "during": []}
+    assert f"isolate-the-kv-leader (chaos.ctk.actions.isolate): {said}" in printed
+
+
+def test_an_experiment_naming_a_function_faultlab_lacks_is_refused_by_validation(
+    cli: Cli,
+) -> None:
+    """Chaos Toolkit's own validation: no cluster is even asked."""
+    broken = cli.cwd / "broken.json"
+    broken.write_text(EXPERIMENT.read_text().replace('"func": "isolate"', '"func": "isolate_all"'))
+    journal, printed = chaos_run(cli, "linearizable", cli.cwd / "journal.json", broken)
+    assert journal is None
+    assert "does not expose a function called 'isolate_all'" in printed
