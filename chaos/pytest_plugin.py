@@ -8,6 +8,10 @@ with faultlab installed gets these fixtures:
     faultlab_node_env   environment for every node process (FAULTLAB_FSYNC, ...); override
     faultlab_tls        False; override to True for mutual TLS on every connection (a CA
                         of the cluster's own; the fixtures' clients present its certificate)
+    faultlab_lazy_disks False; override to True to run every node's data on a lazy disk
+    faultlab_disks      with lazy disks: `.control(node).set_faults(fsync_delay_ms=200)`,
+                        `.clear_faults()`, and `.power_cut(nodes)` (kill -9, lose what was
+                        not fsynced, start again; returns what each disk lost)
     faultlab_cluster    a started `LocalCluster` (Toxiproxy plus one process per node) with
                         a KV leader elected; `.kill(node)`, `.pause`, `.resume`, `.stop`,
                         `.restart(node, hard=True)`, `.leader()`; closed afterwards, and the
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +48,10 @@ try:
 except ImportError:  # faultlab_kv needs it; every other fixture works without
     pytest_asyncio = None  # type: ignore[assignment]
 
+from chaos.disk.control import DiskControl
+from chaos.disk.finding import disk_control
 from chaos.disk.mounts import mounted_disks
-from chaos.disk.nodes import NodeDisks
+from chaos.disk.nodes import NodeDisks, power_cut
 from chaos.net import Network
 from cluster.client import KvClient, LockClient, LogClient
 from cluster.launcher import LocalCluster
@@ -113,17 +120,51 @@ def faultlab_tls() -> bool:
 
 
 @pytest.fixture
+def faultlab_lazy_disks() -> bool:
+    return False
+
+
+@pytest.fixture
 def faultlab_cluster(
     faultlab_topology: Topology,
     faultlab_node_env: dict[str, str],
     faultlab_tls: bool,
+    faultlab_lazy_disks: bool,
     tmp_path: Path,
 ) -> Iterator[LocalCluster]:
     cluster = LocalCluster(
         faultlab_topology, tmp_path / "run", node_env=faultlab_node_env, tls=faultlab_tls
     )
-    with running(cluster):
+    with running(cluster, lazy_disks=faultlab_lazy_disks):
         yield cluster
+
+
+@dataclass(frozen=True)
+class Disks:
+    """The lazy disks under a test's cluster."""
+
+    cluster: LocalCluster
+
+    def control(self, node_id: str) -> DiskControl:
+        """One node's disk: `.set_faults(fsync_delay_ms=..., write_delay_ms=...,
+        fsync_error=True, write_error=True)`, `.clear_faults()`, `.status()`."""
+        return disk_control(self.cluster.run_dir, node_id)
+
+    def power_cut(self, node_ids: list[str], torn_seed: int | None = None) -> dict[str, Any]:
+        """kill -9 the nodes, drop what their disks had not made durable, start them again;
+        each disk's report of what it lost."""
+        return power_cut(self.cluster, node_ids, torn_seed)
+
+
+@pytest.fixture
+def faultlab_disks(faultlab_cluster: LocalCluster, faultlab_lazy_disks: bool) -> Disks:
+    if not faultlab_lazy_disks:
+        pytest.fail(
+            "faultlab_disks needs the nodes on lazy disks: override faultlab_lazy_disks to "
+            "return True",
+            pytrace=False,
+        )
+    return Disks(faultlab_cluster)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chaos.net import Network
+from chaos.pytest_plugin import Disks
 from cluster.client import KvClient, LogClient
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
@@ -75,3 +76,30 @@ def test_a_fixture_whose_group_is_missing_says_how_to_add_it(pytester: pytest.Py
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*faultlab_lock needs a 'lock' group; this topology has kv*"])
+
+
+class TestLazyDisks:
+    """faultlab_disks, with faultlab_lazy_disks overridden."""
+
+    @pytest.fixture
+    def faultlab_lazy_disks(self) -> bool:
+        return True
+
+    async def test_a_power_cut_of_every_node_keeps_an_acknowledged_write(
+        self, faultlab_cluster: LocalCluster, faultlab_disks: Disks, faultlab_kv: KvClient
+    ) -> None:
+        await faultlab_kv.put("durable", b"1")
+        nodes = [n.id for n in faultlab_cluster.topology.nodes]
+        reports = faultlab_disks.power_cut(nodes)
+        assert set(reports) == set(nodes)
+        faultlab_cluster.wait_for_leader()
+        assert (await faultlab_kv.get("durable")).kv.value == b"1"  # fsync=batch: it was synced
+        faultlab_disks.control("kv1").set_faults(fsync_delay_ms=50)
+        faultlab_disks.control("kv1").clear_faults()
+
+
+def test_faultlab_disks_without_lazy_disks_says_how_to_get_them(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_disks(faultlab_disks):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*faultlab_disks needs the nodes on lazy disks*"])
