@@ -4,6 +4,8 @@ shows its anomaly.
     checkers.linearizable()          kv_register: Knossos-style, per key
     checkers.no_acknowledged_loss()  log_produce_consume: Jepsen's Kafka checker's essentials
     checkers.lock_safety()           lock_set: one holder at a time, tokens, no lost update
+    checkers.latency_below(op, p99_ms)       any workload: completed operations' p99
+    checkers.answered_at_least(op, share)    any workload: the share of operations ok
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ from chaos import lock_set as lock_set_workload
 from chaos.checkers import linearizability
 from chaos.checkers import lock as lock_checker
 from chaos.checkers import log as log_checker
+from chaos.checkers.latency import latency_ms
 from chaos.experiments import render
 from chaos.experiments.base import RunData
 from chaos.scenario.model import Checker, Verdict
-from chaos.scenario.workloads import KV_REGISTER, LOCK_SET, LOG_PRODUCE_CONSUME
+from chaos.scenario.workloads import (
+    GATEWAY_CALLS,
+    KV_REGISTER,
+    LOCK_SET,
+    LOG_PRODUCE_CONSUME,
+)
 
 
 def linearizable() -> Checker:
@@ -97,3 +105,35 @@ def lock_safety() -> Checker:
         return Verdict(True, "; ".join(found), "", figures)
 
     return Checker("lock-safety", check, (LOCK_SET,))
+
+
+ANY_WORKLOAD = (KV_REGISTER, LOG_PRODUCE_CONSUME, LOCK_SET, GATEWAY_CALLS)
+
+
+def latency_below(op: str, p99_ms: float) -> Checker:
+    """The operations `op` (kv-register: read, write, cas; log: send, poll; lock-set:
+    acquire, add; gateway-calls: call) that completed ok had a p99 latency at most
+    `p99_ms` over the run; an anomaly above it."""
+
+    def check(data: RunData) -> Verdict:
+        figures = latency_ms(data.operations, op, 0.0, data.duration_s + 60.0)
+        shown = {f"{op}_p50_ms": figures["p50"], f"{op}_p99_ms": figures["p99"]}
+        count = int(figures["count"])
+        summary = f"{op} p99 {figures['p99']:.1f} ms over {count} ok (bound {p99_ms:g} ms)"
+        return Verdict(count == 0 or figures["p99"] > p99_ms, summary, "", shown)
+
+    return Checker(f"latency-below-{op}", check, ANY_WORKLOAD)
+
+
+def answered_at_least(op: str, share: float) -> Checker:
+    """At least `share` (0-1) of the operations `op` were answered ok: availability as a
+    caller sees it; an anomaly below it."""
+
+    def check(data: RunData) -> Verdict:
+        ops = [o for o in data.operations if o.f == op]
+        ok = sum(1 for o in ops if o.outcome == "ok")
+        got = ok / len(ops) if ops else 0.0
+        summary = f"{ok}/{len(ops)} {op} answered ok ({got:.1%}; bound {share:.0%})"
+        return Verdict(got < share, summary, "", {f"{op}_ok_share": round(got, 4)})
+
+    return Checker(f"answered-at-least-{op}", check, ANY_WORKLOAD)

@@ -4,6 +4,7 @@
     workloads.kv_register(leader_readers=2, readers=1, writers=2)   # reads: the mode's
     workloads.log_produce_consume(partitions=1, acks="all")
     workloads.lock_set(contenders=3, ttl_s=2.0, fenced=True)
+    workloads.gateway_calls(call="kv-get", callers=8)
 
 A setting left None comes from the mode: its `read_consistency`, or `settings["acks"]`,
 so one scenario's unsafe and safe modes can differ in nothing else.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 
+from chaos import gateway_calls as gateway_workload
 from chaos import lock_set as lock_set_workload
 from chaos import producing
 from chaos.experiments.base import Mode
@@ -26,6 +28,8 @@ from cluster.client.log import ALL, LEADER
 KV_REGISTER = "kv-register"
 LOG_PRODUCE_CONSUME = "log-produce-consume"
 LOCK_SET = "lock-set"
+GATEWAY_CALLS = "gateway-calls"
+CALL_GROUPS = {"kv-get": "kv", "kv-stale-get": "kv", "lock-sessions": "lock"}
 READS = {"linearizable": LINEARIZABLE, "lease": LEASE, "stale": STALE}
 ACKS = {"all": ALL, "leader": LEADER}
 
@@ -131,4 +135,33 @@ def lock_set(
         "lock",
         lambda c: {"workload": "lock"},
         ("kv", "lock"),
+    )
+
+
+def gateway_calls(
+    *, call: str = "kv-get", callers: int = 8, api_key: str = "demo-key", timeout_s: float = 1.0
+) -> Workload:
+    """Callers making one call after another through the gateway replicas in turn: "kv-get"
+    (a linearizable read, the KV leader answers), "kv-stale-get" (any replica) or
+    "lock-sessions"; each an operation of f "call", ok or failed with its reason
+    (RATE_LIMITED, OVERLOADED, ...). Needs a gateway group and the group the call reaches;
+    judge with checkers.latency_below(op="call", ...) or checkers.answered_at_least(...)."""
+    if call not in CALL_GROUPS:
+        raise ScenarioError(f"gateway_calls: call is one of {sorted(CALL_GROUPS)}, not {call!r}")
+    if callers < 1 or timeout_s <= 0:
+        raise ScenarioError("gateway_calls: callers and timeout_s must be positive")
+    backend = CALL_GROUPS[call]
+
+    def spec(cluster: Cluster, targets: Targets, mode: Mode) -> gateway_workload.GatewayLoadSpec:
+        return gateway_workload.GatewayLoadSpec(
+            api_key, callers=callers, timeout_s=timeout_s, call=call
+        )
+
+    return Workload(
+        GATEWAY_CALLS,
+        spec,
+        gateway_workload.run,
+        backend,
+        lambda c: {"workload": backend},
+        (backend, "gateway"),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chaos.experiments.base import run_mode
-from chaos.scenario import Scenario, checkers, faults, workloads
+from chaos.scenario import Mode, Scenario, checkers, faults, workloads
 
 pytestmark = pytest.mark.integration
 
@@ -33,3 +33,25 @@ def test_the_lock_workload_under_a_cut_lock_leader_is_judged_safe(tmp_path: Path
     assert result.finding.figures["lost_updates"] == 0
     assert [f[0] for f in result.faults] == ["isolate-leader"]
     assert json.loads((tmp_path / "journal.json").read_text())["deviated"] is False
+
+
+SLOW_LEADER = Scenario(
+    name="gateway-slow-leader",
+    title="The KV leader answers late, behind the gateway",
+    hypothesis="Linearizable reads through the gateway wait on the leader: its latency shows.",
+    groups={"kv": 3, "gateway": 1},
+    workload=workloads.gateway_calls(call="kv-get", callers=4),
+    timeline=[faults.latency("leader", ms=300, start=0.2, end=0.8)],
+    checkers=[checkers.answered_at_least("call", 0.5), checkers.latency_below("call", 150)],
+    safe=Mode("slow-leader", "300 ms on the KV leader's answers", {}, expect_anomaly=True),
+)
+
+
+def test_gateway_calls_see_a_slow_leader_in_their_latency(tmp_path: Path) -> None:
+    exp = SLOW_LEADER.experiment()
+    result = run_mode(exp, exp.safe, 8.0, seed=1, folder=tmp_path)
+    assert result.behaved, result.finding.summary
+    figures = result.finding.figures
+    assert figures["answered-at-least-call.call_ok_share"] >= 0.5
+    assert figures["latency-below-call.call_p99_ms"] > 150
+    assert "latency-below-call" in result.finding.summary
