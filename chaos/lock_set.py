@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import grpc
@@ -33,11 +34,23 @@ class LockSetSpec:
     contenders: int
     ttl_s: float
     fenced: bool
+    wait_s: float = WAIT_S
 
 
 async def run(
     spec: LockSetSpec, topology: Topology, history: History, duration_s: float, seed: int
 ) -> None:
+    await run_beside(spec, topology, history, duration_s)
+
+
+async def run_beside(
+    spec: LockSetSpec,
+    topology: Topology,
+    history: History,
+    duration_s: float,
+    beside: Awaitable[None] | None = None,
+) -> None:
+    """The workload, with `beside` (a staged holder, say) running alongside it."""
     deadline = time.monotonic() + duration_s
     elements = itertools.count(1)
     expiries = ExpiryWatch(topology, history, spec.lock)
@@ -47,7 +60,8 @@ async def run(
             *(
                 _contender(f"client-{i}", spec, topology, history, deadline, elements)
                 for i in range(1, spec.contenders + 1)
-            )
+            ),
+            *([beside] if beside is not None else []),
         )
         await expiries.barrier()
     finally:
@@ -87,7 +101,7 @@ async def _one_turn(
     name: str,
     elements: itertools.count[int],
 ) -> None:
-    token = await locking.acquire(session, spec.lock, record, wait_s=WAIT_S)
+    token = await locking.acquire(session, spec.lock, record, wait_s=spec.wait_s)
     if token is None:
         return
     members = await locking.read_set(kv, spec.key, record)

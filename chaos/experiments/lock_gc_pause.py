@@ -15,23 +15,19 @@ holder's write: in the unsafe mode it always erases it.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-from chaos import locking
+from chaos import lock_set
 from chaos.checkers import lock as lock_checker
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import NEMESIS, History
-from chaos.lock_expiries import ExpiryWatch
 from chaos.lock_holder import running_holder
 from chaos.nemesis import Fault
 from cluster.backend import Cluster
-from cluster.client import KvClient, LockClient
-from cluster.client.lock import LockSession
+from cluster.client import LockClient
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group, Topology
 
@@ -39,7 +35,7 @@ LOCK = "gc-lock"
 KEY = "gc/set"  # one set per run: a run adds a few hundred short elements at most
 PAUSE = "pause-holder"
 TIMELINE_AFTER = 4  # rows of the report's timeline after the holder's last step
-NO_SESSION_RETRY_S = 0.2
+CONTENDER_WAIT_S = 5.0  # for the lock, per turn
 
 
 @dataclass(frozen=True)
@@ -63,67 +59,16 @@ def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[GcPauseSpec, 
 async def workload(
     spec: GcPauseSpec, topology: Topology, history: History, duration_s: float, seed: int
 ) -> None:
-    deadline = time.monotonic() + duration_s
-    elements = itertools.count(1)
-    expiries = ExpiryWatch(topology, history, LOCK)
-    watcher = asyncio.create_task(expiries.run())
-    try:
-        contenders = [
-            asyncio.create_task(
-                _contender(f"client-{i}", spec, topology, history, deadline, elements)
-            )
-            for i in range(1, spec.contenders + 1)
-        ]
+    """lock_set's contenders (chaos/lock_set.py), and beside them the staged holder."""
+    contenders = lock_set.LockSetSpec(
+        LOCK, KEY, spec.contenders, spec.contender_ttl_s, spec.fenced, wait_s=CONTENDER_WAIT_S
+    )
+
+    async def staged_holder() -> None:
         await asyncio.sleep(spec.holder_at_share * duration_s)
         await _pause_the_holder(spec, history, topology)
-        await asyncio.gather(*contenders)
-        await expiries.barrier()
-    finally:
-        watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
-        expiries.finish()
-    async with KvClient.for_topology(topology) as kv:
-        await locking.read_set(kv, KEY, locking.recorder(history, "final"))
 
-
-async def _contender(
-    name: str,
-    spec: GcPauseSpec,
-    topology: Topology,
-    history: History,
-    deadline: float,
-    elements: itertools.count[int],
-) -> None:
-    """Takes the lock, adds an element, lets go, until the deadline. A session the service
-    expired (its keep-alives cut off by a nemesis) is replaced by a new one, as a real
-    client would, so the holder always has someone to lose the lock to."""
-    record = locking.recorder(history, name)
-    async with LockClient.for_topology(topology) as locks, KvClient.for_topology(topology) as kv:
-        while time.monotonic() < deadline:
-            try:
-                async with locks.session(spec.contender_ttl_s, name) as session:
-                    while time.monotonic() < deadline and not session.lost.is_set():
-                        await _one_turn(session, kv, spec, record, name, elements)
-            except grpc.aio.AioRpcError:  # no session could be made: no leader yet
-                await asyncio.sleep(NO_SESSION_RETRY_S)
-
-
-async def _one_turn(
-    session: LockSession,
-    kv: KvClient,
-    spec: GcPauseSpec,
-    record: locking.Record,
-    name: str,
-    elements: itertools.count[int],
-) -> None:
-    token = await locking.acquire(session, LOCK, record, wait_s=5.0)
-    if token is None:
-        return
-    members = await locking.read_set(kv, KEY, record)
-    if members is not None:
-        element = f"{name}-{next(elements)}"
-        await locking.add(kv, KEY, members, element, LOCK, token, spec.fenced, record)
-    await locking.release(session, LOCK, record)
+    await lock_set.run_beside(contenders, topology, history, duration_s, staged_holder())
 
 
 async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topology) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from services.raft.host import RaftHost
-from services.raft.storage import MemoryStorage
 from services.raft.transport import MemoryNetwork
-from tests.unit.raft.in_memory import FAST, NODES
+from tests.unit.raft.in_memory import FAST, started_hosts
 
 
 @pytest.fixture
@@ -19,14 +18,5 @@ def network() -> MemoryNetwork:
 
 @pytest.fixture
 async def hosts(network: MemoryNetwork) -> AsyncIterator[dict[str, RaftHost]]:
-    storages: dict[str, MemoryStorage] = {}
-
-    def storage_for(node: str) -> Callable[[str], MemoryStorage]:
-        return lambda group: storages.setdefault(f"{node}:{group}", MemoryStorage())
-
-    out = {n: RaftHost(n, network.transport(n), storage_for(n), FAST) for n in NODES}
-    for host in out.values():
-        host.start()
-    yield out
-    for host in out.values():
-        await host.stop()
+    async with started_hosts(network, FAST) as out:
+        yield out

@@ -3,13 +3,16 @@ driver with no disk and no sockets. Fixtures in conftest.py; helpers here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 
 from cluster.waiting import wait_until_async
 from services.kv import commands
 from services.kv.commands import Put
 from services.raft.host import RaftHost
 from services.raft.node import NodeOptions, RaftNode
+from services.raft.storage import MemoryStorage
+from services.raft.transport import MemoryNetwork
 
 NODES = ("n1", "n2", "n3")
 FAST = NodeOptions(tick_ms=5, election_ticks=10)  # elections in 50-100 ms
@@ -31,3 +34,23 @@ def leader_of(hosts: dict[str, RaftHost], group: str) -> RaftNode | None:
 
 async def put(node: RaftNode, key: str, value: bytes) -> object:
     return await node.propose(commands.encode(Put(key, value)))
+
+
+@contextlib.asynccontextmanager
+async def started_hosts(
+    network: MemoryNetwork, options: NodeOptions
+) -> AsyncIterator[dict[str, RaftHost]]:
+    """A host per node of NODES on `network`, each with in-memory storage; stopped after."""
+    storages: dict[str, MemoryStorage] = {}
+
+    def storage_for(node: str) -> Callable[[str], MemoryStorage]:
+        return lambda group: storages.setdefault(f"{node}:{group}", MemoryStorage())
+
+    out = {n: RaftHost(n, network.transport(n), storage_for(n), options) for n in NODES}
+    for host in out.values():
+        host.start()
+    try:
+        yield out
+    finally:
+        for host in out.values():
+            await host.stop()

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 
 from services.kv.state import KvState
 from services.raft.host import RaftHost
 from services.raft.liveness import PeerLiveness
-from services.raft.storage import MemoryStorage
 from services.raft.transport import MemoryNetwork
-from tests.unit.raft.in_memory import FAST, NODES, eventually, put
+from tests.unit.raft.in_memory import FAST, NODES, eventually, put, started_hosts
 
 QUIET = dataclasses.replace(FAST, quiesce=True)
 GROUPS = [f"log/t/{p}" for p in range(24)]
@@ -23,20 +22,11 @@ GROUPS = [f"log/t/{p}" for p in range(24)]
 
 @pytest.fixture
 async def quiet_hosts(network: MemoryNetwork) -> AsyncIterator[dict[str, RaftHost]]:
-    storages: dict[str, MemoryStorage] = {}
-
-    def storage_for(node: str) -> Callable[[str], MemoryStorage]:
-        return lambda group: storages.setdefault(f"{node}:{group}", MemoryStorage())
-
-    out = {n: RaftHost(n, network.transport(n), storage_for(n), QUIET) for n in NODES}
-    for host in out.values():
-        host.start()
-    for group in GROUPS:
-        for host in out.values():
-            await host.add_group(group, NODES, KvState())
-    yield out
-    for host in out.values():
-        await host.stop()
+    async with started_hosts(network, QUIET) as out:
+        for group in GROUPS:
+            for host in out.values():
+                await host.add_group(group, NODES, KvState())
+        yield out
 
 
 def leaders(hosts: dict[str, RaftHost], group: str, among: tuple[str, ...] = NODES) -> list[str]:
