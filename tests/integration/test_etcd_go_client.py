@@ -157,12 +157,25 @@ def test_an_election_holds_across_a_kill_of_the_kv_leader_until_its_leader_resig
         first.wait_for(['{"elected": "first", "leader": "first"}'])
         observer = Running([str(program), "observe", *where])
         observer.wait_for(['{"leader": "first"}'])
-        second = Running([str(program), "elect", *where, "-value", "second", "-ttl", "3"])
+        # The waiting candidate dials the other members only: a write of its campaign in
+        # flight on the member killed below would end in EOF (Unavailable), which
+        # clientv3 does not retry for a Txn, with a real etcd as here. Its keep-alives and
+        # its watch then ride out the kill through the forwarding of the other members.
         leader = kv3.wait_for_leader()
+        others = [kv3.topology.client_address(n) for n in ("kv1", "kv2", "kv3") if n != leader]
+        waiting = ["-endpoints", ",".join(others), "-name", "go-failover"]
+        second = Running([str(program), "elect", *waiting, "-value", "second", "-ttl", "3"])
+        ctl = Etcdctl(",".join(endpoints(kv3)))
+
+        def candidates() -> int:
+            return len(
+                json.loads(ctl.run("get", "--prefix", "go-failover/", "-w", "json")).get("kvs", [])
+            )
+
+        wait_until(lambda: candidates() == 2 or None, 20, "the second candidate's key")
         kv3.kill(leader)
         kv3.wait_for_leader(not_=leader)
         kv3.start_node(leader)
-        ctl = Etcdctl(",".join(endpoints(kv3)))
         keys = json.loads(ctl.run("get", "--prefix", "go-failover/", "-w", "json"))["kvs"]
         first_lease = format(int(keys[0]["lease"]), "x")  # the oldest key: the leader's
         assert "remaining(" in ctl.run("lease", "timetolive", first_lease)
