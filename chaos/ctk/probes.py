@@ -77,18 +77,22 @@ def cut_off() -> list[str]:
 def kv_linearizable(
     seconds: float = 4.0, reads: str = "linearizable", readers_on: str = "", rate: float = 25.0
 ) -> bool:
-    """Run a KV workload for `seconds` (two writers and a reader following the leader;
-    two readers pinned to `readers_on` when given: a node, "leader", or "cut-off", the
-    node an isolate action cut off, or the leader while none is, so one hypothesis reads
-    from the node a method cuts off, before and after) and say whether its history is
-    linearizable. `reads`: linearizable, lease or stale."""
+    """Run a KV workload for `seconds` (two writers following the leader; two readers
+    pinned to `readers_on`: a node, "leader", or "cut-off", the node an isolate action
+    cut off, or the leader while none is, so one hypothesis reads from the node a method
+    cuts off, before and after; with no `readers_on`, the readers follow the leader) and
+    say whether its history is linearizable. `reads`: linearizable, lease or stale.
+    (A stale read by a client following the leader may be served by any replica, and a
+    follower may not yet have applied what the leader acknowledged: not linearizable even
+    with no fault at all. Pin stale readers to the node under test.)"""
     if reads not in READS:
         raise target.ActivityError(f"reads is one of {sorted(READS)}, not {reads!r}")
     topo = target.topology()
     pinned = _pinned(readers_on)
     clients = [ClientSpec("writer-1", None, reads=False), ClientSpec("writer-2", None, reads=False)]
-    clients.append(ClientSpec("reader-1", None, writes=False))
-    clients += [ClientSpec(f"reader-{pinned}-{i}", pinned, writes=False) for i in (1, 2) if pinned]
+    clients += [
+        ClientSpec(f"reader-{pinned or 'leader'}-{i}", pinned, writes=False) for i in (1, 2)
+    ]
     # Keys of this run's own: the checker's model starts from keys never written, and an
     # earlier probe's values must not look like writes this history lacks.
     keys = tuple(f"ctk-{uuid.uuid4().hex[:8]}-k{i}" for i in range(3))
