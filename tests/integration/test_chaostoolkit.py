@@ -26,11 +26,16 @@ def chaos_run(
     """The journal Chaos Toolkit wrote (None if it wrote none) and what it printed."""
     chaos = shutil.which("chaos", path=str(Path(sys.executable).parent))
     assert chaos, "Chaos Toolkit's CLI is not installed (make setup installs it)"
+    options = ["--rollback-strategy", "always", "--var", f"reads={reads}"]
+    args = [chaos, "--no-log-file", "run", *options, "--journal-path", str(journal)]
     done = subprocess.run(
-        [chaos, "--no-log-file", "run", "--rollback-strategy", "always", "--var",
-         f"reads={reads}", "--journal-path", str(journal), str(experiment)],
-        capture_output=True, text=True, env=cli.env, cwd=cli.cwd, timeout=120,
-    )  # fmt: skip
+        [*args, str(experiment)],
+        capture_output=True,
+        text=True,
+        env=cli.env,
+        cwd=cli.cwd,
+        timeout=120,
+    )
     printed = done.stdout + done.stderr
     return (json.loads(journal.read_text()) if journal.exists() else None), printed
 
