@@ -101,9 +101,10 @@ lint: setup
 	$(BIN)/lint-imports
 
 # bench/ is scripts importing each other by file name (its cli.py would clash with cluster.cli),
-# so it is checked on its own.
+# so it is checked on its own, with the bench extra (nats-py) installed so its imports resolve.
 typecheck: setup
 	$(BIN)/mypy
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/mypy bench
 
 proto: setup
