@@ -14,14 +14,14 @@ from chaos.net import Network
 from cluster.client import KvClient
 from cluster.launcher import LocalCluster
 from tests.integration.errorcheck import assert_reason, failure
-from tests.integration.kvcheck import direct_stub
+from tests.integration.kvcheck import direct_stub, follower_knowing
 
 pytestmark = pytest.mark.integration
 
 
 async def test_refusals_that_never_reach_the_log(faultlab_cluster: LocalCluster) -> None:
     leader = faultlab_cluster.wait_for_leader()
-    follower = next(n.id for n in faultlab_cluster.topology.nodes if n.id != leader)
+    follower = follower_knowing(faultlab_cluster, leader)
     FP, INVALID = grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT
 
     channel, stub = direct_stub(faultlab_cluster, follower)

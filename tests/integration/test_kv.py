@@ -18,7 +18,7 @@ from cluster.client import STALE, KvClient, SyncKvClient
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group
-from tests.integration.kvcheck import direct_stub
+from tests.integration.kvcheck import direct_stub, follower_knowing
 
 pytestmark = pytest.mark.integration
 CasRequest = kv_pb2.CompareAndSwapRequest
@@ -127,7 +127,7 @@ async def test_invalid_arguments_change_nothing(
 
 async def test_a_follower_redirects_to_the_leader(shared: LocalCluster) -> None:
     leader = shared.wait_for_leader()
-    follower = next(n.id for n in shared.topology.nodes if n.id != leader)
+    follower = follower_knowing(shared, leader)
     channel, stub = direct_stub(shared, follower)
     async with channel:
         with pytest.raises(grpc.aio.AioRpcError) as e:
