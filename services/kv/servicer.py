@@ -113,7 +113,7 @@ class KvServicer(kv_pb2_grpc.KVServicer):  # type: ignore[misc]
         if consistency == kv_pb2.LINEARIZABLE:
             await self._group.linearizable_read(context)
         elif consistency == kv_pb2.LEASE:
-            self._group.lease_read()
+            await self._group.linearizable_read(context, lease=True)
         elif consistency != kv_pb2.STALE:
             raise InvalidArgument(f"unknown consistency {consistency}")
 

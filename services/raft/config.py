@@ -20,9 +20,12 @@ class RaftConfig:
     # CheckQuorum: a leader that hears no quorum for E ticks steps down, and followers
     # that heard a leader in the last E ticks ignore vote requests.
     check_quorum: bool = True
-    # Lease reads: answer reads from the leader's state with no quorum round. Safe only
-    # with check_quorum and clocks whose drift stays well within an election timeout.
+    # Lease reads: a ReadIndex read is answered from the leader's state with no quorum
+    # round while the leader holds its lease (core.py, "leases"). Needs check_quorum.
     lease_reads: bool = False
+    # How much slower than its followers' a leader's clock may run, as a fraction: the
+    # lease is cut to (E - 1) * (1 - max_clock_drift) ticks. 0 trusts clocks to agree.
+    max_clock_drift: float = 0.0
     # Quiescence: a leader whose followers hold its whole log, all of it applied, stops
     # ticking and heartbeating, and tells its followers to stop too, until a proposal, a
     # message or the node-level liveness of a peer wakes the group (core.py). Not with
@@ -38,3 +41,12 @@ class RaftConfig:
         assert self.max_entries_per_append >= 1 and self.max_inflight_appends >= 1
         assert not self.lease_reads or self.check_quorum, "lease reads need check_quorum"
         assert not (self.quiesce and self.lease_reads), "a quiet leader keeps no lease"
+        assert 0.0 <= self.max_clock_drift < 1.0, "max_clock_drift is a fraction in [0, 1)"
+
+    @property
+    def lease_ticks(self) -> int:
+        """How many of its own ticks a leader's lease lasts after a quorum acknowledged a
+        heartbeat. A follower that acknowledged it refuses votes until E of its ticks
+        have passed since it heard it, the first of which may come at once: E - 1 full
+        ticks, shortened by the drift the leader's clock may have against theirs."""
+        return int((self.election_ticks - 1) * (1.0 - self.max_clock_drift))

@@ -35,6 +35,8 @@ from services.raft.messages import (
     NodeId,
     ReadState,
     Snapshot,
+    lease_context,
+    lease_tick,
 )
 from services.raft.progress import Progress, ProgressState
 from services.raft.ready import Ready, SoftState
@@ -57,6 +59,7 @@ class _PendingRead:
     index: int
     origin: NodeId  # who asked: this leader, or a follower that forwarded the read
     acks: set[NodeId] = field(default_factory=set)
+    sent_tick: int = 0  # the leader's tick count when its heartbeats went out (leases)
 
 
 class RaftCore:
@@ -89,6 +92,8 @@ class RaftCore:
         self._read_states: list[ReadState] = []
         self._persisted_hard_state = restored.hard_state
         self.quiesced = False
+        self._leader_ticks = 0  # ticks counted as this term's leader (leases)
+        self._lease_acks: dict[NodeId, int] = {}  # voter -> latest acknowledged round's tick
         self._peers_down: set[NodeId] = set()  # by the host's node-level liveness
         self._step: Callable[[Message], None] = self._step_follower
         self._tick: Callable[[], None] = self._tick_election
@@ -145,15 +150,16 @@ class RaftCore:
         self.pending_conf_index = index
         return index
 
-    def read_index(self, context: bytes) -> None:
+    def read_index(self, context: bytes, lease: bool = False) -> None:
         """Ask for a linearizable read. A ReadState with this context comes out of a later
-        Ready once a quorum has confirmed the leader still leads (thesis §6.4). A follower
+        Ready once a quorum has confirmed the leader still leads (thesis §6.4), or at once
+        on a leader that holds its lease when `lease` (or cfg.lease_reads). A follower
         forwards the request to its leader and gets the index back (thesis §6.4.1, etcd's
         MsgReadIndex); if either loses touch, no ReadState ever comes and the caller's
         deadline ends the read. NotLeader when no leader is known."""
         self._wake()
         if self.role is Role.LEADER:
-            self._lead_read(context, self.id)
+            self._lead_read(context, self.id, lease)
         elif self.role is Role.FOLLOWER and self.lead != NONE:
             self._send(MT.READ_INDEX, self.lead, context=context)
         else:
@@ -307,6 +313,8 @@ class RaftCore:
         self._votes = {}
         self._pending_reads.clear()
         self._reads_awaiting_commit.clear()
+        self._leader_ticks = 0
+        self._lease_acks.clear()
         last = self.log.last_index
         self.prs = {v: Progress(next=last + 1) for v in self.voters}
         if self.id in self.prs:
@@ -354,6 +362,7 @@ class RaftCore:
             self._campaign()
 
     def _tick_heartbeat(self) -> None:
+        self._leader_ticks += 1
         self.heartbeat_elapsed += 1
         self.election_elapsed += 1
         if self.election_elapsed >= self.cfg.election_ticks:
@@ -366,8 +375,46 @@ class RaftCore:
             self.heartbeat_elapsed = 0
             if self._can_quiesce():
                 self._quiesce()
+            elif self.cfg.check_quorum:
+                self._broadcast_heartbeat(lease_context(self._leader_ticks))
             else:
                 self._broadcast_heartbeat()
+
+    # == leases ========================================================================
+    #
+    # A leader holds a lease for cfg.lease_ticks of its own ticks from the newest heartbeat
+    # round a quorum acknowledged (counting itself, "now"). Every voter that acknowledged
+    # it heard a leader then, so under CheckQuorum it ignores vote requests for E of its
+    # own ticks: no other leader can be elected before the lease ends, as long as the
+    # leader's ticks do not run slower than theirs by more than cfg.max_clock_drift. The
+    # core counts ticks, never reads a clock: how long a tick lasts is the driver's, and
+    # a slow clock on the leader is exactly a lease that lasts too long.
+
+    def holds_lease(self) -> bool:
+        """May this leader answer a read from its own state, with no quorum round?"""
+        if self.role is not Role.LEADER or self.quiesced or not self.cfg.check_quorum:
+            return False
+        if not self._committed_in_term():
+            return False  # our state may lag the previous leader's commits
+        return self._leader_ticks < self._lease_start() + self.cfg.lease_ticks
+
+    def _lease_start(self) -> int:
+        """The tick of the newest round a quorum of voters acknowledged (-1: none)."""
+        acked = sorted(
+            (self._leader_ticks if v == self.id else self._lease_acks.get(v, -1))
+            for v in self.voters
+        )
+        return acked[len(acked) - self._quorum()]
+
+    def _ack_lease_round(self, context: bytes, src: NodeId) -> None:
+        tick = lease_tick(context)
+        if tick is None:
+            read = self._pending_reads.get(context)
+            if read is None:
+                return
+            tick = read.sent_tick  # a ReadIndex round renews the lease too
+        if tick > self._lease_acks.get(src, -1):
+            self._lease_acks[src] = tick
 
     # == quiescence =====================================================================
     #
@@ -476,6 +523,7 @@ class RaftCore:
         if pr.match < self.log.last_index:
             self._send_append(m.src)
         if m.context:
+            self._ack_lease_round(m.context, m.src)
             self._ack_read(m.context, m.src)
 
     # == message handling ===============================================================
@@ -619,16 +667,17 @@ class RaftCore:
         for context, origin in waiting:
             self._lead_read(context, origin)
 
-    def _lead_read(self, context: bytes, origin: NodeId) -> None:
+    def _lead_read(self, context: bytes, origin: NodeId, lease: bool = False) -> None:
         """Start a read for this leader or a follower: its index is our commit index, once
         that is our own term's and a quorum confirms we still lead."""
         if not self._committed_in_term():
             # Our commit index may lag the previous leader's until our no-op commits.
             self._reads_awaiting_commit.append((context, origin))
-        elif self.cfg.lease_reads or len(self.voters) == 1:
+        elif ((lease or self.cfg.lease_reads) and self.holds_lease()) or len(self.voters) == 1:
             self._read_ready(ReadState(self.log.commit, context), origin)
         else:
-            self._pending_reads[context] = _PendingRead(self.log.commit, origin, {self.id})
+            read = _PendingRead(self.log.commit, origin, {self.id}, self._leader_ticks)
+            self._pending_reads[context] = read
             self._broadcast_heartbeat(context)
 
     def _read_ready(self, rs: ReadState, origin: NodeId) -> None:

@@ -105,10 +105,26 @@ class Message:
     # `log_term` then carries the follower's term at that index.
     reject_hint: int = 0
     # HEARTBEAT(_RESP), READ_INDEX(_RESP): a ReadIndex round's id; VOTE: b"transfer" for a
-    # leadership transfer; HEARTBEAT: b"quiesce" when the group goes quiet.
+    # leadership transfer; HEARTBEAT: b"quiesce" when the group goes quiet, or a lease
+    # round's tick (lease_context).
     context: bytes = b""
 
 
 TRANSFER_CONTEXT = b"transfer"
 # HEARTBEAT: the leader's last before the group goes quiet (core.py, "quiescence").
 QUIESCE_CONTEXT = b"quiesce"
+# HEARTBEAT: a lease round, the leader's tick count when it sent it (core.py, "leases").
+LEASE_CONTEXT_PREFIX = b"lease:"
+
+
+def lease_context(tick: int) -> bytes:
+    return LEASE_CONTEXT_PREFIX + tick.to_bytes(8, "big")
+
+
+def lease_tick(context: bytes) -> int | None:
+    """The leader tick a lease round's context carries, or None for any other context."""
+    if len(context) != len(LEASE_CONTEXT_PREFIX) + 8 or not context.startswith(
+        LEASE_CONTEXT_PREFIX
+    ):
+        return None
+    return int.from_bytes(context[len(LEASE_CONTEXT_PREFIX) :], "big")

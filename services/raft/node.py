@@ -62,6 +62,7 @@ class NodeOptions:
     check_quorum: bool = True
     snapshot_every: int = 10_000  # applied entries past the last snapshot before another
     quiesce: bool = False  # idle groups go quiet (core.py); the host then pings its peers
+    max_clock_drift: float = 0.0  # how much a lease is cut for clock drift (RaftConfig)
 
 
 @dataclass
@@ -105,6 +106,7 @@ class RaftNode:
             pre_vote=options.pre_vote,
             check_quorum=options.check_quorum,
             quiesce=options.quiesce,
+            max_clock_drift=options.max_clock_drift,
         )
         self._storage = storage
         self._send = send
@@ -118,6 +120,7 @@ class RaftNode:
         self._to_propose: list[_Proposal] = []
         self._commands: list[bytes] = []  # of `_to_propose`, in the same order
         self._reads_to_start: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._lease_reads_to_start: list[tuple[bytes, asyncio.Future[None]]] = []
         self._proposals: dict[int, _Proposal] = {}
         self._reads: dict[bytes, list[asyncio.Future[None]]] = {}
         self._read_ids = itertools.count(1)
@@ -241,18 +244,23 @@ class RaftNode:
         self._to_propose.append(proposal)
         self._wake.set()
 
-    async def read_index(self, on_follower: bool = False) -> None:
+    async def read_index(self, on_follower: bool = False, lease: bool = False) -> None:
         """Returns once a linearizable read may be served from the local state. A
         follower refuses (NotLeader), unless `on_follower`: then it asks its leader
         and waits until it has applied what the leader had committed; with no leader
         known it refuses, and if the leader is lost meanwhile it waits on until the
-        caller's deadline."""
+        caller's deadline. With `lease`, a leader that holds its lease (core.py,
+        "leases") confirms nothing with its peers; one whose lease lapsed does."""
         if not on_follower:
             self._check_leader()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._reads_to_start.append((f"{self.id}-{next(self._read_ids)}".encode(), future))
+        queue = self._lease_reads_to_start if lease else self._reads_to_start
+        queue.append((f"{self.id}-{next(self._read_ids)}".encode(), future))
         self._wake.set()
         await future
+
+    def holds_lease(self) -> bool:
+        return self.core is not None and self.core.holds_lease()
 
     async def transfer_leadership(
         self, timeout_s: float, to: NodeId | None = None
@@ -351,19 +359,22 @@ class RaftNode:
         """One ReadIndex round for every read queued since the last: each of them arrived
         before the round starts, so the index it confirms serves them all, as etcd's
         linearizable read loop coalesces its reads. One round costs a heartbeat to every
-        peer and its answer; at 64 reads in flight that was most of a read's cost."""
+        peer and its answer; at 64 reads in flight that was most of a read's cost. Reads
+        that may be served by the leader's lease go as one more such batch."""
         reads, self._reads_to_start = self._reads_to_start, []
-        if not reads:
-            return
-        context = reads[0][0]
-        futures = [future for _, future in reads]
-        try:
-            core.read_index(context)
-        except NotLeader as e:
-            for future in futures:
-                future.set_exception(e)
-            return
-        self._reads[context] = futures
+        leased, self._lease_reads_to_start = self._lease_reads_to_start, []
+        for batch, lease in ((reads, False), (leased, True)):
+            if not batch:
+                continue
+            context = batch[0][0]
+            futures = [future for _, future in batch]
+            try:
+                core.read_index(context, lease)
+            except NotLeader as e:
+                for future in futures:
+                    future.set_exception(e)
+                continue
+            self._reads[context] = futures
 
     async def _handle_ready(self, core: RaftCore, handler: ReadyHandler, rd: Ready) -> None:
         handler.before_persist(rd)  # a leader's appends: followers fsync while we do

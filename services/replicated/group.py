@@ -111,11 +111,14 @@ class ReplicatedGroup(Generic[S]):
                 "no quorum answered before the deadline; the write may still be applied"
             ) from None
 
-    async def linearizable_read(self, context: grpc.aio.ServicerContext) -> None:
-        """Returns once the local state may answer a linearizable read (ReadIndex)."""
+    async def linearizable_read(
+        self, context: grpc.aio.ServicerContext, lease: bool = False
+    ) -> None:
+        """Returns once the local state may answer a linearizable read (ReadIndex), or,
+        with `lease`, at once on a leader that holds its lease."""
         try:
             async with asyncio.timeout(time_left(context)):
-                await self._node.read_index()
+                await self._node.read_index(lease=lease)
         except NotLeader as e:
             raise self.not_leader(e.leader_hint) from None
         except (TimeoutError, NodeStopped):

@@ -40,6 +40,7 @@ def from_env(
         check_quorum=_bool(env, "FAULTLAB_CHECK_QUORUM", defaults.check_quorum),
         snapshot_every=_int(env, "FAULTLAB_SNAPSHOT_EVERY", defaults.snapshot_every, 1),
         quiesce=_bool(env, "FAULTLAB_QUIESCE", quiesce_by_default),
+        max_clock_drift=_fraction(env, "FAULTLAB_MAX_CLOCK_DRIFT", defaults.max_clock_drift),
     )
     return ReplicaOptions(options, fsync, _bool(env, "FAULTLAB_HAND_OVER", True))
 
@@ -54,6 +55,20 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
         raise ConfigError(f"{name}={text!r} is not a whole number") from None
     if value < minimum:
         raise ConfigError(f"{name}={value} is below {minimum}")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    """A fraction in [0, 1)."""
+    text = env.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
+    if not 0.0 <= value < 1.0:
+        raise ConfigError(f"{name}={value} is not a fraction in [0, 1)")
     return value
 
 

@@ -26,6 +26,7 @@ def test_every_option_is_read() -> None:
             "FAULTLAB_CHECK_QUORUM": "false",
             "FAULTLAB_SNAPSHOT_EVERY": "100",
             "FAULTLAB_HAND_OVER": "0",
+            "FAULTLAB_MAX_CLOCK_DRIFT": "0.25",
         }
     )
     options, fsync = opts.raft, opts.fsync
@@ -33,6 +34,7 @@ def test_every_option_is_read() -> None:
     assert fsync is FsyncPolicy.NEVER
     assert (options.tick_ms, options.election_ticks, options.snapshot_every) == (20, 5, 100)
     assert not options.pre_vote and not options.check_quorum
+    assert options.max_clock_drift == 0.25
 
 
 @pytest.mark.parametrize(
@@ -44,6 +46,8 @@ def test_every_option_is_read() -> None:
         ({"FAULTLAB_ELECTION_TICKS": "1"}, "below 2"),
         ({"FAULTLAB_PRE_VOTE": "maybe"}, "use 1 or 0"),
         ({"FAULTLAB_SNAPSHOT_EVERY": "-5"}, "below 1"),
+        ({"FAULTLAB_MAX_CLOCK_DRIFT": "1"}, r"not a fraction in \[0, 1\)"),
+        ({"FAULTLAB_MAX_CLOCK_DRIFT": "a lot"}, "not a number"),
     ],
 )
 def test_bad_options_are_refused(env: dict[str, str], message: str) -> None:
