@@ -12,9 +12,9 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse etcd kcat kafka up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup fuse faketime etcd kcat kafka up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse etcd kcat kafka
+setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -23,6 +23,14 @@ fuse:
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null; \
 		else echo "note: fuse3 is not installed (apt-get install fuse3): disk faults need it"; fi; }
+
+# Clock faults (cluster/clocks.py) preload libfaketime into node processes: Debian's
+# libfaketime, installed when absent and apt-get can; otherwise clock faults say so.
+faketime:
+	@ls /usr/lib/*/faketime/libfaketimeMT.so.1 >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime >/dev/null; \
+		else echo "note: libfaketime is not installed (apt-get install libfaketime): clock faults need it"; fi; }
 
 # etcd's own clients and server, for the tests of the etcd API (etcdctl against faultlab
 # and against a real etcd side by side): Debian's etcd-client and etcd-server, installed

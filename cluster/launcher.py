@@ -28,7 +28,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cluster import processes
+from cluster import clocks, processes
 from cluster.backend import DerivedControls, ProcessState, Run
 from cluster.ports import free_port_block
 from cluster.tls import make_cluster_tls
@@ -90,17 +90,21 @@ class LocalCluster(DerivedControls):
         startup_timeout_s: float = 30.0,
         modules: dict[str, str] | None = None,
         tls: bool = False,
+        fake_clocks: bool = False,
     ) -> None:
         """`modules`: topology group -> the module its nodes run, instead of the service
         registry's (a test's own service on the chassis, say). `tls`: a CA and certificates
         of its own (RUN_DIR/tls), mutual TLS on every connection; while the cluster runs,
-        this process's FAULTLAB_TLS_DIR names them, so its clients follow."""
+        this process's FAULTLAB_TLS_DIR names them, so its clients follow. `fake_clocks`:
+        each node runs under libfaketime with a clock that clock faults can skew
+        (cluster/clocks.py)."""
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="faultlab-")).absolute()
         self.topology = topology
         self._toxiproxy_bin = toxiproxy_bin
         self._node_env = node_env or {}
         self._startup_timeout_s = startup_timeout_s
         self._modules = modules or {}
+        self.fake_clocks = fake_clocks
         self.tls_dir: Path | None = self.run_dir / "tls" if tls else None
         self._tls_env_before: str | None = None
         self._toxiproxy_proc: subprocess.Popen[bytes] | None = None
@@ -123,6 +127,8 @@ class LocalCluster(DerivedControls):
                 self.topology = self.topology.with_base_port(base)
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.topology_path.write_text(self.topology.to_toml())
+            if self.fake_clocks:
+                self._check_libfaketime()
             if self.tls_dir is not None:
                 self._use_tls(self.tls_dir)
             self._start_toxiproxy()
@@ -200,6 +206,11 @@ class LocalCluster(DerivedControls):
         r = self._running.get(node_id)
         return None if r is None else r.proc.poll()
 
+    def clock(self, node_id: str) -> clocks.NodeClock:
+        """`node_id`'s clock, whose faults reach its process when fake_clocks is on."""
+        self.topology.node(node_id)  # unknown ids get the topology's clear error
+        return clocks.NodeClock(clocks.clocks_folder(self.run_dir), node_id)
+
     def pid(self, node_id: str) -> int:
         return self._get(node_id).proc.pid
 
@@ -274,6 +285,14 @@ class LocalCluster(DerivedControls):
             raise LauncherError(f"{node_id} is not running")
         return r
 
+    @staticmethod
+    def _check_libfaketime() -> None:
+        """Refuse before anything starts if libfaketime is missing."""
+        try:
+            clocks.libfaketime()
+        except clocks.ClockError as e:
+            raise LauncherError(str(e)) from e
+
     def _spawn(self, node: Node) -> None:
         module = self._modules.get(node.group) or service(node.group).module
         argv = [
@@ -288,6 +307,8 @@ class LocalCluster(DerivedControls):
             str(node_data_dir(self.run_dir, node.id)),
         ]
         env = {"PYTHONPATH": child_pythonpath(), **self._node_env}
+        if self.fake_clocks:
+            env |= self.clock(node.id).process_env()
         proc = self._spawn_process(argv, self.log_path(node.id), env)
         self.spawned_pids.append(proc.pid)
         self._running[node.id] = _Running(node, proc)

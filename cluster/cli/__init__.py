@@ -20,6 +20,7 @@ COMMANDS = {
     ),
     "net": Lazy("cluster.cli.net", "app", "Inject network faults through Toxiproxy."),
     "disk": Lazy("cluster.cli.disk", "app", "Slow or failing disks (faultlab up --lazy-disks)."),
+    "clock": Lazy("cluster.cli.clock", "app", "Skew or heal node clocks (faultlab up --clocks)."),
     "kv": Lazy("cluster.cli.kv", "app", "Read and write the replicated KV store."),
     "lock": Lazy("cluster.cli.lock", "app", "Take, release and inspect locks and sessions."),
     "log": Lazy("cluster.cli.log", "app", "Topics, produce and consume on the log broker."),

@@ -42,17 +42,20 @@ def up(
     tls: bool = typer.Option(
         False, "--tls", help="mutual TLS on every connection: a CA and certificates of its own"
     ),
+    clocks: bool = typer.Option(
+        False, "--clocks", help="each node under libfaketime: clock faults (faultlab clock)"
+    ),
 ) -> None:
     """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
     topo = _load_topology(topology)
     _refuse_second_cluster()
     run_dir = (run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")).absolute()
     if detach:
-        _up_detached(topology, run_dir, lazy_disks, tls)
+        _up_detached(topology, run_dir, lazy_disks, tls, clocks)
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cluster = LocalCluster(topo, run_dir, tls=tls)
+    cluster = LocalCluster(topo, run_dir, tls=tls, fake_clocks=clocks)
     disks = NodeDisks(run_dir, topo.node_ids) if lazy_disks else None
     controls: socketserver.BaseServer | None = None
     try:
@@ -159,7 +162,7 @@ def _refuse_second_cluster() -> None:
     raise typer.Exit(1)
 
 
-def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool) -> None:
+def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool, clocks: bool) -> None:
     log_path = state.state_dir() / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -173,6 +176,7 @@ def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool) -> 
         str(run_dir),
         *(["--lazy-disks"] if lazy_disks else []),
         *(["--tls"] if tls else []),
+        *(["--clocks"] if clocks else []),
     ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -3,6 +3,7 @@ and the lazy disks, of the cluster the CLI talks to."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from faultlab.admin.v1 import admin_pb2
@@ -16,6 +17,7 @@ from cluster.cli.current import cluster_state
 from cluster.cli.disk import disks_table
 from cluster.cli.endpoints import etcd_endpoints_line, kafka_bootstrap_line
 from cluster.cli.node import process_states
+from cluster.clocks import ClockState, node_clocks
 from cluster.state import ClusterState
 from cluster.supervisor import SupervisorError
 from services.raft.role import Role
@@ -34,7 +36,8 @@ def status() -> None:
     statuses = admin_client.fetch_all(
         topo, only=[n for n, p in processes.items() if p.run is Run.RUNNING]
     )
-    console.print(_nodes_table(topo, statuses, processes))
+    clocks = {n: c.state() for n, c in node_clocks(Path(st.run_dir)).items()}
+    console.print(_nodes_table(topo, statuses, processes, clocks))
     if any(not isinstance(s, str) and s.groups for s in statuses.values()):
         for table in _groups_tables(topo, statuses):
             console.print(table)
@@ -61,9 +64,11 @@ def _nodes_table(
     topo: Topology,
     statuses: dict[str, admin_pb2.NodeStatus | str],
     processes: dict[str, ProcessState],
+    clocks: dict[str, ClockState],
 ) -> Table:
     table = Table(title="nodes")
-    for col in ("node", "group", "state", "raft groups", "pid", "uptime"):
+    columns = ("node", "group", "state", "raft groups", "pid", "uptime")
+    for col in columns + (("clock",) if clocks else ()):
         table.add_column(col)
     for n in topo.nodes:
         s = statuses.get(n.id, "")
@@ -77,8 +82,21 @@ def _nodes_table(
             continue
         led = sum(1 for g in s.groups if g.role == Role.LEADER)
         hosted = f"{len(s.groups)} ({led} led)" if s.groups else "-"
-        table.add_row(n.id, n.group, "[green]serving[/]", hosted, str(s.pid), f"{s.uptime_s:.0f}s")
+        row = [n.id, n.group, "[green]serving[/]", hosted, str(s.pid), f"{s.uptime_s:.0f}s"]
+        if clocks:
+            row.append(_clock_cell(clocks.get(n.id, ClockState()), s.wall_time_s))
+        table.add_row(*row)
     return table
+
+
+def _clock_cell(stated: ClockState, node_wall_s: float) -> str:
+    """What the clock was told, and what the node itself said it read (give or take the
+    time its answer took to arrive)."""
+    if stated.healthy:
+        return "real"
+    return (
+        f"[yellow]{stated.describe(time.time())}[/] (node read {node_wall_s - time.time():+.2f}s)"
+    )
 
 
 ROLE_MARK = {

@@ -53,6 +53,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
             version=VERSION,
             uptime_s=now - self._started,
             pid=os.getpid(),
+            wall_time_s=time.time(),
             peers=[p.to_proto(now) for p in self._prober.probes.values()],
             groups=[
                 admin_pb2.RaftGroupStatus(

@@ -352,3 +352,30 @@ def test_a_scenario_script_runs_like_a_catalogue_entry(cli: Cli) -> None:
     unsafe = cli("chaos", "run", str(example), "--mode", "unsafe", "--out", "runs", check=False)
     assert unsafe.returncode == 2 and "one mode only" in unsafe.stderr
     assert len(list((cli.cwd / "runs").iterdir())) == 1  # neither refusal started a run
+
+
+def test_clock_skew_shows_in_status_lasts_across_a_restart_and_heals(cli: Cli) -> None:
+    cli("up", "--detach")
+    plain = cli("clock", "skew", "kv2", "+1s", check=False)
+    assert plain.returncode == 1 and "faultlab up --clocks" in plain.stderr
+    cli("down")
+
+    cli("up", "--detach", "--clocks")
+    assert "kv2: clock +30000ms x0.5" in cli("clock", "skew", "kv2", "x0.5", "+30s").stdout
+    assert "kv3: clock -2000ms" in cli("clock", "skew", "kv3", "-2s").stdout
+    bad = cli("clock", "skew", "kv2", "sideways", check=False)
+    assert bad.returncode == 2 and "a rate like x0.5" in bad.stderr
+
+    def node_read(node: str) -> float:
+        row = re.search(rf"{node} .*node read ([+-][\d.]+)s", cli("status").stdout)
+        assert row, cli("status").stdout
+        return float(row.group(1))
+
+    # What the node's own process reads, not only what its control file says; after a
+    # restart too (the new process continues the skewed clock, it does not replay it).
+    assert 20 < node_read("kv2") <= 30.5 and -2.5 < node_read("kv3") < -1.5
+    assert "restarted kv2: serving" in cli("node", "restart", "kv2").stdout
+    assert 20 < node_read("kv2") <= 30.5
+    cli("kv", "put", "k", "v")  # a cluster with skewed clocks still serves
+    assert "kv2: clock real" in cli("clock", "heal").stdout
+    assert "node read" not in cli("status").stdout

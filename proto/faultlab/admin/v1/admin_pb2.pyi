@@ -61,7 +61,7 @@ class RaftGroupStatus(_message.Message):
     def __init__(self, group: _Optional[str] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
-    __slots__ = ("node_id", "group", "version", "uptime_s", "pid", "peers", "groups")
+    __slots__ = ("node_id", "group", "version", "uptime_s", "pid", "peers", "groups", "wall_time_s")
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +69,7 @@ class NodeStatus(_message.Message):
     PID_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    WALL_TIME_S_FIELD_NUMBER: _ClassVar[int]
     node_id: str
     group: str
     version: str
@@ -76,7 +77,8 @@ class NodeStatus(_message.Message):
     pid: int
     peers: _containers.RepeatedCompositeFieldContainer[PeerReachability]
     groups: _containers.RepeatedCompositeFieldContainer[RaftGroupStatus]
-    def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., version: _Optional[str] = ..., uptime_s: _Optional[float] = ..., pid: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerReachability, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[RaftGroupStatus, _Mapping]]] = ...) -> None: ...
+    wall_time_s: float
+    def __init__(self, node_id: _Optional[str] = ..., group: _Optional[str] = ..., version: _Optional[str] = ..., uptime_s: _Optional[float] = ..., pid: _Optional[int] = ..., peers: _Optional[_Iterable[_Union[PeerReachability, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[RaftGroupStatus, _Mapping]]] = ..., wall_time_s: _Optional[float] = ...) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ("from_node",)
