@@ -1,8 +1,8 @@
 """Where an experiment's fresh cluster runs: local processes (the default) or containers.
 
-    with processes(topology, node_env, lazy_disks, run_dir) as cluster: ...
-    with local_processes(tls=True)(topology, node_env, lazy_disks, run_dir) as cluster: ...
-    with Compose(engine, images)(topology, node_env, lazy_disks, run_dir) as cluster: ...
+    with processes(topology, node_env, needs, run_dir) as cluster: ...
+    with local_processes(tls=True)(topology, node_env, needs, run_dir) as cluster: ...
+    with Compose(engine, images)(topology, node_env, needs, run_dir) as cluster: ...
 
 Either way the cluster is new for each mode (empty data, nothing left of an earlier run)
 and gone afterwards, so a run never judges state it did not make. On containers, the
@@ -16,6 +16,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -29,8 +30,17 @@ from cluster.launcher import REPO_ROOT, LocalCluster
 from cluster.ports import free_port_block
 from services.runtime.topology import Topology
 
-# (topology, node environment, lazy disks?, run folder) -> a started cluster, closed after.
-Backend = Callable[[Topology, dict[str, str], bool, Path], AbstractContextManager[Cluster]]
+
+@dataclass(frozen=True)
+class Needs:
+    """What an experiment's faults need of the nodes, beyond processes and links."""
+
+    lazy_disks: bool = False  # every node's data on a lazy disk (chaos.disk): power cuts
+    fake_clocks: bool = False  # every node under libfaketime (cluster/clocks.py)
+
+
+# (topology, node environment, needs, run folder) -> a started cluster, closed after.
+Backend = Callable[[Topology, dict[str, str], Needs, Path], AbstractContextManager[Cluster]]
 
 
 def local_processes(tls: bool = False) -> Backend:
@@ -38,12 +48,15 @@ def local_processes(tls: bool = False) -> Backend:
 
     @contextlib.contextmanager
     def start(
-        topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
+        topology: Topology, node_env: dict[str, str], needs: Needs, run_dir: Path
     ) -> Iterator[Cluster]:
         with contextlib.ExitStack() as stack:
-            if lazy_disks:  # mounted before the nodes start, unmounted after they stop
+            if needs.lazy_disks:  # mounted before the nodes start, unmounted after they stop
                 stack.enter_context(NodeDisks(run_dir, topology.node_ids))
-            yield stack.enter_context(LocalCluster(topology, run_dir, node_env=node_env, tls=tls))
+            cluster = LocalCluster(
+                topology, run_dir, node_env=node_env, tls=tls, fake_clocks=needs.fake_clocks
+            )
+            yield stack.enter_context(cluster)
 
     return start
 
@@ -64,12 +77,17 @@ class Compose:
 
     @contextlib.contextmanager
     def __call__(
-        self, topology: Topology, node_env: dict[str, str], lazy_disks: bool, run_dir: Path
+        self, topology: Topology, node_env: dict[str, str], needs: Needs, run_dir: Path
     ) -> Iterator[Cluster]:
-        if lazy_disks:
+        if needs.lazy_disks:
             raise BackendError(
                 "this experiment needs lazy disks (FUSE under each node's "
                 "data), which only the process backend mounts"
+            )
+        if needs.fake_clocks:
+            raise BackendError(
+                "this experiment skews node clocks with libfaketime preloaded into each "
+                "node's process, which only the process backend does"
             )
         if not topology.resolved:
             topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))

@@ -4,7 +4,7 @@ A nemesis is a list of `Fault`s: each injects its fault `at_s` seconds into the 
 returns a description, and heals it `duration_s` later. Every start and stop is an event of
 the process "nemesis". Builders below: isolate the leader or a node, random halves,
 kill -9 and restart, pause and resume (SIGSTOP), latency on a node; on lazy disks
-(chaos.disk), a power cut and a slow disk.
+(chaos.disk), a power cut and a slow disk; on fake clocks (cluster/clocks.py), a skew.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from chaos.disk.finding import disk_control, disk_controls
 from chaos.history import NEMESIS, History
 from chaos.net import Network
 from cluster.backend import Cluster
+from cluster.clocks import NodeClock, node_clocks
 from cluster.waiting import WaitTimeout
 from services.runtime.topology import CLIENT
 
@@ -221,6 +222,41 @@ def slow_disk(
 ) -> Fault:
     """Every fsync on the leader's or a follower's disk `delay_ms` late."""
     return disk_fault(name, role, at_s, duration_s, group, fsync_delay_ms=delay_ms)
+
+
+def node_clock(cluster: Cluster, node_id: str) -> NodeClock:
+    """`node_id`'s skewable clock, or RuntimeError when the cluster runs on real clocks."""
+    clock = node_clocks(cluster.run_dir).get(node_id)
+    if clock is None:
+        raise RuntimeError(
+            f"a clock fault needs {node_id} under libfaketime: the cluster started with "
+            "fake clocks (LocalCluster(fake_clocks=True), faultlab up --clocks)"
+        )
+    return clock
+
+
+def clock_skew(
+    name: str,
+    node_id: str | None,
+    jump_s: float,
+    rate: float | None,
+    at_s: float,
+    duration_s: float,
+    group: str = "kv",
+) -> Fault:
+    """Jump `node_id`'s clock (None: the `group` leader's at `at_s`) by `jump_s` and/or run
+    it at `rate`; real time again at the end."""
+    target: dict[str, str] = {}
+
+    def inject(cluster: Cluster, net: Network) -> str:
+        target["node"] = node_id or current_leader(cluster, group)
+        state = node_clock(cluster, target["node"]).skew(jump_s, rate)
+        return f"clock of {target['node']}: {state.describe(state.anchor_real_s)}"
+
+    def heal(cluster: Cluster, net: Network) -> None:
+        node_clock(cluster, target["node"]).heal()
+
+    return Fault(name, at_s, duration_s, inject, heal)
 
 
 def cut_group_from(name: str, sources: str, targets: str, at_s: float, duration_s: float) -> Fault:

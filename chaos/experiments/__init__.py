@@ -27,6 +27,7 @@ MODULES = (  # in the order `faultlab chaos list` shows them
     "etcd_lock_pause",
     "kafka_lost_ack",
     "kafka_zombie_consumer",
+    "clock_skew",
 )
 
 

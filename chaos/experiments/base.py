@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos import monitor
-from chaos.backends import Backend, processes
+from chaos.backends import Backend, Needs, processes
 from chaos.checkers.availability import Availability, summarize
 from chaos.history import History, Operation, pair
 from chaos.journal import journal
@@ -89,6 +89,7 @@ class Experiment:
     workload: WorkloadRunner = run_workload
     leader_group: str = "kv"  # the Raft group whose leader a run waits for before its plan
     lazy_disks: bool = False  # every node's data on a lazy disk (chaos.disk): power cuts
+    fake_clocks: bool = False  # every node under libfaketime (cluster/clocks.py): clock faults
     single_mode: bool = False  # a scenario with one configuration: `safe` only
 
     def modes(self, which: str) -> list[Mode]:
@@ -149,7 +150,8 @@ def run_mode(
     node_env = dict(mode.node_env)
     if any(g.name == "gateway" for g in exp.topology.groups):
         node_env[JOURNAL_ENV] = str(folder / DECISIONS)  # for the judge (limiter checker)
-    with backend(exp.topology, node_env, exp.lazy_disks, folder / "cluster") as cluster:
+    needs = Needs(lazy_disks=exp.lazy_disks, fake_clocks=exp.fake_clocks)
+    with backend(exp.topology, node_env, needs, folder / "cluster") as cluster:
         cluster.wait_for_leader(timeout_s=20.0, group=exp.leader_group)
         spec, faults = exp.plan(cluster, mode, duration_s)
         history = History()

@@ -11,6 +11,7 @@ whatever happens, the run heals every link when it ends.
     faults.latency("kv3", ms=200, start=0.1, end=0.9)
     faults.power_cut(start=0.5, end=0.6)           # every node; lazy disks only
     faults.slow_disk("leader", ms=100, start=0.2, end=0.8)
+    faults.clock("leader", rate=0.25, start=0.3, end=0.9)  # libfaketime: processes only
 """
 
 from __future__ import annotations
@@ -130,6 +131,37 @@ def latency(node: str, *, ms: int, start: float, end: float, group: str = "workl
 
     nodes, groups = _aim(node, group)
     return Step(f"latency {node} {ms} ms", start, end, make, nodes, groups)
+
+
+def clock(
+    node: str,
+    *,
+    start: float,
+    end: float,
+    jump_ms: float = 0.0,
+    rate: float | None = None,
+    group: str = "workload",
+) -> Step:
+    """At `start`, jump `node`'s clock by `jump_ms` (negative: back) and/or make it run
+    `rate` times as fast (0.25: a quarter speed); real time again at `end`. Every node of
+    the scenario then runs under libfaketime, on the process backend (cluster/clocks.py)."""
+    if rate is not None and not 0.0 < rate <= 100.0:
+        raise ScenarioError(f"clock({node!r}): rate must be in (0, 100], not {rate}")
+    if not jump_ms and rate is None:
+        raise ScenarioError(f"clock({node!r}): give a jump_ms, a rate or both")
+
+    def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
+        victim = None if node == LEADER else node
+        aimed = targets.groups.get(group, group)
+        return nemesis.clock_skew(f"clock-{node}", victim, jump_ms / 1000, rate, at_s, for_s, aimed)
+
+    shown = " ".join(
+        part
+        for part in (f"{jump_ms:+g} ms" if jump_ms else "", f"x{rate:g}" if rate else "")
+        if part
+    )
+    nodes, groups = _aim(node, group)
+    return Step(f"clock {node} {shown}", start, end, make, nodes, groups, clock=True)
 
 
 def power_cut(nodes: list[str] | None = None, *, start: float, end: float) -> Step:

@@ -45,6 +45,7 @@ class Step:
     groups: tuple[str, ...] = ()  # the Raft groups it names ("kv", "workload", ...)
     exclusive: bool = False
     disk: bool = False  # acts on the nodes' lazy disks: the scenario must run on them
+    clock: bool = False  # skews a node's clock: the nodes run under libfaketime
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class Scenario:
             leader_group=self.workload.leader_group,
             single_mode=self.unsafe is None,
             lazy_disks=self.lazy_disks,
+            fake_clocks=any(step.clock for step in self.timeline),
         )
 
     def _plan(self, cluster: Cluster, mode: Mode, duration_s: float) -> tuple[Any, list[Fault]]:

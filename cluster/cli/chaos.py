@@ -65,6 +65,12 @@ def run(
             "data), which only the processes backend mounts"
         )
         raise typer.Exit(1)
+    if exp.fake_clocks and backend == "compose":
+        err.print(
+            f"[red]error:[/] {exp.name} skews node clocks with libfaketime preloaded into "
+            "each node's process, which only the processes backend does"
+        )
+        raise typer.Exit(1)
     if exp.lazy_disks and (reason := fuse_unavailable_reason()) is not None:
         err.print(
             f"[red]error:[/] {exp.name} runs on lazy disks, and FUSE cannot be used here: {reason}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TERM = Gauge("faultlab_raft_term", "Current term", ["group"])
 IS_LEADER = Gauge("faultlab_raft_is_leader", "1 when this node leads the group", ["group"])
@@ -19,4 +19,10 @@ PERSIST_SECONDS = Histogram(
     "Persisting one Ready, fsync included",
     ["group"],
     buckets=(0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5),
+)
+READ_ROUNDS = Counter(
+    "faultlab_raft_read_rounds_total",
+    "Batches of reads started on this node, by how they were confirmed: lease (the "
+    "leader's lease, no round), quorum (a heartbeat round) or forwarded (asked of the leader)",
+    ["group", "confirmed_by"],
 )

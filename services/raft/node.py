@@ -78,6 +78,13 @@ class _Proposal:
                 future.set_exception(error)
 
 
+def _confirmation(core: RaftCore, lease: bool) -> str:
+    """How the core will confirm a read it is asked for now (a metric's label)."""
+    if core.role is not Role.LEADER:
+        return "forwarded"
+    return "lease" if (lease or core.cfg.lease_reads) and core.holds_lease() else "quorum"
+
+
 def _unawaited(future: asyncio.Future[object]) -> None:
     """A result nobody waits for: read its exception so asyncio does not log it."""
     if not future.cancelled():
@@ -368,12 +375,14 @@ class RaftNode:
                 continue
             context = batch[0][0]
             futures = [future for _, future in batch]
+            confirmed_by = _confirmation(core, lease)
             try:
                 core.read_index(context, lease)
             except NotLeader as e:
                 for future in futures:
                     future.set_exception(e)
                 continue
+            metrics.READ_ROUNDS.labels(self.group, confirmed_by).inc()
             self._reads[context] = futures
 
     async def _handle_ready(self, core: RaftCore, handler: ReadyHandler, rd: Ready) -> None:

@@ -32,6 +32,7 @@ DURATIONS_S = {
     "etcd-lock-pause": 6.0,
     "kafka-lost-ack": 6.0,
     "kafka-zombie-consumer": 8.0,
+    "clock-skew": 10.0,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
 from chaos.net import Network
 from chaos.pytest_plugin import assert_all_gone, make_cluster, running
-from cluster.client import STALE, KvClient, SyncKvClient
+from cluster.client import LEASE, STALE, KvClient, SyncKvClient
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group
@@ -203,6 +204,32 @@ async def test_a_malformed_raft_message_is_refused_and_harms_nothing(shared: Loc
         await kv.put("after-garbage", b"ok")
         assert (await kv.get("after-garbage")).kv.value == b"ok"
     assert shared.leader() == leader, "garbage on the Raft port deposed nobody"
+
+
+def _read_rounds(cluster: LocalCluster, node_id: str, confirmed_by: str) -> float:
+    url = f"http://{cluster.topology.address(cluster.topology.node(node_id).metrics_port)}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    line = f'faultlab_raft_read_rounds_total{{confirmed_by="{confirmed_by}",group="kv"}} '
+    found = [float(row.split()[-1]) for row in text.splitlines() if row.startswith(line)]
+    return found[0] if found else 0.0
+
+
+async def test_lease_reads_skip_the_quorum_round_while_the_lease_holds(
+    shared: LocalCluster,
+) -> None:
+    leader = shared.wait_for_leader()
+    before = _read_rounds(shared, leader, "lease"), _read_rounds(shared, leader, "quorum")
+    channel, stub = direct_stub(shared, leader)
+    async with channel:
+        await stub.Put(kv_pb2.PutRequest(key="leased", value=b"v1"), timeout=5)
+        for _ in range(20):
+            got = await stub.Get(kv_pb2.GetRequest(key="leased", consistency=LEASE), timeout=5)
+            assert got.kv.value == b"v1"  # a lease read sees what was acknowledged before
+    after = _read_rounds(shared, leader, "lease"), _read_rounds(shared, leader, "quorum")
+    # Heartbeats renew the lease every tick: nearly every read is served by it (one may
+    # fall in the moment between a tick and its round's acknowledgement).
+    assert after[0] - before[0] >= 15 and after[1] - before[1] <= 5
 
 
 def test_the_sync_client_for_scripts(shared: LocalCluster) -> None:
