@@ -103,3 +103,16 @@ def test_a_disk_fault_without_lazy_disks(tmp_path: Path) -> None:
     assert "timeline[0] (power cut every node)" in message and "lazy_disks=True" in message
     accepted = script(tmp_path, scenario(timeline, lazy_disks="True"))
     assert load_script(accepted).experiment().lazy_disks
+
+
+def test_a_clock_fault_asks_for_fake_clocks_and_refuses_what_no_clock_does(
+    tmp_path: Path,
+) -> None:
+    timeline = '[faults.clock("leader", rate=0.5, start=0.2, end=0.8)]'
+    loaded = load_script(script(tmp_path, scenario(timeline)))
+    assert loaded.experiment().fake_clocks
+    assert not load_script(script(tmp_path, scenario())).experiment().fake_clocks
+    still = '[faults.clock("kv1", start=0.2, end=0.8)]'
+    assert "give a jump_ms, a rate or both" in refusal(script(tmp_path, scenario(still)))
+    backwards = '[faults.clock("kv1", rate=-1, start=0.2, end=0.8)]'
+    assert "rate must be in (0, 100]" in refusal(script(tmp_path, scenario(backwards)))
