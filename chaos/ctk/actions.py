@@ -10,12 +10,15 @@ returns what it did, which Chaos Toolkit keeps in the journal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from chaos.ctk import target
 from chaos.net import Cut, Network
+from cluster.clocks import ClockError, NodeClock, node_clocks
 
 __all__ = [
     "heal",
+    "heal_clocks",
     "isolate",
     "kill",
     "latency",
@@ -24,6 +27,7 @@ __all__ = [
     "pause",
     "restart",
     "resume",
+    "skew_clock",
     "start",
 ]
 
@@ -101,3 +105,29 @@ def start(node: str) -> str:
 
 def restart(node: str, group: str = "kv") -> str:
     return _control("restart", node, group)
+
+
+def _clocks() -> dict[str, NodeClock]:
+    clocks = node_clocks(Path(target.cluster().run_dir))
+    if not clocks:
+        raise ClockError(
+            "this cluster's nodes read the real clock; start it with `faultlab up --clocks`"
+        )
+    return clocks
+
+
+def skew_clock(
+    node: str, jump_ms: float = 0.0, rate: float | None = None, group: str = "kv"
+) -> str:
+    """Jump the node's clock by `jump_ms` (negative: back) and/or run it `rate` times as
+    fast from now on (docs/clocks.md; a cluster started with `faultlab up --clocks`)."""
+    victim = target.node(node, group)
+    state = _clocks()[victim].skew(jump_ms / 1000, rate)
+    return f"clock of {victim}: {state.describe(state.anchor_real_s)}"
+
+
+def heal_clocks() -> str:
+    """Real time again on every node."""
+    for clock in _clocks().values():
+        clock.heal()
+    return "every clock real"

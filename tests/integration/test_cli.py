@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from chaos.ctk import actions as ctk_actions
 from chaos.disk.mounts import mounted_disks
 from chaos.pytest_plugin import pid_alive
 from cluster import admin_client
@@ -354,7 +355,9 @@ def test_a_scenario_script_runs_like_a_catalogue_entry(cli: Cli) -> None:
     assert len(list((cli.cwd / "runs").iterdir())) == 1  # neither refusal started a run
 
 
-def test_clock_skew_shows_in_status_lasts_across_a_restart_and_heals(cli: Cli) -> None:
+def test_clock_skew_shows_in_status_lasts_across_a_restart_and_heals(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cli("up", "--detach")
     plain = cli("clock", "skew", "kv2", "+1s", check=False)
     assert plain.returncode == 1 and "faultlab up --clocks" in plain.stderr
@@ -379,3 +382,10 @@ def test_clock_skew_shows_in_status_lasts_across_a_restart_and_heals(cli: Cli) -
     cli("kv", "put", "k", "v")  # a cluster with skewed clocks still serves
     assert "kv2: clock real" in cli("clock", "heal").stdout
     assert "node read" not in cli("status").stdout
+
+    # The Chaos Toolkit actions drive the same clocks (chaos/ctk/actions.py).
+    monkeypatch.setenv("FAULTLAB_HOME", str(cli.home))
+    done = ctk_actions.skew_clock("leader", jump_ms=-3000)
+    assert re.fullmatch(r"clock of kv\d: -3000ms", done), done
+    assert -3.5 < node_read(done.split()[2].rstrip(":")) < -2.5
+    assert ctk_actions.heal_clocks() == "every clock real"
