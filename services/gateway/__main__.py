@@ -15,6 +15,8 @@ from envoy.service.ratelimit.v3 import rls_pb2, rls_pb2_grpc
 from faultlab.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 from services.gateway.admission import Admission
+from services.gateway.cache import TenantCaches
+from services.gateway.cache.invalidation import WATCH_METHOD, follow_writes
 from services.gateway.config import load
 from services.gateway.envoy_rls import RateLimitServicer
 from services.gateway.forwarding import Backends, Forwarder
@@ -48,7 +50,14 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
         sink=journal,
         wall_clock=time.time,
     )
-    ctx.server.add_generic_rpc_handlers((GatewayHandler(admission, forwarder, routes),))
+    caches = TenantCaches({t.name: t.cache for t in config.tenants.values() if t.cache})
+    watch = (
+        asyncio.create_task(follow_writes(caches.stores(), forwarder, routes[WATCH_METHOD]))
+        if caches
+        else None
+    )
+    handler = GatewayHandler(admission, forwarder, routes, caches)
+    ctx.server.add_generic_rpc_handlers((handler,))
     gateway_pb2_grpc.add_GatewayServicer_to_server(
         GatewayServicer(ctx.config.node_id, admission), ctx.server
     )
@@ -58,6 +67,9 @@ async def setup(ctx: NodeContext) -> ServiceHandle:
 
     async def close() -> None:
         lag_task.cancel()
+        if watch is not None:
+            watch.cancel()
+        await caches.close()
         await backends.close()
         if journal is not None:
             journal.close()

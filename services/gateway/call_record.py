@@ -30,6 +30,7 @@ class CallRecord:
     loop_lag_ms: float | None = None  # the event loop's worst lateness over the last second
     attempts: int = 0  # forwarded attempts (retries included)
     hedged: bool = False  # a stale read sent to a second replica too
+    cache: str | None = None  # a cached Get: hit, stale, coalesced, miss or refresh
 
     def to_json(self) -> str:
         fields = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

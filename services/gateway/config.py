@@ -16,6 +16,8 @@
     window_s = 1.0
     shared = true                  # over all replicas, leased from the KV store (shared.py)
     on_store_failure = "fail_closed"   # optional: this limit's own policy
+    [tenants.acme.cache]           # a read-through cache of its KV Gets (cache/settings.py)
+    ttl_ms = { "user/" = 5000 }
 
     [sharing]                      # how shared limits use the KV store
     replicas = 0                   # 0: the gateway group's size in the topology
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from services.gateway.cache.settings import CacheSettings, parse_cache
 from services.gateway.calls import CallPolicy, parse_calls
 from services.gateway.limits import (
     Clock,
@@ -98,6 +101,7 @@ class Tenant:
     limit: LimitSpec | None = None
     methods: dict[str, LimitSpec] = field(default_factory=dict)
     concurrency: int | None = None
+    cache: CacheSettings | None = None
 
     def allows(self, method: str) -> bool:
         name = method.lstrip("/")
@@ -203,7 +207,7 @@ def _shedding(spec: Any, where: str) -> Shedding:
 
 
 def _tenant(name: str, spec: Any, where: str) -> Tenant:
-    only(spec, {"keys", "allow", "limit", "methods", "concurrency"}, where)
+    only(spec, {"keys", "allow", "limit", "methods", "concurrency", "cache"}, where)
     keys = strings(spec, "keys", where)
     if not keys:
         raise ConfigError(f"{where}: keys must list at least one API key")
@@ -215,7 +219,8 @@ def _tenant(name: str, spec: Any, where: str) -> Tenant:
     concurrency = number(spec, "concurrency", where, int, None)
     if concurrency is not None and concurrency < 1:
         raise ConfigError(f"{where}: concurrency must be at least 1, not {concurrency}")
-    return Tenant(name, keys, allow, limit, methods, concurrency)
+    cache = parse_cache(spec["cache"], f"{where} cache") if "cache" in spec else None
+    return Tenant(name, keys, allow, limit, methods, concurrency, cache)
 
 
 def _limit(spec: Any, where: str) -> LimitSpec:

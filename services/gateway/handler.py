@@ -1,5 +1,6 @@
 """The gateway's gRPC face: every method of the KV, lock and log services, answered by
-admission (`admission.py`) and then forwarding (`forwarding.py`), as raw bytes.
+admission (`admission.py`) and then forwarding (`forwarding.py`), as raw bytes; a KV Get
+of a tenant with a cache is answered by its cache first (`cache/`).
 
 A generic handler serves them all, so the gateway never decodes a response; a refusal
 raises a `ServiceError` and the node's one error edge (services/runtime/status.py)
@@ -14,9 +15,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from faultlab.kv.v1 import kv_pb2
+from google.protobuf.message import DecodeError
 
 from services.gateway import metrics
 from services.gateway.admission import Admission, Ticket, ratelimit_fields
+from services.gateway.cache import GET_METHOD, TenantCaches
+from services.gateway.cache.invalidation import written_keys
+from services.gateway.cache.read_through import REFRESH_TIMEOUT_S
+from services.gateway.call_record import CallRecord
 from services.gateway.forwarding import Forwarder, Metadata
 from services.gateway.routes import Route
 from services.gateway.shedder import PRIORITY_KEY, Priority
@@ -49,10 +56,15 @@ async def relay(context: grpc.aio.ServicerContext, e: grpc.aio.AioRpcError) -> N
 
 class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     def __init__(
-        self, admission: Admission, forwarder: Forwarder, routes: dict[str, Route]
+        self,
+        admission: Admission,
+        forwarder: Forwarder,
+        routes: dict[str, Route],
+        caches: TenantCaches | None = None,
     ) -> None:
         self.admission = admission
         self.forwarder = forwarder
+        self.caches = caches or TenantCaches({})
         self._handlers = {name: self._handler(route) for name, route in routes.items()}
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -96,26 +108,63 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
     def _unary(self, route: Route) -> Callable[..., Any]:
         async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             async with self._admitted(route, context) as ticket:
-                started = time.monotonic()
                 try:
-                    response = await self.forwarder.unary(
-                        route,
-                        request,
-                        forwarded_metadata(context.invocation_metadata()),
-                        time_left(context),
-                        ticket.record,
-                    )
+                    if route.method == GET_METHOD and self.caches:
+                        response = await self._cached_get(route, request, context, ticket)
+                    else:
+                        response = await self._forward(route, request, context, ticket.record)
                 except grpc.aio.AioRpcError as e:
                     await relay(context, e)
                     raise  # not reached: abort raises
-                finally:
-                    metrics.FORWARD_SECONDS.labels(route.backend).observe(
-                        time.monotonic() - started
-                    )
+                if self.caches and (keys := written_keys(route.method, request)):
+                    self.caches.invalidate(keys)  # read-your-writes through this replica
                 _answer_with_fields(context, ticket)
                 return response
 
         return forward
+
+    async def _forward(
+        self,
+        route: Route,
+        request: bytes,
+        context: grpc.aio.ServicerContext | None,
+        record: CallRecord,
+    ) -> bytes:
+        """One call to the backend; without a `context` (a background refresh), on a
+        deadline of its own and with no caller metadata."""
+        started = time.monotonic()
+        try:
+            if context is None:
+                return await self.forwarder.unary(route, request, (), REFRESH_TIMEOUT_S, record)
+            metadata = forwarded_metadata(context.invocation_metadata())
+            return await self.forwarder.unary(route, request, metadata, time_left(context), record)
+        finally:
+            metrics.FORWARD_SECONDS.labels(route.backend).observe(time.monotonic() - started)
+
+    async def _cached_get(
+        self, route: Route, request: bytes, context: grpc.aio.ServicerContext, ticket: Ticket
+    ) -> bytes:
+        record = ticket.record
+        found = self.caches.of(record.tenant)
+        try:
+            key = kv_pb2.GetRequest.FromString(request).key
+        except DecodeError:
+            found = None  # the backend answers bad input as it always does
+        ttl_s = found[0].ttl_s(key) if found else None
+        if found is None or ttl_s is None:
+            return await self._forward(route, request, context, record)
+        settings, cache = found
+
+        async def fill(background: bool) -> bytes:
+            if background:
+                scratch = CallRecord(record.t, record.tenant, route.method)
+                return await self._forward(route, request, None, scratch)
+            return await self._forward(route, request, context, record)
+
+        answer = await cache.get(key, ttl_s, settings, fill)
+        record.cache = answer.outcome
+        metrics.CACHE.labels(record.tenant, answer.outcome).inc()
+        return answer.value
 
     def _unary_stream(self, route: Route) -> Callable[..., Any]:
         async def forward(

@@ -16,3 +16,9 @@ FORWARD_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
 IN_FLIGHT = Gauge("faultlab_gateway_in_flight", "Calls being forwarded now")
+CACHE = Counter(
+    "faultlab_gateway_cache_total",
+    "Cached KV Gets by tenant and outcome: hit, stale and coalesced cost no backend call; "
+    "miss and refresh cost one (cache/read_through.py)",
+    ["tenant", "outcome"],
+)
