@@ -44,13 +44,16 @@ def _lock_sessions(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[obj
     return stub.ListSessions(lock_pb2.ListSessionsRequest(), timeout=timeout_s)  # type: ignore[no-any-return]
 
 
+HOT_KEY = "gateway/read"  # the one key the KV calls read
+
+
 def _kv_stale_get(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[object]:
-    read = kv_pb2.GetRequest(key="gateway/read", consistency=kv_pb2.STALE)
+    read = kv_pb2.GetRequest(key=HOT_KEY, consistency=kv_pb2.STALE)
     return kv_pb2_grpc.KVStub(channel).Get(read, timeout=timeout_s)  # type: ignore[no-any-return]
 
 
 def _kv_get(channel: grpc.aio.Channel, timeout_s: float) -> Awaitable[object]:
-    read = kv_pb2.GetRequest(key="gateway/read")  # linearizable: the leader answers
+    read = kv_pb2.GetRequest(key=HOT_KEY)  # linearizable: the leader answers
     return kv_pb2_grpc.KVStub(channel).Get(read, timeout=timeout_s)  # type: ignore[no-any-return]
 
 
