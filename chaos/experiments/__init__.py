@@ -29,6 +29,7 @@ MODULES = (  # in the order `faultlab chaos list` shows them
     "kafka_zombie_consumer",
     "clock_skew",
     "cache_stampede",
+    "cache_feedback",
 )
 
 

@@ -154,6 +154,11 @@ class GatewayHandler(grpc.GenericRpcHandler):  # type: ignore[misc]
         if found is None or ttl_s is None:
             return await self._forward(route, request, context, record)
         settings, cache = found
+        if ("cache-control", "no-cache") in (context.invocation_metadata() or ()):
+            # The caller distrusts what is cached: drop it and read the store, as a
+            # memcache client deletes a key it found invalid (a write's invalidation too:
+            # a fill already out is not stored).
+            cache.store.invalidate(key)
 
         async def fill(background: bool) -> bytes:
             if background:

@@ -34,6 +34,7 @@ DURATIONS_S = {
     "kafka-zombie-consumer": 8.0,
     "clock-skew": 10.0,
     "cache-stampede": 6.0,
+    "cache-feedback": 14.0,
 }
 
 
