@@ -72,7 +72,9 @@ async def test_a_hit_costs_no_backend_call_and_a_write_through_it_is_read_back(
         await kv.Put(kv_pb2.PutRequest(key="c/one", value=b"v2"), timeout=5)
         assert (await kv.Get(kv_pb2.GetRequest(key="c/one"), timeout=5)).kv.value == b"v2"
         await kv.Get(kv_pb2.GetRequest(key="not-cached"), timeout=5)
-    assert outcomes(cluster, "cached")[:5] == ["miss", "hit", "hit", "miss", None]
+        no_cache = (("cache-control", "no-cache"),)  # the caller distrusts the cached value
+        await kv.Get(kv_pb2.GetRequest(key="c/one"), timeout=5, metadata=no_cache)
+    assert outcomes(cluster, "cached")[:6] == ["miss", "hit", "hit", "miss", None, "miss"]
 
 
 async def test_a_write_that_bypassed_the_gateway_reaches_every_replicas_cache(
