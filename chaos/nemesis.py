@@ -147,6 +147,19 @@ def slow_node(name: str, node_id: str, latency_ms: int, at_s: float, duration_s:
     return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
 
 
+def slow_store(name: str, latency_ms: int, at_s: float, duration_s: float) -> Fault:
+    """Every KV node answers the gateways `latency_ms` late: a loaded database, what
+    makes a cache's fill take long enough for readers to pile up behind it."""
+
+    def inject(cluster: Cluster, net: Network) -> str:
+        for gateway in cluster.topology.group_nodes("gateway"):
+            for store in cluster.topology.group_nodes("kv"):
+                net.latency((gateway.id, store.id), latency_ms)
+        return f"every KV node answers the gateways {latency_ms} ms late"
+
+    return Fault(name, at_s, duration_s, inject, lambda c, net: net.heal())
+
+
 def late_answers_to_clients(name: str, latency_ms: int, at_s: float, duration_s: float) -> Fault:
     """The leader's answers to clients arrive `latency_ms` late (and so after the clients'
     deadlines): requests still reach it and commit, only the responses are lost."""

@@ -28,7 +28,7 @@ import statistics
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
-from chaos import cache_feedback
+from chaos import cache_feedback, nemesis
 from chaos.cache_feedback import BAD, CUT, GOOD, KEY, FeedbackSpec
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import CONFIGS
@@ -57,13 +57,7 @@ def _mode(name: str, summary: str, policy: str, anomaly: bool) -> Mode:
 
 
 def slow_store(at_s: float, duration_s: float) -> Fault:
-    def inject(cluster: Cluster, net: Network) -> str:
-        for gateway in cluster.topology.group_nodes("gateway"):
-            for store in cluster.topology.group_nodes("kv"):
-                net.latency((gateway.id, store.id), STORE_MS)
-        return f"every KV node answers the gateways {STORE_MS} ms late"
-
-    return Fault("slow-store", at_s, duration_s, inject, lambda c, net: net.heal())
+    return nemesis.slow_store("slow-store", STORE_MS, at_s, duration_s)
 
 
 def bad_value(at_s: float, duration_s: float) -> Fault:

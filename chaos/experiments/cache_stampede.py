@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import statistics
 
-from chaos import gateway_calls
+from chaos import gateway_calls, nemesis
 from chaos.checkers.latency import latency_ms
 from chaos.experiments.base import DECISIONS, Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import gateway_mode
 from chaos.gateway_calls import HOT_KEY, GatewayLoadSpec
 from chaos.nemesis import Fault
-from chaos.net import Network
 from cluster.backend import Cluster
 from cluster.client import SyncKvClient
 from services.gateway.call_record import CallRecord
@@ -38,15 +37,7 @@ STAMPEDE_CALLS = 2.0  # more backend calls than this per expiry, on average: a s
 
 
 def slow_store(at_s: float, duration_s: float) -> Fault:
-    def inject(cluster: Cluster, net: Network) -> str:
-        gateways = [n.id for n in cluster.topology.group_nodes("gateway")]
-        stores = [n.id for n in cluster.topology.group_nodes("kv")]
-        for gateway in gateways:
-            for store in stores:
-                net.latency((gateway, store), STORE_MS)
-        return f"every KV node answers the gateways {STORE_MS} ms late"
-
-    return Fault("slow-store", at_s, duration_s, inject, lambda c, net: net.heal())
+    return nemesis.slow_store("slow-store", STORE_MS, at_s, duration_s)
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[GatewayLoadSpec, list[Fault]]:
