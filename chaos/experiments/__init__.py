@@ -28,6 +28,7 @@ MODULES = (  # in the order `faultlab chaos list` shows them
     "kafka_lost_ack",
     "kafka_zombie_consumer",
     "clock_skew",
+    "lock_clock_skew",
     "cache_stampede",
     "cache_feedback",
 )

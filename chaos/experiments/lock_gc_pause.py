@@ -15,7 +15,8 @@ holder's write: in the unsafe mode it always erases it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -24,7 +25,7 @@ from chaos import lock_set
 from chaos.checkers import lock as lock_checker
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import NEMESIS, History
-from chaos.lock_holder import running_holder
+from chaos.lock_holder import HolderProcess, running_holder
 from chaos.nemesis import Fault
 from cluster.backend import Cluster
 from cluster.client import LockClient
@@ -39,6 +40,31 @@ CONTENDER_WAIT_S = 5.0  # for the lock, per turn
 
 
 @dataclass(frozen=True)
+class HolderFault:
+    """How the staged holder loses its lock without knowing it: `cut` once it holds the
+    lock and has read the set; `release`, once its session has expired and a contender's
+    add under a newer token is acknowledged, lets it write. Each says what it did."""
+
+    name: str
+    cut: Callable[[HolderProcess], str]
+    release: Callable[[HolderProcess], str]
+
+
+def _pause(holder: HolderProcess) -> str:
+    holder.pause()
+    holder.go()  # waiting in its stdin pipe: the first thing it does when it runs again
+    return f"SIGSTOP lock holder (pid {holder.pid})"
+
+
+def _resume(holder: HolderProcess) -> str:
+    holder.resume()
+    return "SIGCONT: the holder writes what it read"
+
+
+PAUSE_HOLDER = HolderFault(PAUSE, _pause, _resume)
+
+
+@dataclass(frozen=True)
 class GcPauseSpec:
     topology_path: Path
     fenced: bool
@@ -46,6 +72,7 @@ class GcPauseSpec:
     holder_ttl_ms: int = 1000
     contender_ttl_s: float = 3.0  # roomy: only the holder's session should ever expire
     holder_at_share: float = 0.2  # of the run, when the holder process starts
+    fault: HolderFault = field(default=PAUSE_HOLDER)
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[GcPauseSpec, list[Fault]]:
@@ -66,12 +93,12 @@ async def workload(
 
     async def staged_holder() -> None:
         await asyncio.sleep(spec.holder_at_share * duration_s)
-        await _pause_the_holder(spec, history, topology)
+        await _stage_the_holder(spec, history, topology)
 
     await lock_set.run_beside(contenders, topology, history, duration_s, staged_holder())
 
 
-async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topology) -> None:
+async def _stage_the_holder(spec: GcPauseSpec, history: History, topology: Topology) -> None:
     args = [
         "--ttl-ms",
         str(spec.holder_ttl_ms),
@@ -88,9 +115,7 @@ async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topol
         LockClient.for_topology(topology) as locks,
     ):
         await holder.wait_for("ready", 20)  # it holds the lock and has read the set
-        holder.pause()
-        history.record(NEMESIS, "invoke", PAUSE, value=f"SIGSTOP lock holder (pid {holder.pid})")
-        holder.go()  # waiting in its stdin pipe: the first thing it does when it runs again
+        history.record(NEMESIS, "invoke", spec.fault.name, value=spec.fault.cut(holder))
         paused_at_ns = history.now_ns()
 
         async def taken_over() -> bool:
@@ -99,14 +124,13 @@ async def _pause_the_holder(spec: GcPauseSpec, history: History, topology: Topol
             except grpc.aio.AioRpcError:  # the node asked is down or cut off: ask again
                 return False
 
-        await wait_until_async(taken_over, 20, "the paused holder's session to expire")
+        await wait_until_async(taken_over, 20, "the staged holder's session to expire")
 
         async def newer_add_acknowledged() -> bool:
             return history.acknowledged_since("add", paused_at_ns, "client-")
 
         await wait_until_async(newer_add_acknowledged, 20, "a contender's add")
-        holder.resume()
-        history.record(NEMESIS, "info", PAUSE, value="SIGCONT: the holder writes what it read")
+        history.record(NEMESIS, "info", spec.fault.name, value=spec.fault.release(holder))
         await holder.finish(20)
 
 
@@ -151,7 +175,7 @@ def _timeline_md(data: RunData, result: lock_checker.LockResult) -> str:
     start = next((i for i, r in enumerate(rows) if r[1] == "holder"), 0)
     last = max((i for i, r in enumerate(rows) if r[1] in ("holder", "nemesis")), default=0)
     lines = [
-        "### Timeline of the holder's pause",
+        "### Timeline of the holder's lost lock",
         "",
         "| time (s) | process | step | what |",
         "|---|---|---|---|",

@@ -33,6 +33,7 @@ DURATIONS_S = {
     "kafka-lost-ack": 6.0,
     "kafka-zombie-consumer": 8.0,
     "clock-skew": 10.0,
+    "lock-clock-skew": 8.0,
     "cache-stampede": 6.0,
     "cache-feedback": 14.0,
 }
