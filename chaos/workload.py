@@ -32,6 +32,7 @@ class ClientSpec:
     node: str | None  # pinned to this node, or None to follow the leader
     reads: bool = True
     writes: bool = True
+    consistency: int | None = None  # of its reads; None: the spec's read_consistency
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ async def _client(
             if kind == "cas" and rng.random() > spec.cas_share:
                 kind = "write"
             if kind == "read":
-                await _read(kv, c, key, spec.read_consistency, history)
+                consistency = spec.read_consistency if c.consistency is None else c.consistency
+                await _read(kv, c, key, consistency, history)
             elif kind == "write":
                 await _write(kv, c, key, f"v{next(values)}", history)
             else:

@@ -48,7 +48,8 @@ def kv_register(
     leader: `clients` do all three, `readers` only read, `writers` only write;
     `leader_readers` only read, pinned to the node leading when the run starts (what a
     leader cut off later answers is what is recorded). `reads`: linearizable, lease or
-    stale; None, the mode's. Judge with checkers.linearizable()."""
+    stale; None, the mode's. A mode's settings["leader_reads"] (read kinds, taken in turn)
+    gives the pinned readers their own. Judge with checkers.linearizable()."""
     if min(clients, readers, writers, leader_readers) < 0 or keys < 1 or rate_per_client <= 0:
         raise ScenarioError("kv_register: counts, keys and rate_per_client must be positive")
     if clients + readers + writers + leader_readers == 0:
@@ -58,8 +59,15 @@ def kv_register(
 
     def spec(cluster: Cluster, targets: Targets, mode: Mode) -> WorkloadSpec:
         leader = current_leader(cluster) if leader_readers else None
+        chosen = mode.settings.get("leader_reads", ())
+        kinds = [READS[str(k)] for k in chosen] if isinstance(chosen, tuple | list) else []
         pinned = [
-            ClientSpec(f"reader-old-leader-{i}", leader, writes=False)
+            ClientSpec(
+                f"reader-old-leader-{i}",
+                leader,
+                writes=False,
+                consistency=kinds[(i - 1) % len(kinds)] if kinds else None,
+            )
             for i in range(1, leader_readers + 1)
         ]
         both = [ClientSpec(f"client-{i}", None) for i in range(1, clients + 1)]
