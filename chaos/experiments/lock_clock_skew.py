@@ -86,16 +86,8 @@ EXPERIMENT = Experiment(
         "(unfenced writes): an acknowledged update is lost. Safe (fencing tokens): the "
         "late write is refused and nothing is lost."
     ),
-    unsafe=Mode(
-        "unsafe",
-        "writes under the lock carry no fencing token",
-        {},
-        True,
-        settings={"fenced": False},
-    ),
-    safe=Mode(
-        "safe", "writes carry the lock's fencing token", {}, False, settings={"fenced": True}
-    ),
+    unsafe=lock_gc_pause.EXPERIMENT.unsafe,  # the same modes: fenced writes or not
+    safe=lock_gc_pause.EXPERIMENT.safe,
     plan=plan,
     judge=lock_gc_pause.judge,
     doc="docs/experiments/lock-clock-skew.md",

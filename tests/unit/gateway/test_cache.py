@@ -82,6 +82,12 @@ def test_the_oldest_entries_go_first() -> None:
     assert store.lookup("a", settings())[0] is Found.MISSING and len(store) == 2
 
 
+async def _every_task_waits() -> None:
+    """One turn of the loop: ReadThrough.get awaits nothing before its fill or its wait
+    on another's fill, so every task started before this has reached one of them."""
+    await asyncio.sleep(0)
+
+
 async def _readers_of_an_expired_key(s: CacheSettings, readers: int = 20) -> tuple[int, set[str]]:
     """`readers` concurrent Gets of a key that just expired; returns the backend calls
     and the outcomes."""
@@ -102,7 +108,7 @@ async def _readers_of_an_expired_key(s: CacheSettings, readers: int = 20) -> tup
     release.clear()
     clock.now += 1.01 + s.stale_while_revalidate_s
     tasks = [asyncio.create_task(cache.get("hot/k", 1.0, s, fill)) for _ in range(readers)]
-    await asyncio.sleep(0.05)
+    await _every_task_waits()
     release.set()
     answers = await asyncio.gather(*tasks)
     await cache.close()
@@ -142,7 +148,8 @@ async def test_stale_while_revalidate_serves_at_once_and_refreshes_once() -> Non
     answers = await asyncio.gather(*(cache.get("hot/k", 1.0, s, fill) for _ in range(10)))
     assert [a.value for a in answers] == [b"v1"] * 10
     assert sorted(a.outcome for a in answers) == ["refresh"] + ["stale"] * 9
-    await asyncio.sleep(0.01)
+    while cache._background:  # the one refresh, until it has stored its answer
+        await asyncio.gather(*cache._background)
     assert calls == 2 and (await cache.get("hot/k", 1.0, s, fill)).value == b"v2"
     await cache.close()
 
@@ -173,7 +180,7 @@ async def test_a_failed_fill_fails_every_call_that_waited_on_it() -> None:
 
     s = settings(coalesce=True)
     tasks = [asyncio.create_task(cache.get("k", 1.0, s, fill)) for _ in range(3)]
-    await asyncio.sleep(0.01)
+    await _every_task_waits()
     gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
