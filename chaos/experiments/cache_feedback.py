@@ -37,6 +37,8 @@ from chaos.net import Network
 from cluster.backend import Cluster
 from cluster.client import SyncKvClient
 from cluster.client.gateway import gateway_addresses
+from cluster.metrics import sample
+from cluster.waiting import wait_until
 from services.runtime import tls
 from services.runtime.topology import Group, Topology
 
@@ -45,6 +47,8 @@ STORE_MS = 200
 TIMEOUT_S = 1.0
 CUT_S = 1.5
 BAD_FROM, BAD_UNTIL, CUT_AT = 0.2, 0.4, 0.7
+WATCH_S = 30.0  # for a gateway's cache Watch to (re)connect and deliver a write
+WATCH_REVISION = "faultlab_gateway_cache_watch_revision"
 RECOVERY_S = 2.5  # the safe mode's bound: goodput back this long after the fix
 RECOVERED = 0.5  # goodput back to this share of the baseline counts as recovered
 COLLAPSED = 0.2  # below this share after the fix, and the failure outlived its trigger
@@ -75,11 +79,19 @@ def bad_value(at_s: float, duration_s: float) -> Fault:
     return Fault("bad-value", at_s, duration_s, inject, lambda c, net: write(c, GOOD))
 
 
-def _warm(cluster: Cluster) -> None:
+def _warm(cluster: Cluster, revision: int) -> None:
     """Every replica's cache holds the good value before the clients start: a cold
-    cache's first misses would be a stampede of their own, not this experiment's."""
+    cache's first misses would be a stampede of their own, not this experiment's. Each
+    replica's Watch must first have delivered the good value's write (`revision`): until
+    then its invalidation, or the empty cache of a Watch still connecting, may come after
+    the warming read and start the loop before the bad value."""
     credentials = (("authorization", "Bearer app-key"),)
-    for address in gateway_addresses(cluster.topology).values():
+    for gateway, address in gateway_addresses(cluster.topology).items():
+        wait_until(
+            lambda: (sample(cluster.topology, gateway, WATCH_REVISION) or 0) >= revision,
+            WATCH_S,
+            f"{gateway}'s cache Watch to deliver revision {revision}",
+        )
         with tls.sync_channel(address) as channel:
             stub = kv_pb2_grpc.KVStub(channel)
             stub.Get(kv_pb2.GetRequest(key=KEY), timeout=5, metadata=credentials)
@@ -87,8 +99,8 @@ def _warm(cluster: Cluster) -> None:
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[FeedbackSpec, list[Fault]]:
     with SyncKvClient.for_topology(cluster.topology) as kv:
-        kv.put(KEY, GOOD)
-    _warm(cluster)
+        revision = kv.put(KEY, GOOD).revision
+    _warm(cluster, revision)
     spec = FeedbackSpec(
         api_key="app-key",
         policy=str(mode.settings["client policy"]),

@@ -22,3 +22,9 @@ CACHE = Counter(
     "miss and refresh cost one (cache/read_through.py)",
     ["tenant", "outcome"],
 )
+CACHE_WATCH_REVISION = Gauge(
+    "faultlab_gateway_cache_watch_revision",
+    "The KV revision of the last write the caches' Watch delivered; 0 while it is not "
+    "watching (a caller that waits for its write's revision here knows no late "
+    "invalidation of it is still on its way)",
+)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from chaos.net import Network
 from chaos.pytest_plugin import assert_all_gone, make_cluster, running
 from cluster.client import LEASE, STALE, KvClient, SyncKvClient
 from cluster.launcher import LauncherError, LocalCluster
+from cluster.metrics import sample
 from cluster.waiting import wait_until_async
 from services.runtime.topology import Group
 from tests.integration.kvcheck import direct_stub, follower_knowing
@@ -207,12 +207,8 @@ async def test_a_malformed_raft_message_is_refused_and_harms_nothing(shared: Loc
 
 
 def _read_rounds(cluster: LocalCluster, node_id: str, confirmed_by: str) -> float:
-    url = f"http://{cluster.topology.address(cluster.topology.node(node_id).metrics_port)}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    line = f'faultlab_raft_read_rounds_total{{confirmed_by="{confirmed_by}",group="kv"}} '
-    found = [float(row.split()[-1]) for row in text.splitlines() if row.startswith(line)]
-    return found[0] if found else 0.0
+    labels = {"confirmed_by": confirmed_by, "group": "kv"}
+    return sample(cluster.topology, node_id, "faultlab_raft_read_rounds_total", labels) or 0.0
 
 
 async def test_lease_reads_skip_the_quorum_round_while_the_lease_holds(

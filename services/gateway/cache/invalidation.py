@@ -21,6 +21,7 @@ from faultlab.kv.v1 import kv_pb2
 
 from services.gateway.cache.store import CacheStore
 from services.gateway.forwarding import Forwarder
+from services.gateway.metrics import CACHE_WATCH_REVISION
 from services.gateway.routes import Route
 from services.runtime.backoff import Backoff
 from services.runtime.errors import ServiceError
@@ -57,14 +58,16 @@ async def follow_writes(stores: Iterable[CacheStore], forwarder: Forwarder, rout
     rng = random.Random()
     failures = 0
     while True:
+        CACHE_WATCH_REVISION.set(0)
         for cache in caches:
             cache.clear()
         try:
             async for raw in forwarder.unary_stream(route, request, (), None):
                 failures = 0
-                key = kv_pb2.WatchEvent.FromString(raw).kv.key
+                event = kv_pb2.WatchEvent.FromString(raw)
                 for cache in caches:
-                    cache.invalidate(key)
+                    cache.invalidate(event.kv.key)
+                CACHE_WATCH_REVISION.set(event.revision)
         except (grpc.aio.AioRpcError, ServiceError) as e:
             log.info("cache watch ended (%s); caches emptied, watching again", e)
         failures += 1
