@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from cluster.cli.current import cluster_state
+from cluster.cli.durations import parse_ms
 from services.runtime.topology import Topology
 
 C = TypeVar("C")
@@ -37,13 +38,19 @@ def run_with_client(
         raise typer.Exit(1) from e
 
 
+COMMAND_TIMEOUT_S = 15.0
+
+
 class GatewayRoute:
-    """`--via-gateway` and `--api-key` on a command group: its calls go to a gateway node,
-    with the key, instead of to the service's own nodes."""
+    """The options of a command group's calls: `--via-gateway` and `--api-key` send them to
+    a gateway node, with the key, instead of to the service's own nodes;
+    `--command-timeout` is how long a call may go on retrying (etcdctl's option: long
+    enough by default for the others to elect a leader after the README's kill -9)."""
 
     def __init__(self, app: typer.Typer, service: str) -> None:
         self.via_gateway = False
         self.api_key = ""
+        self.command_timeout_s = COMMAND_TIMEOUT_S
 
         @app.callback()
         def options(
@@ -53,12 +60,22 @@ class GatewayRoute:
             api_key: str = typer.Option(
                 "demo-key", envvar="FAULTLAB_API_KEY", help="The gateway API key (--via-gateway)."
             ),
+            command_timeout: str = typer.Option(
+                f"{COMMAND_TIMEOUT_S:g}s",
+                "--command-timeout",
+                help="How long a call goes on retrying (through elections, cut links).",
+            ),
         ) -> None:
             self.via_gateway, self.api_key = via_gateway, api_key
+            self.command_timeout_s = parse_ms(command_timeout) / 1000
 
     def client_for(
-        self, direct: Callable[[Topology], C], via_gateway: Callable[[Topology, str], C]
+        self, direct: Callable[..., C], via_gateway: Callable[..., C]
     ) -> Callable[[Topology], C]:
+        """A client for the topology: retries bounded by the command timeout alone."""
+        limits = {"attempts": None, "budget_s": self.command_timeout_s}
         return lambda topology: (
-            via_gateway(topology, self.api_key) if self.via_gateway else direct(topology)
+            via_gateway(topology, self.api_key, **limits)
+            if self.via_gateway
+            else direct(topology, **limits)
         )

@@ -35,19 +35,22 @@ class Client:
         addresses: dict[str, str],
         *,
         timeout_s: float | None = None,
-        attempts: int = 10,
+        attempts: int | None = 10,
+        budget_s: float | None = None,
         rng: random.Random | None = None,
         leaders: LeaderCache | None = None,
         interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
         via_gateway: bool = False,
     ) -> None:
         """`addresses`: node id -> the address clients dial it at (gateways when
-        `via_gateway`). `interceptors`: on every channel (the gateway's credentials)."""
+        `via_gateway`). `interceptors`: on every channel (the gateway's credentials).
+        `attempts` and `budget_s`: each call's retry limits (`GroupCaller`)."""
         assert addresses, "a client needs at least one address"
         self.addresses = dict(addresses)
         self.timeout_s = self.DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
         self.via_gateway = via_gateway
         self._attempts = attempts
+        self._budget_s = budget_s
         self._rng = rng or random.Random()
         self._leaders = leaders or LeaderCache()
         self._interceptors = list(interceptors)
@@ -80,6 +83,7 @@ class Client:
             group,
             chosen,
             attempts=self._attempts,
+            budget_s=self._budget_s,
             rng=self._rng,
             leaders=self._leaders,
             channels=self._channels,

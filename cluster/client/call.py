@@ -15,6 +15,9 @@ the gateway follows too (services/runtime/leader_following.py):
   raised. A state machine's own answer to a retry (a result, FENCED, INVALID) is the
   truth, since the session makes the retry see the first attempt's effect.
 
+A call stops retrying after `attempts` attempts, or once its time budget (`budget_s`, as
+etcdctl's --command-timeout) would be spent by the next backoff, whichever comes first.
+
 Writes carry a session (`Session`: client id, sequence) and retries reuse its number, so
 an attempt that did land is not applied twice. The leader of each group is remembered in
 a `LeaderCache`, which clients of one process may share.
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 import itertools
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TypeVar
@@ -102,7 +106,8 @@ class GroupCaller:
         group: str,
         addresses: dict[str, str],
         *,
-        attempts: int = 10,
+        attempts: int | None = 10,
+        budget_s: float | None = None,
         rng: random.Random | None = None,
         leaders: LeaderCache | None = None,
         backoff: Backoff = RETRY_BACKOFF,
@@ -112,11 +117,14 @@ class GroupCaller:
         """`addresses`: node id -> where clients dial it, for every node hosting `group`.
         `channels`: node id -> channel, shared by the callers of many groups (a log
         client's partitions) and closed by whoever passed it; by default, its own.
-        `interceptors`: on every channel it opens (the gateway's credentials)."""
+        `interceptors`: on every channel it opens (the gateway's credentials).
+        `attempts` None: no limit but `budget_s`, the seconds a call may spend retrying."""
         assert addresses, "a client needs at least one node address"
+        assert attempts is not None or budget_s is not None, "a call needs a retry limit"
         self.group = group
         self.addresses = dict(addresses)
         self.attempts = attempts
+        self.budget_s = budget_s
         self.leaders = leaders or LeaderCache()
         self._rng = rng or random.Random()
         self._backoff = backoff
@@ -154,7 +162,10 @@ class GroupCaller:
         search = LeaderSearch(self._order, self.leaders, self.group)
         last: grpc.aio.AioRpcError | None = None
         unknown: grpc.aio.AioRpcError | None = None  # the first attempt that may have applied
-        for attempt in range(self.attempts):
+        deadline = None if self.budget_s is None else time.monotonic() + self.budget_s
+        for attempt in itertools.count():
+            if self.attempts is not None and attempt >= self.attempts:
+                break
             try:
                 result = await attempt_on(self.channel(search.node))
             except grpc.aio.AioRpcError as e:
@@ -167,7 +178,10 @@ class GroupCaller:
                 if not may_retry(decision, idempotent):
                     raise _verdict(e, unknown) from None
                 search.failed_here()
-                await asyncio.sleep(self._backoff.delay_s(attempt, self._rng))
+                delay_s = self._backoff.delay_s(attempt, self._rng)
+                if deadline is not None and time.monotonic() + delay_s >= deadline:
+                    break
+                await asyncio.sleep(delay_s)
                 continue
             search.found()
             return result

@@ -68,11 +68,16 @@ def scripted(answers: list[tree.ServiceError | str]) -> Callable[[object], objec
     return attempt
 
 
-async def call(answers: list[tree.ServiceError | str], attempts: int = 3) -> object:
+async def call(
+    answers: list[tree.ServiceError | str],
+    attempts: int | None = 3,
+    budget_s: float | None = None,
+) -> object:
     caller = GroupCaller(
         "kv",
         {"kv1": "127.0.0.1:1", "kv2": "127.0.0.1:2"},
         attempts=attempts,
+        budget_s=budget_s,
         rng=random.Random(1),
         backoff=Backoff(0.0, 0.0),
     )
@@ -84,6 +89,19 @@ async def call(answers: list[tree.ServiceError | str], attempts: int = 3) -> obj
 
 async def test_retries_follow_the_leader_then_succeed() -> None:
     assert await call([tree.NotLeader("kv1", "kv2"), tree.NotApplied("x"), "ok"]) == "ok"
+
+
+async def test_a_time_budget_alone_retries_past_any_count_of_attempts() -> None:
+    """The CLI's --command-timeout: an election that takes many refusals is waited out."""
+    refusals: list[tree.ServiceError | str] = [tree.NoQuorum("electing")] * 50
+    assert await call([*refusals, "ok"], attempts=None, budget_s=60.0) == "ok"
+
+
+async def test_a_spent_time_budget_ends_the_retries() -> None:
+    answers: list[tree.ServiceError | str] = [tree.NoQuorum("electing"), "ok"]
+    with pytest.raises(grpc.aio.AioRpcError) as e:
+        await call(answers, attempts=None, budget_s=0.0)
+    assert errors.reason_of(e.value) == tree.NoQuorum.reason
 
 
 async def test_an_unknown_outcome_is_not_undone_by_a_later_routing_refusal() -> None:
