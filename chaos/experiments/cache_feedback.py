@@ -24,6 +24,7 @@ RECOVERY_S of the fix.
 
 from __future__ import annotations
 
+import functools
 import statistics
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
@@ -86,9 +87,13 @@ def _warm(cluster: Cluster, revision: int) -> None:
     then its invalidation, or the empty cache of a Watch still connecting, may come after
     the warming read and start the loop before the bad value."""
     credentials = (("authorization", "Bearer app-key"),)
+
+    def delivered(gateway: str) -> bool:
+        return (sample(cluster.topology, gateway, WATCH_REVISION) or 0) >= revision
+
     for gateway, address in gateway_addresses(cluster.topology).items():
         wait_until(
-            lambda: (sample(cluster.topology, gateway, WATCH_REVISION) or 0) >= revision,
+            functools.partial(delivered, gateway),
             WATCH_S,
             f"{gateway}'s cache Watch to deliver revision {revision}",
         )
