@@ -185,9 +185,13 @@ class RaftNode:
 
     def status(self) -> GroupInfo:
         core = self.core
-        commit, applied = (core.log.commit, core.log.applied) if core else (0, 0)
+        commit, applied, last = (
+            (core.log.commit, core.log.applied, core.log.last_index) if core else (0, 0, 0)
+        )
         voters = tuple(sorted(core.voters)) if core else self._config.voters
-        return GroupInfo(self.group, self.role, self.term, self.leader, commit, applied, voters)
+        return GroupInfo(
+            self.group, self.role, self.term, self.leader, commit, applied, voters, last
+        )
 
     def is_leader(self) -> bool:
         return self.core is not None and self.core.role is Role.LEADER

@@ -26,6 +26,7 @@ class GroupInfo:
     commit: int
     applied: int
     voters: tuple[str, ...] = ()
+    last_index: int = 0
 
 
 GroupsSource = Callable[[], Sequence[GroupInfo]]
@@ -64,6 +65,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                     commit_index=g.commit,
                     applied_index=g.applied,
                     voters=g.voters,
+                    last_index=g.last_index,
                 )
                 for g in self._groups()
             ],
