@@ -71,6 +71,7 @@ class JoinPhase:
     delay_until_s: float
     joins: dict[str, PendingJoin] = field(default_factory=dict)  # in the order they came
     closing: bool = False
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ClassicGroups:
@@ -189,6 +190,7 @@ class ClassicGroups:
     def _end_phase(self, name: str, phase: JoinPhase, answer_for: Any) -> None:
         if self._phases.get(name) is phase:
             del self._phases[name]
+        phase.ended.set()
         for member_id, join in phase.joins.items():
             if not join.answer.done():
                 join.answer.set_result(answer_for(member_id))
@@ -237,6 +239,14 @@ class ClassicGroups:
         if code != ErrorCode.none:
             return _join_error(code, member_id)
         name = request.group_id
+        closing = self._phases.get(name)
+        if closing is not None and closing.closing:
+            # Too late for the generation being proposed: a Kafka coordinator never
+            # answers a JoinGroup with REBALANCE_IN_PROGRESS (clients treat it as fatal),
+            # so the join waits for that proposal (bounded by PROPOSE_S) and goes to the
+            # next phase.
+            await closing.ended.wait()
+            return await self.join_group(request, version)
         config = self._door.config
         session_ms = int(request.session_timeout.total_seconds() * 1000)
         rebalance = getattr(request, "rebalance_timeout", None)
@@ -267,8 +277,6 @@ class ClassicGroups:
         ) not in self._new_members:
             return _join_error(ErrorCode.unknown_member_id, member_id)
         phase = self._phase(name)
-        if phase.closing:  # too late for this generation: the next one
-            return _join_error(ErrorCode.rebalance_in_progress, member_id)
         earlier = phase.joins.pop(member_id, None)
         if earlier is not None and not earlier.answer.done():
             earlier.answer.set_result(_join_error(ErrorCode.rebalance_in_progress, member_id))
