@@ -13,21 +13,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chaos.ctk import target
+from chaos.disk.control import DiskControl
+from chaos.disk.finding import disk_controls
 from chaos.net import Cut, Network
+from cluster.backend import Run
 from cluster.clocks import ClockError, NodeClock, node_clocks
 
 __all__ = [
+    "fail_disk",
     "heal",
     "heal_clocks",
+    "heal_disks",
     "isolate",
     "kill",
     "latency",
     "one_way",
     "partition",
     "pause",
+    "power_cut",
     "restart",
     "resume",
     "skew_clock",
+    "slow_disk",
     "start",
 ]
 
@@ -131,3 +138,63 @@ def heal_clocks() -> str:
     for clock in _clocks().values():
         clock.heal()
     return "every clock real"
+
+
+def _disks() -> dict[str, DiskControl]:
+    disks = disk_controls(Path(target.cluster().run_dir))
+    if not disks:
+        raise target.ActivityError(
+            "this cluster runs on plain disks; start it with `faultlab up --lazy-disks`"
+        )
+    return disks
+
+
+def _disk(node: str, group: str) -> tuple[str, DiskControl]:
+    victim = target.node(node, group)
+    disks = _disks()
+    if victim not in disks:
+        raise target.ActivityError(f"{victim} has no lazy disk (disks: {', '.join(disks)})")
+    return victim, disks[victim]
+
+
+def power_cut(node: str = "", group: str = "kv", torn_seed: int | None = None) -> str:
+    """Power off `node` (every node on a lazy disk when none is named) as one failure:
+    kill -9 them all, drop what their disks had not fsynced (`torn_seed`: keep a random,
+    partly zeroed part of each file's unsynced tail), and power them on again; returns
+    once they serve (docs/disk.md). A node already stopped (a failed disk stops it) is
+    only powered on."""
+    disks = dict([_disk(node, group)]) if node else _disks()
+    supervisor = target.supervisor()
+    states = supervisor.states()
+    for victim in disks:
+        if states[victim].run is not Run.STOPPED:
+            supervisor.control("kill", victim)
+    lost = 0
+    for i, disk in enumerate(disks.values()):
+        seed = None if torn_seed is None else torn_seed * 1000 + i
+        lost += int(disk.lose_unsynced(seed)["bytes_dropped"])
+    for victim in disks:
+        supervisor.control("start", victim)
+    return f"power cut {', '.join(disks)}: {lost} un-fsynced bytes lost; serving again"
+
+
+def slow_disk(node: str, fsync_ms: float, write_ms: float = 0.0, group: str = "kv") -> str:
+    """Every fsync (and write) on the node's disk `fsync_ms` (`write_ms`) late."""
+    victim, disk = _disk(node, group)
+    disk.set_faults(fsync_delay_ms=fsync_ms, write_delay_ms=write_ms)
+    return f"disk of {victim}: fsync +{fsync_ms:g} ms, write +{write_ms:g} ms"
+
+
+def fail_disk(node: str, fsync: bool = True, write: bool = False, group: str = "kv") -> str:
+    """EIO from every fsync (and write) on the node's disk: the node stops at its next
+    fsync rather than acknowledge what it could not make durable."""
+    victim, disk = _disk(node, group)
+    disk.set_faults(fsync_error=fsync, write_error=write)
+    return f"disk of {victim}: fsync fails={fsync}, write fails={write}"
+
+
+def heal_disks() -> str:
+    """Every disk fault removed (what a power cut lost stays lost)."""
+    for disk in _disks().values():
+        disk.clear_faults()
+    return "every disk healthy"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
-from chaos import producing
+from chaos import lock_set, lock_slow_step, producing
 from chaos.checkers import linearizability
+from chaos.checkers import lock as lock_checker
 from chaos.checkers import log as log_checker
 from chaos.checkers.latency import latency_ms
 from chaos.ctk import target
@@ -31,6 +33,7 @@ __all__ = [
     "kv_latency",
     "kv_linearizable",
     "leader",
+    "lock_safe",
     "log_no_acknowledged_loss",
     "serving",
 ]
@@ -131,6 +134,32 @@ def log_no_acknowledged_loss(seconds: float = 4.0, acks: str = "all") -> bool:
     history = History()
     asyncio.run(producing.run(spec, topo, history, seconds, seed=1))
     return log_checker.check(list(pair(history.events))).valid
+
+
+def lock_safe(fenced: bool | str = True, hold_s: float = 3.0) -> bool:
+    """A holder takes a lock of this run's own and works for up to `hold_s` between its
+    read and its write of the set the lock protects, two contenders waiting
+    (chaos/lock_slow_step.py); then say whether every acknowledged add is in the set and
+    no write went in under a stale token (faultlab's lock checker). It breaks when the
+    holder's session expires while it works (the lock leader's clock made fast with
+    skew_clock, say) and writes are not `fenced`."""
+    if hold_s <= 0:
+        raise target.ActivityError(f"hold_s must be above 0, not {hold_s!r}")
+    fenced = target.flag("fenced", fenced)
+    st = target.cluster()
+    name = f"ctk-{uuid.uuid4().hex[:8]}"
+    spec = lock_slow_step.SlowStepSpec(
+        Path(st.topology_path), name, f"{name}/set", fenced, float(hold_s)
+    )
+    history = History()
+    asyncio.run(lock_slow_step.run(spec, st.topology(), history))
+    operations = list(pair(history.events))
+    final = {
+        op.key: op.output
+        for op in operations
+        if op.process == lock_set.FINAL and op.outcome == "ok"
+    }
+    return lock_checker.check(operations, final).safe
 
 
 def _pinned(readers_on: str) -> str | None:

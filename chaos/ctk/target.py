@@ -50,6 +50,16 @@ def supervisor() -> SupervisorClient:
     return SupervisorClient(st.supervisor_socket)
 
 
+def flag(name: str, value: bool | str) -> bool:
+    """A yes/no argument, as JSON gives it or as `chaos run --var name=true` does."""
+    if isinstance(value, bool):
+        return value
+    spelled = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if str(value).lower() not in spelled:
+        raise ActivityError(f"{name} is true or false, not {value!r}")
+    return spelled[str(value).lower()]
+
+
 def node(name: str, group: str = "kv") -> str:
     """`name` itself, or the current leader of Raft group `group` for "leader"."""
     topo = topology()
