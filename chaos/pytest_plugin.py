@@ -12,6 +12,11 @@ with faultlab installed gets these fixtures:
     faultlab_disks      with lazy disks: `.control(node).set_faults(fsync_delay_ms=200)`,
                         `.clear_faults()`, and `.power_cut(nodes)` (kill -9, lose what was
                         not fsynced, start again; returns what each disk lost)
+    faultlab_fake_clocks False; override to True to run every node on a clock of its own
+                        (libfaketime) that faultlab_clocks can skew
+    faultlab_clocks     with fake clocks: `.skew(node, jump_s=0.5)` (a jump; negative: back),
+                        `.skew(node, rate=5)` (runs 5 times as fast), `.heal()`; every
+                        clock real again after the test
     faultlab_cluster    a started `LocalCluster` (Toxiproxy plus one process per node) with
                         a KV leader elected; `.kill(node)`, `.pause`, `.resume`, `.stop`,
                         `.restart(node, hard=True)`, `.leader()`; closed afterwards, and the
@@ -54,6 +59,7 @@ from chaos.disk.mounts import mounted_disks
 from chaos.disk.nodes import NodeDisks, power_cut
 from chaos.net import Network
 from cluster.client import KvClient, LockClient, LogClient
+from cluster.clocks import ClockState
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
 
@@ -125,15 +131,25 @@ def faultlab_lazy_disks() -> bool:
 
 
 @pytest.fixture
+def faultlab_fake_clocks() -> bool:
+    return False
+
+
+@pytest.fixture
 def faultlab_cluster(
     faultlab_topology: Topology,
     faultlab_node_env: dict[str, str],
     faultlab_tls: bool,
     faultlab_lazy_disks: bool,
+    faultlab_fake_clocks: bool,
     tmp_path: Path,
 ) -> Iterator[LocalCluster]:
     cluster = LocalCluster(
-        faultlab_topology, tmp_path / "run", node_env=faultlab_node_env, tls=faultlab_tls
+        faultlab_topology,
+        tmp_path / "run",
+        node_env=faultlab_node_env,
+        tls=faultlab_tls,
+        fake_clocks=faultlab_fake_clocks,
     )
     with running(cluster, lazy_disks=faultlab_lazy_disks):
         yield cluster
@@ -165,6 +181,40 @@ def faultlab_disks(faultlab_cluster: LocalCluster, faultlab_lazy_disks: bool) ->
             pytrace=False,
         )
     return Disks(faultlab_cluster)
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """The nodes' clocks under a test's cluster (docs/clocks.md)."""
+
+    cluster: LocalCluster
+
+    def skew(self, node_id: str, jump_s: float = 0.0, rate: float | None = None) -> ClockState:
+        """Step `node_id`'s clock by `jump_s` (negative: back) and/or run it `rate` times
+        as fast from now on; its process's wall and monotonic clocks both follow."""
+        return self.cluster.clock(node_id).skew(jump_s, rate)
+
+    def heal(self) -> None:
+        """Real time again on every node."""
+        for node in self.cluster.topology.nodes:
+            self.cluster.clock(node.id).heal()
+
+
+@pytest.fixture
+def faultlab_clocks(
+    faultlab_cluster: LocalCluster, faultlab_fake_clocks: bool
+) -> Iterator[Clocks]:
+    if not faultlab_fake_clocks:
+        pytest.fail(
+            "faultlab_clocks needs the nodes on fake clocks: override faultlab_fake_clocks "
+            "to return True (needs Debian's libfaketime: make setup installs it)",
+            pytrace=False,
+        )
+    clocks = Clocks(faultlab_cluster)
+    try:
+        yield clocks
+    finally:
+        clocks.heal()
 
 
 @pytest.fixture

@@ -3,10 +3,13 @@ them: they arrive through the `pytest11` entry point)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from chaos.net import Network
-from chaos.pytest_plugin import Disks
+from chaos.pytest_plugin import Clocks, Disks
+from cluster import admin_client
 from cluster.client import KvClient, LogClient
 from cluster.launcher import LocalCluster
 from services.runtime.topology import Group, Topology
@@ -96,6 +99,35 @@ class TestLazyDisks:
         assert (await faultlab_kv.get("durable")).kv.value == b"1"  # fsync=batch: it was synced
         faultlab_disks.control("kv1").set_faults(fsync_delay_ms=50)
         faultlab_disks.control("kv1").clear_faults()
+
+
+class TestFakeClocks:
+    """faultlab_clocks, with faultlab_fake_clocks overridden."""
+
+    @pytest.fixture
+    def faultlab_fake_clocks(self) -> bool:
+        return True
+
+    def test_a_nodes_clock_jumps_an_hour_and_heals(
+        self, faultlab_cluster: LocalCluster, faultlab_clocks: Clocks
+    ) -> None:
+        def ahead_s(node_id: str) -> float:
+            address = faultlab_cluster.topology.listen_address(node_id)
+            return admin_client.fetch_status(address, 5.0).wall_time_s - time.time()
+
+        faultlab_clocks.skew("kv2", jump_s=3600)
+        assert ahead_s("kv2") > 3000 and abs(ahead_s("kv1")) < 600
+        faultlab_clocks.heal()
+        assert abs(ahead_s("kv2")) < 600
+
+
+def test_faultlab_clocks_without_fake_clocks_says_how_to_get_them(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_clocks(faultlab_clocks):\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*faultlab_clocks needs the nodes on fake clocks*"])
 
 
 def test_faultlab_disks_without_lazy_disks_says_how_to_get_them(pytester: pytest.Pytester) -> None:
