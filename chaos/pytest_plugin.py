@@ -201,9 +201,7 @@ class Clocks:
 
 
 @pytest.fixture
-def faultlab_clocks(
-    faultlab_cluster: LocalCluster, faultlab_fake_clocks: bool
-) -> Iterator[Clocks]:
+def faultlab_clocks(faultlab_cluster: LocalCluster, faultlab_fake_clocks: bool) -> Iterator[Clocks]:
     if not faultlab_fake_clocks:
         pytest.fail(
             "faultlab_clocks needs the nodes on fake clocks: override faultlab_fake_clocks "
