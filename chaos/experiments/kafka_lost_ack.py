@@ -17,24 +17,16 @@ every acknowledged record is read back.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
-from chaos import producing
+from chaos import kafka_produce, producing
 from chaos.experiments import lost_ack
 from chaos.experiments.base import Experiment, Mode
-from chaos.history import History
-from chaos.kafka_children import kafka_client
+from chaos.kafka_produce import KafkaProduceSpec
 from chaos.nemesis import Fault, isolate_leader
 from cluster.backend import Cluster
 from services.runtime.topology import Group, Topology
 
 TOPIC = "kafka-lost-ack"
-FINISH_S = 60.0  # librdkafka flushes what is in flight (message.timeout.ms 10 s), then exits
-
-
-@dataclass(frozen=True)
-class KafkaProduceSpec:
-    acks: str  # "1" or "all"
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[KafkaProduceSpec, list[Fault]]:
@@ -46,19 +38,7 @@ def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[KafkaProduceS
     fault = isolate_leader(
         "isolate-leader", start * duration_s, (end - start) * duration_s, group=group
     )
-    return KafkaProduceSpec(str(mode.settings["acks"])), [fault]
-
-
-async def workload(
-    spec: KafkaProduceSpec, topology: Topology, history: History, duration_s: float, seed: int
-) -> None:
-    args = ("--acks", spec.acks, "--duration-s", str(duration_s))
-    async with kafka_client(history, topology, "produce", TOPIC, *args) as producer:
-        async with asyncio.timeout(duration_s + FINISH_S):
-            await producer._reader
-        await producer.finish(FINISH_S)
-    async with kafka_client(history, topology, "read-all", TOPIC) as reader:
-        await reader.finish(FINISH_S)
+    return KafkaProduceSpec(str(mode.settings["acks"]), TOPIC), [fault]
 
 
 EXPERIMENT = Experiment(
@@ -86,6 +66,6 @@ EXPERIMENT = Experiment(
     judge=lost_ack.EXPERIMENT.judge,
     doc="docs/experiments/kafka-lost-ack.md",
     topology=Topology.build("127.0.0.1", 0, (Group("log", 3),)),
-    workload=workload,
+    workload=kafka_produce.run,
     leader_group="log/meta",
 )

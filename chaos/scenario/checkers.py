@@ -20,6 +20,7 @@ from chaos.experiments.base import RunData
 from chaos.scenario.model import Checker, Verdict
 from chaos.scenario.workloads import (
     GATEWAY_CALLS,
+    KAFKA_PRODUCE,
     KV_REGISTER,
     LOCK_SET,
     LOG_PRODUCE_CONSUME,
@@ -75,7 +76,7 @@ def no_acknowledged_loss() -> Checker:
         details = render.log_lost_examples(result) + "\n\n" + unseen
         return Verdict(True, render.log_anomalies(result), details, figures)
 
-    return Checker("no-acknowledged-loss", check, (LOG_PRODUCE_CONSUME,))
+    return Checker("no-acknowledged-loss", check, (LOG_PRODUCE_CONSUME, KAFKA_PRODUCE))
 
 
 def lock_safety() -> Checker:
@@ -107,13 +108,13 @@ def lock_safety() -> Checker:
     return Checker("lock-safety", check, (LOCK_SET,))
 
 
-ANY_WORKLOAD = (KV_REGISTER, LOG_PRODUCE_CONSUME, LOCK_SET, GATEWAY_CALLS)
+ANY_WORKLOAD = (KV_REGISTER, LOG_PRODUCE_CONSUME, LOCK_SET, GATEWAY_CALLS, KAFKA_PRODUCE)
 
 
 def latency_below(op: str, p99_ms: float) -> Checker:
     """The operations `op` (kv-register: read, write, cas; log: send, poll; lock-set:
-    acquire, add; gateway-calls: call) that completed ok had a p99 latency at most
-    `p99_ms` over the run; an anomaly above it."""
+    acquire, add; gateway-calls: call; kafka-produce: send) that completed ok had a p99
+    latency at most `p99_ms` over the run; an anomaly above it."""
 
     def check(data: RunData) -> Verdict:
         figures = latency_ms(data.operations, op, 0.0, data.duration_s + 60.0)

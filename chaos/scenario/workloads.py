@@ -5,6 +5,7 @@
     workloads.log_produce_consume(partitions=1, acks="all")
     workloads.lock_set(contenders=3, ttl_s=2.0, fenced=True)
     workloads.gateway_calls(call="kv-get", callers=8)
+    workloads.kafka_produce(acks="1")          # librdkafka through the Kafka ports
 
 A setting left None comes from the mode: its `read_consistency`, or `settings["acks"]`,
 so one scenario's unsafe and safe modes can differ in nothing else.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 
 from chaos import gateway_calls as gateway_workload
+from chaos import kafka_produce as kafka_produce_workload
 from chaos import lock_set as lock_set_workload
 from chaos import producing
 from chaos.experiments.base import Mode
@@ -29,6 +31,7 @@ KV_REGISTER = "kv-register"
 LOG_PRODUCE_CONSUME = "log-produce-consume"
 LOCK_SET = "lock-set"
 GATEWAY_CALLS = "gateway-calls"
+KAFKA_PRODUCE = "kafka-produce"
 CALL_GROUPS = {"kv-get": "kv", "kv-stale-get": "kv", "lock-sessions": "lock"}
 READS = {"linearizable": LINEARIZABLE, "lease": LEASE, "stale": STALE}
 ACKS = {"all": ALL, "leader": LEADER}
@@ -173,3 +176,30 @@ def gateway_calls(
         lambda c: {"workload": backend},
         (backend, "gateway"),
     )
+
+
+def kafka_produce(*, topic: str = "scenario-kafka", acks: str | None = None) -> Workload:
+    """librdkafka (confluent-kafka), as an application runs it, producing to a topic of one
+    partition (created and led before the run) through the log nodes' Kafka ports for the
+    whole run; then librdkafka reads the partition back from its start. `acks`: "1" or
+    "all" (with idempotence); None, the mode's settings["acks"] ("all" when unset).
+    "workload" names the partition's Raft group. Judge with
+    checkers.no_acknowledged_loss()."""
+    kafka_acks = kafka_produce_workload.KAFKA_ACKS
+    if acks is not None and acks not in kafka_acks:
+        raise ScenarioError(f"kafka_produce: acks is one of {list(kafka_acks)}, not {acks!r}")
+
+    def spec(
+        cluster: Cluster, targets: Targets, mode: Mode
+    ) -> kafka_produce_workload.KafkaProduceSpec:
+        chosen = acks or str(mode.settings.get("acks", "all"))
+        if chosen not in kafka_acks:
+            raise ScenarioError(f"kafka_produce: the mode's acks {chosen!r} is not 1 or all")
+        return kafka_produce_workload.KafkaProduceSpec(chosen, topic)
+
+    def setup(cluster: Cluster) -> dict[str, str]:
+        [group] = asyncio.run(producing.create_topic(cluster.topology, topic))
+        cluster.wait_for_leader(group=group, timeout_s=20.0)
+        return {"workload": group, "partition-0": group}
+
+    return Workload(KAFKA_PRODUCE, spec, kafka_produce_workload.run, "log/meta", setup, ("log",))
