@@ -19,26 +19,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from etcdapi.etcdserverpb import rpc_pb2, rpc_pb2_grpc
+from etcdapi.etcdserverpb import rpc_pb2
 
-from chaos import locking
+from chaos import etcd_counter
 from chaos.checkers import counter as counter_checker
-from chaos.child import ChildProcess
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.goclients import built
 from chaos.history import NEMESIS, History
 from chaos.nemesis import Fault
 from cluster.backend import Cluster
 from cluster.waiting import wait_until_async
-from services.runtime import tls
 from services.runtime.topology import Group, Topology
 
-KEY = "/faultlab/counter"
-LOCK = "/faultlab/counter-lock"
 PAUSE = "pause-holder"
 HOLDER_TTL_S = 2  # etcd's shortest lease: the holder's pause outlives it
 CONTENDER_TTL_S = 5
@@ -59,85 +53,24 @@ def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[LockPauseSpec
     return LockPauseSpec(bool(mode.settings.get("fenced"))), []
 
 
-def endpoints(topology: Topology) -> str:
-    return ",".join(topology.client_address(n.id) for n in topology.nodes if n.group == "kv")
-
-
-class GoClient(ChildProcess):
-    """A running counter client: what it prints goes into the history."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, history: History) -> None:
-        super().__init__(proc)
-        self.history = history
-
-    async def until(self, field: str, timeout_s: float) -> dict[str, object]:
-        """Record its events until it prints a line with `field`; that line."""
-        async with asyncio.timeout(timeout_s):
-            while line := await self._line():
-                event = locking.replay(line, self.history)
-                if event is None and field in line:
-                    return dict(json.loads(line))
-        raise RuntimeError(f"the client exited ({await self.proc.wait()}) before {field!r}")
-
-    async def finish(self, timeout_s: float) -> int:
-        async with asyncio.timeout(timeout_s):
-            while line := await self._line():
-                locking.replay(line, self.history)
-            return await self.proc.wait()
-
-    async def _line(self) -> str:
-        assert self.proc.stdout is not None
-        return (await self.proc.stdout.readline()).decode()
-
-
-@contextlib.asynccontextmanager
-async def go_client(
-    topology: Topology, history: History, spec: LockPauseSpec, *args: str
-) -> AsyncIterator[GoClient]:
-    proc = await asyncio.create_subprocess_exec(
-        str(built("etcdclient")),
-        "counter",
-        *("-endpoints", endpoints(topology), "-key", KEY, "-lock", LOCK),
-        *(["-fenced"] if spec.fenced else []),
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    client = GoClient(proc, history)
-    try:
-        yield client
-    finally:
-        await client.reap()
-
-
 async def workload(
     spec: LockPauseSpec, topology: Topology, history: History, duration_s: float, seed: int
 ) -> None:
-    async with contextlib.AsyncExitStack() as stack:
-        contenders = [
-            await stack.enter_async_context(
-                go_client(
-                    topology,
-                    history,
-                    spec,
-                    *("-process", f"client-{i}", "-ttl", str(CONTENDER_TTL_S)),
-                    *("-duration-s", str(duration_s)),
-                )
-            )
-            for i in range(1, spec.contenders + 1)
-        ]
-        running = [asyncio.create_task(c.finish(duration_s + STEP_S)) for c in contenders]
+    counter = etcd_counter.EtcdCounterSpec(spec.fenced, spec.contenders, CONTENDER_TTL_S)
+    async with etcd_counter.contenders(counter, topology, history, duration_s) as running:
         await asyncio.sleep(spec.holder_at_share * duration_s)
-        await _pause_the_holder(spec, history, topology)
+        await _pause_the_holder(counter, history, topology)
         await asyncio.gather(*running)
-    await _read_final(topology, history)
+    await etcd_counter.read_final(counter, topology, history)
 
 
-async def _pause_the_holder(spec: LockPauseSpec, history: History, topology: Topology) -> None:
+async def _pause_the_holder(
+    spec: etcd_counter.EtcdCounterSpec, history: History, topology: Topology
+) -> None:
     args = ("-process", "holder", "-hold", "-ttl", str(HOLDER_TTL_S))
     async with (
-        go_client(topology, history, spec, *args) as holder,
-        _kv(topology) as kv,
+        etcd_counter.go_client(topology, history, spec, *args) as holder,
+        etcd_counter.kv_stub(topology) as kv,
     ):
         ready = await holder.until("ready", STEP_S)  # it holds the mutex and has read
         holder.pause()
@@ -162,21 +95,6 @@ async def _pause_the_holder(spec: LockPauseSpec, history: History, topology: Top
         holder.resume()
         history.record(NEMESIS, "info", PAUSE, value="SIGCONT: the holder writes what it read")
         await holder.finish(STEP_S)
-
-
-@contextlib.asynccontextmanager
-async def _kv(topology: Topology) -> AsyncIterator[rpc_pb2_grpc.KVStub]:
-    address = endpoints(topology).split(",")[0]
-    async with tls.aio_channel(address) as channel:
-        yield rpc_pb2_grpc.KVStub(channel)
-
-
-async def _read_final(topology: Topology, history: History) -> None:
-    history.record("final", "invoke", "read", key=KEY)
-    async with _kv(topology) as kv:
-        answer = await kv.Range(rpc_pb2.RangeRequest(key=KEY.encode()), timeout=STEP_S)
-    value = int(answer.kvs[0].value) if answer.kvs else 0
-    history.record("final", "ok", "read", key=KEY, value=value)
 
 
 def judge(data: RunData, mode: Mode) -> Finding:

@@ -16,32 +16,11 @@ every acknowledged record is read back.
 
 from __future__ import annotations
 
-import asyncio
-
-from chaos import kafka_produce, producing
 from chaos.experiments import lost_ack
-from chaos.experiments.base import Experiment, Mode
-from chaos.kafka_produce import KafkaProduceSpec
-from chaos.nemesis import Fault, isolate_leader
-from cluster.backend import Cluster
-from services.runtime.topology import Group, Topology
+from chaos.experiments.base import Mode
+from chaos.scenario import Scenario, checkers, faults, workloads
 
-TOPIC = "kafka-lost-ack"
-
-
-def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[KafkaProduceSpec, list[Fault]]:
-    """lost-ack's fault: a topic of one partition, led; its leader cut from its followers
-    for the same share of the run."""
-    [group] = asyncio.run(producing.create_topic(cluster.topology, TOPIC))
-    cluster.wait_for_leader(group=group, timeout_s=20.0)
-    start, end = lost_ack.ISOLATED_FROM, lost_ack.ISOLATED_UNTIL
-    fault = isolate_leader(
-        "isolate-leader", start * duration_s, (end - start) * duration_s, group=group
-    )
-    return KafkaProduceSpec(str(mode.settings["acks"]), TOPIC), [fault]
-
-
-EXPERIMENT = Experiment(
+SCENARIO = Scenario(
     name="kafka-lost-ack",
     title="librdkafka with acks=1: a leader acknowledges records its followers never get",
     sources=(
@@ -58,14 +37,17 @@ EXPERIMENT = Experiment(
         "(acks=all, idempotence on): the cut-off leader acknowledges nothing and every "
         "acknowledged record is read back (lost-write = 0)."
     ),
+    groups={"log": 3},
+    workload=workloads.kafka_produce(topic="kafka-lost-ack"),
+    timeline=[  # lost-ack's fault: the partition's leader cut from its followers
+        faults.isolate("leader", start=lost_ack.ISOLATED_FROM, end=lost_ack.ISOLATED_UNTIL)
+    ],
+    checkers=[checkers.no_acknowledged_loss()],
     unsafe=Mode("unsafe", "librdkafka producer, acks=1", {}, True, settings={"acks": "1"}),
     safe=Mode(
         "safe", "librdkafka producer, acks=all and idempotence", {}, False, settings={"acks": "all"}
     ),
-    plan=plan,
-    judge=lost_ack.EXPERIMENT.judge,
     doc="docs/experiments/kafka-lost-ack.md",
-    topology=Topology.build("127.0.0.1", 0, (Group("log", 3),)),
-    workload=kafka_produce.run,
-    leader_group="log/meta",
 )
+
+EXPERIMENT = SCENARIO.experiment()

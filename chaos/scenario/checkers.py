@@ -10,7 +10,9 @@ shows its anomaly.
 
 from __future__ import annotations
 
+from chaos import etcd_counter as etcd_counter_workload
 from chaos import lock_set as lock_set_workload
+from chaos.checkers import counter as counter_checker
 from chaos.checkers import linearizability
 from chaos.checkers import lock as lock_checker
 from chaos.checkers import log as log_checker
@@ -19,6 +21,7 @@ from chaos.experiments import render
 from chaos.experiments.base import RunData
 from chaos.scenario.model import Checker, Verdict
 from chaos.scenario.workloads import (
+    ETCD_COUNTER,
     GATEWAY_CALLS,
     KAFKA_PRODUCE,
     KV_REGISTER,
@@ -108,12 +111,51 @@ def lock_safety() -> Checker:
     return Checker("lock-safety", check, (LOCK_SET,))
 
 
-ANY_WORKLOAD = (KV_REGISTER, LOG_PRODUCE_CONSUME, LOCK_SET, GATEWAY_CALLS, KAFKA_PRODUCE)
+def counter_safety() -> Checker:
+    """Every acknowledged increment of the counter is counted in the value read after the
+    run, and no two acknowledged writes wrote the same value (one erased the other)."""
+
+    def check(data: RunData) -> Verdict:
+        final = next(
+            (
+                int(op.output)
+                for op in data.operations
+                if op.process == etcd_counter_workload.FINAL and op.outcome == "ok"
+            ),
+            0,
+        )
+        result = counter_checker.check(data.operations, final)
+        figures = {
+            "acknowledged_increments": float(result.acknowledged),
+            "final_counter": float(final),
+            "lost_increments": float(result.lost),
+            "values_written_twice": float(len(result.duplicates)),
+        }
+        if result.safe:
+            said = f"safe: {result.acknowledged} acknowledged increments, counter at {final}"
+            return Verdict(False, said, "", figures)
+        said = f"{result.lost} acknowledged increment(s) lost, counter at {final}"
+        if result.duplicates:
+            said += f"; value(s) written twice: {result.duplicates[:5]}"
+        return Verdict(True, said, "", figures)
+
+    return Checker("counter-safety", check, (ETCD_COUNTER,))
+
+
+ANY_WORKLOAD = (
+    KV_REGISTER,
+    LOG_PRODUCE_CONSUME,
+    LOCK_SET,
+    GATEWAY_CALLS,
+    KAFKA_PRODUCE,
+    ETCD_COUNTER,
+)
 
 
 def latency_below(op: str, p99_ms: float) -> Checker:
     """The operations `op` (kv-register: read, write, cas; log: send, poll; lock-set:
-    acquire, add; gateway-calls: call; kafka-produce: send) that completed ok had a p99
+    acquire, add; gateway-calls: call; kafka-produce: send; etcd-counter: acquire, write)
+    that completed ok had a p99
     latency at most `p99_ms` over the run; an anomaly above it."""
 
     def check(data: RunData) -> Verdict:

@@ -6,6 +6,7 @@
     workloads.lock_set(contenders=3, ttl_s=2.0, fenced=True)
     workloads.gateway_calls(call="kv-get", callers=8)
     workloads.kafka_produce(acks="1")          # librdkafka through the Kafka ports
+    workloads.etcd_counter(contenders=2)       # etcd's Go client: a counter under its Mutex
 
 A setting left None comes from the mode: its `read_consistency`, or `settings["acks"]`,
 so one scenario's unsafe and safe modes can differ in nothing else.
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 
+from chaos import etcd_counter as etcd_counter_workload
 from chaos import gateway_calls as gateway_workload
 from chaos import kafka_produce as kafka_produce_workload
 from chaos import lock_set as lock_set_workload
 from chaos import producing
 from chaos.experiments.base import Mode
+from chaos.goclients import built
 from chaos.nemesis import current_leader
 from chaos.scenario.model import ScenarioError, Targets, Workload
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
@@ -32,6 +35,7 @@ LOG_PRODUCE_CONSUME = "log-produce-consume"
 LOCK_SET = "lock-set"
 GATEWAY_CALLS = "gateway-calls"
 KAFKA_PRODUCE = "kafka-produce"
+ETCD_COUNTER = "etcd-counter"
 CALL_GROUPS = {"kv-get": "kv", "kv-stale-get": "kv", "lock-sessions": "lock"}
 READS = {"linearizable": LINEARIZABLE, "lease": LEASE, "stale": STALE}
 ACKS = {"all": ALL, "leader": LEADER}
@@ -203,3 +207,26 @@ def kafka_produce(*, topic: str = "scenario-kafka", acks: str | None = None) -> 
         return {"workload": group, "partition-0": group}
 
     return Workload(KAFKA_PRODUCE, spec, kafka_produce_workload.run, "log/meta", setup, ("log",))
+
+
+def etcd_counter(*, contenders: int = 2, ttl_s: int = 5, fenced: bool | None = None) -> Workload:
+    """etcd's own Go client (go.etcd.io/etcd/client/v3) through the KV nodes' etcd API:
+    `contenders` processes, each incrementing a counter under concurrency.Mutex (lock,
+    read n, write n+1, unlock) for the whole run, with a session lease of `ttl_s`; the
+    counter is read after the run. `fenced`: each write a Txn guarded by Mutex.IsOwner
+    (None: the mode's settings["fenced"], off when unset). Built with Go on first use.
+    Judge with checkers.counter_safety()."""
+    if contenders < 1 or ttl_s < 1:
+        raise ScenarioError("etcd_counter: contenders and ttl_s must be at least 1")
+
+    def spec(
+        cluster: Cluster, targets: Targets, mode: Mode
+    ) -> etcd_counter_workload.EtcdCounterSpec:
+        chosen = bool(mode.settings.get("fenced")) if fenced is None else fenced
+        return etcd_counter_workload.EtcdCounterSpec(chosen, contenders, ttl_s)
+
+    def setup(cluster: Cluster) -> dict[str, str]:
+        built("etcdclient")  # before the run's clock starts: a first build fetches modules
+        return {"workload": "kv"}
+
+    return Workload(ETCD_COUNTER, spec, etcd_counter_workload.run, "kv", setup, ("kv",))

@@ -57,27 +57,21 @@ def test_gateway_calls_see_a_slow_leader_in_their_latency(tmp_path: Path) -> Non
     assert "latency-below-call" in result.finding.summary
 
 
-KAFKA_LOST_ACK = Scenario(
-    name="kafka-cut-leader",
-    title="librdkafka produces while its partition's leader is cut from its followers",
-    hypothesis="acks=1 loses acknowledged records when the leader is cut off; acks=all does not.",
-    groups={"log": 3},
-    workload=workloads.kafka_produce(),  # acks: the mode's
-    timeline=[faults.isolate("leader", start=0.3, end=0.7)],
-    checkers=[checkers.no_acknowledged_loss()],
-    unsafe=Mode("acks-1", "librdkafka, acks=1", {}, expect_anomaly=True, settings={"acks": "1"}),
-    safe=Mode(
-        "acks-all", "librdkafka, acks=all", {}, expect_anomaly=False, settings={"acks": "all"}
-    ),
+ETCD_COUNTER = Scenario(
+    name="etcd-counter-paused-leader",
+    title="etcd's Go client keeps a counter under its Mutex while the KV leader pauses",
+    hypothesis="A paused leader is replaced; fenced increments under the Mutex lose nothing.",
+    groups={"kv": 3},
+    workload=workloads.etcd_counter(contenders=2, fenced=True),
+    timeline=[faults.pause("leader", start=0.3, end=0.5)],
+    checkers=[checkers.counter_safety()],
 )
 
 
-@pytest.mark.parametrize("mode", ["unsafe", "safe"])
-def test_a_kafka_client_scenario_loses_acknowledged_records_only_with_acks_1(
-    tmp_path: Path, mode: str
-) -> None:
-    exp = KAFKA_LOST_ACK.experiment()
-    chosen = exp.unsafe if mode == "unsafe" else exp.safe
-    result = run_mode(exp, chosen, 6.0, seed=7, folder=tmp_path)
+def test_etcds_go_client_keeps_every_increment_across_a_paused_leader(tmp_path: Path) -> None:
+    exp = ETCD_COUNTER.experiment()
+    result = run_mode(exp, exp.safe, 8.0, seed=1, folder=tmp_path)
     assert result.behaved, result.finding.summary
-    assert [f[0] for f in result.faults] == ["isolate-leader"]
+    assert result.finding.figures["acknowledged_increments"] > 0
+    assert result.finding.figures["lost_increments"] == 0
+    assert [f[0] for f in result.faults] == ["pause-leader"]
