@@ -116,3 +116,17 @@ def test_a_clock_fault_asks_for_fake_clocks_and_refuses_what_no_clock_does(
     assert "give a jump_ms, a rate or both" in refusal(script(tmp_path, scenario(still)))
     backwards = '[faults.clock("kv1", rate=-1, start=0.2, end=0.8)]'
     assert "rate must be in (0, 100]" in refusal(script(tmp_path, scenario(backwards)))
+
+
+def test_the_client_workloads_refuse_bad_arguments(tmp_path: Path) -> None:
+    kafka = scenario(workload='workloads.kafka_produce(acks="2")', groups='{"log": 3}')
+    assert "kafka_produce: acks is one of ['1', 'all'], not '2'" in refusal(script(tmp_path, kafka))
+    etcd = scenario(workload="workloads.etcd_counter(contenders=0)")
+    assert "etcd_counter: contenders and ttl_s must be at least 1" in refusal(
+        script(tmp_path, etcd)
+    )
+
+
+def test_the_counter_checker_reads_only_the_etcd_counter(tmp_path: Path) -> None:
+    message = refusal(script(tmp_path, scenario(checkers="[checkers.counter_safety()]")))
+    assert "checker counter-safety reads histories of etcd-counter" in message
