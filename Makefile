@@ -12,9 +12,9 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse faketime etcd kcat kafka up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka
+setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka chromium
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -31,6 +31,14 @@ faketime:
 		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfaketime >/dev/null; \
 		else echo "note: libfaketime is not installed (apt-get install libfaketime): clock faults need it"; fi; }
+
+# The page of `faultlab ui` is tested in a real browser: Debian's chromium, headless, driven
+# by Selenium through Debian's chromedriver; installed when absent and apt-get can.
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "note: chromium and chromium-driver are not installed: the ui tests need them"; fi; }
 
 # etcd's own clients and server, for the tests of the etcd API (etcdctl against faultlab
 # and against a real etcd side by side): Debian's etcd-client and etcd-server, installed

@@ -32,6 +32,10 @@ class SupervisorError(RuntimeError):
     """The supervisor refused the request (the message says why) or did not answer."""
 
 
+class SupervisorUnreachable(SupervisorError):
+    """The supervisor did not answer: the cluster went away, or is going."""
+
+
 def serve_node_controls(cluster: Cluster) -> tuple[str, socketserver.BaseServer]:
     """Serve `cluster`'s node controls from a thread; returns the socket's name and the
     server (`shutdown()` it before closing the cluster)."""
@@ -80,7 +84,7 @@ class SupervisorClient:
                 sock.sendall(json.dumps(request).encode() + b"\n")
                 answer = json.loads(sock.makefile("rb").readline())
         except (OSError, ValueError) as e:
-            raise SupervisorError(f"the cluster's supervisor did not answer: {e}") from e
+            raise SupervisorUnreachable(f"the cluster's supervisor did not answer: {e}") from e
         if not answer["ok"]:
             raise SupervisorError(answer["error"])
         return answer["result"]

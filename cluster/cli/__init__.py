@@ -26,6 +26,7 @@ COMMANDS = {
     "log": Lazy("cluster.cli.log", "app", "Topics, produce and consume on the log broker."),
     "gateway": Lazy("cluster.cli.gateway", "app", "The gateway replicas' per-tenant limits."),
     "chaos": Lazy("cluster.cli.chaos", "app", "Run failure experiments and judge them."),
+    "ui": Lazy("cluster.cli.ui.command", "ui", "Serve the lab in a browser (127.0.0.1:8089)."),
     "compose": Lazy(
         "cluster.cli.compose", "app", "Render docker-compose.yml from the topology; run it."
     ),

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from cluster import state
+from cluster.cli.ui.command import url as ui_url
 from cluster.compose import (
     TLS_FILE,
     TLS_FOLDER,
@@ -119,6 +120,7 @@ def up(
         )
     )
     console.print(f"compose project {PROJECT!r} is up; `faultlab status`, `faultlab down`")
+    console.print(f"in a browser: `faultlab ui` serves {ui_url()}")
 
 
 @contextlib.contextmanager

@@ -20,6 +20,7 @@ from chaos.disk.nodes import NodeDisks
 from cluster import state
 from cluster.cli.current import cluster_state
 from cluster.cli.endpoints import etcd_endpoints_line, kafka_bootstrap_line
+from cluster.cli.ui.command import url as ui_url
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
 from cluster.supervisor import serve_node_controls
@@ -111,6 +112,9 @@ def down() -> None:
     console.print(f"cluster stopped (run folder: {st.run_dir})")
 
 
+UI_LINE = f"in a browser: `faultlab ui` serves {ui_url()}"
+
+
 # -- rendering --------------------------------------------------------------------------
 
 
@@ -132,6 +136,7 @@ def _print_started(cluster: LocalCluster) -> None:
     console.print(f"Toxiproxy API: http://{cluster.toxiproxy_api}   logs: {cluster.run_dir}/logs")
     console.print(etcd_endpoints_line(topo))
     console.print(kafka_bootstrap_line(topo))
+    console.print(UI_LINE)
     if cluster.tls_dir is not None:
         d = cluster.tls_dir
         console.print(
@@ -201,6 +206,7 @@ def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool, clo
     console.print(
         f"cluster running (supervisor pid {proc.pid}); `faultlab status`, `faultlab down`"
     )
+    console.print(UI_LINE)
 
 
 def _alive(pid: int) -> bool:

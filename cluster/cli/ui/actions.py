@@ -1,0 +1,134 @@
+"""The page's controls, each through the code the CLI runs: links through
+`chaos.net.Network` (as `faultlab net`), processes through the node controls (as
+`faultlab node`: the supervisor, or the Docker engine for a compose cluster), power cuts
+through the lazy disks' controls. A request is a JSON object; a bad one is refused with a
+message that says what is wrong, and nothing is done."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from chaos.disk.control import DiskControlError
+from chaos.disk.finding import disk_controls
+from chaos.net import Cut, NetError, Network
+from cluster.cli.node import apply as control_node
+from cluster.node_control import VERBS, NodeControlError
+from cluster.state import ClusterState
+from cluster.supervisor import SupervisorError, SupervisorUnreachable
+from cluster.toxiproxy import ToxiproxyClient, ToxiproxyError
+
+NODE_VERBS = tuple(VERBS)  # kill, stop, start, restart, pause, resume
+ACTIONS = ("partition", "isolate", "heal", "latency", "bandwidth", "power-cut", *NODE_VERBS)
+
+
+class ActionError(Exception):
+    """A request the page may not make, or one the cluster refused: `status` is the HTTP
+    status to answer with (400: a bad request; 409: not now, another action is running or
+    the node is not in a state the verb applies to; 502: the cluster or Toxiproxy failed)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Actions:
+    """One action at a time: two at once (a heal racing a partition, a restart racing a
+    kill) would leave the cluster in neither's state, so the second is refused."""
+
+    def __init__(self, st: ClusterState) -> None:
+        self.st = st
+        self.topology = st.topology()
+        self._busy = threading.Lock()
+
+    def apply(self, request: dict[str, Any]) -> str:
+        """Do what `request` asks; what was done, in a line (the page's event log)."""
+        name = request.get("action")
+        if name not in ACTIONS:
+            raise ActionError(f"unknown action {name!r}; actions: {', '.join(ACTIONS)}")
+        if not self._busy.acquire(blocking=False):
+            raise ActionError("another action is running; try again when it is done", 409)
+        try:
+            if name in NODE_VERBS:
+                return self._node(str(name), self._one_node(request))
+            if name == "power-cut":
+                return self._power_cut(self._one_node(request))
+            return self._network(str(name), request)
+        finally:
+            self._busy.release()
+
+    def _one_node(self, request: dict[str, Any]) -> str:
+        node = request.get("node")
+        if not isinstance(node, str) or node not in self.topology.node_ids:
+            raise ActionError(f"unknown node {node!r}; nodes: {', '.join(self.topology.node_ids)}")
+        return node
+
+    def _nodes(self, value: Any, what: str) -> list[str]:
+        if not isinstance(value, list) or not value:
+            raise ActionError(f"{what}: a list of node ids")
+        unknown = [n for n in value if n not in self.topology.node_ids]
+        if unknown:
+            raise ActionError(f"{what}: unknown node(s) {', '.join(map(str, unknown))}")
+        return [str(n) for n in value]
+
+    def _node(self, verb: str, node: str) -> str:
+        try:
+            return control_node(self.st, verb, node)
+        except (NodeControlError, SupervisorError) as e:
+            raise ActionError(str(e), 502 if isinstance(e, SupervisorUnreachable) else 409) from e
+
+    def _power_cut(self, node: str) -> str:
+        disks = disk_controls(Path(self.st.run_dir))
+        if node not in disks:
+            raise ActionError(f"{node} has no lazy disk: start the cluster with --lazy-disks")
+        self._node("kill", node)
+        try:
+            lost = disks[node].lose_unsynced()
+        except DiskControlError as e:
+            raise ActionError(f"{node}'s disk: {e}", 502) from e
+        self._node("start", node)
+        return f"power cut {node}: {lost['bytes_dropped']} un-fsynced bytes lost; serving again"
+
+    def _network(self, name: str, request: dict[str, Any]) -> str:
+        kind = self._cut_kind(request.get("kind", "blackhole"))
+        client = ToxiproxyClient(self.st.toxiproxy_api)
+        net = Network(client, self.topology)
+        try:
+            if name == "heal":
+                net.heal()
+                return "healed every link"
+            if name == "partition":
+                sides = request.get("sides")
+                if not isinstance(sides, list) or len(sides) < 2:
+                    raise ActionError("partition: sides is a list of two or more lists of nodes")
+                groups = [self._nodes(side, "partition side") for side in sides]
+                links = net.partition(groups, kind)
+                return (
+                    f"partitioned {' | '.join(','.join(g) for g in groups)}: {len(links)} links cut"
+                )
+            node = self._one_node(request)
+            if name == "isolate":
+                return f"isolated {node}: {len(net.isolate(node, kind))} links cut"
+            amount = request.get("value")
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+                raise ActionError(f"{name}: value is a whole number above 0")
+            if name == "latency":
+                net.latency(node, amount)
+                return f"{node}'s answers {amount} ms late"
+            net.bandwidth(node, amount)
+            return f"{node}'s links limited to {amount} KB/s"
+        except (NetError, ValueError) as e:
+            raise ActionError(str(e)) from e
+        except ToxiproxyError as e:
+            raise ActionError(f"Toxiproxy: {e}", 502) from e
+        finally:
+            client.close()
+
+    @staticmethod
+    def _cut_kind(value: Any) -> Cut:
+        try:
+            return Cut(value)
+        except ValueError:
+            kinds = ", ".join(c.value for c in Cut)
+            raise ActionError(f"kind is one of {kinds}, not {value!r}") from None

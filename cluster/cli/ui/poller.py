@@ -1,0 +1,182 @@
+"""What the page shows, read from the cluster: every node's admin status (one long-lived
+channel per node, all asked at once each turn), every link as Toxiproxy holds it, and each
+node's process as its backend sees it. One `Snapshot` per turn, as plain JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import grpc
+import httpx
+from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
+
+from cluster.backend import ProcessState, Run
+from cluster.cli.node import process_states
+from cluster.state import ClusterState
+from services.raft.role import Role
+from services.runtime import tls
+from services.runtime.topology import Topology
+
+STATUS_TIMEOUT_S = 0.5
+CUT_TOXICS = {"timeout": "blackhole", "reset_peer": "reset"}
+Snapshot = dict[str, Any]
+
+
+class Poller:
+    def __init__(self, st: ClusterState) -> None:
+        self.st = st
+        self.topology: Topology = st.topology()
+        self._channels = {
+            n.id: tls.aio_channel(self.topology.listen_address(n.id)) for n in self.topology.nodes
+        }
+        self._toxiproxy = httpx.AsyncClient(base_url=f"http://{st.toxiproxy_api}", timeout=2.0)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        await self._toxiproxy.aclose()
+
+    async def snapshot(self) -> Snapshot:
+        processes, statuses, proxies = await asyncio.gather(
+            asyncio.to_thread(self._processes),
+            self._statuses(),
+            self._proxies(),
+        )
+        return {
+            "time_s": time.time(),
+            "nodes": [self._node(n.id, n.group, processes, statuses) for n in self.topology.nodes],
+            "groups": _groups(statuses),
+            "links": _links(self.topology, proxies),
+        }
+
+    def _processes(self) -> dict[str, ProcessState] | str:
+        try:
+            return process_states(self.st)
+        except Exception as e:
+            return f"the backend cannot say how the processes are: {e}"
+
+    async def _statuses(self) -> dict[str, admin_pb2.NodeStatus | str]:
+        async def one(node_id: str) -> admin_pb2.NodeStatus | str:
+            stub = admin_pb2_grpc.AdminStub(self._channels[node_id])
+            try:
+                status: admin_pb2.NodeStatus = await stub.GetStatus(
+                    admin_pb2.GetStatusRequest(), timeout=STATUS_TIMEOUT_S
+                )
+                return status
+            except grpc.aio.AioRpcError as e:
+                return e.code().name
+
+        ids = list(self._channels)
+        return dict(zip(ids, await asyncio.gather(*(one(n) for n in ids)), strict=True))
+
+    async def _proxies(self) -> dict[str, Any] | str:
+        try:
+            answer = await self._toxiproxy.get("/proxies")
+            answer.raise_for_status()
+            found: dict[str, Any] = answer.json()
+            return found
+        except httpx.HTTPError as e:
+            return f"Toxiproxy does not answer: {e}"
+
+    def _node(
+        self,
+        node_id: str,
+        group: str,
+        processes: dict[str, ProcessState] | str,
+        statuses: dict[str, admin_pb2.NodeStatus | str],
+    ) -> dict[str, Any]:
+        process = processes.get(node_id) if isinstance(processes, dict) else None
+        status = statuses.get(node_id)
+        answered = isinstance(status, admin_pb2.NodeStatus)
+        return {
+            "id": node_id,
+            "group": group,
+            "run": str(process.run) if process else "unknown",
+            "exit_code": process.exit_code if process and process.run is Run.STOPPED else None,
+            "serving": answered,
+            "error": None if answered else str(status),
+            "pid": status.pid if isinstance(status, admin_pb2.NodeStatus) else None,
+            "peers": {p.node_id: p.reachable for p in status.peers}
+            if isinstance(status, admin_pb2.NodeStatus)
+            else {},
+        }
+
+
+def _groups(statuses: dict[str, admin_pb2.NodeStatus | str]) -> dict[str, Any]:
+    """Each Raft group: its members as each sees itself, and the leader a majority of
+    those that answered follow in the highest term they report."""
+    groups: dict[str, dict[str, Any]] = {}
+    for node_id, status in statuses.items():
+        if not isinstance(status, admin_pb2.NodeStatus):
+            continue
+        for g in status.groups:
+            entry = groups.setdefault(g.group, {"members": [], "leader": None})
+            entry["members"].append(
+                {
+                    "node": node_id,
+                    "role": _role(g.role),
+                    "term": g.term,
+                    "leader": g.leader_id,
+                    "commit": g.commit_index,
+                    "applied": g.applied_index,
+                    "last_index": g.last_index,
+                    "voters": list(g.voters),
+                }
+            )
+    for entry in groups.values():
+        entry["leader"] = _agreed_leader(entry["members"])
+    return groups
+
+
+def _role(value: int) -> str:
+    return Role(value).label if value in Role._value2member_map_ else "unknown"
+
+
+def _agreed_leader(members: list[dict[str, Any]]) -> str | None:
+    leaders = [m for m in members if m["role"] == "leader"]
+    if not leaders:
+        return None
+    newest = max(leaders, key=lambda m: m["term"])
+    voters = newest["voters"] or [m["node"] for m in members]
+    following = [
+        m for m in members if m["term"] == newest["term"] and m["leader"] == newest["node"]
+    ]
+    return str(newest["node"]) if len(following) * 2 > len(voters) else None
+
+
+def _links(topology: Topology, proxies: dict[str, Any] | str) -> list[dict[str, Any]]:
+    out = []
+    for link in topology.links:
+        proxy = proxies.get(link.name, {}) if isinstance(proxies, dict) else {}
+        toxics = proxy.get("toxics", [])
+        cut = next(
+            (
+                CUT_TOXICS.get(t.get("type"), "cut")
+                for t in toxics
+                if t["name"].startswith("faultlab_cut")
+            ),
+            None,
+        )
+        if proxy and not proxy.get("enabled", True):
+            cut = "refuse"
+        latency = next(
+            (t["attributes"]["latency"] for t in toxics if t.get("type") == "latency"), 0
+        )
+        bandwidth = next(
+            (t["attributes"]["rate"] for t in toxics if t.get("type") == "bandwidth"), 0
+        )
+        out.append(
+            {
+                "name": link.name,
+                "src": link.src,
+                "dst": link.dst,
+                "listener": link.listener,
+                "cut": cut,
+                "latency_ms": latency,
+                "bandwidth_kb_s": bandwidth,
+                "known": bool(proxy),
+            }
+        )
+    return out

@@ -1,0 +1,153 @@
+"""`faultlab ui` in a real browser (Debian's chromium, headless): the page shows the KV
+nodes and their leader; selecting the leader and clicking "partition" cuts its links (the
+matrix turns red) and the other two elect a new leader; "heal" mends them; the log view
+shows a topic's partitions with their leaders. Then the API behind the page with bad
+input, and a browser that drops its stream. Screenshots are kept in the test's folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+
+from cluster.ports import free_ports
+from cluster.waiting import wait_until
+from tests.integration.browser import chromium
+from tests.integration.clirunner import Cli
+
+pytestmark = pytest.mark.integration
+
+SEEN_S = 30.0  # for the page to show what the cluster did (an election included)
+KV = ("kv1", "kv2", "kv3")
+TOPOLOGY = "[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n[groups.log]\nnodes = 3\n"
+
+
+def _serving(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}api/state", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def ui(cli: Cli) -> Iterator[str]:
+    """A cluster of kv and log nodes, and `faultlab ui` serving it: the page's URL."""
+    (cli.cwd / "topology.toml").write_text(TOPOLOGY)
+    cli("up", "--detach")
+    [port] = free_ports(1)
+    url = f"http://127.0.0.1:{port}/"
+    out = (cli.cwd / "ui.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cluster", "ui", "--port", str(port)],
+        env=cli.env,
+        cwd=cli.cwd,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: _serving(url), SEEN_S, "faultlab ui to serve")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+        out.close()
+
+
+def _text(driver: WebDriver, testid: str) -> str:
+    found = driver.find_elements(By.CSS_SELECTOR, f"[data-testid='{testid}']")
+    return found[0].text if found else ""
+
+
+def _until(driver: WebDriver, condition: object, what: str) -> object:
+    return WebDriverWait(driver, SEEN_S).until(condition, f"the page never showed {what}")  # type: ignore[arg-type]
+
+
+def _partition_leaders(driver: WebDriver) -> int:
+    """How many of the topic's partitions show a log node as their leader (a partition's
+    Raft group is log/orders.INCARNATION/N)."""
+    cells = driver.find_elements(By.CSS_SELECTOR, "[data-testid^='leader-log/orders.']")
+    return sum(1 for cell in cells if cell.text.startswith("log"))
+
+
+def _link_class(driver: WebDriver, src: str, dst: str) -> str:
+    cells = driver.find_elements(By.CSS_SELECTOR, f"[data-testid='link-{src}-{dst}']")
+    return cells[0].get_attribute("class") or "" if cells else ""
+
+
+def test_partition_the_leader_with_clicks_and_watch_a_new_one_rise(
+    ui: str, cli: Cli, tmp_path: Path
+) -> None:
+    cli("log", "topic", "create", "orders", "--partitions", "4")
+    with chromium() as page:
+        page.get(ui)
+        _until(page, lambda d: _text(d, "leader-kv") in KV, "a KV leader")
+        leader = _text(page, "leader-kv")
+        others = [n for n in KV if n != leader]
+        page.save_screenshot(str(tmp_path / "1-leader.png"))
+
+        page.find_element(By.CSS_SELECTOR, f"[data-testid='select-{leader}']").click()
+        page.find_element(By.CSS_SELECTOR, "[data-testid='partition']").click()
+        _until(
+            page,
+            lambda d: (
+                all("cut" in _link_class(d, leader, o) for o in others)
+                and all("cut" in _link_class(d, o, leader) for o in others)
+            ),
+            f"{leader}'s links cut",
+        )
+        _until(page, lambda d: _text(d, "leader-kv") in others, "a new KV leader")
+        assert "partitioned" in _text(page, "message")
+        page.save_screenshot(str(tmp_path / "2-partitioned.png"))
+
+        page.find_element(By.CSS_SELECTOR, "[data-testid='heal']").click()
+        _until(
+            page,
+            lambda d: all("ok" in _link_class(d, leader, o) for o in others),
+            "the links whole again",
+        )
+        events = [e.text for e in page.find_elements(By.CSS_SELECTOR, "[data-testid='event']")]
+        assert any("partition: partitioned" in e for e in events), events
+        assert any("heal: healed every link" in e for e in events), events
+
+        summary = page.find_element(By.CSS_SELECTOR, "[data-testid='partitions'] summary")
+        assert summary.text.startswith("4 partitions; leaders "), summary.text
+        summary.click()
+        _until(page, lambda d: _partition_leaders(d) == 4, "each partition's leader")
+        page.save_screenshot(str(tmp_path / "3-healed-and-partitions.png"))
+
+
+def test_the_api_refuses_bad_input_and_outlives_a_dropped_stream(ui: str) -> None:
+    def act(body: object) -> tuple[int, dict[str, str]]:
+        answer = httpx.post(f"{ui}api/actions", content=json.dumps(body), timeout=30)
+        return answer.status_code, answer.json()
+
+    assert act({"action": "isolate", "node": "kv9"}) == (
+        400,
+        {"error": "unknown node 'kv9'; nodes: kv1, kv2, kv3, log1, log2, log3"},
+    )
+    status, said = act({"action": "fly"})
+    assert status == 400 and said["error"].startswith("unknown action 'fly'")
+    assert act(["partition"]) == (400, {"error": "the body is a JSON object"})
+    status, said = act({"action": "partition", "sides": [["kv1"]]})
+    assert status == 400 and "two or more lists" in said["error"]
+    status, said = act({"action": "latency", "node": "kv2", "value": 0})
+    assert status == 400 and "whole number above 0" in said["error"]
+    status, said = act({"action": "resume", "node": "kv2"})
+    assert status == 409 and "it is not paused" in said["error"]
+    bad = httpx.post(f"{ui}api/actions", content=b"{not json", timeout=10)
+    assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
+
+    with httpx.stream("GET", f"{ui}api/stream", timeout=10) as stream:  # a browser that
+        first = next(stream.iter_lines())  # reads one line and goes away
+    assert first.startswith("event: ")
+    assert httpx.get(f"{ui}api/state", timeout=10).json()["nodes"][0]["id"] == "kv1"
+    refused = httpx.get(f"{ui}api/events", timeout=10).json()
+    assert [e["ok"] for e in refused][:2] == [False, False]
