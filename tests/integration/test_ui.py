@@ -16,7 +16,7 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from cluster.ports import free_ports
 from cluster.waiting import wait_until
@@ -26,6 +26,7 @@ from tests.integration.clirunner import Cli
 pytestmark = pytest.mark.integration
 
 SEEN_S = 30.0  # for the page to show what the cluster did (an election included)
+RUN_S = 240.0  # for a 6 s experiment to run on its own cluster, on a loaded machine
 KV = ("kv1", "kv2", "kv3")
 TOPOLOGY = "[cluster]\nbase_port = 0\n[groups.kv]\nnodes = 3\n[groups.log]\nnodes = 3\n"
 
@@ -123,6 +124,29 @@ def test_partition_the_leader_with_clicks_and_watch_a_new_one_rise(
         _until(page, lambda d: _partition_leaders(d) == 4, "each partition's leader")
         page.save_screenshot(str(tmp_path / "3-healed-and-partitions.png"))
 
+        Select(page.find_element(By.CSS_SELECTOR, "[data-testid='experiment']")).select_by_value(
+            "stale-read"
+        )
+        Select(page.find_element(By.CSS_SELECTOR, "[data-testid='mode']")).select_by_visible_text(
+            "unsafe"
+        )
+        duration = page.find_element(By.CSS_SELECTOR, "[data-testid='duration']")
+        duration.clear()
+        duration.send_keys("6")
+        page.find_element(By.CSS_SELECTOR, "[data-testid='run']").click()
+        WebDriverWait(page, RUN_S).until(
+            lambda d: "done" in _text(d, "run-status"), "the experiment never finished"
+        )
+        assert "as hypothesized" in _text(page, "run-status"), _text(page, "run-output")
+        opened = page.find_element(By.CSS_SELECTOR, "[data-testid^='open-stale-read-']")
+        opened.click()
+        _until(page, lambda d: "Hypothesis." in _text(d, "report"), "the run's report")
+        assert _text(page, "run-title").startswith("stale-read-")
+        canvas = page.find_element(By.CSS_SELECTOR, "[data-testid='timeline']")
+        _until(page, lambda d: int(canvas.get_attribute("data-operations") or 0) > 0, "a timeline")
+        assert int(canvas.get_attribute("data-lanes") or 0) >= 2
+        page.save_screenshot(str(tmp_path / "4-a-run-and-its-timeline.png"))
+
 
 def test_the_api_refuses_bad_input_and_outlives_a_dropped_stream(ui: str) -> None:
     def act(body: object) -> tuple[int, dict[str, str]]:
@@ -151,3 +175,20 @@ def test_the_api_refuses_bad_input_and_outlives_a_dropped_stream(ui: str) -> Non
     assert httpx.get(f"{ui}api/state", timeout=10).json()["nodes"][0]["id"] == "kv1"
     refused = httpx.get(f"{ui}api/events", timeout=10).json()
     assert [e["ok"] for e in refused][:2] == [False, False]
+
+    def run(body: object) -> tuple[int, str]:
+        answer = httpx.post(f"{ui}api/experiments/run", content=json.dumps(body), timeout=30)
+        return answer.status_code, answer.json()["error"]
+
+    status, said = run({"name": "meteor"})
+    assert status == 400 and said.startswith("unknown experiment 'meteor'; known: ")
+    status, said = run({"name": "stale-read", "duration_s": 2})
+    assert status == 400 and "duration_s is a whole number from 4 to 300" in said
+    status, said = run({"name": "stale-read", "mode": "sideways"})
+    assert status == 400 and "mode is unsafe, safe or both" in said
+    for path in ("x/unsafe/report", "stale-read-20260101-000000/unsafe/files/report.md"):
+        missing = httpx.get(f"{ui}api/runs/{path}", timeout=10)
+        assert missing.status_code == 404 and "no such run file" in missing.json()["error"]
+    assert httpx.get(f"{ui}api/runs", timeout=10).json() == []
+    names = [e["name"] for e in httpx.get(f"{ui}api/experiments", timeout=10).json()]
+    assert "stale-read" in names and "kafka-lost-ack" in names

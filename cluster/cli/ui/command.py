@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -23,6 +24,9 @@ def ui(
     port: int = typer.Option(DEFAULT_PORT, help="the port to serve the page on"),
     host: str = typer.Option("127.0.0.1", help="the address to bind (keep it local)"),
     hz: float = typer.Option(4.0, help="state updates a second"),
+    runs: Path = typer.Option(
+        Path(".faultlab/chaos"), help="where experiment runs go (as `faultlab chaos run --out`)"
+    ),
 ) -> None:
     """Serve the lab in a browser: live cluster, links, controls and the event log."""
     st = cluster_state()
@@ -32,7 +36,7 @@ def ui(
     from cluster.cli.ui.server import serve  # aiohttp, only for this command
 
     console.print(f"faultlab ui: {url(host, port)}  (Ctrl-C stops it)")
-    serve(st, host, port, hz)
+    serve(st, runs.resolve(), host, port, hz)
 
 
 def _check_free(host: str, port: int) -> None:

@@ -8,6 +8,14 @@ JSON and as a stream of Server-Sent Events, and the controls.
     GET  /api/events       the event log
     POST /api/actions      {"action": "partition", "sides": [["kv1"], ["kv2", "kv3"]]}, ...
                            200 {"done": "..."}; 400 / 409 / 502 {"error": "..."}
+    GET  /api/experiments  the catalogue
+    POST /api/experiments/run  {"name": "stale-read", "mode": "both", "duration_s": 12,
+                           "seed": 1}: `faultlab chaos run` in a process of its own; its
+                           progress and lines arrive on the stream as "run" events
+    GET  /api/runs         past runs (every mode of every run folder), newest first
+    GET  /api/runs/RUN/MODE/report     {"html": the report, rendered}
+    GET  /api/runs/RUN/MODE/timeline   the history, as operations and fault windows
+    GET  /api/runs/RUN/MODE/files/NAME report.md, timeline.png, history.jsonl, ...
 
 One task polls the cluster and hands each snapshot to every open stream; a stream whose
 browser went away is dropped and the server goes on. Actions run in a worker thread, one
@@ -20,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +37,7 @@ from aiohttp import web
 from cluster.cli.ui.actions import ActionError, Actions
 from cluster.cli.ui.events import EventLog
 from cluster.cli.ui.poller import Poller, Snapshot
+from cluster.cli.ui.runs import RunError, Running, Runs, catalogue
 from cluster.state import ClusterState
 
 STATIC = Path(__file__).parent / "static"
@@ -37,6 +47,7 @@ POLLER: web.AppKey[Poller] = web.AppKey("poller")
 ACTIONS: web.AppKey[Actions] = web.AppKey("actions")
 EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
+RUNS: web.AppKey[Runs] = web.AppKey("runs")
 
 
 class Hub:
@@ -64,11 +75,12 @@ class Hub:
             queue.put_nowait((kind, data))
 
 
-def make_app(st: ClusterState, hz: float = 4.0) -> web.Application:
+def make_app(st: ClusterState, runs: Path, hz: float = 4.0) -> web.Application:
     app = web.Application()
     app[EVENTS] = EventLog()
     app[ACTIONS] = Actions(st)
     app[HUB] = Hub()
+    app[RUNS] = Runs(runs)
 
     async def polling(app: web.Application) -> Any:
         app[POLLER] = Poller(st)
@@ -77,6 +89,7 @@ def make_app(st: ClusterState, hz: float = 4.0) -> web.Application:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await app[POLLER].close()
+        await app[RUNS].stop()
 
     app.cleanup_ctx.append(polling)
     app.router.add_get("/", _page)
@@ -85,6 +98,12 @@ def make_app(st: ClusterState, hz: float = 4.0) -> web.Application:
     app.router.add_get("/api/stream", _stream)
     app.router.add_get("/api/events", _events)
     app.router.add_post("/api/actions", _action)
+    app.router.add_get("/api/experiments", _experiments)
+    app.router.add_post("/api/experiments/run", _run)
+    app.router.add_get("/api/runs", _runs)
+    app.router.add_get("/api/runs/{run}/{mode}/report", _report)
+    app.router.add_get("/api/runs/{run}/{mode}/timeline", _timeline)
+    app.router.add_get("/api/runs/{run}/{mode}/files/{name}", _file)
     return app
 
 
@@ -140,14 +159,32 @@ async def _send(response: web.StreamResponse, kind: str, data: Any) -> None:
     await response.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
 
 
-async def _action(request: web.Request) -> web.Response:
-    events, hub = request.app[EVENTS], request.app[HUB]
+async def _body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return web.json_response({"error": "the body is not JSON"}, status=400)
+        raise _refused("the body is not JSON", 400) from None
     if not isinstance(body, dict):
-        return web.json_response({"error": "the body is a JSON object"}, status=400)
+        raise _refused("the body is a JSON object", 400)
+    return body
+
+
+ERRORS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
+    404: web.HTTPNotFound,
+    409: web.HTTPConflict,
+    502: web.HTTPBadGateway,
+}
+
+
+def _refused(message: str, status: int) -> web.HTTPException:
+    """The answer to a request refused: its status, and {"error": message}."""
+    return ERRORS[status](text=json.dumps({"error": message}), content_type="application/json")
+
+
+async def _action(request: web.Request) -> web.Response:
+    events, hub = request.app[EVENTS], request.app[HUB]
+    body = await _body(request)
     try:
         done = await asyncio.to_thread(request.app[ACTIONS].apply, body)
     except ActionError as e:
@@ -157,5 +194,69 @@ async def _action(request: web.Request) -> web.Response:
     return web.json_response({"done": done})
 
 
-def serve(st: ClusterState, host: str, port: int, hz: float) -> None:
-    web.run_app(make_app(st, hz), host=host, port=port, print=None, access_log=None)
+async def _experiments(request: web.Request) -> web.Response:
+    return web.json_response(catalogue())
+
+
+async def _run(request: web.Request) -> web.Response:
+    body = await _body(request)
+    hub, events = request.app[HUB], request.app[EVENTS]
+
+    def heard(running: Running, line: str | None) -> None:
+        hub.publish("run", _progress(running, line))
+        if line is None:
+            verdict = "as hypothesized" if running.exit_code == 0 else "NOT as hypothesized"
+            if running.exit_code not in (0, 1):
+                verdict = f"failed to run (exit {running.exit_code})"
+            ok = running.exit_code == 0
+            hub.publish("event", events.add("experiment", f"{running.name}: {verdict}", ok))
+
+    try:
+        running = await request.app[RUNS].start(body, heard)
+    except RunError as e:
+        raise _refused(str(e), e.status) from None
+    hub.publish("event", events.add("experiment", f"{running.name} started"))
+    return web.json_response(_progress(running, None))
+
+
+def _progress(running: Running, line: str | None) -> dict[str, Any]:
+    return {
+        "name": running.name,
+        "line": line,
+        "elapsed_s": round(time.monotonic() - running.started_s, 1),
+        "expected_s": running.expected_s,
+        "exit_code": running.exit_code,
+        "folder": running.folder.name,
+    }
+
+
+async def _runs(request: web.Request) -> web.Response:
+    return web.json_response(request.app[RUNS].past())
+
+
+def _run_part(request: web.Request, part: Any) -> Any:
+    info = request.match_info
+    try:
+        return part(info["run"], info["mode"], *([info["name"]] if "name" in info else []))
+    except RunError as e:
+        raise _refused(str(e), e.status) from None
+
+
+async def _report(request: web.Request) -> web.Response:
+    html = await asyncio.to_thread(_run_part, request, request.app[RUNS].report_html)
+    return web.json_response({"html": html})
+
+
+async def _timeline(request: web.Request) -> web.Response:
+    return web.json_response(
+        await asyncio.to_thread(_run_part, request, request.app[RUNS].timeline)
+    )
+
+
+async def _file(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(_run_part(request, request.app[RUNS].path))
+
+
+def serve(st: ClusterState, runs: Path, host: str, port: int, hz: float) -> None:
+    app = make_app(st, runs, hz)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)

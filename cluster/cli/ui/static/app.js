@@ -211,6 +211,134 @@ async function onAction(action, button) {
   }
 }
 
+// -- experiments ---------------------------------------------------------------------------
+
+let catalogue = [];
+
+async function getJson(url) {
+  const answer = await fetch(url);
+  const data = await answer.json().catch(() => ({ error: `HTTP ${answer.status}` }));
+  if (!answer.ok) throw new Error(data.error ?? `HTTP ${answer.status}`);
+  return data;
+}
+
+async function loadCatalogue() {
+  catalogue = await getJson("/api/experiments");
+  const select = document.getElementById("experiment");
+  select.replaceChildren(...catalogue.map((e) => el("option", { value: e.name, text: e.name })));
+  const describe = () => {
+    const found = catalogue.find((e) => e.name === select.value);
+    set(document.getElementById("hypothesis"), found ? `${found.title}. ${found.hypothesis}` : "");
+  };
+  select.addEventListener("change", describe);
+  describe();
+}
+
+async function loadRuns() {
+  const body = document.querySelector("#runs tbody");
+  const runs = await getJson("/api/runs");
+  body.replaceChildren(...runs.slice(0, 40).map((r) => {
+    const open = el("button", { "data-testid": `open-${r.run}-${r.mode}`, text: "open" });
+    open.addEventListener("click", () => openRun(r.run, r.mode));
+    return el("tr", {},
+      el("td", { text: r.run }), el("td", { text: r.mode }),
+      el("td", { class: r.behaved ? "yes" : "no", text: r.behaved ? "yes" : "NO" }),
+      el("td", { text: r.finding ?? "" }), el("td", {}, open));
+  }));
+}
+
+async function startRun(button) {
+  const body = {
+    name: document.getElementById("experiment").value,
+    mode: document.getElementById("mode").value,
+    duration_s: Number(document.getElementById("duration").value),
+    seed: Number(document.getElementById("seed").value),
+  };
+  button.disabled = true;
+  try {
+    const answer = await fetch("/api/experiments/run", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    const data = await answer.json().catch(() => ({ error: `HTTP ${answer.status}` }));
+    if (!answer.ok) throw new Error(data.error ?? `HTTP ${answer.status}`);
+    document.getElementById("run-output").textContent = "";
+    set(document.getElementById("run-status"), `${data.name}: running`);
+  } catch (e) {
+    set(document.getElementById("run-status"), e.message, "no");
+    button.disabled = false;
+  }
+}
+
+function onRunProgress(p) {
+  const bar = document.getElementById("progress");
+  bar.max = p.expected_s;
+  bar.value = Math.min(p.elapsed_s, p.expected_s);
+  if (p.line) {
+    const out = document.getElementById("run-output");
+    out.textContent += p.line + "\n";
+    out.scrollTop = out.scrollHeight;
+  }
+  if (p.exit_code !== null) {
+    bar.value = bar.max;
+    const verdict = p.exit_code === 0 ? "as hypothesized" : p.exit_code === 1 ? "NOT as hypothesized" : `failed (exit ${p.exit_code})`;
+    set(document.getElementById("run-status"), `${p.name}: done, ${verdict} (${p.folder})`, p.exit_code === 0 ? "yes" : "no");
+    document.getElementById("run").disabled = false;
+    loadRuns();
+  }
+}
+
+async function openRun(run, mode) {
+  const view = document.getElementById("run-view");
+  view.hidden = false;
+  set(document.getElementById("run-title"), `${run} / ${mode}`);
+  const base = `/api/runs/${encodeURIComponent(run)}/${mode}`;
+  document.getElementById("plot-link").href = `${base}/files/timeline.png`;
+  document.getElementById("journal-link").href = `${base}/files/journal.json`;
+  document.getElementById("history-link").href = `${base}/files/history.jsonl`;
+  const [report, timeline] = await Promise.all([getJson(`${base}/report`), getJson(`${base}/timeline`)]);
+  document.getElementById("report").innerHTML = report.html;  // rendered from the run's own report.md
+  drawTimeline(timeline);
+  view.scrollIntoView();
+}
+
+const COLOURS = { ok: "#43a047", fail: "#e53935", info: "#fb8c00" };
+
+function drawTimeline(t) {
+  const canvas = document.getElementById("timeline");
+  const lanes = [...new Set(t.operations.map((o) => o.process))].sort();
+  const lane = Object.fromEntries(lanes.map((p, i) => [p, i]));
+  const ctx = canvas.getContext("2d");
+  ctx.font = "11px system-ui";
+  const left = Math.max(60, ...lanes.map((p) => ctx.measureText(p).width + 10));
+  const top = 18, height = 14, width = 1100;
+  canvas.width = left + width + 10;  // resizing clears the canvas and its font
+  canvas.height = top + lanes.length * height + 20;
+  canvas.dataset.operations = String(t.operations.length);
+  canvas.dataset.lanes = String(lanes.length);
+  const x = (s) => left + (s / Math.max(t.duration_s, 0.001)) * width;
+  ctx.font = "11px system-ui";
+  for (const f of t.faults) {
+    ctx.fillStyle = "rgba(120, 120, 120, 0.15)";
+    ctx.fillRect(x(f.start_s), top, Math.max(1, x(f.end_s) - x(f.start_s)), lanes.length * height);
+    ctx.fillStyle = "#555";
+    ctx.fillText(f.name, x(f.start_s) + 2, top - 5);
+  }
+  lanes.forEach((p, i) => { ctx.fillStyle = "#333"; ctx.fillText(p, 2, top + i * height + 11); });
+  for (const o of t.operations) {
+    ctx.fillStyle = COLOURS[o.outcome] ?? "#999";
+    ctx.fillRect(x(o.start_s), top + lane[o.process] * height + 2, Math.max(1, x(o.end_s) - x(o.start_s)), height - 4);
+  }
+  canvas.onmousemove = (e) => {
+    const r = canvas.getBoundingClientRect();
+    const at = ((e.clientX - r.left - left) / width) * t.duration_s;
+    const process = lanes[Math.floor((e.clientY - r.top - top) / height)];
+    const hit = t.operations.find((o) => o.process === process && o.start_s <= at && at <= o.end_s);
+    set(document.getElementById("timeline-hover"), hit
+      ? `${hit.process} ${hit.f} ${hit.key} → ${hit.outcome} ${hit.value} (${hit.start_s.toFixed(3)}–${hit.end_s.toFixed(3)} s)`
+      : "");
+  };
+}
+
 function connect() {
   const status = document.getElementById("connection");
   const stream = new EventSource("/api/stream");
@@ -218,11 +346,16 @@ function connect() {
   stream.addEventListener("error", () => { status.textContent = "reconnecting…"; status.className = "down"; });
   stream.addEventListener("state", (e) => render(JSON.parse(e.data)));
   stream.addEventListener("event", (e) => addEvent(JSON.parse(e.data)));
+  stream.addEventListener("run", (e) => onRunProgress(JSON.parse(e.data)));
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("button[data-action]")) {
     button.addEventListener("click", () => onAction(button.dataset.action, button));
   }
+  const run = document.getElementById("run");
+  run.addEventListener("click", () => startRun(run));
   connect();
+  loadCatalogue().catch((e) => set(document.getElementById("run-status"), e.message, "no"));
+  loadRuns().catch((e) => set(document.getElementById("run-status"), e.message, "no"));
 });
