@@ -103,13 +103,13 @@ def disks_table(controls: dict[str, DiskControl]) -> Table:
             str(s["unsynced_files"]),
             str(s["unsynced_bytes"]),
             str(len(s["unsynced_entries"])),
-            _faults(s["faults"]),
+            faults_text(s["faults"]),
             str(s["counters"]["power_cuts"]),
         )
     return table
 
 
-def _faults(faults: dict[str, Any]) -> str:
+def faults_text(faults: dict[str, Any]) -> str:
     shown = [
         f"{what} +{faults[key]:g} ms"
         for what, key in (("fsync", "fsync_delay_ms"), ("write", "write_delay_ms"))

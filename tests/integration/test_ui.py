@@ -148,6 +148,20 @@ def test_partition_the_leader_with_clicks_and_watch_a_new_one_rise(
         page.save_screenshot(str(tmp_path / "4-a-run-and-its-timeline.png"))
 
 
+def test_writes_show_in_the_rates_from_the_nodes_metrics(ui: str, cli: Cli) -> None:
+    def kv_points() -> list[dict[str, float]]:
+        points: list[dict[str, float]] = httpx.get(f"{ui}api/rates", timeout=10).json()["kv"]
+        return points
+
+    wait_until(lambda: len(kv_points()) >= 2, SEEN_S, "two points of the KV group's rates")
+    cli("kv", "put", "counted", "1")
+    wait_until(
+        lambda: any(p["ops_per_s"] > 0 and p["p99_ms"] for p in kv_points()),
+        SEEN_S,
+        "the put in the KV group's rates",
+    )
+
+
 def test_the_api_refuses_bad_input_and_outlives_a_dropped_stream(ui: str) -> None:
     def act(body: object) -> tuple[int, dict[str, str]]:
         answer = httpx.post(f"{ui}api/actions", content=json.dumps(body), timeout=30)

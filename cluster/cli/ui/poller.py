@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
+from chaos.disk.control import DiskControlError
+from chaos.disk.finding import disk_controls
 from cluster.backend import ProcessState, Run
+from cluster.cli.disk import faults_text
 from cluster.cli.node import process_states
+from cluster.clocks import node_clocks
 from cluster.state import ClusterState
 from services.raft.role import Role
 from services.runtime import tls
@@ -50,6 +55,25 @@ class Poller:
             "groups": _groups(statuses),
             "links": _links(self.topology, proxies),
         }
+
+    def devices(self) -> dict[str, Any]:
+        """The clocks and lazy disks, where the cluster runs on them (blocking: a thread)."""
+        now = time.time()
+        clocks = {n: c.state().describe(now) for n, c in node_clocks(Path(self.st.run_dir)).items()}
+        disks: dict[str, Any] = {}
+        for node, control in disk_controls(Path(self.st.run_dir)).items():
+            try:
+                s = control.status()
+            except DiskControlError as e:
+                disks[node] = {"error": str(e)}
+                continue
+            disks[node] = {
+                "unsynced_bytes": s["unsynced_bytes"],
+                "unsynced_entries": len(s["unsynced_entries"]),
+                "faults": faults_text(s["faults"]),
+                "power_cuts": s["counters"]["power_cuts"],
+            }
+        return {"clocks": clocks, "disks": disks}
 
     def _processes(self) -> dict[str, ProcessState] | str:
         try:

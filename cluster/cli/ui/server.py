@@ -6,6 +6,10 @@ JSON and as a stream of Server-Sent Events, and the controls.
     GET  /api/stream       Server-Sent Events: "state" (a snapshot, `hz` times a second)
                            and "event" (each event log entry, as it is added)
     GET  /api/events       the event log
+    GET  /api/rates        per topology group, a point a second for the last three minutes:
+                           proposals applied per second, p50 and p99 (cluster/cli/ui/rates.py);
+                           the stream sends each new point as a "rates" event, and the
+                           clocks and disks as a "devices" event, once a second
     POST /api/actions      {"action": "partition", "sides": [["kv1"], ["kv2", "kv3"]]}, ...
                            200 {"done": "..."}; 400 / 409 / 502 {"error": "..."}
     GET  /api/experiments  the catalogue
@@ -32,11 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiohttp import web
 
 from cluster.cli.ui.actions import ActionError, Actions
 from cluster.cli.ui.events import EventLog
 from cluster.cli.ui.poller import Poller, Snapshot
+from cluster.cli.ui.rates import Rates
 from cluster.cli.ui.runs import RunError, Running, Runs, catalogue
 from cluster.state import ClusterState
 
@@ -48,6 +54,7 @@ ACTIONS: web.AppKey[Actions] = web.AppKey("actions")
 EVENTS: web.AppKey[EventLog] = web.AppKey("events")
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 RUNS: web.AppKey[Runs] = web.AppKey("runs")
+RATES: web.AppKey[Rates] = web.AppKey("rates")
 
 
 class Hub:
@@ -81,13 +88,18 @@ def make_app(st: ClusterState, runs: Path, hz: float = 4.0) -> web.Application:
     app[ACTIONS] = Actions(st)
     app[HUB] = Hub()
     app[RUNS] = Runs(runs)
+    app[RATES] = Rates(st.topology())
 
     async def polling(app: web.Application) -> Any:
         app[POLLER] = Poller(st)
-        task = asyncio.create_task(_poll(app, 1.0 / hz))
+        tasks = [
+            asyncio.create_task(_poll(app, 1.0 / hz)),
+            asyncio.create_task(_every_second(app)),
+        ]
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await app[POLLER].close()
         await app[RUNS].stop()
 
@@ -97,6 +109,7 @@ def make_app(st: ClusterState, runs: Path, hz: float = 4.0) -> web.Application:
     app.router.add_get("/api/state", _state)
     app.router.add_get("/api/stream", _stream)
     app.router.add_get("/api/events", _events)
+    app.router.add_get("/api/rates", _rates)
     app.router.add_post("/api/actions", _action)
     app.router.add_get("/api/experiments", _experiments)
     app.router.add_post("/api/experiments/run", _run)
@@ -118,6 +131,18 @@ async def _poll(app: web.Application, every_s: float) -> None:
         await asyncio.sleep(max(0.0, every_s - (loop.time() - started)))
 
 
+async def _every_second(app: web.Application) -> None:
+    """The rates and the devices: a second apart, not at the state's pace."""
+    async with httpx.AsyncClient() as http:
+        while True:
+            try:
+                app[HUB].publish("rates", await app[RATES].scrape(http))
+                app[HUB].publish("devices", await asyncio.to_thread(app[POLLER].devices))
+            except Exception:
+                log.exception("reading the nodes' metrics failed")
+            await asyncio.sleep(1.0)
+
+
 async def _page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "index.html")
 
@@ -127,6 +152,11 @@ async def _state(request: web.Request) -> web.Response:
     if latest is None:
         latest = await request.app[POLLER].snapshot()
     return web.json_response(latest)
+
+
+async def _rates(request: web.Request) -> web.Response:
+    series = request.app[RATES].series
+    return web.json_response({group: list(points) for group, points in series.items()})
 
 
 async def _events(request: web.Request) -> web.Response:

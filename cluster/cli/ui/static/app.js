@@ -4,6 +4,9 @@
 
 const selected = new Set();
 let latest = null;
+let devices = { clocks: {}, disks: {} };
+const series = {};  // topology group -> [{time_s, ops_per_s, p50_ms, p99_ms}]
+const KEPT_POINTS = 180;
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -54,9 +57,14 @@ function renderNodes(state) {
       });
       return el("tr", { "data-node": node.id },
         el("td", {}, box), el("td", { text: node.id }), el("td", { text: node.group }),
-        el("td", { "data-testid": `run-${node.id}` }), el("td"), el("td"), el("td"));
+        el("td", { "data-testid": `run-${node.id}` }), el("td"), el("td"), el("td"),
+        el("td", { "data-testid": `clock-${node.id}` }), el("td", { "data-testid": `disk-${node.id}` }));
     });
-    const [, , , run, pid, answers, led] = row.children;
+    const [, , , run, pid, answers, led, clock, disk] = row.children;
+    const device = devices.disks[node.id];
+    set(clock, devices.clocks[node.id] ?? "");
+    set(disk, !device ? "" : device.error ? device.error
+      : `${device.faults}; ${device.unsynced_bytes} B unsynced; ${device.power_cuts} cuts`);
     const ledBy = leads(state, node.id);
     set(run, node.exit_code !== null ? `${node.run} (exit ${node.exit_code})` : node.run, node.run);
     set(pid, String(node.pid ?? ""));
@@ -151,6 +159,43 @@ function render(state) {
   renderGroups(state);
   renderLinks(state);
   set(document.getElementById("updated"), new Date(state.time_s * 1000).toLocaleTimeString());
+}
+
+function addRates(points) {
+  for (const [group, point] of Object.entries(points)) {
+    const kept = (series[group] ??= []);
+    kept.push(point);
+    if (kept.length > KEPT_POINTS) kept.shift();
+  }
+  drawRates();
+}
+
+function drawRates() {
+  const box = document.getElementById("rates");
+  for (const [group, points] of Object.entries(series)) {
+    const chart = keyed(box, group, () => el("figure", {},
+      el("figcaption"), el("canvas", { width: "420", height: "90", "data-testid": `rates-${group}` })));
+    const last = points[points.length - 1] ?? {};
+    set(chart.querySelector("figcaption"),
+      `${group}: ${last.ops_per_s ?? 0}/s, p50 ${last.p50_ms ?? "–"} ms, p99 ${last.p99_ms ?? "–"} ms`);
+    const canvas = chart.querySelector("canvas");
+    canvas.dataset.points = String(points.length);
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const line = (values, colour) => {
+      const top = Math.max(1, ...values.filter((v) => v !== null));
+      ctx.strokeStyle = colour;
+      ctx.beginPath();
+      values.forEach((v, i) => {
+        const x = (i / (KEPT_POINTS - 1)) * canvas.width;
+        const y = canvas.height - 4 - ((v ?? 0) / top) * (canvas.height - 8);
+        if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+      });
+      ctx.stroke();
+    };
+    line(points.map((p) => p.ops_per_s), "#1565c0");
+    line(points.map((p) => p.p99_ms), "#c62828");
+  }
 }
 
 function addEvent(event) {
@@ -347,6 +392,8 @@ function connect() {
   stream.addEventListener("state", (e) => render(JSON.parse(e.data)));
   stream.addEventListener("event", (e) => addEvent(JSON.parse(e.data)));
   stream.addEventListener("run", (e) => onRunProgress(JSON.parse(e.data)));
+  stream.addEventListener("rates", (e) => addRates(JSON.parse(e.data)));
+  stream.addEventListener("devices", (e) => { devices = JSON.parse(e.data); });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -355,6 +402,10 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const run = document.getElementById("run");
   run.addEventListener("click", () => startRun(run));
+  getJson("/api/rates").then((all) => {
+    for (const [group, points] of Object.entries(all)) series[group] = points.concat(series[group] ?? []);
+    drawRates();
+  }).catch(() => {});
   connect();
   loadCatalogue().catch((e) => set(document.getElementById("run-status"), e.message, "no"));
   loadRuns().catch((e) => set(document.getElementById("run-status"), e.message, "no"));
