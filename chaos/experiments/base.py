@@ -31,6 +31,7 @@ from services.gateway.journal import JOURNAL_ENV
 from services.runtime.topology import Group, Topology
 
 DECISIONS = "decisions"  # in a run's folder: each gateway replica's decision journal
+FLAGGED_KEPT = 500  # flagged operations named in summary.json, at most
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,9 @@ class Finding:
     summary: str
     details_md: str = ""
     figures: dict[str, float] = field(default_factory=dict)
+    # The operations the checker blames (a failing window, the writes of lost records):
+    # summary.json names them, and `faultlab ui` marks them on the history's timeline.
+    flagged: list[Operation] = field(default_factory=list)
 
 
 # The plan returns a workload spec that the experiment's workload runner understands (the
@@ -134,6 +138,10 @@ class ModeResult:
             "figures": self.finding.figures,
             "availability": asdict(self.availability),
             "faults": self.faults,
+            "flagged": [
+                {"process": op.process, "f": op.f, "key": op.key, "start_ns": op.start_ns}
+                for op in self.finding.flagged[:FLAGGED_KEPT]
+            ],
         }
 
 

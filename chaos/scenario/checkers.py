@@ -55,6 +55,7 @@ def linearizable() -> Checker:
             f"NOT linearizable on {len(result.failures)} key(s); first: {first.key!r}",
             render.failing_window_md(first),
             figures,
+            [op for failure in result.failures for op in failure.window],
         )
 
     return Checker("linearizable", check, (KV_REGISTER,))
@@ -77,7 +78,13 @@ def no_acknowledged_loss() -> Checker:
                 figures,
             )
         details = render.log_lost_examples(result) + "\n\n" + unseen
-        return Verdict(True, render.log_anomalies(result), details, figures)
+        lost = set(result.lost)
+        flagged = [
+            op
+            for op in data.operations
+            if op.f == "send" and op.outcome == "ok" and op.input in lost
+        ]
+        return Verdict(True, render.log_anomalies(result), details, figures, flagged)
 
     return Checker("no-acknowledged-loss", check, (LOG_PRODUCE_CONSUME, KAFKA_PRODUCE))
 
@@ -106,7 +113,13 @@ def lock_safety() -> Checker:
         ]
         if not result.mutex.valid:
             found.insert(0, "the grants do not fit a mutex")
-        return Verdict(True, "; ".join(found), "", figures)
+        lost = set(result.lost)
+        flagged = [
+            op
+            for op in data.operations
+            if op.f == "add" and op.outcome == "ok" and op.input and op.input[0] in lost
+        ]
+        return Verdict(True, "; ".join(found), "", figures, flagged)
 
     return Checker("lock-safety", check, (LOCK_SET,))
 

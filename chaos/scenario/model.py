@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.experiments.base import Experiment, Finding, Mode, RunData, WorkloadRunner
+from chaos.history import Operation
 from chaos.nemesis import Fault
 from cluster.backend import Cluster
 from services.runtime.topology import Group, Topology
@@ -69,6 +70,7 @@ class Verdict:
     summary: str
     details_md: str = ""
     figures: dict[str, float] = field(default_factory=dict)
+    flagged: list[Operation] = field(default_factory=list)  # what the checker blames
 
 
 @dataclass(frozen=True)
@@ -181,4 +183,5 @@ class Scenario:
             for n, v in verdicts
             for k, value in v.figures.items()
         }
-        return Finding(bool(anomalies), summary, details, figures)
+        flagged = [op for _, v in anomalies for op in v.flagged]
+        return Finding(bool(anomalies), summary, details, figures, flagged)

@@ -114,6 +114,18 @@ def test_partition_the_leader_with_clicks_and_watch_a_new_one_rise(
             lambda d: all("ok" in _link_class(d, leader, o) for o in others),
             "the links whole again",
         )
+        page.find_element(By.CSS_SELECTOR, f"[data-testid='link-{others[0]}-{others[1]}']").click()
+        page.find_element(By.CSS_SELECTOR, "[data-testid='latency']").click()
+        _until(
+            page,
+            lambda d: (
+                _text(d, f"link-{others[0]}-{others[1]}") == "200 ms"
+                and _text(d, f"link-{others[1]}-{others[0]}") == "ok"
+            ),
+            "one link slowed, its reverse not",
+        )
+        page.find_element(By.CSS_SELECTOR, "[data-testid='heal']").click()
+        _until(page, lambda d: _text(d, f"link-{others[0]}-{others[1]}") == "ok", "it healed")
         events = [e.text for e in page.find_elements(By.CSS_SELECTOR, "[data-testid='event']")]
         assert any("partition: partitioned" in e for e in events), events
         assert any("heal: healed every link" in e for e in events), events
@@ -145,6 +157,9 @@ def test_partition_the_leader_with_clicks_and_watch_a_new_one_rise(
         canvas = page.find_element(By.CSS_SELECTOR, "[data-testid='timeline']")
         _until(page, lambda d: int(canvas.get_attribute("data-operations") or 0) > 0, "a timeline")
         assert int(canvas.get_attribute("data-lanes") or 0) >= 2
+        assert "the checker blames" in _text(page, "verdict"), _text(page, "verdict")
+        page.find_element(By.CSS_SELECTOR, "[data-testid='flagged-0']").click()
+        assert _text(page, "timeline-hover").startswith("flagged: ")
         page.save_screenshot(str(tmp_path / "4-a-run-and-its-timeline.png"))
 
 

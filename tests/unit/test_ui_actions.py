@@ -18,7 +18,7 @@ from services.runtime.topology import Group, Topology
 @pytest.fixture
 def actions(tmp_path: Path) -> Actions:
     topology = tmp_path / "topology.toml"
-    topology.write_text(Topology.build("127.0.0.1", 0, (Group("kv", 3),)).to_toml())
+    topology.write_text(Topology.build("127.0.0.1", 41000, (Group("kv", 3),)).to_toml())
     # Nothing listens at port 1: a request that got as far as Toxiproxy would fail with 502.
     return Actions(ClusterState(0, str(tmp_path), str(topology), "127.0.0.1:1"))
 
@@ -42,6 +42,8 @@ def refusal(actions: Actions, request: dict[str, Any]) -> tuple[int, str]:
         ({"action": "bandwidth", "node": "kv1", "value": True}, "a whole number above 0"),
         ({"action": "heal", "kind": "gently"}, "kind is one of blackhole, reset, refuse"),
         ({"action": "power-cut", "node": "kv1"}, "kv1 has no lazy disk"),
+        ({"action": "latency", "link": ["kv1"], "value": 5}, "link is [source, destination]"),
+        ({"action": "latency", "link": ["kv1", "kv9"], "value": 5}, "kv9"),
     ],
 )
 def test_a_bad_request_is_refused_with_400(

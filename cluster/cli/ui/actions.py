@@ -12,7 +12,7 @@ from typing import Any
 
 from chaos.disk.control import DiskControlError
 from chaos.disk.finding import disk_controls
-from chaos.net import Cut, NetError, Network
+from chaos.net import Cut, NetError, Network, Target
 from cluster.cli.node import apply as control_node
 from cluster.node_control import VERBS, NodeControlError
 from cluster.state import ClusterState
@@ -64,6 +64,19 @@ class Actions:
             raise ActionError(f"unknown node {node!r}; nodes: {', '.join(self.topology.node_ids)}")
         return node
 
+    def _target(self, request: dict[str, Any]) -> tuple[Target, str]:
+        """A node (every link into it) or, with "link": [src, dst], one link; and how
+        to say it."""
+        link = request.get("link")
+        if link is None:
+            node = self._one_node(request)
+            return node, f"{node}'s links"
+        if not (
+            isinstance(link, list) and len(link) == 2 and all(isinstance(n, str) for n in link)
+        ):
+            raise ActionError("link is [source, destination]: two node ids (or client, node)")
+        return (link[0], link[1]), f"the link {link[0]} -> {link[1]}"
+
     def _nodes(self, value: Any, what: str) -> list[str]:
         if not isinstance(value, list) or not value:
             raise ActionError(f"{what}: a list of node ids")
@@ -107,17 +120,18 @@ class Actions:
                 return (
                     f"partitioned {' | '.join(','.join(g) for g in groups)}: {len(links)} links cut"
                 )
-            node = self._one_node(request)
             if name == "isolate":
+                node = self._one_node(request)
                 return f"isolated {node}: {len(net.isolate(node, kind))} links cut"
+            target, what = self._target(request)
             amount = request.get("value")
             if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
                 raise ActionError(f"{name}: value is a whole number above 0")
             if name == "latency":
-                net.latency(node, amount)
-                return f"{node}'s answers {amount} ms late"
-            net.bandwidth(node, amount)
-            return f"{node}'s links limited to {amount} KB/s"
+                net.latency(target, amount)
+                return f"answers on {what} {amount} ms late"
+            net.bandwidth(target, amount)
+            return f"{what} limited to {amount} KB/s"
         except (NetError, ValueError) as e:
             raise ActionError(str(e)) from e
         except ToxiproxyError as e:

@@ -23,7 +23,7 @@ from typing import Any
 import markdown
 
 from chaos.experiments import EXPERIMENTS
-from chaos.history import NEMESIS, History, pair
+from chaos.history import NEMESIS, History, Operation, pair
 
 RUN_NAME = re.compile(r"^[a-z0-9-]+-\d{8}-\d{6}$")
 MODES = ("unsafe", "safe")
@@ -181,26 +181,34 @@ class Runs:
 
     def timeline(self, run: str, mode: str) -> dict[str, Any]:
         """The history as Jepsen draws it: one lane per client process, each operation a
-        bar from invoke to completion (ok, fail, or info: unknown), and the fault windows."""
+        bar from invoke to completion (ok, fail, or info: unknown), the fault windows, and
+        the operations the checker blamed (summary.json's "flagged")."""
         history = History.load(self.path(run, mode, "history.jsonl"))
+        summary = json.loads(self.path(run, mode, "summary.json").read_text())
+        blamed = {(f["process"], f["start_ns"]) for f in summary.get("flagged", [])}
         ops = [op for op in pair(history.events) if op.process != NEMESIS]
         step = max(1, len(ops) // MAX_TIMELINE_OPS)
         end_ns = max((e.time_ns for e in history.events), default=0)
+
+        def shown(op: Operation) -> dict[str, Any]:
+            return {
+                "process": op.process,
+                "f": op.f,
+                "key": op.key,
+                "outcome": op.outcome,
+                "start_s": op.start_ns / 1e9,
+                "end_s": (op.end_ns if op.end_ns is not None else end_ns) / 1e9,
+                "input": _shown(op.input),
+                "output": _shown(op.output),
+            }
+
         return {
             "duration_s": end_ns / 1e9,
             "sampled_every": step,
-            "operations": [
-                {
-                    "process": op.process,
-                    "f": op.f,
-                    "key": op.key,
-                    "outcome": op.outcome,
-                    "start_s": op.start_ns / 1e9,
-                    "end_s": (op.end_ns if op.end_ns is not None else end_ns) / 1e9,
-                    "value": _shown(op.output if op.outcome == "ok" else op.input),
-                }
-                for op in ops[::step]
-            ],
+            "operations": [shown(op) for op in ops[::step]],
+            # What the checker blamed, every one of them however the rest was sampled.
+            "flagged": [shown(op) for op in ops if (op.process, op.start_ns) in blamed],
+            "finding": summary.get("finding", ""),
             "faults": [
                 {"name": name, "start_s": start, "end_s": end}
                 for name, start, end in history.fault_windows()

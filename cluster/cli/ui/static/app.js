@@ -3,6 +3,7 @@
 "use strict";
 
 const selected = new Set();
+let pickedLink = null;  // [src, dst]: latency and bandwidth then act on that link alone
 let latest = null;
 let devices = { clocks: {}, disks: {} };
 const series = {};  // topology group -> [{time_s, ops_per_s, p50_ms, p99_ms}]
@@ -126,8 +127,17 @@ function setLink(cell, link) {
     text = [link.latency_ms ? `${link.latency_ms} ms` : "", link.bandwidth_kb_s ? `${link.bandwidth_kb_s} KB/s` : ""]
       .filter(Boolean).join(", ");
   }
-  set(cell, text, cls);
-  if (link) { cell.title = link.name; cell.dataset.testid = `link-${link.src}-${link.dst}`; }
+  const picked = link && pickedLink && pickedLink[0] === link.src && pickedLink[1] === link.dst;
+  set(cell, text, picked ? `${cls} picked` : cls);
+  if (link) {
+    cell.title = `${link.name}: click to pick this link for latency or bandwidth`;
+    cell.dataset.testid = `link-${link.src}-${link.dst}`;
+    cell.onclick = () => {
+      pickedLink = picked ? null : [link.src, link.dst];
+      say(pickedLink ? `picked the link ${link.src} -> ${link.dst}` : "no link picked", true);
+      if (latest) renderLinks(latest);
+    };
+  }
 }
 
 function renderLinks(state) {
@@ -225,6 +235,9 @@ function requests(action) {
   const nodes = [...selected];
   const kind = document.getElementById("kind").value;
   if (action === "heal") return [{ action }];
+  if ((action === "latency" || action === "bandwidth") && pickedLink) {
+    return [{ action, link: pickedLink, value: Number(document.getElementById(action).value) }];
+  }
   if (!nodes.length) throw new Error("select one or more nodes first");
   if (action === "partition") {
     const groups = new Set(latest.nodes.filter((n) => selected.has(n.id)).map((n) => n.group));
@@ -342,15 +355,29 @@ async function openRun(run, mode) {
   document.getElementById("history-link").href = `${base}/files/history.jsonl`;
   const [report, timeline] = await Promise.all([getJson(`${base}/report`), getJson(`${base}/timeline`)]);
   document.getElementById("report").innerHTML = report.html;  // rendered from the run's own report.md
-  drawTimeline(timeline);
+  set(document.getElementById("verdict"), timeline.flagged.length
+    ? `${timeline.finding} — the checker blames ${timeline.flagged.length} operation(s):`
+    : timeline.finding);
+  const draw = drawTimeline(timeline);
+  document.getElementById("flagged").replaceChildren(...timeline.flagged.slice(0, 200).map((o, i) => {
+    const item = el("li", { "data-testid": `flagged-${i}`, text: describeOp(o) });
+    item.addEventListener("click", () => draw(o));
+    return item;
+  }));
   view.scrollIntoView();
 }
 
 const COLOURS = { ok: "#43a047", fail: "#e53935", info: "#fb8c00" };
 
+function describeOp(o) {
+  const input = o.input === "null" ? "" : ` ${o.input}`;
+  const output = o.outcome === "ok" && o.output !== "null" ? ` ${o.output}` : "";
+  return `${o.process} ${o.f} ${o.key}${input} → ${o.outcome}${output} (${o.start_s.toFixed(3)}–${o.end_s.toFixed(3)} s)`;
+}
+
 function drawTimeline(t) {
   const canvas = document.getElementById("timeline");
-  const lanes = [...new Set(t.operations.map((o) => o.process))].sort();
+  const lanes = [...new Set(t.operations.concat(t.flagged).map((o) => o.process))].sort();
   const lane = Object.fromEntries(lanes.map((p, i) => [p, i]));
   const ctx = canvas.getContext("2d");
   ctx.font = "11px system-ui";
@@ -369,18 +396,32 @@ function drawTimeline(t) {
     ctx.fillText(f.name, x(f.start_s) + 2, top - 5);
   }
   lanes.forEach((p, i) => { ctx.fillStyle = "#333"; ctx.fillText(p, 2, top + i * height + 11); });
+  const bar = (o) => [x(o.start_s), top + lane[o.process] * height + 2, Math.max(1, x(o.end_s) - x(o.start_s)), height - 4];
   for (const o of t.operations) {
     ctx.fillStyle = COLOURS[o.outcome] ?? "#999";
-    ctx.fillRect(x(o.start_s), top + lane[o.process] * height + 2, Math.max(1, x(o.end_s) - x(o.start_s)), height - 4);
+    ctx.fillRect(...bar(o));
   }
+  ctx.lineWidth = 1.5;
+  ctx.strokeStyle = "#000";
+  for (const o of t.flagged) ctx.strokeRect(...bar(o));
+  const hover = document.getElementById("timeline-hover");
+  const ops = t.flagged.concat(t.operations);
   canvas.onmousemove = (e) => {
     const r = canvas.getBoundingClientRect();
     const at = ((e.clientX - r.left - left) / width) * t.duration_s;
     const process = lanes[Math.floor((e.clientY - r.top - top) / height)];
-    const hit = t.operations.find((o) => o.process === process && o.start_s <= at && at <= o.end_s);
-    set(document.getElementById("timeline-hover"), hit
-      ? `${hit.process} ${hit.f} ${hit.key} → ${hit.outcome} ${hit.value} (${hit.start_s.toFixed(3)}–${hit.end_s.toFixed(3)} s)`
-      : "");
+    const hit = ops.find((o) => o.process === process && o.start_s <= at && at <= o.end_s);
+    set(hover, hit ? describeOp(hit) : "");
+  };
+  // Point at one operation (a flagged one picked from the list): a marker above its bar.
+  return (o) => {
+    const [bx, by] = bar(o);
+    ctx.fillStyle = "#000";
+    ctx.beginPath();
+    ctx.moveTo(bx, by - 2); ctx.lineTo(bx - 5, by - 9); ctx.lineTo(bx + 5, by - 9);
+    ctx.fill();
+    set(hover, `flagged: ${describeOp(o)}`);
+    canvas.scrollIntoView({ block: "center" });
   };
 }
 
