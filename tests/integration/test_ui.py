@@ -221,3 +221,21 @@ def test_the_api_refuses_bad_input_and_outlives_a_dropped_stream(ui: str) -> Non
     assert httpx.get(f"{ui}api/runs", timeout=10).json() == []
     names = [e["name"] for e in httpx.get(f"{ui}api/experiments", timeout=10).json()]
     assert "stale-read" in names and "kafka-lost-ack" in names
+
+
+def test_a_cluster_that_went_away_is_said_on_the_page_and_refused_by_the_controls(
+    ui: str, cli: Cli
+) -> None:
+    cli("down")
+
+    def problems() -> list[str]:
+        found: list[str] = httpx.get(f"{ui}api/state", timeout=10).json()["problems"]
+        return found
+
+    said = wait_until(problems, SEEN_S, "the page to say the cluster is gone")
+    assert any("no node answers: the cluster went away" in p for p in said), said
+    answer = httpx.post(f"{ui}api/actions", json={"action": "kill", "node": "kv1"}, timeout=30)
+    assert answer.status_code == 502 and "did not answer" in answer.json()["error"]
+    with chromium() as page:
+        page.get(ui)
+        _until(page, lambda d: "the cluster went away" in _text(d, "problems"), "the banner")

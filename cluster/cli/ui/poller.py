@@ -51,6 +51,7 @@ class Poller:
         )
         return {
             "time_s": time.time(),
+            "problems": _problems(processes, statuses, proxies),
             "nodes": [self._node(n.id, n.group, processes, statuses) for n in self.topology.nodes],
             "groups": _groups(statuses),
             "links": _links(self.topology, proxies),
@@ -126,6 +127,18 @@ class Poller:
             if isinstance(status, admin_pb2.NodeStatus)
             else {},
         }
+
+
+def _problems(
+    processes: dict[str, ProcessState] | str,
+    statuses: dict[str, admin_pb2.NodeStatus | str],
+    proxies: dict[str, Any] | str,
+) -> list[str]:
+    """What the page says above everything: the cluster, or a part of it, is not there."""
+    found = [x for x in (processes, proxies) if isinstance(x, str)]
+    if statuses and all(isinstance(s, str) for s in statuses.values()):
+        found.append("no node answers: the cluster went away (`faultlab up` starts one)")
+    return found
 
 
 def _groups(statuses: dict[str, admin_pb2.NodeStatus | str]) -> dict[str, Any]:

@@ -165,6 +165,9 @@ function renderLinks(state) {
 
 function render(state) {
   latest = state;
+  const problems = document.getElementById("problems");
+  problems.hidden = state.problems.length === 0;
+  set(problems, state.problems.join(" · "));
   renderNodes(state);
   renderGroups(state);
   renderLinks(state);
