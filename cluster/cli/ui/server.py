@@ -126,7 +126,7 @@ async def _poll(app: web.Application, every_s: float) -> None:
         started = loop.time()
         try:
             app[HUB].publish("state", await app[POLLER].snapshot())
-        except Exception:
+        except Exception:  # a failed poll is logged; the next one runs
             log.exception("polling the cluster failed")
         await asyncio.sleep(max(0.0, every_s - (loop.time() - started)))
 
@@ -138,7 +138,7 @@ async def _every_second(app: web.Application) -> None:
             try:
                 app[HUB].publish("rates", await app[RATES].scrape(http))
                 app[HUB].publish("devices", await asyncio.to_thread(app[POLLER].devices))
-            except Exception:
+            except Exception:  # logged; the next second tries again
                 log.exception("reading the nodes' metrics failed")
             await asyncio.sleep(1.0)
 
