@@ -49,7 +49,7 @@ class Engine:
 
 def _reachable() -> Engine | None:
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://") and not _listening(host):
+    if host.startswith("unix://") and not listening(host):
         return None
     try:
         client = docker.from_env(timeout=10)
@@ -59,7 +59,7 @@ def _reachable() -> Engine | None:
     return Engine(client, host, own=False)
 
 
-def _listening(host: str) -> bool:
+def listening(host: str) -> bool:
     """Knock on a unix:// engine socket first: a Docker client made while nothing
     listens there leaks its failed connection."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as knock:
@@ -139,7 +139,7 @@ def _client(host: str, proc: subprocess.Popen[bytes]) -> docker.DockerClient | N
     """A client once dockerd answers (making one asks the engine for its API version)."""
     if proc.poll() is not None:
         raise EngineError(f"dockerd exited with {proc.returncode}")
-    if not _listening(host):
+    if not listening(host):
         return None
     try:
         return docker.DockerClient(base_url=host, timeout=120)

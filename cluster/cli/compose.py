@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker.errors
 import typer
 from rich.console import Console
 
@@ -23,7 +24,7 @@ from cluster.compose import (
     render_toxiproxy,
 )
 from cluster.containers import ComposeCluster, ComposeError
-from cluster.engine import EngineError, reachable_engine
+from cluster.engine import EngineError, listening, reachable_engine
 from cluster.images import ImageError, build_images
 from cluster.tls import make_cluster_tls
 from services.runtime.tls import TLS_DIR_ENV
@@ -128,7 +129,15 @@ def compose_cluster(st: state.ClusterState) -> Iterator[ComposeCluster]:
     """The compose project a state file names, on its engine."""
     env = {**os.environ, "DOCKER_HOST": st.docker_host}
     files = tuple(st.compose_files.split(":")) if st.compose_files else ()
-    cluster = ComposeCluster(st.topology(), Path(st.run_dir), st.compose_project, env, files=files)
+    gone = f"no Docker engine answers at {st.docker_host}: did it stop?"
+    if st.docker_host.startswith("unix://") and not listening(st.docker_host):
+        raise EngineError(gone)  # knocked first: a client made now would leak its socket
+    try:
+        cluster = ComposeCluster(
+            st.topology(), Path(st.run_dir), st.compose_project, env, files=files
+        )
+    except docker.errors.DockerException as e:
+        raise EngineError(f"{gone} {e}") from e
     try:
         yield cluster
     finally:

@@ -80,3 +80,18 @@ def test_a_stream_that_falls_behind_skips_snapshots() -> None:
     hub.unsubscribe(queue)
     hub.publish("state", {"n": 100})
     assert queue.qsize() == 0
+
+
+def test_a_compose_cluster_whose_engine_is_gone_is_a_502(tmp_path: Path) -> None:
+    topology = tmp_path / "topology.toml"
+    topology.write_text(Topology.build("127.0.0.1", 41000, (Group("kv", 3),)).to_toml())
+    st = ClusterState(
+        0,
+        str(tmp_path),
+        str(topology),
+        "127.0.0.1:1",
+        compose_project="faultlab-test",
+        docker_host=f"unix://{tmp_path}/no-engine.sock",
+    )
+    status, message = refusal(Actions(st), {"action": "kill", "node": "kv1"})
+    assert status == 502 and message.startswith("the containers' engine: ")

@@ -88,8 +88,12 @@ class Actions:
     def _node(self, verb: str, node: str) -> str:
         try:
             return control_node(self.st, verb, node)
-        except (NodeControlError, SupervisorError) as e:
-            raise ActionError(str(e), 502 if isinstance(e, SupervisorUnreachable) else 409) from e
+        except (NodeControlError, SupervisorUnreachable) as e:
+            raise ActionError(str(e), 409 if isinstance(e, NodeControlError) else 502) from e
+        except SupervisorError as e:  # the supervisor answered: a refusal, as above
+            raise ActionError(str(e), 409) from e
+        except RuntimeError as e:  # the Docker engine or compose (a compose cluster)
+            raise ActionError(f"the containers' engine: {e}", 502) from e
 
     def _power_cut(self, node: str) -> str:
         disks = disk_controls(Path(self.st.run_dir))
