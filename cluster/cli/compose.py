@@ -89,8 +89,15 @@ def up(
 ) -> None:
     """Images, then `docker compose up --wait` in this folder; the CLI then talks to it."""
     topo = _topology(topology)
-    env, host = _images(pull)
     folder = Path.cwd()
+    if not (folder / "docker-compose.yml").is_file():
+        # Compose itself says "no configuration file provided" and exits 0.
+        err.print(
+            f"[red]error:[/] no docker-compose.yml in {folder}: run `faultlab compose render` "
+            "here first (or run this in the repository, which has one)"
+        )
+        raise typer.Exit(1)
+    env, host = _images(pull)
     files: tuple[str, ...] = ()
     if tls:
         make_cluster_tls(folder / TLS_FOLDER, topo.node_ids)

@@ -389,3 +389,14 @@ def test_clock_skew_shows_in_status_lasts_across_a_restart_and_heals(
     assert re.fullmatch(r"clock of kv\d: -3000ms", done), done
     assert -3.5 < node_read(done.split()[2].rstrip(":")) < -2.5
     assert ctk_actions.heal_clocks() == "every clock real"
+
+
+def test_compose_up_without_a_compose_file_says_how_to_get_one(cli: Cli) -> None:
+    """Compose itself prints "no configuration file provided" and exits 0: caught first,
+    before any image is built or engine asked."""
+    (cli.cwd / "topology.toml").write_text("[cluster]\nbase_port = 34000\n[groups.kv]\nnodes = 3\n")
+    result = cli("compose", "up", check=False)
+    assert result.returncode == 1
+    assert "no docker-compose.yml in" in result.stderr
+    assert "faultlab compose render" in result.stderr
+    assert not (cli.home / "state.json").exists()
