@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,8 +20,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from cluster import admin_client
 from cluster.ports import free_ports
 from cluster.waiting import wait_until
+from services.runtime.topology import Topology
 from tests.integration.browser import chromium
 from tests.integration.clirunner import Cli
 
@@ -38,11 +42,9 @@ def _serving(url: str) -> bool:
         return False
 
 
-@pytest.fixture
-def ui(cli: Cli) -> Iterator[str]:
-    """A cluster of kv and log nodes, and `faultlab ui` serving it: the page's URL."""
-    (cli.cwd / "topology.toml").write_text(TOPOLOGY)
-    cli("up", "--detach")
+@contextmanager
+def _ui_server(cli: Cli) -> Iterator[str]:
+    """`faultlab ui` for the cluster `cli` started: the page's URL."""
     [port] = free_ports(1)
     url = f"http://127.0.0.1:{port}/"
     out = (cli.cwd / "ui.log").open("w")
@@ -60,6 +62,15 @@ def ui(cli: Cli) -> Iterator[str]:
         server.terminate()
         server.wait(10)
         out.close()
+
+
+@pytest.fixture
+def ui(cli: Cli) -> Iterator[str]:
+    """A cluster of kv and log nodes, and `faultlab ui` serving it: the page's URL."""
+    (cli.cwd / "topology.toml").write_text(TOPOLOGY)
+    cli("up", "--detach")
+    with _ui_server(cli) as url:
+        yield url
 
 
 def _text(driver: WebDriver, testid: str) -> str:
@@ -239,3 +250,32 @@ def test_a_cluster_that_went_away_is_said_on_the_page_and_refused_by_the_control
     with chromium() as page:
         page.get(ui)
         _until(page, lambda d: "the cluster went away" in _text(d, "problems"), "the banner")
+
+
+def test_clock_and_disk_controls_on_a_cluster_with_both(cli: Cli) -> None:
+    cli("up", "--detach", "--clocks", "--lazy-disks")
+    topology = Topology.from_file(
+        json.loads((cli.home / "state.json").read_text())["topology_path"]
+    )
+
+    def ahead_s(node_id: str) -> float:
+        status = admin_client.fetch_status(topology.listen_address(node_id), 5.0)
+        return status.wall_time_s - time.time()
+
+    with _ui_server(cli) as url:
+
+        def act(body: dict[str, object]) -> str:
+            answer = httpx.post(f"{url}api/actions", json=body, timeout=30)
+            assert answer.status_code == 200, answer.text
+            done: str = answer.json()["done"]
+            return done
+
+        assert act({"action": "skew-clock", "node": "kv2", "jump_ms": 3_600_000}).startswith(
+            "clock of kv2: +3600"
+        )
+        assert ahead_s("kv2") > 3000 and abs(ahead_s("kv1")) < 600
+        assert act({"action": "slow-disk", "node": "kv1", "fsync_ms": 50}).endswith("50 ms late")
+        assert "fsync +50 ms" in cli("disk", "status").stdout
+        assert act({"action": "heal-disks"}) == "every disk healthy"
+        assert act({"action": "heal-clocks"}) == "every clock real again"
+        assert abs(ahead_s("kv2")) < 600

@@ -43,6 +43,10 @@ def refusal(actions: Actions, request: dict[str, Any]) -> tuple[int, str]:
         ({"action": "heal", "kind": "gently"}, "kind is one of blackhole, reset, refuse"),
         ({"action": "power-cut", "node": "kv1"}, "kv1 has no lazy disk"),
         ({"action": "latency", "link": ["kv1"], "value": 5}, "link is [source, destination]"),
+        ({"action": "skew-clock", "node": "kv1", "rate": 2}, "start it with --clocks"),
+        ({"action": "heal-clocks"}, "read the real clock"),
+        ({"action": "slow-disk", "node": "kv1", "fsync_ms": 5}, "start it with --lazy-disks"),
+        ({"action": "heal-disks"}, "plain disks"),
         ({"action": "latency", "link": ["kv1", "kv9"], "value": 5}, "kv9"),
     ],
 )

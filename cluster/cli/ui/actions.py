@@ -8,19 +8,32 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from chaos.disk.control import DiskControlError
 from chaos.disk.finding import disk_controls
 from chaos.net import Cut, NetError, Network, Target
 from cluster.cli.node import apply as control_node
+from cluster.clocks import ClockError, node_clocks
 from cluster.node_control import VERBS, NodeControlError
 from cluster.state import ClusterState
 from cluster.supervisor import SupervisorError, SupervisorUnreachable
 from cluster.toxiproxy import ToxiproxyClient, ToxiproxyError
 
 NODE_VERBS = tuple(VERBS)  # kill, stop, start, restart, pause, resume
-ACTIONS = ("partition", "isolate", "heal", "latency", "bandwidth", "power-cut", *NODE_VERBS)
+CLOCK_ACTIONS = ("skew-clock", "heal-clocks")
+DISK_ACTIONS = ("slow-disk", "fail-disk", "heal-disks")
+ACTIONS = (
+    "partition",
+    "isolate",
+    "heal",
+    "latency",
+    "bandwidth",
+    "power-cut",
+    *NODE_VERBS,
+    *CLOCK_ACTIONS,
+    *DISK_ACTIONS,
+)
 
 
 class ActionError(Exception):
@@ -54,6 +67,10 @@ class Actions:
                 return self._node(str(name), self._one_node(request))
             if name == "power-cut":
                 return self._power_cut(self._one_node(request))
+            if name in CLOCK_ACTIONS:
+                return self._clock(str(name), request)
+            if name in DISK_ACTIONS:
+                return self._disk(str(name), request)
             return self._network(str(name), request)
         finally:
             self._busy.release()
@@ -107,6 +124,50 @@ class Actions:
         self._node("start", node)
         return f"power cut {node}: {lost['bytes_dropped']} un-fsynced bytes lost; serving again"
 
+    def _clock(self, name: str, request: dict[str, Any]) -> str:
+        """As `faultlab clock skew NODE +500ms x0.5` and `faultlab clock heal`."""
+        clocks = node_clocks(Path(self.st.run_dir))
+        if not clocks:
+            raise ActionError("this cluster's nodes read the real clock: start it with --clocks")
+        if name == "heal-clocks":
+            for clock in clocks.values():
+                clock.heal()
+            return "every clock real again"
+        node = self._one_node(request)
+        jump_ms, rate = request.get("jump_ms", 0), request.get("rate")
+        if not _number(jump_ms) or (rate is not None and not _number(rate)):
+            raise ActionError("skew-clock: jump_ms and rate are numbers")
+        try:
+            said = clocks[node].skew(float(jump_ms) / 1000, None if rate is None else float(rate))
+        except ClockError as e:
+            raise ActionError(str(e)) from e
+        return f"clock of {node}: {said.describe(said.anchor_real_s)}"
+
+    def _disk(self, name: str, request: dict[str, Any]) -> str:
+        """As `faultlab disk slow NODE --fsync 100ms`, `disk fail NODE`, `disk heal`."""
+        disks = disk_controls(Path(self.st.run_dir))
+        if not disks:
+            raise ActionError("this cluster runs on plain disks: start it with --lazy-disks")
+        try:
+            if name == "heal-disks":
+                for disk in disks.values():
+                    disk.clear_faults()
+                return "every disk healthy"
+            node = self._one_node(request)
+            if node not in disks:
+                raise ActionError(f"{node} has no lazy disk (disks: {', '.join(disks)})")
+            if name == "fail-disk":
+                disks[node].set_faults(fsync_error=True)
+                return f"every fsync on {node}'s disk fails (EIO)"
+            given = request.get("fsync_ms")
+            fsync_ms = float(given) if _number(given) else 0.0
+            if fsync_ms <= 0:
+                raise ActionError("slow-disk: fsync_ms is a number above 0")
+            disks[node].set_faults(fsync_delay_ms=fsync_ms)
+            return f"every fsync on {node}'s disk {fsync_ms:g} ms late"
+        except DiskControlError as e:
+            raise ActionError(f"the lazy disk: {e}", 502) from e
+
     def _network(self, name: str, request: dict[str, Any]) -> str:
         kind = self._cut_kind(request.get("kind", "blackhole"))
         client = ToxiproxyClient(self.st.toxiproxy_api)
@@ -150,3 +211,7 @@ class Actions:
         except ValueError:
             kinds = ", ".join(c.value for c in Cut)
             raise ActionError(f"kind is one of {kinds}, not {value!r}") from None
+
+
+def _number(value: Any) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)

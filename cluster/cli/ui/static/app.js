@@ -237,7 +237,7 @@ async function act(body) {
 function requests(action) {
   const nodes = [...selected];
   const kind = document.getElementById("kind").value;
-  if (action === "heal") return [{ action }];
+  if (action === "heal" || action === "heal-clocks" || action === "heal-disks") return [{ action }];
   if ((action === "latency" || action === "bandwidth") && pickedLink) {
     return [{ action, link: pickedLink, value: Number(document.getElementById(action).value) }];
   }
@@ -249,6 +249,15 @@ function requests(action) {
     return [{ action, sides: [nodes, rest], kind }];
   }
   if (action === "isolate") return nodes.map((node) => ({ action, node, kind }));
+  if (action === "skew-clock") {
+    const jump_ms = Number(document.getElementById("jump").value);
+    const rate = Number(document.getElementById("rate").value);
+    return nodes.map((node) => ({ action, node, jump_ms, rate }));
+  }
+  if (action === "slow-disk") {
+    const fsync_ms = Number(document.getElementById("fsync").value);
+    return nodes.map((node) => ({ action, node, fsync_ms }));
+  }
   if (action === "latency" || action === "bandwidth") {
     const value = Number(document.getElementById(action).value);
     return nodes.map((node) => ({ action, node, value }));
