@@ -8,11 +8,13 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.client import LogClient
 from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until
 from tests.integration.kafka import kafka_cluster, kcat
 
 pytestmark = pytest.mark.integration
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.integration
 # A group without committed offsets starts at the beginning (kcat's -o would override the
 # group's committed offsets too).
 EARLIEST = ("-X", "auto.offset.reset=earliest")
+LEADER_S = 30.0
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +35,21 @@ def client(cluster: LocalCluster) -> LogClient:
     return LogClient.for_topology(cluster.topology, timeout_s=10.0)
 
 
+def _metadata_with_a_leader(log: LocalCluster, topic: str) -> dict[str, Any] | None:
+    """kcat -L's metadata of `topic`, once it names partition 0's leader. The broker asked
+    may not have heard from a new partition's leader yet (on a busy machine its replica of
+    the group may not even exist yet): it answers leader -1, as a Kafka broker whose
+    metadata cache lags does, and clients ask again."""
+    shown: dict[str, Any] = json.loads(kcat(log, "-L", "-J", "-t", topic))
+    (described,) = shown["topics"]
+    return shown if described["partitions"][0]["leader"] != -1 else None
+
+
 def test_metadata_names_each_log_node_a_broker_at_its_kafka_link(log: LocalCluster) -> None:
     kcat(log, "-P", "-t", "meta", stdin="x\n")  # made on first use, as auto.create does
-    shown = json.loads(kcat(log, "-L", "-J", "-t", "meta"))
+    shown = wait_until(
+        lambda: _metadata_with_a_leader(log, "meta"), LEADER_S, "metadata naming a leader"
+    )
     wire = log.topology.wire_addresses("log")
     brokers = {b["id"]: b["name"] for b in shown["brokers"]}
     assert brokers == dict(zip((1, 2, 3), wire, strict=True))
