@@ -25,6 +25,7 @@ import contextlib
 import enum
 import itertools
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from cluster.toxiproxy import AlreadyExists, Stream, ToxiproxyClient
 from services.runtime.topology import CLIENT, Link, Topology
@@ -164,6 +165,18 @@ class Network:
                 f"unknown node(s) {', '.join(unknown)}; the cluster has {', '.join(sorted(known))}"
             )
         return ids
+
+
+def cut_of(proxy: dict[str, Any]) -> Cut | None:
+    """How a link is cut, read back from its Toxiproxy proxy (as `Network` cuts it), or
+    None when it is not."""
+    if proxy and not proxy.get("enabled", True):
+        return Cut.REFUSE
+    kinds = {"timeout": Cut.BLACKHOLE, "reset_peer": Cut.RESET}
+    for toxic in proxy.get("toxics", []):
+        if toxic.get("name", "").startswith("faultlab_cut"):
+            return kinds.get(toxic.get("type", ""), Cut.BLACKHOLE)
+    return None
 
 
 def _check_disjoint(sides: list[list[str]]) -> None:

@@ -6,7 +6,7 @@ from each node's own listen address, never through a link that the chaos module 
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -80,9 +80,18 @@ def leader_of(
         view = group_view(s, group)
         if view is not None:
             views[node_id] = view
+    return agreed_leader(views, lambda node_id: len(topology.peers(node_id)) + 1)
+
+
+def agreed_leader(
+    views: dict[str, admin_pb2.RaftGroupStatus], voters_of: Callable[[str], int]
+) -> str | None:
+    """Of what the nodes that answered say of one group, the node that says it leads
+    with a majority of the group's voters agreeing on it and its term. `voters_of`: the
+    voter count when a view names none (a partition may have fewer replicas than its node
+    kind has nodes, so the group's own list comes first)."""
     for node_id, view in views.items():
-        # The group's own voters: a partition may have fewer replicas than its node kind.
-        voters = len(view.voters) or len(topology.peers(node_id)) + 1
+        voters = len(view.voters) or voters_of(node_id)
         agree = [v for v in views.values() if v.term == view.term and v.leader_id == node_id]
         if view.role == Role.LEADER and len(agree) > voters // 2:
             return node_id

@@ -20,6 +20,7 @@ from chaos.checkers import log as log_checker
 from chaos.checkers.latency import latency_ms
 from chaos.ctk import target
 from chaos.history import History, pair
+from chaos.net import cut_of
 from chaos.scenario.workloads import ACKS, READS
 from chaos.workload import ClientSpec, WorkloadSpec, run_workload
 from cluster import admin_client
@@ -65,10 +66,7 @@ def cut_off() -> list[str]:
     topo = st.topology()
 
     def cut(src: str, dst: str) -> bool:
-        proxy = proxies.get(topo.link(src, dst).name, {})
-        return not proxy.get("enabled", True) or any(
-            t.get("name", "").startswith("faultlab_cut") for t in proxy.get("toxics", [])
-        )
+        return cut_of(proxies.get(topo.link(src, dst).name, {})) is not None
 
     return [
         n.id

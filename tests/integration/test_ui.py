@@ -279,3 +279,32 @@ def test_clock_and_disk_controls_on_a_cluster_with_both(cli: Cli) -> None:
         assert act({"action": "heal-disks"}) == "every disk healthy"
         assert act({"action": "heal-clocks"}) == "every clock real again"
         assert abs(ahead_s("kv2")) < 600
+
+
+def test_stopping_the_server_mid_run_ends_the_run_and_its_cluster(cli: Cli) -> None:
+    """A run in progress is a process of the server's (and a cluster of that process's):
+    stopping `faultlab ui` must leave none of them behind."""
+    cli("up", "--detach")
+    with _ui_server(cli) as url:
+        body = {"name": "stale-read", "mode": "safe", "duration_s": 120}
+        answer = httpx.post(f"{url}api/experiments/run", json=body, timeout=30)
+        assert answer.status_code == 200, answer.text
+        runs = cli.cwd / ".faultlab" / "chaos"
+        wait_until(lambda: _processes_under(runs), SEEN_S, "the run's cluster to start")
+    wait_until(lambda: not _processes_under(runs), SEEN_S, "the run's processes to end")
+
+
+def _processes_under(folder: Path) -> list[int]:
+    """Processes whose command line names `folder`: the `chaos run` (its --out), its
+    nodes and its Toxiproxy."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(folder) in argv:
+            found.append(int(proc.name))
+    return found

@@ -5,6 +5,7 @@ node's process as its backend sees it. One `Snapshot` per turn, as plain JSON.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
 from chaos.disk.control import DiskControlError
 from chaos.disk.finding import disk_controls
+from chaos.net import cut_of
+from cluster import admin_client
 from cluster.backend import ProcessState, Run
 from cluster.cli.disk import faults_text
 from cluster.cli.node import process_states
@@ -28,7 +31,6 @@ STATUS_TIMEOUT_S = 0.5
 # Asking the Docker engine how each container is costs far more than asking the local
 # supervisor: a compose cluster's process states are read at most this often.
 COMPOSE_PROCESSES_EVERY_S = 1.0
-CUT_TOXICS = {"timeout": "blackhole", "reset_peer": "reset"}
 Snapshot = dict[str, Any]
 
 
@@ -154,8 +156,8 @@ def _problems(
 
 
 def _groups(statuses: dict[str, admin_pb2.NodeStatus | str]) -> dict[str, Any]:
-    """Each Raft group: its members as each sees itself, and the leader a majority of
-    those that answered follow in the highest term they report."""
+    """Each Raft group: its members as each sees itself, and the leader a majority of its
+    voters follow in its term (`admin_client.agreed_leader`, as `faultlab status`)."""
     groups: dict[str, dict[str, Any]] = {}
     for node_id, status in statuses.items():
         if not isinstance(status, admin_pb2.NodeStatus):
@@ -174,25 +176,24 @@ def _groups(statuses: dict[str, admin_pb2.NodeStatus | str]) -> dict[str, Any]:
                     "voters": list(g.voters),
                 }
             )
-    for entry in groups.values():
-        entry["leader"] = _agreed_leader(entry["members"])
+    for name, entry in groups.items():
+        views = {
+            node_id: view
+            for node_id, status in statuses.items()
+            if isinstance(status, admin_pb2.NodeStatus)
+            and (view := admin_client.group_view(status, name)) is not None
+        }
+        # A view that names no voters: count the members that answered.
+        entry["leader"] = admin_client.agreed_leader(views, functools.partial(_count, views))
     return groups
+
+
+def _count(views: dict[str, admin_pb2.RaftGroupStatus], node_id: str) -> int:
+    return len(views)
 
 
 def _role(value: int) -> str:
     return Role(value).label if value in Role._value2member_map_ else "unknown"
-
-
-def _agreed_leader(members: list[dict[str, Any]]) -> str | None:
-    leaders = [m for m in members if m["role"] == "leader"]
-    if not leaders:
-        return None
-    newest = max(leaders, key=lambda m: m["term"])
-    voters = newest["voters"] or [m["node"] for m in members]
-    following = [
-        m for m in members if m["term"] == newest["term"] and m["leader"] == newest["node"]
-    ]
-    return str(newest["node"]) if len(following) * 2 > len(voters) else None
 
 
 def _links(topology: Topology, proxies: dict[str, Any] | str) -> list[dict[str, Any]]:
@@ -200,16 +201,7 @@ def _links(topology: Topology, proxies: dict[str, Any] | str) -> list[dict[str, 
     for link in topology.links:
         proxy = proxies.get(link.name, {}) if isinstance(proxies, dict) else {}
         toxics = proxy.get("toxics", [])
-        cut = next(
-            (
-                CUT_TOXICS.get(t.get("type"), "cut")
-                for t in toxics
-                if t["name"].startswith("faultlab_cut")
-            ),
-            None,
-        )
-        if proxy and not proxy.get("enabled", True):
-            cut = "refuse"
+        cut = cut_of(proxy)
         latency = next(
             (t["attributes"]["latency"] for t in toxics if t.get("type") == "latency"), 0
         )
@@ -222,7 +214,7 @@ def _links(topology: Topology, proxies: dict[str, Any] | str) -> list[dict[str, 
                 "src": link.src,
                 "dst": link.dst,
                 "listener": link.listener,
-                "cut": cut,
+                "cut": cut.value if cut else None,
                 "latency_ms": latency,
                 "bandwidth_kb_s": bandwidth,
                 "known": bool(proxy),

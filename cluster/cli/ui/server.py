@@ -33,6 +33,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +93,24 @@ def make_app(st: ClusterState, runs: Path, hz: float = 4.0) -> web.Application:
 
     async def polling(app: web.Application) -> Any:
         app[POLLER] = Poller(st)
+        hub, http = app[HUB], httpx.AsyncClient()
+
+        async def state() -> None:
+            hub.publish("state", await app[POLLER].snapshot())
+
+        async def rates_and_devices() -> None:
+            hub.publish("rates", await app[RATES].scrape(http))
+            hub.publish("devices", await asyncio.to_thread(app[POLLER].devices))
+
         tasks = [
-            asyncio.create_task(_poll(app, 1.0 / hz)),
-            asyncio.create_task(_every_second(app)),
+            asyncio.create_task(_periodically(1.0 / hz, state, "polling the cluster")),
+            asyncio.create_task(_periodically(1.0, rates_and_devices, "reading the metrics")),
         ]
         yield
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await http.aclose()
         await app[POLLER].close()
         await app[RUNS].stop()
 
@@ -120,27 +131,17 @@ def make_app(st: ClusterState, runs: Path, hz: float = 4.0) -> web.Application:
     return app
 
 
-async def _poll(app: web.Application, every_s: float) -> None:
+async def _periodically(every_s: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+    """`step` every `every_s`, its own time included, for ever: the state at the page's
+    pace, the rates and devices once a second. A failed step is logged; the next runs."""
     loop = asyncio.get_running_loop()
     while True:
         started = loop.time()
         try:
-            app[HUB].publish("state", await app[POLLER].snapshot())
-        except Exception:  # a failed poll is logged; the next one runs
-            log.exception("polling the cluster failed")
+            await step()
+        except Exception:
+            log.exception("%s failed", what)
         await asyncio.sleep(max(0.0, every_s - (loop.time() - started)))
-
-
-async def _every_second(app: web.Application) -> None:
-    """The rates and the devices: a second apart, not at the state's pace."""
-    async with httpx.AsyncClient() as http:
-        while True:
-            try:
-                app[HUB].publish("rates", await app[RATES].scrape(http))
-                app[HUB].publish("devices", await asyncio.to_thread(app[POLLER].devices))
-            except Exception:  # logged; the next second tries again
-                log.exception("reading the nodes' metrics failed")
-            await asyncio.sleep(1.0)
 
 
 async def _page(request: web.Request) -> web.FileResponse:
