@@ -1,7 +1,9 @@
 """Network faults, injected through the Toxiproxy links of a cluster.
 
 Every link A->B (A dials B) is its own proxy, so any fault below is a set of toxics on a
-set of proxies:
+set of proxies. Two nodes of a replicated group have two links each way, the gRPC one and
+Raft's framed transport's ("kv1_to_kv2_raft"); a fault between them takes both, so it
+means the same whichever transport carries Raft:
 
     net = Network(toxiproxy, topology)
     net.partition([["kv1"], ["kv2", "kv3"]])       # both directions, black hole
@@ -80,10 +82,12 @@ class Network:
         peers = [p.id for p in self._topo.peers(node_id)]
         return self.partition([[node_id], peers], kind)
 
-    def cut_link(self, src: str, dst: str, kind: Cut = Cut.BLACKHOLE) -> str:
-        link = self._link(src, dst)
-        self._cut(link, kind)
-        return link.name
+    def cut_link(self, src: str, dst: str, kind: Cut = Cut.BLACKHOLE) -> list[str]:
+        """Cut what `src` sends to `dst`: every link between them that way."""
+        links = self._links(src, dst)
+        for link in links:
+            self._cut(link, kind)
+        return [link.name for link in links]
 
     def heal(self) -> None:
         """Every proxy enabled, every toxic removed: latency and bandwidth limits too."""
@@ -121,7 +125,7 @@ class Network:
     # -- internals ----------------------------------------------------------------------
 
     def _cut_between(self, src: list[str], dst: list[str], kind: Cut) -> list[str]:
-        links = [self._topo.link(a, b) for a in src for b in dst if self._has_link(a, b)]
+        links = [link for a in src for b in dst for link in self._topo.links_between(a, b)]
         for link in links:
             self._cut(link, kind)
         return [link.name for link in links]
@@ -141,20 +145,18 @@ class Network:
 
     def _links_of(self, target: Target) -> list[Link]:
         if isinstance(target, tuple):
-            return [self._link(*target)]
+            return self._links(*target)
         node = self._known([target])[0]
         return [link for link in self._topo.links if link.dst == node]
 
-    def _link(self, src: str, dst: str) -> Link:
+    def _links(self, src: str, dst: str) -> list[Link]:
         if src != CLIENT:
             self._known([src])
         self._known([dst])
-        if not self._has_link(src, dst):
+        links = self._topo.links_between(src, dst)
+        if not links:
             raise NetError(f"no link {src}->{dst}: links join nodes of one group")
-        return self._topo.link(src, dst)
-
-    def _has_link(self, src: str, dst: str) -> bool:
-        return any(link.src == src and link.dst == dst for link in self._topo.links)
+        return links
 
     def _known(self, nodes: Iterable[str]) -> list[str]:
         ids = list(nodes)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from services.runtime.config import PEER_TRANSPORTS
 from services.runtime.registry import service
 from services.runtime.tls import TLS_DIR_ENV
 from services.runtime.topology import Topology
@@ -90,6 +91,8 @@ def compose(topology: Topology, build_context: str = ".") -> dict[str, Any]:
                 "FAULTLAB_DATA_DIR": "/data",
                 "FAULTLAB_LISTEN_HOST": "0.0.0.0",
                 "FAULTLAB_PEER_HOST": TOXIPROXY_HOST,
+                # what carries Raft, as for local nodes: set where `docker compose` runs
+                "FAULTLAB_PEER_TRANSPORT": f"${{FAULTLAB_PEER_TRANSPORT:-{PEER_TRANSPORTS[0]}}}",
             },
             "volumes": [f"{node.id}-data:/data", "./topology.toml:/app/topology.toml:ro"],
             # Published like the launcher's: the listen port for status and admin (never

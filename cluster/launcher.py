@@ -35,6 +35,7 @@ from cluster.tls import make_cluster_tls
 from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime import tls
+from services.runtime.config import PEER_TRANSPORT_ENV, PEER_TRANSPORTS
 from services.runtime.registry import service
 from services.runtime.tls import TLS_DIR_ENV
 from services.runtime.topology import Node, Topology
@@ -91,17 +92,23 @@ class LocalCluster(DerivedControls):
         modules: dict[str, str] | None = None,
         tls: bool = False,
         fake_clocks: bool = False,
+        peer_transport: str | None = None,
     ) -> None:
         """`modules`: topology group -> the module its nodes run, instead of the service
         registry's (a test's own service on the chassis, say). `tls`: a CA and certificates
         of its own (RUN_DIR/tls), mutual TLS on every connection; while the cluster runs,
         this process's FAULTLAB_TLS_DIR names them, so its clients follow. `fake_clocks`:
         each node runs under libfaketime with a clock that clock faults can skew
-        (cluster/clocks.py)."""
+        (cluster/clocks.py). `peer_transport`: what carries Raft messages (tcp or grpc);
+        by default FAULTLAB_PEER_TRANSPORT's, as the nodes would read it."""
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="faultlab-")).absolute()
         self.topology = topology
         self._toxiproxy_bin = toxiproxy_bin
-        self._node_env = node_env or {}
+        self._node_env = dict(node_env or {})
+        self.peer_transport = peer_transport or os.environ.get(
+            PEER_TRANSPORT_ENV, PEER_TRANSPORTS[0]
+        )
+        self._node_env[PEER_TRANSPORT_ENV] = self.peer_transport
         self._startup_timeout_s = startup_timeout_s
         self._modules = modules or {}
         self.fake_clocks = fake_clocks

@@ -25,6 +25,7 @@ from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
 from cluster.supervisor import serve_node_controls
 from cluster.waiting import WaitTimeout, wait_until
+from services.runtime.config import PEER_TRANSPORTS
 from services.runtime.topology import Topology, TopologyError
 
 console = Console()
@@ -46,17 +47,31 @@ def up(
     clocks: bool = typer.Option(
         False, "--clocks", help="each node under libfaketime: clock faults (faultlab clock)"
     ),
+    peer_transport: str = typer.Option(
+        PEER_TRANSPORTS[0],
+        "--peer-transport",
+        envvar="FAULTLAB_PEER_TRANSPORT",
+        help=f"what carries Raft messages: {' or '.join(PEER_TRANSPORTS)} (docs/performance.md)",
+    ),
 ) -> None:
     """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
     topo = _load_topology(topology)
+    if peer_transport not in PEER_TRANSPORTS:
+        err.print(
+            f"[red]error:[/] --peer-transport {peer_transport!r}: "
+            f"use {' or '.join(PEER_TRANSPORTS)}"
+        )
+        raise typer.Exit(2)
     _refuse_second_cluster()
     run_dir = (run_dir or state.state_dir() / "runs" / time.strftime("%Y%m%d-%H%M%S")).absolute()
     if detach:
-        _up_detached(topology, run_dir, lazy_disks, tls, clocks)
+        _up_detached(topology, run_dir, lazy_disks, tls, clocks, peer_transport)
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cluster = LocalCluster(topo, run_dir, tls=tls, fake_clocks=clocks)
+    cluster = LocalCluster(
+        topo, run_dir, tls=tls, fake_clocks=clocks, peer_transport=peer_transport
+    )
     disks = NodeDisks(run_dir, topo.node_ids) if lazy_disks else None
     controls: socketserver.BaseServer | None = None
     try:
@@ -167,7 +182,9 @@ def _refuse_second_cluster() -> None:
     raise typer.Exit(1)
 
 
-def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool, clocks: bool) -> None:
+def _up_detached(
+    topology: Path, run_dir: Path, lazy_disks: bool, tls: bool, clocks: bool, peer_transport: str
+) -> None:
     log_path = state.state_dir() / "up.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -182,6 +199,7 @@ def _up_detached(topology: Path, run_dir: Path, lazy_disks: bool, tls: bool, clo
         *(["--lazy-disks"] if lazy_disks else []),
         *(["--tls"] if tls else []),
         *(["--clocks"] if clocks else []),
+        *["--peer-transport", peer_transport],
     ]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

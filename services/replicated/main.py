@@ -34,10 +34,10 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from services.raft.host import RaftHost, disk_storage
 from services.raft.statemachine import StateMachine
-from services.raft.transport import GrpcTransport
+from services.raft.transport import GrpcTransport, TcpTransport, Transport
 from services.replicated import options
 from services.replicated.group import ReplicatedGroup
-from services.runtime.config import NodeConfig
+from services.runtime.config import ConfigError, NodeConfig
 from services.runtime.server import NodeContext, ServiceHandle, main
 
 # How long a stopping leader waits for a follower to take over, and then for its
@@ -121,10 +121,9 @@ class ReplicatedService:
 async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
     cfg = ctx.config
     opts = options.from_env(quiesce_by_default=service.quiesce_by_default)
-    transport = GrpcTransport(cfg.peers)
+    transport = await _peer_transport(cfg, ctx.server)
     host = RaftHost(cfg.node_id, transport, disk_storage(cfg.data_dir, opts.fsync), opts.raft)
     replicas = Replicas(host, cfg)
-    raft_pb2_grpc.add_RaftServicer_to_server(transport, ctx.server)
     for group in service.initial_groups(cfg):
         await host.add_group(group, replicas.voters(), service.state_machine(group))
     for s in service.servicers:
@@ -143,10 +142,32 @@ async def _setup(service: ReplicatedService, ctx: NodeContext) -> ServiceHandle:
 
     return ServiceHandle(
         service_names=[s.descriptor.full_name for s in service.servicers],
-        peer_service_names=[raft_pb2.DESCRIPTOR.services_by_name["Raft"].full_name],
+        peer_service_names=(
+            [raft_pb2.DESCRIPTOR.services_by_name["Raft"].full_name]
+            if isinstance(transport, GrpcTransport)
+            else []
+        ),
         hand_over=hand_over if opts.hand_over else None,
         close=close,
     )
+
+
+async def _peer_transport(cfg: NodeConfig, server: grpc.aio.Server) -> Transport:
+    """What carries this node's Raft messages (cfg.peer_transport): frames on the node's
+    raft port, or the Raft gRPC service on its gRPC port."""
+    if cfg.peer_transport == "grpc":
+        grpc_transport = GrpcTransport(cfg.peers)
+        raft_pb2_grpc.add_RaftServicer_to_server(grpc_transport, server)
+        return grpc_transport
+    tcp_transport = TcpTransport(cfg.node_id, cfg.raft_peers)
+    try:
+        await tcp_transport.listen(cfg.raft_listen)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot listen for Raft frames on {cfg.raft_listen}: {e.strerror} "
+            "(is the port in use?)"
+        ) from e
+    return tcp_transport
 
 
 async def _forever(loop: Callable[[], Awaitable[None]]) -> None:

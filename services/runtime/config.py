@@ -2,12 +2,12 @@
 
     python -m services.kv --topology run/topology.toml --node kv1 --data-dir run/kv1
 
-Every flag has an environment twin (FAULTLAB_TOPOLOGY, FAULTLAB_NODE,
-FAULTLAB_DATA_DIR), which is how docker-compose configures containers. Two more exist for
-containers only: FAULTLAB_LISTEN_HOST (bind there instead of the topology's host: 0.0.0.0
-in a container) and FAULTLAB_PEER_HOST (dial peers' links there: the Toxiproxy
-container's name). Any problem raises `ConfigError`; `services.runtime.server.main` turns
-it into one clear line and exit code 2.
+Every flag has an environment twin (FAULTLAB_TOPOLOGY, FAULTLAB_NODE, FAULTLAB_DATA_DIR,
+FAULTLAB_PROBE_INTERVAL_MS, FAULTLAB_PEER_TRANSPORT), which is how docker-compose configures
+containers. Two more exist for containers only: FAULTLAB_LISTEN_HOST (bind there instead of
+the topology's host: 0.0.0.0 in a container) and FAULTLAB_PEER_HOST (dial peers' links
+there: the Toxiproxy container's name). Any problem raises `ConfigError`;
+`services.runtime.server.main` turns it into one clear line and exit code 2.
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.runtime.topology import Topology, TopologyError
+from services.runtime.topology import RAFT_LISTENER, Topology, TopologyError
 
 EXIT_BAD_CONFIG = 2
+# Raft messages travel over gRPC streams or length-prefixed frames on plain TCP
+# (docs/performance.md, "Peer transport", says why frames are the default).
+PEER_TRANSPORTS = ("tcp", "grpc")
+PEER_TRANSPORT_ENV = "FAULTLAB_PEER_TRANSPORT"
 
 
 class ConfigError(Exception):
@@ -43,6 +47,11 @@ class NodeConfig:
     probe_interval_ms: int = 300
     probe_timeout_ms: int = 1000
     wire: str = ""  # where the wire listener binds (a log node's Kafka port); "": none
+    # Raft's framed TCP transport: where it binds ("": a node of no replicated group) and
+    # where it dials each peer (through the peer's "_raft" Toxiproxy link).
+    raft_listen: str = ""
+    raft_peers: dict[str, str] = field(default_factory=dict)
+    peer_transport: str = "tcp"  # which transport carries Raft messages: PEER_TRANSPORTS
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -56,6 +65,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         type=int,
         default=int(env("FAULTLAB_PROBE_INTERVAL_MS", "300")),
         help="how often each peer link is probed",
+    )
+    p.add_argument(
+        "--peer-transport",
+        default=env(PEER_TRANSPORT_ENV, PEER_TRANSPORTS[0]),
+        help=f"what carries Raft messages between nodes: {' or '.join(PEER_TRANSPORTS)}",
     )
     return p
 
@@ -78,6 +92,11 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
         raise ConfigError("--node (or FAULTLAB_NODE) is required")
     if args.probe_interval_ms < 10:
         raise ConfigError(f"--probe-interval-ms {args.probe_interval_ms} is below 10")
+    if args.peer_transport not in PEER_TRANSPORTS:
+        raise ConfigError(
+            f"--peer-transport (FAULTLAB_PEER_TRANSPORT) {args.peer_transport!r}: "
+            f"use {' or '.join(PEER_TRANSPORTS)}"
+        )
     try:
         topo = Topology.from_file(args.topology)
         if not topo.resolved:
@@ -85,11 +104,14 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
         me = topo.node(args.node)
         peer_host = os.environ.get("FAULTLAB_PEER_HOST", topo.host)
 
-        def dial(node_id: str) -> str:
-            return f"{peer_host}:{topo.link(me.id, node_id).listen_port}"
+        def dial(node_id: str, listener: str = "") -> str:
+            return f"{peer_host}:{topo.link(me.id, node_id, listener).listen_port}"
 
         peers = {p.id: dial(p.id) for p in topo.peers(me.id)}
         backends = {b.id: dial(b.id) for b in topo.backends(me.id)}
+        raft_peers = (
+            {p.id: dial(p.id, RAFT_LISTENER) for p in topo.peers(me.id)} if me.raft_port else {}
+        )
     except TopologyError as e:
         raise ConfigError(str(e)) from e
     data_dir = Path(args.data_dir) if args.data_dir else Path("data") / me.id
@@ -105,4 +127,7 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
         backends=backends,
         probe_interval_ms=args.probe_interval_ms,
         wire=f"{listen_host}:{me.wire_port}" if me.wire_port else "",
+        raft_listen=f"{listen_host}:{me.raft_port}" if me.raft_port else "",
+        raft_peers=raft_peers,
+        peer_transport=args.peer_transport,
     )

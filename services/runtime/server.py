@@ -111,8 +111,19 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     prober.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    raft: dict[str, object] = (
+        {"raft_transport": cfg.peer_transport, "raft_listen": cfg.raft_listen}
+        if cfg.raft_listen
+        else {}
+    )
     logs.event(
-        log, "serving", listen=cfg.listen, metrics=cfg.metrics, peers=cfg.peers, pid=os.getpid()
+        log,
+        "serving",
+        listen=cfg.listen,
+        metrics=cfg.metrics,
+        peers=cfg.peers,
+        pid=os.getpid(),
+        **raft,
     )
 
     stop = asyncio.Event()

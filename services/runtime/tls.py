@@ -2,7 +2,8 @@
 node and one for clients (cluster/tls.py makes them). Nodes and clients alike present a
 certificate of the cluster's CA, so a plaintext client, or anyone holding a certificate
 of another CA, is refused in the handshake; and a Raft message is taken only from a
-caller whose certificate names a node of the group (grpc_streams.py), so a client's
+caller whose certificate names a node of the group (grpc_streams.py, and tcp.py for the
+framed transport, which uses the same files through Python's ssl), so a client's
 certificate cannot forge one.
 
     FAULTLAB_TLS_DIR=DIR     DIR/ca.pem, and DIR/NAME.pem + DIR/NAME.key per identity
@@ -15,6 +16,7 @@ Toxiproxy link on 127.0.0.1, a container's name): the CA, not the address, is th
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -99,3 +101,35 @@ def peer_identity(context: grpc.aio.ServicerContext) -> str | None:
     """The common name of the certificate the caller presented; None over plaintext."""
     names = context.auth_context().get("x509_common_name") or []
     return names[0].decode() if names else None
+
+
+def ssl_server_context(node_id: str) -> ssl.SSLContext | None:
+    """For a plain TCP listener (Raft's framed transport): the node's certificate, and a
+    certificate of the cluster's CA required of every caller. None without TLS."""
+    folder = tls_dir()
+    if folder is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(folder / CA_FILE))
+    context.load_cert_chain(folder / f"{node_id}.pem", folder / f"{node_id}.key")
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def ssl_client_context() -> ssl.SSLContext | None:
+    """For dialling a plain TCP listener as this process's identity; the server must show
+    a certificate of the cluster's CA for SERVER_NAME. None without TLS."""
+    folder = tls_dir()
+    if folder is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(folder / CA_FILE))
+    context.load_cert_chain(folder / f"{_identity}.pem", folder / f"{_identity}.key")
+    return context
+
+
+def ssl_peer_identity(peercert: dict[str, Any] | None) -> str | None:
+    """The common name of a verified peer certificate (`SSLObject.getpeercert()`)."""
+    for rdn in (peercert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None

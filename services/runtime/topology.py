@@ -21,6 +21,11 @@ of those groups ("gateway1_to_kv2"), so every hop can be faulted like a peer lin
 A group whose service has a wire listener of another protocol (the log nodes' Kafka) gets,
 after every block above, a port per node for it and a client link to each
 ("client_to_log1_kafka"): appended at the end so the ports above never move.
+
+Last, every node of a replicated group gets a port for Raft's framed TCP transport
+(services/raft/transport/frames.py) and one link per ordered pair of its group's nodes
+to it ("kv1_to_kv2_raft"). A fault between two nodes applies to every link between them
+(chaos/net.py), so it reaches Raft whichever transport carries it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from typing import Any
 from services.runtime.registry import SERVICES
 
 CLIENT = "client"
+RAFT_LISTENER = "raft"  # the listener name of Raft's framed TCP transport links
 MAX_PORT = 65535
 
 
@@ -52,12 +58,14 @@ class Node:
     metrics_port: int
     client_proxy_port: int
     wire_port: int = 0  # the wire listener's (SERVICES[group].wire_listener), 0: none
+    raft_port: int = 0  # Raft's framed TCP transport (replicated groups), 0: none
 
 
 @dataclass(frozen=True)
 class Link:
     """A Toxiproxy proxy: traffic from `src` (a node id, or "client") to node `dst`, to its
-    gRPC port or, for a link named with a `listener`, to that wire listener's port."""
+    gRPC port or, for a link named with a `listener`, to that listener's port (a wire
+    listener's, or RAFT_LISTENER's)."""
 
     src: str
     dst: str
@@ -166,13 +174,14 @@ class Topology:
         for n in self.nodes:
             out += [n.listen_port, n.metrics_port]
             out += [n.wire_port] if n.wire_port else []
+            out += [n.raft_port] if n.raft_port else []
         out += [link.listen_port for link in self.links]
         return out
 
     def port_span(self) -> int:
         """How many consecutive ports a layout from one base needs (groups without base_port)."""
         blocks = sum(_group_span(g, self.groups) for g in self.groups if g.base_port is None)
-        return 1 + blocks + sum(_wire_span(g) for g in self.groups)
+        return 1 + blocks + sum(_wire_span(g) + _raft_span(g) for g in self.groups)
 
     def node(self, node_id: str) -> Node:
         for n in self.nodes:
@@ -211,6 +220,11 @@ class Topology:
     def peer_dial_address(self, src: str, dst: str) -> str:
         """Where `src` dials `dst`: always through the Toxiproxy link src->dst."""
         return self.address(self.link(src, dst).listen_port)
+
+    def links_between(self, src: str, dst: str) -> list[Link]:
+        """Every link from `src` to `dst`: the gRPC one and, between nodes of a replicated
+        group, Raft's framed transport's; a fault between two nodes takes them all."""
+        return [link for link in self.links if link.src == src and link.dst == dst]
 
     def client_address(self, node_id: str) -> str:
         """Where clients dial a node: through the Toxiproxy link client->node."""
@@ -263,6 +277,11 @@ def _wire_span(group: Group) -> int:
     return 2 * group.size if SERVICES[group.name].wire_listener else 0
 
 
+def _raft_span(group: Group) -> int:
+    # the framed transport's port per node and a link per ordered pair
+    return group.size * group.size if SERVICES[group.name].replicated else 0
+
+
 def _lay_out(
     base_port: int, groups: tuple[Group, ...]
 ) -> tuple[tuple[Node, ...], tuple[Link, ...]]:
@@ -302,6 +321,17 @@ def _lay_out(
         if listener:
             nodes[i] = replace(n, wire_port=next(next_shared))
             links.append(Link(CLIENT, n.id, next(next_shared), nodes[i].wire_port, listener))
+    # Raft's framed transport after them, again from the shared counter.
+    for i, n in enumerate(nodes):
+        if SERVICES[n.group].replicated:
+            nodes[i] = replace(n, raft_port=next(next_shared))
+    for g in groups:
+        if SERVICES[g.name].replicated:
+            members = [n for n in nodes if n.group == g.name]
+            links += [
+                Link(a.id, b.id, next(next_shared), b.raft_port, RAFT_LISTENER)
+                for a, b in itertools.permutations(members, 2)
+            ]
     return tuple(nodes), tuple(links)
 
 
@@ -333,6 +363,7 @@ def _check_ports(topo: Topology) -> None:
     claims = [(n.listen_port, f"{n.id} listen") for n in topo.nodes]
     claims += [(n.metrics_port, f"{n.id} metrics") for n in topo.nodes]
     claims += [(n.wire_port, f"{n.id} wire listener") for n in topo.nodes if n.wire_port]
+    claims += [(n.raft_port, f"{n.id} raft listener") for n in topo.nodes if n.raft_port]
     claims += [(link.listen_port, f"link {link.name}") for link in topo.links]
     for port, owner in claims:
         if port > MAX_PORT:

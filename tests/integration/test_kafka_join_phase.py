@@ -77,11 +77,11 @@ def test_a_join_during_a_generations_proposal_joins_the_next_one(tmp_path: Path)
         leader = cluster.wait_for_leader(group=GROUPS_RAFT)
         coordinator = cluster.topology.wire_address(leader)  # the groups leader coordinates
         for follower in cluster.topology.group_nodes("log"):
-            if follower.id != leader:
-                link = cluster.topology.link(follower.id, leader).name
-                cluster.toxiproxy.add_toxic(
-                    link, "slow_answers", "latency", "upstream", {"latency": SLOW_MS}
-                )
+            if follower.id != leader:  # both links: whichever transport carries Raft
+                for link in cluster.topology.links_between(follower.id, leader):
+                    cluster.toxiproxy.add_toxic(
+                        link.name, "slow_answers", "latency", "upstream", {"latency": SLOW_MS}
+                    )
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(join, coordinator, "")
             wait_until(lambda: proposing(cluster, leader), ANSWER_S, "generation 1's proposal")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from cluster.client import LEASE, STALE, KvClient, SyncKvClient
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.metrics import sample
 from cluster.waiting import wait_until_async
+from services.raft.transport import frames
 from services.runtime.topology import Group
 from tests.integration.kvcheck import direct_stub, follower_knowing
 
@@ -186,6 +188,17 @@ async def test_a_lower_fencing_token_is_refused(shared: LocalCluster) -> None:
 
 async def test_a_malformed_raft_message_is_refused_and_harms_nothing(shared: LocalCluster) -> None:
     leader = shared.wait_for_leader()
+    if shared.peer_transport == "grpc":
+        await _malformed_over_grpc(shared, leader)
+    else:
+        _malformed_over_frames(shared, leader)
+    async with client(shared) as kv:
+        await kv.put("after-garbage", b"ok")
+        assert (await kv.get("after-garbage")).kv.value == b"ok"
+    assert shared.leader() == leader, "garbage on the Raft port deposed nobody"
+
+
+async def _malformed_over_grpc(shared: LocalCluster, leader: str) -> None:
     async with grpc.aio.insecure_channel(shared.topology.listen_address(leader)) as channel:
         stub = raft_pb2_grpc.RaftStub(channel)
         garbage = raft_pb2.MessageBatch(
@@ -200,10 +213,20 @@ async def test_a_malformed_raft_message_is_refused_and_harms_nothing(shared: Loc
         )
         summary = await stub.Send(iter([other_group]), timeout=5)
         assert summary.received == 0, "messages for a group this node lacks are dropped"
-    async with client(shared) as kv:
-        await kv.put("after-garbage", b"ok")
-        assert (await kv.get("after-garbage")).kv.value == b"ok"
-    assert shared.leader() == leader, "garbage on the Raft port deposed nobody"
+
+
+def _malformed_over_frames(shared: LocalCluster, leader: str) -> None:
+    """The framed transport closes a connection that sent what is not a Raft message
+    (tests/integration/test_raft_frames.py fuzzes it)."""
+    peer = next(n.id for n in shared.topology.nodes if n.id != leader)
+    address = (shared.topology.host, shared.topology.node(leader).raft_port)
+    with socket.create_connection(address, timeout=5) as s:
+        s.sendall(frames.hello(peer) + frames.message("kv", b"\x01junk"))
+        try:
+            closed = s.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed, "the node closes the connection"
 
 
 def _read_rounds(cluster: LocalCluster, node_id: str, confirmed_by: str) -> float:

@@ -5,7 +5,10 @@ when sent with another CA's certificate or with the cluster's own client certifi
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from cluster.tls import make_cluster_tls
 from cluster.waiting import wait_until
 from services.raft.codec import encode_message
 from services.raft.messages import Message, MessageType
+from services.raft.transport import frames
 from services.runtime import tls
 from services.runtime.topology import Group
 
@@ -58,14 +62,39 @@ def _settled_terms(c: LocalCluster) -> dict[str, int]:
     return wait_until(settled, 10, "every node to be in the leader's term")
 
 
-def _forged_election(c: LocalCluster, dial: Callable[[str], grpc.Channel]) -> grpc.StatusCode:
-    """TIMEOUT_NOW, as the leader would send it to hand its place to a follower, sent
-    straight to the follower: it starts an election at once (a new term) if it believes
-    the message."""
+def _forged_timeout_now(c: LocalCluster) -> Message:
+    """TIMEOUT_NOW, as the leader would send it to hand its place to a follower: the
+    follower starts an election at once (a new term) if it believes the message."""
     leader = c.wait_for_leader()
     follower = next(n.id for n in c.topology.nodes if n.id != leader)
-    term = _terms(c)[follower]
-    message = Message(MessageType.TIMEOUT_NOW, leader, follower, term)
+    return Message(MessageType.TIMEOUT_NOW, leader, follower, _terms(c)[follower])
+
+
+def _forged_over_frames(c: LocalCluster, context: ssl.SSLContext | None) -> str:
+    """The forged message sent straight to the follower's raft port: "handshake refused",
+    "closed" (after the hello: the node refused the sender) or "open" (still open after
+    5 s: it took the frames)."""
+    message = _forged_timeout_now(c)
+    address = (c.topology.host, c.topology.node(message.dst).raft_port)
+    try:
+        with contextlib.ExitStack() as stack:
+            s = stack.enter_context(socket.create_connection(address, timeout=5))
+            if context is not None:
+                s = stack.enter_context(context.wrap_socket(s, server_hostname=tls.SERVER_NAME))
+            s.sendall(frames.hello(message.src) + frames.message("kv", encode_message(message)))
+            return "closed" if s.recv(1) == b"" else "open"
+    except ssl.SSLError:
+        return "handshake refused"
+    except ConnectionResetError:
+        return "closed"
+    except TimeoutError:
+        return "open"
+
+
+def _forged_election(c: LocalCluster, dial: Callable[[str], grpc.Channel]) -> grpc.StatusCode:
+    """The forged message sent to the follower's Raft gRPC service."""
+    message = _forged_timeout_now(c)
+    follower = message.dst
     batch = raft_pb2.MessageBatch(
         messages=[raft_pb2.Envelope(group="kv", payload=encode_message(message))]
     )
@@ -108,13 +137,21 @@ def test_a_peer_of_another_ca_is_refused_and_disrupts_nothing(
     def dial(address: str) -> grpc.Channel:
         return grpc.secure_channel(address, credentials, options=options)
 
-    assert _forged_election(secure, dial) == grpc.StatusCode.UNAVAILABLE
+    if secure.peer_transport == "grpc":
+        assert _forged_election(secure, dial) == grpc.StatusCode.UNAVAILABLE
+    else:
+        context = ssl.create_default_context(cafile=secure.tls_dir / tls.CA_FILE)
+        context.load_cert_chain(other / "kv2.pem", other / "kv2.key")
+        assert _forged_over_frames(secure, context) in ("handshake refused", "closed")
     assert _terms(secure) == before
 
 
 def test_a_client_certificate_cannot_send_raft_messages(secure: LocalCluster) -> None:
     before = _settled_terms(secure)
-    assert _forged_election(secure, tls.sync_channel) == grpc.StatusCode.PERMISSION_DENIED
+    if secure.peer_transport == "grpc":
+        assert _forged_election(secure, tls.sync_channel) == grpc.StatusCode.PERMISSION_DENIED
+    else:
+        assert _forged_over_frames(secure, tls.ssl_client_context()) == "closed"
     assert _terms(secure) == before
 
 
@@ -122,7 +159,10 @@ def test_without_tls_the_same_forged_message_moves_the_term(tmp_path: Path) -> N
     """The control: the attack the tests above refuse is real on a plaintext cluster."""
     with running(make_cluster(tmp_path, (Group("kv", 3),))) as c:
         before = max(_terms(c).values())
-        assert _forged_election(c, grpc.insecure_channel) == grpc.StatusCode.OK
+        if c.peer_transport == "grpc":
+            assert _forged_election(c, grpc.insecure_channel) == grpc.StatusCode.OK
+        else:
+            assert _forged_over_frames(c, None) == "open"
         wait_until(lambda: max(_terms(c).values()) > before, 10, "the forged election")
 
 

@@ -53,7 +53,9 @@ def test_every_link_is_a_proxy_to_its_node_container(topology: Topology) -> None
     assert set(proxies) == {link.name for link in topology.links}
     for link in topology.links:
         node = topology.node(link.dst)
-        port = node.wire_port if link.listener else node.listen_port
+        port = {"": node.listen_port, "kafka": node.wire_port, "raft": node.raft_port}[
+            link.listener
+        ]
         assert proxies[link.name]["upstream"] == f"{link.dst}:{port}"
 
 
@@ -62,11 +64,14 @@ def test_a_container_node_binds_everywhere_and_dials_toxiproxy(
 ) -> None:
     env = compose(topology)["services"]["kv2"]["environment"]
     for key, value in env.items():
-        monkeypatch.setenv(key, value)
+        if not value.startswith("${"):  # compose interpolates those where it runs
+            monkeypatch.setenv(key, value)
     monkeypatch.setenv("FAULTLAB_TOPOLOGY", str(REPO / "topology.toml"))
     cfg = parse([])
     assert cfg.listen.startswith("0.0.0.0:")
     assert all(addr.startswith(f"{TOXIPROXY_HOST}:") for addr in cfg.peers.values())
+    assert all(addr.startswith(f"{TOXIPROXY_HOST}:") for addr in cfg.raft_peers.values())
+    assert cfg.raft_listen.startswith("0.0.0.0:")
 
 
 def test_the_node_image_installs_faultlab_from_the_wheelhouse_without_network() -> None:

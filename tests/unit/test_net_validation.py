@@ -46,8 +46,10 @@ def net() -> tuple[Network, RecordingToxiproxy]:
 def test_partition_cuts_both_directions(net: tuple[Network, RecordingToxiproxy]) -> None:
     network, tp = net
     cut = network.partition([["kv1"], ["kv2", "kv3"]])
-    assert sorted(cut) == ["kv1_to_kv2", "kv1_to_kv3", "kv2_to_kv1", "kv3_to_kv1"]
-    assert len(tp.toxics) == 8  # upstream and downstream on each
+    pairs = ["kv1_to_kv2", "kv1_to_kv3", "kv2_to_kv1", "kv3_to_kv1"]
+    # each pair's gRPC link and its Raft frames' link, so a cut holds for either transport
+    assert sorted(cut) == sorted([*pairs, *(f"{p}_raft" for p in pairs)])
+    assert len(tp.toxics) == 16  # upstream and downstream on each
 
 
 def test_cutting_twice_is_harmless(net: tuple[Network, RecordingToxiproxy]) -> None:
@@ -59,7 +61,7 @@ def test_cutting_twice_is_harmless(net: tuple[Network, RecordingToxiproxy]) -> N
 def test_refuse_disables_proxies(net: tuple[Network, RecordingToxiproxy]) -> None:
     network, tp = net
     network.partition_one_way(["kv1"], ["kv2"], Cut.REFUSE)
-    assert tp.disabled == {"kv1_to_kv2"} and not tp.toxics
+    assert tp.disabled == {"kv1_to_kv2", "kv1_to_kv2_raft"} and not tp.toxics
 
 
 @pytest.mark.parametrize(

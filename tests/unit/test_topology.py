@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.runtime.topology import CLIENT, Group, Topology, TopologyError
+from services.runtime.topology import CLIENT, RAFT_LISTENER, Group, Topology, TopologyError
 
 
 def three_kv(base_port: int = 20000) -> Topology:
@@ -22,7 +22,7 @@ def test_layout_of_a_three_node_group() -> None:
     ]
     assert [n.client_proxy_port for n in topo.nodes] == [20007, 20008, 20009]
     # One proxy per ordered pair: 3 * 2 = 6, after the client proxies.
-    peer_links = [link for link in topo.links if link.src != CLIENT]
+    peer_links = [link for link in topo.links if link.src != CLIENT and not link.listener]
     assert [(link.src, link.dst) for link in peer_links] == [
         ("kv1", "kv2"),
         ("kv1", "kv3"),
@@ -75,7 +75,7 @@ def test_log_nodes_get_a_kafka_port_and_link_after_every_other_port() -> None:
     with_log = Topology.build("127.0.0.1", 20000, (Group("kv", 3), Group("log", 2)))
     kafka = [link for link in with_log.links if link.listener == "kafka"]
     grpc_only = Topology.build("127.0.0.1", 20000, (Group("kv", 3), Group("lock", 2)))
-    last = max(grpc_only.ports())
+    last = max(grpc_only.ports()) - (3 * 3 + 2 * 2)  # before the Raft listeners and links
     assert [(link.name, link.listen_port) for link in kafka] == [
         ("client_to_log1_kafka", last + 2),
         ("client_to_log2_kafka", last + 4),
@@ -87,6 +87,26 @@ def test_log_nodes_get_a_kafka_port_and_link_after_every_other_port() -> None:
     assert with_log.client_address("log1") == f"127.0.0.1:{with_log.node('log1').client_proxy_port}"
     assert with_log.link("client", "log1").dst_port == with_log.node("log1").listen_port
     assert len(set(with_log.ports())) == len(with_log.ports()) == with_log.port_span()
+
+
+def test_replicated_nodes_get_a_raft_port_and_a_link_per_pair_after_every_other_port() -> None:
+    groups = (Group("kv", 3), Group("gateway", 1), Group("log", 2))
+    topo = Topology.build("127.0.0.1", 20000, groups)
+    last = max(p for n in topo.nodes for p in (n.wire_port, n.metrics_port))
+    last = max([last, *(link.listen_port for link in topo.links if link.listener != RAFT_LISTENER)])
+    ports = [topo.node(n).raft_port for n in ("kv1", "kv2", "kv3", "log1", "log2")]
+    assert ports == list(range(last + 1, last + 6))
+    assert topo.node("gateway1").raft_port == 0, "a gateway runs no Raft group"
+    raft = [link for link in topo.links if link.listener == RAFT_LISTENER]
+    assert [link.name for link in raft][:2] == ["kv1_to_kv2_raft", "kv1_to_kv3_raft"]
+    assert len(raft) == 3 * 2 + 2 * 1
+    assert [link.listen_port for link in raft] == list(range(last + 6, last + 6 + len(raft)))
+    assert topo.link("kv2", "kv1", RAFT_LISTENER).dst_port == topo.node("kv1").raft_port
+    assert [link.name for link in topo.links_between("kv1", "kv2")] == [
+        "kv1_to_kv2",
+        "kv1_to_kv2_raft",
+    ]
+    assert len(set(topo.ports())) == len(topo.ports()) == topo.port_span()
 
 
 def test_unresolved_topology_is_laid_out_later() -> None:

@@ -2,9 +2,10 @@
 
 One transport per process carries every group's messages; each message travels with its
 Raft group id, and the receiving side hands it to that group's `deliver` (or drops it
-when the group is not hosted there, exactly like a lost message). Two implementations:
-`GrpcTransport` (streams through the Toxiproxy links) and `MemoryNetwork`'s transports
-(one event loop, for unit tests of the production driver).
+when the group is not hosted there, exactly like a lost message). Three implementations:
+`TcpTransport` (length-prefixed frames through the "_raft" Toxiproxy links),
+`GrpcTransport` (streams through the gRPC links) and `MemoryNetwork`'s transports (one
+event loop, for unit tests of the production driver).
 """
 
 from __future__ import annotations

@@ -1,0 +1,115 @@
+"""The framed TCP transport's wire format, pure: bytes in, frames out.
+
+A connection carries frames one way, from the node that dialled to the node it dialled.
+Each frame is a 4-byte big-endian length, then that many bytes: a kind byte and its body.
+
+    HELLO    b"\\x01" + MAGIC + sender's node id (UTF-8)      the first frame, and only then
+    MESSAGE  b"\\x02" + group length (2 bytes) + group (UTF-8) + a Raft message (codec.py)
+
+Everything a peer may get wrong is a `FrameError` naming what: a length past the limit
+(refused from the header alone, before its body is buffered), an unknown kind, a short
+body. The connection it came on is closed; nothing partial is delivered.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from services.runtime.grpc_options import MAX_MESSAGE_BYTES
+
+MAGIC = b"faultlab-raft/1:"
+HELLO = 1
+MESSAGE = 2
+# A frame is one Raft message (a snapshot at most), bounded as gRPC's messages are.
+MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
+_LENGTH = struct.Struct(">I")
+_GROUP_LENGTH = struct.Struct(">H")
+
+
+class FrameError(ValueError):
+    """What a peer sent is not a frame of this protocol; the connection must close."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    kind: int
+    name: str  # HELLO: the sender's node id; MESSAGE: the Raft group's id
+    payload: bytes = b""  # MESSAGE: the encoded Raft message
+
+
+def hello(node_id: str) -> bytes:
+    return _framed(bytes([HELLO]) + MAGIC + node_id.encode())
+
+
+def message(group: str, encoded: bytes) -> bytes:
+    name = group.encode()
+    return _framed(bytes([MESSAGE]) + _GROUP_LENGTH.pack(len(name)) + name + encoded)
+
+
+def _framed(body: bytes) -> bytes:
+    if len(body) > MAX_FRAME_BYTES:
+        raise FrameError(f"a frame of {len(body)} bytes is past the limit of {MAX_FRAME_BYTES}")
+    return _LENGTH.pack(len(body)) + body
+
+
+class FrameReader:
+    """Frames from a byte stream fed in pieces of any size (as TCP delivers them)."""
+
+    def __init__(self, limit_bytes: int = MAX_FRAME_BYTES) -> None:
+        self._buffer = bytearray()
+        self._limit = limit_bytes
+
+    @property
+    def partial(self) -> bool:
+        """Bytes of an unfinished frame are held: a stream ending now was truncated."""
+        return bool(self._buffer)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self._buffer += data
+        frames = []
+        view = memoryview(self._buffer)
+        at = 0
+        try:
+            while len(view) - at >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(view, at)
+                if length > self._limit:
+                    raise FrameError(
+                        f"a frame of {length} bytes is past the limit of {self._limit}"
+                    )
+                end = at + _LENGTH.size + length
+                if end > len(view):
+                    break
+                frames.append(_parse(bytes(view[at + _LENGTH.size : end])))
+                at = end
+        finally:
+            view.release()
+        del self._buffer[:at]
+        return frames
+
+
+def _parse(body: bytes) -> Frame:
+    if not body:
+        raise FrameError("an empty frame")
+    kind = body[0]
+    if kind == HELLO:
+        if not body.startswith(MAGIC, 1):
+            raise FrameError("a hello without this protocol's magic")
+        return Frame(HELLO, _text(body[1 + len(MAGIC) :], "a node id"))
+    if kind == MESSAGE:
+        if len(body) < 1 + _GROUP_LENGTH.size:
+            raise FrameError("a message frame too short for its group")
+        (length,) = _GROUP_LENGTH.unpack_from(body, 1)
+        start = 1 + _GROUP_LENGTH.size
+        if len(body) < start + length:
+            raise FrameError("a message frame shorter than its group's length")
+        group = _text(body[start : start + length], "a group id")
+        return Frame(MESSAGE, group, body[start + length :])
+    raise FrameError(f"unknown frame kind {kind}")
+
+
+def _text(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise FrameError(f"{what} that is not UTF-8") from None
