@@ -111,11 +111,6 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
     prober.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    raft: dict[str, object] = (
-        {"raft_transport": cfg.peer_transport, "raft_listen": cfg.raft_listen}
-        if cfg.raft_listen
-        else {}
-    )
     logs.event(
         log,
         "serving",
@@ -123,7 +118,8 @@ async def serve(cfg: NodeConfig, setup: ServiceSetup | None = None) -> None:
         metrics=cfg.metrics,
         peers=cfg.peers,
         pid=os.getpid(),
-        **raft,
+        raft_transport=cfg.peer_transport if cfg.raft_listen else "",
+        raft_listen=cfg.raft_listen,
     )
 
     stop = asyncio.Event()
