@@ -4,7 +4,8 @@
 
 Starts, on this machine and in this run:
 - a 3-member etcd (Debian's etcd-server; fsync on, as always in etcd), puts to its leader;
-- a 3-node faultlab KV cluster (fsync=batch), puts to its leader directly and through the
+- a 3-node faultlab KV cluster (fsync=batch) per peer transport (Raft as frames on plain
+  TCP, and over gRPC streams: --transports), puts to its leader directly and through the
   clients' Toxiproxy link;
 - the Python gRPC ceiling: a grpc.aio server on uvloop that answers Ping and does nothing
   (bench/echo_server.py).
@@ -44,6 +45,7 @@ from cluster.client import BatchingKv, KvClient, SyncKvClient
 from cluster.etcd_peer import Etcd, etcd_cluster
 from cluster.launcher import LocalCluster
 from cluster.ports import free_ports
+from services.runtime.config import PEER_TRANSPORTS
 from services.runtime.topology import Group, Topology
 
 REPO = Path(__file__).resolve().parent.parent
@@ -244,6 +246,9 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--inflight", type=int, nargs="+", default=[1, 16, 64])
+    p.add_argument(
+        "--transports", nargs="+", default=list(PEER_TRANSPORTS), choices=PEER_TRANSPORTS
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     args = p.parse_args()
     etcd_put = {"key": _b64(KEY), "value": _b64(VALUE)}
@@ -252,43 +257,67 @@ def main() -> None:
     admin_proto = REPO / "proto" / "faultlab" / "admin" / "v1" / "admin.proto"
     etcd_proto = REPO / "bench" / "protos" / "etcd_kv.proto"
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         topology = Topology.build("127.0.0.1", 0, (Group("kv", 3),))
-        with (
-            etcd_cluster(Path(tmp)) as etcd,
-            echo_server() as (echo, echo_pid),
-            LocalCluster(topology, Path(tmp) / "faultlab") as cluster,
-        ):
-            etcd_leader = f"127.0.0.1:{etcd.leader_port()}"
-            leader = cluster.wait_for_leader()
-            direct = cluster.topology.listen_address(leader)
-            proxied = cluster.topology.client_address(leader)
-            pids = cluster.pids()
-            idle = {n: rss_mb(pid) for n, pid in pids.items()}
-            for n in args.inflight:
-                batch = {"ops": [{"put": kv_put}] * n}
-                row = {
-                    "inflight": n,
-                    "etcd": with_cpu(
-                        etcd.pids(),
-                        etcd_leader,
-                        "etcdserverpb.KV.Put",
-                        etcd_proto,
-                        etcd_put,
+        etcd = stack.enter_context(etcd_cluster(Path(tmp)))
+        echo, echo_pid = stack.enter_context(echo_server())
+        # One KV cluster per peer transport, side by side in this run.
+        clusters = {
+            t: stack.enter_context(
+                LocalCluster(topology, Path(tmp) / f"faultlab-{t}", peer_transport=t)
+            )
+            for t in args.transports
+        }
+        etcd_leader = f"127.0.0.1:{etcd.leader_port()}"
+        leaders = {t: c.wait_for_leader() for t, c in clusters.items()}
+        pids = {t: c.pids() for t, c in clusters.items()}
+        idle = {t: {n: rss_mb(pid) for n, pid in pids[t].items()} for t in clusters}
+        for n in args.inflight:
+            batch = {"ops": [{"put": kv_put}] * n}
+            row: dict[str, Any] = {
+                "inflight": n,
+                "etcd": with_cpu(
+                    etcd.pids(),
+                    etcd_leader,
+                    "etcdserverpb.KV.Put",
+                    etcd_proto,
+                    etcd_put,
+                    n,
+                    args.seconds,
+                ),
+                "echo": with_cpu(
+                    {"echo": echo_pid},
+                    echo,
+                    "faultlab.admin.v1.Admin.Ping",
+                    admin_proto,
+                    {},
+                    n,
+                    args.seconds,
+                ),
+                "faultlab": {},
+            }
+            for t, cluster in clusters.items():
+                direct = cluster.topology.listen_address(leaders[t])
+                proxied = cluster.topology.client_address(leaders[t])
+                row["faultlab"][t] = {
+                    "leader": leaders[t],
+                    "direct": with_cpu(
+                        pids[t],
+                        direct,
+                        "faultlab.kv.v1.KV.Put",
+                        kv_proto,
+                        kv_put,
                         n,
                         args.seconds,
                     ),
-                    "faultlab_direct": with_cpu(
-                        pids, direct, "faultlab.kv.v1.KV.Put", kv_proto, kv_put, n, args.seconds
-                    ),
-                    "faultlab_toxiproxy": ghz(
+                    "toxiproxy": ghz(
                         proxied, "faultlab.kv.v1.KV.Put", kv_proto, kv_put, n, args.seconds
                     ),
                     # `n` writes in flight as one Batch request of n at a time, as the
                     # SDK's BatchingKv sends them when n callers wait together.
-                    "faultlab_batch": batched(
+                    "batch": batched(
                         with_cpu(
-                            pids,
+                            pids[t],
                             direct,
                             "faultlab.kv.v1.KV.Batch",
                             kv_proto,
@@ -298,27 +327,21 @@ def main() -> None:
                         ),
                         n,
                     ),
-                    "faultlab_sdk_batching": sdk_batching(cluster.topology, n, args.seconds),
-                    "echo": with_cpu(
-                        {"echo": echo_pid},
-                        echo,
-                        "faultlab.admin.v1.Admin.Ping",
-                        admin_proto,
-                        {},
-                        n,
-                        args.seconds,
-                    ),
+                    "sdk_batching": sdk_batching(cluster.topology, n, args.seconds),
                 }
-                etcd_rps = max(row["etcd"]["rps"], 1)
-                row["ratio_to_etcd"] = round(row["faultlab_direct"]["rps"] / etcd_rps, 2)
-                row["ratio_to_echo"] = round(
-                    row["faultlab_direct"]["rps"] / max(row["echo"]["rps"], 1), 2
+            etcd_rps = max(row["etcd"]["rps"], 1)
+            for f in row["faultlab"].values():
+                f["ratio_to_etcd"] = round(f["direct"]["rps"] / etcd_rps, 2)
+                f["p50_to_etcd"] = round(
+                    f["direct"]["p50_ms"] / max(row["etcd"]["p50_ms"], 0.001), 2
                 )
-                row["batch_ratio_to_etcd"] = round(row["faultlab_batch"]["rps"] / etcd_rps, 2)
-                row["sdk_ratio_to_etcd"] = round(row["faultlab_sdk_batching"]["rps"] / etcd_rps, 2)
-                rows.append(row)
-            peak = {n: rss_mb(pid, "VmHWM") for n, pid in pids.items()}
-            failover = {"faultlab_s": faultlab_failover(cluster), "etcd_s": etcd_failover(etcd)}
+                f["ratio_to_echo"] = round(f["direct"]["rps"] / max(row["echo"]["rps"], 1), 2)
+                f["batch_ratio_to_etcd"] = round(f["batch"]["rps"] / etcd_rps, 2)
+                f["sdk_ratio_to_etcd"] = round(f["sdk_batching"]["rps"] / etcd_rps, 2)
+            rows.append(row)
+        peak = {t: {n: rss_mb(pid, "VmHWM") for n, pid in pids[t].items()} for t in clusters}
+        failover = {f"faultlab_{t}_s": faultlab_failover(c) for t, c in clusters.items()}
+        failover["etcd_s"] = etcd_failover(etcd)
     results = {
         "value_bytes": len(VALUE),
         "seconds": args.seconds,
@@ -331,32 +354,32 @@ def main() -> None:
     print_table(rows)
     print(f"faultlab RSS MB idle {idle}, peak {peak}")
     for r in rows:
-        cpu = {
-            k: r[k]["cpu_ms_per_op"] for k in ("etcd", "faultlab_direct", "faultlab_batch", "echo")
-        }
+        cpu = {"etcd": r["etcd"]["cpu_ms_per_op"], "echo": r["echo"]["cpu_ms_per_op"]}
+        for t, f in r["faultlab"].items():
+            cpu[t] = f["direct"]["cpu_ms_per_op"]
+            cpu[f"{t} batch"] = f["batch"]["cpu_ms_per_op"]
         print(f"CPU ms per op at {r['inflight']} in flight: {cpu}")
-    print(
-        f"kill -9 of the leader -> first acknowledged write: faultlab "
-        f"{failover['faultlab_s']} s, etcd {failover['etcd_s']} s"
-    )
+    print(f"kill -9 of the leader -> first acknowledged write: {failover}")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     print(
-        f"{'in flight':>9} | {'etcd Put/s':>10} {'p50':>6} | {'faultlab':>8} {'p50':>6} | "
-        f"{'via proxy':>9} | {'Batch':>7} {'p50':>6} | {'SDK':>7} | {'echo/s':>7} | "
-        f"{'/etcd':>5} {'/echo':>5} {'B/etcd':>6} {'S/etcd':>6}"
+        f"{'in flight':>9} | {'etcd Put/s':>10} {'p50':>6} | {'echo/s':>7} | {'transport':>9} | "
+        f"{'Put/s':>7} {'p50':>6} {'p99':>6} | {'via proxy':>9} | {'Batch':>7} | {'SDK':>7} | "
+        f"{'/etcd':>5} {'p50/etcd':>8} {'/echo':>5} {'leader ms':>9}"
     )
     for r in rows:
-        e, f, t, c = r["etcd"], r["faultlab_direct"], r["faultlab_toxiproxy"], r["echo"]
-        b, k = r["faultlab_batch"], r["faultlab_sdk_batching"]
-        print(
-            f"{r['inflight']:>9} | {e['rps']:>10,} {e['p50_ms']:>6} | {f['rps']:>8,} "
-            f"{f['p50_ms']:>6} | {t['rps']:>9,} | {b['rps']:>7,} {b['p50_ms']:>6} | "
-            f"{k['rps']:>7,} | {c['rps']:>7,} | {r['ratio_to_etcd']:>5} "
-            f"{r['ratio_to_echo']:>5} {r['batch_ratio_to_etcd']:>6} "
-            f"{r['sdk_ratio_to_etcd']:>6}"
-        )
+        e, c = r["etcd"], r["echo"]
+        for t, f in r["faultlab"].items():
+            d = f["direct"]
+            print(
+                f"{r['inflight']:>9} | {e['rps']:>10,} {e['p50_ms']:>6} | {c['rps']:>7,} | "
+                f"{t:>9} | {d['rps']:>7,} {d['p50_ms']:>6} {d['p99_ms']:>6} | "
+                f"{f['toxiproxy']['rps']:>9,} | {f['batch']['rps']:>7,} | "
+                f"{f['sdk_batching']['rps']:>7,} | {f['ratio_to_etcd']:>5} "
+                f"{f['p50_to_etcd']:>8} {f['ratio_to_echo']:>5} "
+                f"{d['cpu_ms_per_op'][f['leader']]:>9}"
+            )
 
 
 if __name__ == "__main__":

@@ -132,8 +132,11 @@ class Store:
         """Every change after `revision`; CompactedRevision if some were compacted away."""
         if revision + 1 < self.compacted:  # changes at the compact revision are kept
             raise CompactedRevision(revision + 1)
-        start = bisect.bisect_right(self.changes, revision, key=lambda c: c.revision)
-        return list(itertools.islice(self.changes, start, None))
+        # From the newest back: a write asks for its own few changes, and a deque's
+        # middle (bisect) and skipping to it (islice) both cost the whole history.
+        after = list(itertools.takewhile(lambda c: c.revision > revision, reversed(self.changes)))
+        after.reverse()
+        return after
 
     def _at(self, key: bytes, revision: int) -> Record | None:
         if revision == self.revision:
