@@ -12,7 +12,7 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-grpc-transport test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
 setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka chromium
 
@@ -100,6 +100,16 @@ up: setup
 
 test: setup
 	$(BIN)/pytest -q -rfE --durations=25
+
+# The integration tests of Raft between real processes again, with gRPC streams carrying
+# Raft instead of the default TCP frames (issue 27): both transports stay tested.
+RAFT_TESTS = tests/integration/test_kv.py tests/integration/test_network_faults.py \
+	tests/integration/test_hand_over.py tests/integration/test_multigroup.py \
+	tests/integration/test_kv_batch.py tests/integration/test_tls.py \
+	tests/integration/test_lock.py tests/integration/test_power_cut.py \
+	tests/integration/test_many_partitions.py tests/integration/test_kafka_join_phase.py
+test-grpc-transport: setup
+	FAULTLAB_PEER_TRANSPORT=grpc $(BIN)/pytest -q -rfE $(RAFT_TESTS)
 
 # The integration and chaos suites beside two processes burning a core each (tests/stress.py).
 test-stress: setup

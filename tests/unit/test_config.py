@@ -21,6 +21,22 @@ def test_a_node_dials_its_peers_through_their_links(topology_file: Path) -> None
     assert cfg.listen == "127.0.0.1:20003"
     assert cfg.metrics == "127.0.0.1:20004"
     assert cfg.peers == {"kv1": "127.0.0.1:20012", "kv3": "127.0.0.1:20013"}
+    # Raft's framed transport: its own port, and its own link to each peer's
+    raft = {n: cfg.topology.node(n).raft_port for n in ("kv1", "kv2", "kv3")}
+    assert cfg.raft_listen == f"127.0.0.1:{raft['kv2']}"
+    assert cfg.raft_peers == {
+        p: f"127.0.0.1:{cfg.topology.link('kv2', p, 'raft').listen_port}" for p in ("kv1", "kv3")
+    }
+    assert cfg.peer_transport == "tcp"
+
+
+def test_the_peer_transport_is_chosen_by_flag_or_environment(
+    topology_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["--topology", str(topology_file), "--node", "kv1"]
+    assert parse([*argv, "--peer-transport", "grpc"]).peer_transport == "grpc"
+    monkeypatch.setenv("FAULTLAB_PEER_TRANSPORT", "grpc")
+    assert parse(argv).peer_transport == "grpc"
 
 
 def test_environment_twins(topology_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,6 +55,10 @@ def test_environment_twins(topology_file: Path, monkeypatch: pytest.MonkeyPatch)
         (["--topology", "{topo}", "--node", "kv1", "--probe-interval-ms", "x"], "invalid int"),
         (["--topology", "{topo}", "--node", "kv1", "--probe-interval-ms", "1"], "below 10"),
         (["--topology", "{topo}", "--node", "kv1", "--bogus"], "unrecognized arguments"),
+        (
+            ["--topology", "{topo}", "--node", "kv1", "--peer-transport", "udp"],
+            "'udp': use tcp or grpc",
+        ),
     ],
 )
 def test_bad_configuration(topology_file: Path, argv: list[str], message: str) -> None:
