@@ -168,6 +168,7 @@ $(GHZ):
 bench: bench-tools
 	$(BIN)/python bench/raft_core.py
 	$(BIN)/python bench/side_by_side.py
+	$(BIN)/python bench/peer_transports.py
 	$(BIN)/python bench/kv.py
 	$(BIN)/python bench/lock.py
 	$(BIN)/python bench/log.py
@@ -181,6 +182,7 @@ bench: bench-tools
 # CI runs the side-by-side harnesses for a second each, so they cannot rot unnoticed.
 bench-smoke: bench-tools
 	$(BIN)/python bench/side_by_side.py --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke.json
+	$(BIN)/python bench/peer_transports.py --rounds 1 --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke-transports.json
 	$(BIN)/python bench/log.py --seconds 1 --out /tmp/faultlab-bench-smoke-log.json
 	$(BIN)/python bench/cli.py --runs 1 --out /tmp/faultlab-bench-smoke-cli.json
 	$(BIN)/python bench/tenant_isolation.py --seconds 1 --out /tmp/faultlab-bench-smoke-tenants.json

@@ -80,7 +80,7 @@ class FrameReader:
                 end = at + _LENGTH.size + length
                 if end > len(view):
                     break
-                frames.append(_parse(bytes(view[at + _LENGTH.size : end])))
+                frames.append(_parse(view[at + _LENGTH.size : end]))
                 at = end
         finally:
             view.release()
@@ -88,12 +88,13 @@ class FrameReader:
         return frames
 
 
-def _parse(body: bytes) -> Frame:
+def _parse(body: memoryview) -> Frame:
+    """A frame's body, read in place: the payload is the one copy made of it."""
     if not body:
         raise FrameError("an empty frame")
     kind = body[0]
     if kind == HELLO:
-        if not body.startswith(MAGIC, 1):
+        if body[1 : 1 + len(MAGIC)] != MAGIC:
             raise FrameError("a hello without this protocol's magic")
         return Frame(HELLO, _text(body[1 + len(MAGIC) :], "a node id"))
     if kind == MESSAGE:
@@ -104,12 +105,12 @@ def _parse(body: bytes) -> Frame:
         if len(body) < start + length:
             raise FrameError("a message frame shorter than its group's length")
         group = _text(body[start : start + length], "a group id")
-        return Frame(MESSAGE, group, body[start + length :])
+        return Frame(MESSAGE, group, bytes(body[start + length :]))
     raise FrameError(f"unknown frame kind {kind}")
 
 
-def _text(raw: bytes, what: str) -> str:
+def _text(raw: memoryview, what: str) -> str:
     try:
-        return raw.decode()
+        return str(raw, "utf-8")
     except UnicodeDecodeError:
         raise FrameError(f"{what} that is not UTF-8") from None
