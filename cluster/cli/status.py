@@ -81,7 +81,8 @@ def _nodes_table(
             table.add_row(n.id, n.group, f"[red]down ({s})[/]", "", "", "")
             continue
         led = sum(1 for g in s.groups if g.role == Role.LEADER)
-        hosted = f"{len(s.groups)} ({led} led)" if s.groups else "-"
+        quiet = sum(1 for g in s.groups if g.quiet)
+        hosted = f"{len(s.groups)} ({led} led, {quiet} quiet)" if s.groups else "-"
         row = [n.id, n.group, "[green]serving[/]", hosted, str(s.pid), f"{s.uptime_s:.0f}s"]
         if clocks:
             row.append(_clock_cell(clocks.get(n.id, ClockState()), s.wall_time_s))
@@ -132,7 +133,7 @@ def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | st
             continue
         table = Table(
             title=f"{group.name}: raft groups (role term/applied: L leader, "
-            "F follower, P pre-candidate, C candidate, S starting)"
+            "F follower, P pre-candidate, C candidate, S starting; z: quiet)"
         )
         table.add_column("raft group", no_wrap=True)
         table.add_column("leader")
@@ -146,7 +147,8 @@ def _groups_tables(topo: Topology, statuses: dict[str, admin_pb2.NodeStatus | st
             for node_id in nodes:
                 v = views.get(node_id)
                 mark = role_mark(v.role) if v else ""
-                cells.append(f"{mark} {v.term}/{v.applied_index}" if v else "")
+                quiet = " [dim]z[/]" if v and v.quiet else ""
+                cells.append(f"{mark} {v.term}/{v.applied_index}{quiet}" if v else "")
             table.add_row(raft, leader, *cells)
         tables.append(table)
     return tables

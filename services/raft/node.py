@@ -190,7 +190,15 @@ class RaftNode:
         )
         voters = tuple(sorted(core.voters)) if core else self._config.voters
         return GroupInfo(
-            self.group, self.role, self.term, self.leader, commit, applied, voters, last
+            self.group,
+            self.role,
+            self.term,
+            self.leader,
+            commit,
+            applied,
+            voters,
+            last,
+            quiet=self.quiesced,
         )
 
     def is_leader(self) -> bool:

@@ -27,6 +27,7 @@ class GroupInfo:
     applied: int
     voters: tuple[str, ...] = ()
     last_index: int = 0
+    quiet: bool = False  # quiescent: no ticks, no heartbeats (Raft's quiescence)
 
 
 GroupsSource = Callable[[], Sequence[GroupInfo]]
@@ -66,6 +67,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
                     applied_index=g.applied,
                     voters=g.voters,
                     last_index=g.last_index,
+                    quiet=g.quiet,
                 )
                 for g in self._groups()
             ],

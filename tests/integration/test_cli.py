@@ -210,6 +210,12 @@ def test_log_commands(log_cli: Cli) -> None:
     described = log_cli("log", "topic", "describe", "orders").stdout
     assert "log1" in described and "10" in described, described
     assert "orders" in log_cli("log", "topic", "list").stdout
+    # Idle now: every node's copy of every partition goes quiet, and status says so.
+    _wait_for_status(log_cli, lambda s: len(re.findall(r"log/orders\S*/\d.*", s)) == 3)
+    _wait_for_status(
+        log_cli,
+        lambda s: sum(line.count(" z") for line in re.findall(r"log/orders\S*/\d.*", s)) == 9,
+    )
     again = log_cli("log", "topic", "create", "orders", check=False)
     assert again.returncode == 1 and "ALREADY_EXISTS" in again.stderr
     empty = log_cli("log", "produce", "orders", stdin="", check=False)

@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66\x61ultlab/admin/v1/admin.proto\x12\x11\x66\x61ultlab.admin.v1\"\x12\n\x10GetStatusRequest\"\x82\x01\n\x10PeerReachability\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\x0e\n\x06rtt_ms\x18\x03 \x01(\x01\x12\x12\n\nlast_error\x18\x04 \x01(\t\x12\x19\n\x11last_probe_age_ms\x18\x05 \x01(\x01\x12\x0b\n\x03via\x18\x06 \x01(\t\"\xc3\x01\n\x0fRaftGroupStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12)\n\x04role\x18\x08 \x01(\x0e\x32\x1b.faultlab.admin.v1.RaftRole\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x0e\n\x06voters\x18\x07 \x03(\t\x12\x12\n\nlast_index\x18\t \x01(\x04J\x04\x08\x02\x10\x03\"\xeb\x01\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x10\n\x08uptime_s\x18\x06 \x01(\x01\x12\x0b\n\x03pid\x18\x07 \x01(\x05\x12\x32\n\x05peers\x18\x08 \x03(\x0b\x32#.faultlab.admin.v1.PeerReachability\x12\x32\n\x06groups\x18\n \x03(\x0b\x32\".faultlab.admin.v1.RaftGroupStatus\x12\x13\n\x0bwall_time_s\x18\x0b \x01(\x01J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05J\x04\x08\t\x10\n\" \n\x0bPingRequest\x12\x11\n\tfrom_node\x18\x01 \x01(\t\"\x1c\n\tPingReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t*\xa1\x01\n\x08RaftRole\x12\x19\n\x15RAFT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12RAFT_ROLE_STARTING\x10\x01\x12\x16\n\x12RAFT_ROLE_FOLLOWER\x10\x02\x12\x1b\n\x17RAFT_ROLE_PRE_CANDIDATE\x10\x03\x12\x17\n\x13RAFT_ROLE_CANDIDATE\x10\x04\x12\x14\n\x10RAFT_ROLE_LEADER\x10\x05\x32\x9e\x01\n\x05\x41\x64min\x12O\n\tGetStatus\x12#.faultlab.admin.v1.GetStatusRequest\x1a\x1d.faultlab.admin.v1.NodeStatus\x12\x44\n\x04Ping\x12\x1e.faultlab.admin.v1.PingRequest\x1a\x1c.faultlab.admin.v1.PingReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66\x61ultlab/admin/v1/admin.proto\x12\x11\x66\x61ultlab.admin.v1\"\x12\n\x10GetStatusRequest\"\x82\x01\n\x10PeerReachability\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\x0e\n\x06rtt_ms\x18\x03 \x01(\x01\x12\x12\n\nlast_error\x18\x04 \x01(\t\x12\x19\n\x11last_probe_age_ms\x18\x05 \x01(\x01\x12\x0b\n\x03via\x18\x06 \x01(\t\"\xd2\x01\n\x0fRaftGroupStatus\x12\r\n\x05group\x18\x01 \x01(\t\x12)\n\x04role\x18\x08 \x01(\x0e\x32\x1b.faultlab.admin.v1.RaftRole\x12\x0c\n\x04term\x18\x03 \x01(\x04\x12\x11\n\tleader_id\x18\x04 \x01(\t\x12\x14\n\x0c\x63ommit_index\x18\x05 \x01(\x04\x12\x15\n\rapplied_index\x18\x06 \x01(\x04\x12\x0e\n\x06voters\x18\x07 \x03(\t\x12\x12\n\nlast_index\x18\t \x01(\x04\x12\r\n\x05quiet\x18\n \x01(\x08J\x04\x08\x02\x10\x03\"\xeb\x01\n\nNodeStatus\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x10\n\x08uptime_s\x18\x06 \x01(\x01\x12\x0b\n\x03pid\x18\x07 \x01(\x05\x12\x32\n\x05peers\x18\x08 \x03(\x0b\x32#.faultlab.admin.v1.PeerReachability\x12\x32\n\x06groups\x18\n \x03(\x0b\x32\".faultlab.admin.v1.RaftGroupStatus\x12\x13\n\x0bwall_time_s\x18\x0b \x01(\x01J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05J\x04\x08\t\x10\n\" \n\x0bPingRequest\x12\x11\n\tfrom_node\x18\x01 \x01(\t\"\x1c\n\tPingReply\x12\x0f\n\x07node_id\x18\x01 \x01(\t*\xa1\x01\n\x08RaftRole\x12\x19\n\x15RAFT_ROLE_UNSPECIFIED\x10\x00\x12\x16\n\x12RAFT_ROLE_STARTING\x10\x01\x12\x16\n\x12RAFT_ROLE_FOLLOWER\x10\x02\x12\x1b\n\x17RAFT_ROLE_PRE_CANDIDATE\x10\x03\x12\x17\n\x13RAFT_ROLE_CANDIDATE\x10\x04\x12\x14\n\x10RAFT_ROLE_LEADER\x10\x05\x32\x9e\x01\n\x05\x41\x64min\x12O\n\tGetStatus\x12#.faultlab.admin.v1.GetStatusRequest\x1a\x1d.faultlab.admin.v1.NodeStatus\x12\x44\n\x04Ping\x12\x1e.faultlab.admin.v1.PingRequest\x1a\x1c.faultlab.admin.v1.PingReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'faultlab.admin.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RAFTROLE']._serialized_start=706
-  _globals['_RAFTROLE']._serialized_end=867
+  _globals['_RAFTROLE']._serialized_start=721
+  _globals['_RAFTROLE']._serialized_end=882
   _globals['_GETSTATUSREQUEST']._serialized_start=52
   _globals['_GETSTATUSREQUEST']._serialized_end=70
   _globals['_PEERREACHABILITY']._serialized_start=73
   _globals['_PEERREACHABILITY']._serialized_end=203
   _globals['_RAFTGROUPSTATUS']._serialized_start=206
-  _globals['_RAFTGROUPSTATUS']._serialized_end=401
-  _globals['_NODESTATUS']._serialized_start=404
-  _globals['_NODESTATUS']._serialized_end=639
-  _globals['_PINGREQUEST']._serialized_start=641
-  _globals['_PINGREQUEST']._serialized_end=673
-  _globals['_PINGREPLY']._serialized_start=675
-  _globals['_PINGREPLY']._serialized_end=703
-  _globals['_ADMIN']._serialized_start=870
-  _globals['_ADMIN']._serialized_end=1028
+  _globals['_RAFTGROUPSTATUS']._serialized_end=416
+  _globals['_NODESTATUS']._serialized_start=419
+  _globals['_NODESTATUS']._serialized_end=654
+  _globals['_PINGREQUEST']._serialized_start=656
+  _globals['_PINGREQUEST']._serialized_end=688
+  _globals['_PINGREPLY']._serialized_start=690
+  _globals['_PINGREPLY']._serialized_end=718
+  _globals['_ADMIN']._serialized_start=885
+  _globals['_ADMIN']._serialized_end=1043
 # @@protoc_insertion_point(module_scope)

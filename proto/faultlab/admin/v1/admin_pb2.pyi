@@ -43,7 +43,7 @@ class PeerReachability(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., reachable: _Optional[bool] = ..., rtt_ms: _Optional[float] = ..., last_error: _Optional[str] = ..., last_probe_age_ms: _Optional[float] = ..., via: _Optional[str] = ...) -> None: ...
 
 class RaftGroupStatus(_message.Message):
-    __slots__ = ("group", "role", "term", "leader_id", "commit_index", "applied_index", "voters", "last_index")
+    __slots__ = ("group", "role", "term", "leader_id", "commit_index", "applied_index", "voters", "last_index", "quiet")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class RaftGroupStatus(_message.Message):
     APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     VOTERS_FIELD_NUMBER: _ClassVar[int]
     LAST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    QUIET_FIELD_NUMBER: _ClassVar[int]
     group: str
     role: RaftRole
     term: int
@@ -60,7 +61,8 @@ class RaftGroupStatus(_message.Message):
     applied_index: int
     voters: _containers.RepeatedScalarFieldContainer[str]
     last_index: int
-    def __init__(self, group: _Optional[str] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ..., last_index: _Optional[int] = ...) -> None: ...
+    quiet: bool
+    def __init__(self, group: _Optional[str] = ..., role: _Optional[_Union[RaftRole, str]] = ..., term: _Optional[int] = ..., leader_id: _Optional[str] = ..., commit_index: _Optional[int] = ..., applied_index: _Optional[int] = ..., voters: _Optional[_Iterable[str]] = ..., last_index: _Optional[int] = ..., quiet: _Optional[bool] = ...) -> None: ...
 
 class NodeStatus(_message.Message):
     __slots__ = ("node_id", "group", "version", "uptime_s", "pid", "peers", "groups", "wall_time_s")
