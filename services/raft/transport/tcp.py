@@ -111,6 +111,10 @@ class TcpTransport:
             reuse_address=True,
         )
 
+    def senders(self) -> set[str]:
+        """The peers whose connections to this node are open and greeted."""
+        return {i.sender for i in self._inbound if i.sender is not None}
+
     def _accepts(self, sender: str) -> bool:
         return sender in self._peers
 
@@ -129,7 +133,7 @@ class _Inbound(asyncio.Protocol):
         self._owner = owner
         self._reader = frames.FrameReader()
         self._transport: asyncio.Transport | None = None
-        self._sender: str | None = None
+        self.sender: str | None = None  # once its hello is accepted
         self._certified: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -155,14 +159,14 @@ class _Inbound(asyncio.Protocol):
         for frame in received:
             if self._transport is None:
                 return  # refused earlier in this batch
-            if self._sender is None:
+            if self.sender is None:
                 self._greet(frame)
                 continue
             if frame.kind != frames.MESSAGE:
                 raise frames.FrameError("a second hello")
             msg = decode_message(frame.payload)
-            if msg.src != self._sender:
-                self._refuse("sender", f"a message from {msg.src!r} on {self._sender}'s connection")
+            if msg.src != self.sender:
+                self._refuse("sender", f"a message from {msg.src!r} on {self.sender}'s connection")
                 return
             self._owner._deliver(frame.name, msg)
 
@@ -174,7 +178,7 @@ class _Inbound(asyncio.Protocol):
         elif tls.tls_dir() is not None and self._certified != frame.name:
             self._refuse("sender", f"{frame.name!r} greeted with {self._certified}'s certificate")
         else:
-            self._sender = frame.name
+            self.sender = frame.name
 
     def _refuse(self, reason: str, detail: str) -> None:
         REFUSED.labels(reason).inc()
@@ -184,7 +188,7 @@ class _Inbound(asyncio.Protocol):
             logging.WARNING,
             reason=reason,
             detail=detail,
-            sender=self._sender or "",
+            sender=self.sender or "",
         )
         self.close()
 
