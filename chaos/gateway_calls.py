@@ -110,10 +110,11 @@ async def _caller(
         gateway = order[i % len(order)]
         history.record(name, "invoke", "call", node=gateway)
         try:
-            await CALLS[spec.call](channels[gateway], spec.timeout_s)
+            answer = await CALLS[spec.call](channels[gateway], spec.timeout_s)
         except grpc.aio.AioRpcError as e:
             history.record(name, outcome_of(e), "call", node=gateway, **failure_fields(e))
             if e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and spec.pause_on_refusal_s:
                 await asyncio.sleep(spec.pause_on_refusal_s)
             continue
-        history.record(name, "ok", "call", node=gateway)
+        # The node that served it: the replica that answered a KV read, else the gateway.
+        history.record(name, "ok", "call", node=getattr(answer, "served_by", "") or gateway)
