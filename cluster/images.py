@@ -159,7 +159,22 @@ def _stage_toxiproxy() -> None:
             shutil.copy2(found, staged)
 
 
-def _build(client: docker.DockerClient, dockerfile: str, tag: str, base: str) -> str:
+def build_swarm_node_image(client: docker.DockerClient, tag: str) -> str:
+    """A swarm node (Dockerfile.swarm-node): the local base with Debian's docker.io,
+    installed from the machine's package sources; built once and kept."""
+    try:
+        client.images.get(tag)
+        return tag
+    except docker.errors.ImageNotFound:
+        pass
+    return _build(client, "Dockerfile.swarm-node", tag, _local_base(client), network="host")
+
+
+def _build(
+    client: docker.DockerClient, dockerfile: str, tag: str, base: str, network: str = ""
+) -> str:
+    """`network`: the build's network mode ("host" where a step fetches packages; the
+    project's own engine runs without a default bridge)."""
     try:
         client.images.build(
             path=str(REPO_ROOT),
@@ -168,6 +183,7 @@ def _build(client: docker.DockerClient, dockerfile: str, tag: str, base: str) ->
             buildargs={"BASE_IMAGE": base},
             rm=True,
             pull=False,
+            network_mode=network or None,
         )
     except docker.errors.BuildError as e:
         lines = "".join(str(chunk.get("stream", "")) for chunk in e.build_log)
