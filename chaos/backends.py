@@ -3,6 +3,7 @@
     with processes(topology, node_env, needs, run_dir) as cluster: ...
     with local_processes(tls=True)(topology, node_env, needs, run_dir) as cluster: ...
     with Compose(engine, images)(topology, node_env, needs, run_dir) as cluster: ...
+    with Swarm(engine, images)(topology, node_env, needs, run_dir) as cluster: ...
 
 Either way the cluster is new for each mode (empty data, nothing left of an earlier run)
 and gone afterwards, so a run never judges state it did not make. On containers, the
@@ -28,6 +29,8 @@ from cluster.containers import ComposeCluster
 from cluster.engine import Engine
 from cluster.launcher import REPO_ROOT, LocalCluster
 from cluster.ports import free_port_block
+from cluster.swarm import SwarmCluster
+from cluster.swarm_stack import SWARM_BASE_PORT
 from services.runtime.topology import Topology
 
 
@@ -109,3 +112,40 @@ class Compose:
             finally:
                 cluster.down()
                 cluster.close()
+
+
+class Swarm:
+    """Fresh three-node Docker Swarms on `engine` (cluster/swarm.py), running `images`
+    (cluster.images, with the swarm node image built)."""
+
+    def __init__(self, engine: Engine, images: dict[str, str]) -> None:
+        self.engine = engine
+        self.images = images
+
+    @contextlib.contextmanager
+    def __call__(
+        self, topology: Topology, node_env: dict[str, str], needs: Needs, run_dir: Path
+    ) -> Iterator[Cluster]:
+        if needs.lazy_disks:
+            raise BackendError(
+                "this experiment needs lazy disks (FUSE under each node's data); on a "
+                "swarm the data is a volume of an engine inside a swarm node, where no "
+                "FUSE mount reaches: only the process backend mounts them"
+            )
+        if needs.fake_clocks:
+            raise BackendError(
+                "this experiment skews node clocks with libfaketime preloaded into each "
+                "node's process, which only the process backend does"
+            )
+        if not topology.resolved:  # inside the swarm each node has its own address
+            topology = topology.with_base_port(SWARM_BASE_PORT)
+        project = f"faultlab-{uuid.uuid4().hex[:8]}"
+        cluster = SwarmCluster(self.engine.client, topology, run_dir, project)
+        try:
+            cluster.up(self.images, node_env)
+            yield cluster
+        finally:
+            try:
+                cluster.save_logs()
+            finally:
+                cluster.down()

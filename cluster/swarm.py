@@ -57,6 +57,7 @@ STACK = "faultlab"
 ENGINE_PORT = 2375
 HEARTBEAT_NS = 1_000_000_000  # a dead swarm node is noticed in seconds, not the default 5 s x n
 STOP_GRACE_S = 10
+ENGINE_TIMEOUT_S = 10
 START_TIMEOUT_S = 120.0
 
 
@@ -134,7 +135,7 @@ class SwarmCluster(DerivedControls):
         for engine in self._engines.values():
             engine.close()
         self._engines.clear()
-        label = {"label": f"{PROJECT_LABEL}={self.project}"}
+        label: dict[str, str | list[str] | bool] = {"label": f"{PROJECT_LABEL}={self.project}"}
         for c in self.client.containers.list(all=True, filters=label):
             c.remove(force=True, v=True)
         for v in self.client.volumes.list(filters=label):
@@ -144,7 +145,9 @@ class SwarmCluster(DerivedControls):
 
     def leftovers(self) -> list[str]:
         label: dict[str, str | list[str] | bool] = {"label": f"{PROJECT_LABEL}={self.project}"}
-        found = [f"container {c.name}" for c in self.client.containers.list(all=True, filters=label)]
+        found = [
+            f"container {c.name}" for c in self.client.containers.list(all=True, filters=label)
+        ]
         found += [f"network {n.name}" for n in self.client.networks.list(filters=label)]
         found += [f"volume {v.name}" for v in self.client.volumes.list(filters=label)]
         return found
@@ -190,7 +193,8 @@ class SwarmCluster(DerivedControls):
         """The engine inside swarm node `host`."""
         if host not in self._engines:
             url = f"tcp://{self.host_address(host)}:{ENGINE_PORT}"
-            self._engines[host] = docker.DockerClient(base_url=url, timeout=60)
+            # Short: a paused or cut swarm node does not answer at all.
+            self._engines[host] = docker.DockerClient(base_url=url, timeout=ENGINE_TIMEOUT_S)
         return self._engines[host]
 
     def _wait_engine(self, host: str, timeout_s: float = START_TIMEOUT_S) -> None:
@@ -248,9 +252,11 @@ class SwarmCluster(DerivedControls):
 
             def load(host: str) -> None:
                 try:
-                    for tarball in tarballs:
-                        with open(tarball, "rb") as data:
-                            self.engine(host).api.load_image(data, quiet=True)
+                    url = f"tcp://{self.host_address(host)}:{ENGINE_PORT}"
+                    with docker.APIClient(base_url=url, timeout=600) as api:
+                        for tarball in tarballs:
+                            with open(tarball, "rb") as data:
+                                api.load_image(data, quiet=True)  # type: ignore[no-untyped-call]
                 except docker.errors.DockerException as e:
                     failures.append(f"{host}: {e}")
 
@@ -277,7 +283,8 @@ class SwarmCluster(DerivedControls):
             workdir="/stack",
         )
         if code != 0:
-            raise SwarmError(f"docker stack deploy failed:\n{output.decode(errors='replace')}")
+            shown = output.decode(errors="replace") if isinstance(output, bytes) else ""
+            raise SwarmError(f"docker stack deploy failed:\n{shown}")
 
     # -- the swarm's view ------------------------------------------------------------------
 
@@ -296,23 +303,30 @@ class SwarmCluster(DerivedControls):
         return str(node.attrs["Description"]["Hostname"])
 
     def _running_task(self, service: str) -> dict[str, Any] | None:
-        svc = self.manager().services.get(f"{STACK}_{service}")
-        tasks = svc.tasks(filters={"desired-state": "running"})
-        running = [t for t in tasks if t["Status"]["State"] == "running"]
+        """`service`'s running task on a node the swarm sees as ready (a dead node's
+        tasks read as running until the managers mark the node down)."""
+        manager = self.manager()
+        ready = {n.id for n in manager.nodes.list() if n.attrs["Status"]["State"] == "ready"}
+        tasks = self._service(manager, service).tasks(filters={"desired-state": "running"})
+        running = [t for t in tasks if t["Status"]["State"] == "running" and t["NodeID"] in ready]
         return running[0] if running else None
 
     def host_of(self, service: str) -> str:
         """The swarm node running `service`'s task (a node id, or "toxiproxy")."""
-        task = self._running_task(service)
-        if task is None:
+        host = self.host_of_or_none(service)
+        if host is None:
             raise SwarmError(f"{service} has no running task")
-        return self._host_of_node_id(task["NodeID"])
+        return host
+
+    def host_of_or_none(self, service: str) -> str | None:
+        task = self._running_task(service)
+        return None if task is None else self._host_of_node_id(task["NodeID"])
 
     def refresh(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Find Toxiproxy's swarm node (again, after it was rescheduled): the host's
         address of the cluster, and a client of Toxiproxy's API there."""
         host = wait_until(
-            lambda: self._running_task("toxiproxy") and self.host_of("toxiproxy"),
+            lambda: self.host_of_or_none("toxiproxy"),
             timeout_s,
             "a running Toxiproxy task",
             interval_s=0.2,
@@ -345,7 +359,11 @@ class SwarmCluster(DerivedControls):
         return self.engine(host).containers.get(cid)
 
     def _scale(self, node_id: str, replicas: int) -> None:
-        self.manager().services.get(f"{STACK}_{node_id}").scale(replicas)
+        self._service(self.manager(), node_id).scale(replicas)
+
+    @staticmethod
+    def _service(manager: docker.DockerClient, name: str) -> Any:
+        return manager.services.get(f"{STACK}_{name}")  # type: ignore[no-untyped-call]
 
     def is_running(self, node_id: str) -> bool:
         return self.process_state(node_id).run is not Run.STOPPED
@@ -410,6 +428,19 @@ class SwarmCluster(DerivedControls):
                 return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
             wait_until(serving, timeout_s or START_TIMEOUT_S, f"{node_id} to serve on {address}")
+
+    def save_logs(self) -> None:
+        """Every task container's log (killed ones too), into run_dir/logs/NODE.log, as
+        the process backend keeps them."""
+        folder = self.run_dir / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        for host in self.hosts:
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                for c in self.engine(host).containers.list(all=True):
+                    service = c.labels.get("com.docker.swarm.service.name", "")
+                    name = service.removeprefix(f"{STACK}_") or c.name
+                    with open(folder / f"{name}.log", "ab") as out:
+                        out.write(c.logs())
 
     # -- whole swarm nodes: the node-level faults -----------------------------------------
 

@@ -39,6 +39,8 @@ TOXIPROXY_FILE = "toxiproxy.swarm.json"
 NETWORK = "faultlab"
 SLOT_LABEL = "faultlab.slot"
 HOSTS = 3  # swarm nodes `faultlab swarm up` makes
+# Ports inside the swarm: every node has an address of its own, so no block need be free.
+SWARM_BASE_PORT = 21000
 ADMIN_LISTENERS = ("listen", "metrics")
 
 

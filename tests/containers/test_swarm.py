@@ -1,0 +1,143 @@
+"""A real three-node Docker Swarm on this machine (`make test-containers`): each swarm node
+a container running its own Docker engine, the stack deployed on them, then what breaks
+a multi-host deployment: a whole swarm node killed (the one hosting the KV leader), a node
+drained, and a catalogue experiment on the swarm backend. Afterwards nothing of the
+project is left on the engine, and no process of the swarm nodes lives on."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaos.backends import Swarm
+from chaos.experiments import EXPERIMENTS
+from chaos.experiments.base import run_mode
+from chaos.pytest_plugin import pid_alive
+from cluster.client import KvClient
+from cluster.engine import Engine, docker_engine
+from cluster.images import build_images, build_swarm_node_image
+from cluster.swarm import SWARM_NODE_IMAGE, SwarmCluster
+from cluster.swarm_stack import SWARM_BASE_PORT
+from cluster.waiting import wait_until
+from services.runtime.topology import Group, Topology
+
+ACKED_KEYS = 20
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    with docker_engine() as found:
+        yield found
+
+
+@pytest.fixture(scope="module")
+def images(engine: Engine) -> dict[str, str]:
+    env = build_images(engine.client, pull=False)  # tests reach no registry
+    build_swarm_node_image(engine.client, SWARM_NODE_IMAGE)
+    return env
+
+
+@pytest.fixture
+def swarm(engine: Engine, images: dict[str, str], tmp_path: Path) -> Iterator[SwarmCluster]:
+    topology = Topology.build("127.0.0.1", SWARM_BASE_PORT, (Group("kv", 3),))
+    cluster = SwarmCluster(engine.client, topology, tmp_path, f"flswarm-{uuid.uuid4().hex[:8]}")
+    pids: list[int] = []
+    try:
+        cluster.up(images)
+        print(f"swarm up from built images: {cluster.up_s:.1f} s")
+        pids = [cluster.host_container(h).attrs["State"]["Pid"] for h in cluster.hosts]
+        yield cluster
+    finally:
+        cluster.down()
+        left = cluster.leftovers()
+        cluster.close()
+        assert not left, f"swarm down left: {left}"
+        assert not [p for p in pids if p and pid_alive(p)], "a swarm node's process lived on"
+
+
+async def put_all(topology: Topology, keys: list[str]) -> None:
+    async with KvClient.for_topology(topology, timeout_s=3.0) as kv:
+        for key in keys:
+            await kv.put(key, key.encode())
+
+
+async def read_all(topology: Topology, keys: list[str]) -> dict[str, bytes]:
+    async with KvClient.for_topology(topology, timeout_s=3.0) as kv:
+        return {k: bytes((await kv.get(k)).kv.value) for k in keys}
+
+
+def first_write_after(cluster: SwarmCluster, key: str, timeout_s: float) -> None:
+    def written() -> bool:
+        try:
+            asyncio.run(put_all(cluster.topology, [key]))
+        except Exception:  # any failure (no leader, no route yet) means not yet
+            return False
+        return True
+
+    wait_until(written, timeout_s, f"a write ({key}) acknowledged", interval_s=0.1)
+
+
+def test_a_swarm_node_killed_under_the_leader_and_a_node_drained(swarm: SwarmCluster) -> None:
+    kv = [n.id for n in swarm.topology.nodes]
+    placed = {node: swarm.host_of(node) for node in kv}
+    assert sorted(placed.values()) == swarm.hosts, f"replicas not spread: {placed}"
+
+    keys = [f"acked/{i}" for i in range(ACKED_KEYS)]
+    asyncio.run(put_all(swarm.topology, keys))  # every one acknowledged
+
+    # The swarm node hosting the KV leader, killed whole: its engine, the leader, and
+    # Toxiproxy too when it ran there.
+    leader = swarm.wait_for_leader()
+    doomed = placed[leader]
+    killed_at = time.monotonic()
+    swarm.kill_host(doomed)
+    swarm.refresh()  # Toxiproxy, rescheduled if it was on the dead node
+    assert swarm.host_of("toxiproxy") != doomed
+    survivors = [n for n in kv if n != leader]
+    new_leader = swarm.wait_for_leader(among=survivors, not_=leader, timeout_s=60.0)
+    first_write_after(swarm, "after-kill", 60.0)
+    print(
+        f"kill of {doomed} (leader {leader}) -> {new_leader} leads, first write after "
+        f"{time.monotonic() - killed_at:.2f} s"
+    )
+    assert asyncio.run(read_all(swarm.topology, keys)) == {k: k.encode() for k in keys}
+    wait_until(lambda: swarm.node_states()[doomed] == "down", 60.0, f"{doomed} marked down")
+    # The pinned replica waits for its node instead of starting empty elsewhere.
+    assert not swarm.is_running(leader)
+
+    # The node comes back; its replica with it, from its own data.
+    swarm.start_host(doomed)
+    swarm.wait_serving(leader, timeout_s=120.0)
+    assert swarm.host_of(leader) == doomed
+
+    # Drain the node running Toxiproxy: the swarm moves it, the cluster follows.
+    proxy_host = swarm.host_of("toxiproxy")
+    swarm.drain_host(proxy_host)
+    wait_until(
+        lambda: swarm.host_of_or_none("toxiproxy") not in (None, proxy_host),
+        120.0,
+        "Toxiproxy rescheduled off the drained node",
+    )
+    swarm.refresh()
+    first_write_after(swarm, "after-drain", 60.0)
+    swarm.activate_host(proxy_host)
+    assert asyncio.run(read_all(swarm.topology, [*keys, "after-kill"]))["after-kill"]
+
+
+def test_an_experiment_behaves_as_hypothesized_on_the_swarm(
+    engine: Engine, images: dict[str, str], tmp_path: Path
+) -> None:
+    """`disruptive-rejoin`, unsafe: pre-vote and CheckQuorum off on the nodes (the mode's
+    environment in the stack), a node cut off through Toxiproxy and let back in."""
+    exp = EXPERIMENTS["disruptive-rejoin"]
+    result = run_mode(exp, exp.unsafe, 8.0, seed=7, folder=tmp_path, backend=Swarm(engine, images))
+    assert result.behaved, result.finding.summary
+    assert result.faults, "the nemesis injected nothing"
+    stack = (tmp_path / "cluster" / "stack.yml").read_text()
+    assert all(k in stack for k in exp.unsafe.node_env)
+    assert engine.client.containers.list(all=True, filters={"label": "io.faultlab.swarm"}) == []
