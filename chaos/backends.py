@@ -71,6 +71,19 @@ class BackendError(RuntimeError):
     """The experiment cannot run on this backend; the message says why."""
 
 
+def refuse_process_only(needs: Needs, why_no_lazy_disks: str) -> None:
+    """Lazy disks and fake clocks exist only on the process backend: say so, and why."""
+    if needs.lazy_disks:
+        raise BackendError(
+            "this experiment needs lazy disks (FUSE under each node's data): " + why_no_lazy_disks
+        )
+    if needs.fake_clocks:
+        raise BackendError(
+            "this experiment skews node clocks with libfaketime preloaded into each "
+            "node's process, which only the process backend does"
+        )
+
+
 class Compose:
     """Fresh compose projects on `engine`, running `images` (cluster.images)."""
 
@@ -82,16 +95,7 @@ class Compose:
     def __call__(
         self, topology: Topology, node_env: dict[str, str], needs: Needs, run_dir: Path
     ) -> Iterator[Cluster]:
-        if needs.lazy_disks:
-            raise BackendError(
-                "this experiment needs lazy disks (FUSE under each node's "
-                "data), which only the process backend mounts"
-            )
-        if needs.fake_clocks:
-            raise BackendError(
-                "this experiment skews node clocks with libfaketime preloaded into each "
-                "node's process, which only the process backend does"
-            )
+        refuse_process_only(needs, "only the process backend mounts them")
         if not topology.resolved:
             topology = topology.with_base_port(free_port_block(topology.port_span(), topology.host))
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,17 +130,11 @@ class Swarm:
     def __call__(
         self, topology: Topology, node_env: dict[str, str], needs: Needs, run_dir: Path
     ) -> Iterator[Cluster]:
-        if needs.lazy_disks:
-            raise BackendError(
-                "this experiment needs lazy disks (FUSE under each node's data); on a "
-                "swarm the data is a volume of an engine inside a swarm node, where no "
-                "FUSE mount reaches: only the process backend mounts them"
-            )
-        if needs.fake_clocks:
-            raise BackendError(
-                "this experiment skews node clocks with libfaketime preloaded into each "
-                "node's process, which only the process backend does"
-            )
+        refuse_process_only(
+            needs,
+            "on a swarm the data is a volume of an engine inside a swarm node, where no "
+            "FUSE mount of the host reaches: only the process backend mounts them",
+        )
         if not topology.resolved:  # inside the swarm each node has its own address
             topology = topology.with_base_port(SWARM_BASE_PORT)
         project = f"faultlab-{uuid.uuid4().hex[:8]}"

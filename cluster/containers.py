@@ -22,14 +22,12 @@ from pathlib import Path
 
 import docker
 import docker.errors
-import grpc
 from docker.models.containers import Container
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster.backend import DerivedControls, ProcessState, Run
+from cluster.serving import wait_serving_at
 from cluster.toxiproxy import ToxiproxyClient
-from cluster.waiting import WaitTimeout, wait_until
-from services.runtime import tls
+from cluster.waiting import WaitTimeout
 from services.runtime.topology import Topology
 
 PROJECT_LABEL = "com.docker.compose.project"
@@ -182,25 +180,11 @@ class ComposeCluster(DerivedControls):
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         address = self.topology.listen_address(node_id)
-        with tls.sync_channel(address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-
-            def serving() -> bool:
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                except grpc.RpcError:
-                    return False
-                return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-            try:
-                wait_until(
-                    serving,
-                    timeout_s or self._startup_timeout_s,
-                    f"{node_id} to serve on {address}",
-                )
-            except WaitTimeout as e:
-                logs = self.container(node_id).logs(tail=20).decode(errors="replace")
-                raise ComposeError(f"{e}; last lines of its container:\n{logs}") from e
+        try:
+            wait_serving_at(address, timeout_s or self._startup_timeout_s, node_id)
+        except WaitTimeout as e:
+            logs = self.container(node_id).logs(tail=20).decode(errors="replace")
+            raise ComposeError(f"{e}; last lines of its container:\n{logs}") from e
 
     def logs(self, node_id: str) -> str:
         return str(self.container(node_id).logs().decode(errors="replace"))

@@ -33,11 +33,10 @@ from typing import Any
 
 import docker
 import docker.errors
-import grpc
 from docker.models.containers import Container
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cluster.backend import DerivedControls, ProcessState, Run
+from cluster.serving import wait_serving_at
 from cluster.swarm_stack import (
     HOSTS,
     SLOT_LABEL,
@@ -48,7 +47,6 @@ from cluster.swarm_stack import (
 )
 from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
-from services.runtime import tls
 from services.runtime.topology import Topology
 
 PROJECT_LABEL = "io.faultlab.swarm"
@@ -417,17 +415,7 @@ class SwarmCluster(DerivedControls):
 
     def wait_serving(self, node_id: str, timeout_s: float | None = None) -> None:
         address = self.topology.listen_address(node_id)  # its _listen proxy
-        with tls.sync_channel(address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-
-            def serving() -> bool:
-                try:
-                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
-                except grpc.RpcError:
-                    return False
-                return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-            wait_until(serving, timeout_s or START_TIMEOUT_S, f"{node_id} to serve on {address}")
+        wait_serving_at(address, timeout_s or START_TIMEOUT_S, node_id)
 
     def save_logs(self) -> None:
         """Every task container's log (killed ones too), into run_dir/logs/NODE.log, as

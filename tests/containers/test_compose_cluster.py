@@ -26,26 +26,11 @@ from chaos.net import Network
 from cluster.client import KvClient
 from cluster.compose import render_compose, render_toxiproxy
 from cluster.containers import ComposeCluster, compose_binary
-from cluster.engine import Engine, docker_engine
-from cluster.images import build_images
+from cluster.engine import Engine
 from cluster.launcher import REPO_ROOT
 from cluster.ports import free_port_block
 from services.runtime.topology import Group, Topology
 from tests.integration.kafka import kcat_path
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    with docker_engine() as found:
-        yield found
-
-
-@pytest.fixture(scope="module")
-def images(engine: Engine) -> dict[str, str]:
-    started = time.monotonic()
-    env = build_images(engine.client, pull=False)  # tests reach no registry
-    print(f"images built in {time.monotonic() - started:.1f} s: {env}")
-    return env
 
 
 @pytest.fixture

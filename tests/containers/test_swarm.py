@@ -19,9 +19,8 @@ from chaos.experiments import EXPERIMENTS
 from chaos.experiments.base import run_mode
 from chaos.pytest_plugin import pid_alive
 from cluster.client import KvClient
-from cluster.engine import Engine, docker_engine
-from cluster.images import build_images, build_swarm_node_image
-from cluster.swarm import SWARM_NODE_IMAGE, SwarmCluster
+from cluster.engine import Engine
+from cluster.swarm import SwarmCluster
 from cluster.swarm_stack import SWARM_BASE_PORT
 from cluster.waiting import wait_until
 from services.runtime.topology import Group, Topology
@@ -29,26 +28,13 @@ from services.runtime.topology import Group, Topology
 ACKED_KEYS = 20
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[Engine]:
-    with docker_engine() as found:
-        yield found
-
-
-@pytest.fixture(scope="module")
-def images(engine: Engine) -> dict[str, str]:
-    env = build_images(engine.client, pull=False)  # tests reach no registry
-    build_swarm_node_image(engine.client, SWARM_NODE_IMAGE)
-    return env
-
-
 @pytest.fixture
-def swarm(engine: Engine, images: dict[str, str], tmp_path: Path) -> Iterator[SwarmCluster]:
+def swarm(engine: Engine, swarm_images: dict[str, str], tmp_path: Path) -> Iterator[SwarmCluster]:
     topology = Topology.build("127.0.0.1", SWARM_BASE_PORT, (Group("kv", 3),))
     cluster = SwarmCluster(engine.client, topology, tmp_path, f"flswarm-{uuid.uuid4().hex[:8]}")
     pids: list[int] = []
     try:
-        cluster.up(images)
+        cluster.up(swarm_images)
         print(f"swarm up from built images: {cluster.up_s:.1f} s")
         pids = [cluster.host_container(h).attrs["State"]["Pid"] for h in cluster.hosts]
         yield cluster
@@ -130,12 +116,14 @@ def test_a_swarm_node_killed_under_the_leader_and_a_node_drained(swarm: SwarmClu
 
 
 def test_an_experiment_behaves_as_hypothesized_on_the_swarm(
-    engine: Engine, images: dict[str, str], tmp_path: Path
+    engine: Engine, swarm_images: dict[str, str], tmp_path: Path
 ) -> None:
     """`disruptive-rejoin`, unsafe: pre-vote and CheckQuorum off on the nodes (the mode's
     environment in the stack), a node cut off through Toxiproxy and let back in."""
     exp = EXPERIMENTS["disruptive-rejoin"]
-    result = run_mode(exp, exp.unsafe, 8.0, seed=7, folder=tmp_path, backend=Swarm(engine, images))
+    result = run_mode(
+        exp, exp.unsafe, 8.0, seed=7, folder=tmp_path, backend=Swarm(engine, swarm_images)
+    )
     assert result.behaved, result.finding.summary
     assert result.faults, "the nemesis injected nothing"
     stack = (tmp_path / "cluster" / "stack.yml").read_text()
