@@ -2,7 +2,8 @@
 
 `faultlab up` writes .faultlab/state.json once every node serves and removes it on exit;
 the file names the supervising process, the run folder and the resolved topology.
-`faultlab compose up` writes one too, naming the compose project and its Docker engine.
+`faultlab compose up` writes one too, naming the compose project and its Docker engine;
+`faultlab swarm up` names its swarm's project and engine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ class ClusterState:
     supervisor_socket: str = ""  # `faultlab up`'s node controls (cluster/supervisor.py)
     tls_dir: str = ""  # `faultlab up --tls`: the CA and certificates (FAULTLAB_TLS_DIR)
     compose_files: str = ""  # COMPOSE_FILE for a compose cluster: files joined with ":"
+    swarm_project: str = ""  # set by `faultlab swarm up`: the swarm nodes' project
+
+    @property
+    def on_docker(self) -> bool:
+        """Run by a Docker engine (compose or swarm), not by a supervising process."""
+        return bool(self.compose_project or self.swarm_project)
 
     def topology(self) -> Topology:
         return Topology.from_file(self.topology_path)
@@ -63,7 +70,7 @@ def read() -> ClusterState:
         ) from None
     except (ValueError, TypeError) as e:
         raise NoCluster(f"{path} is not a faultlab state file: {e}") from e
-    if not state.compose_project and not _alive(state.supervisor_pid):
+    if not state.on_docker and not _alive(state.supervisor_pid):
         raise NoCluster(
             f"the cluster's supervisor (pid {state.supervisor_pid}) is gone; remove {path}"
         )

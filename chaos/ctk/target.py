@@ -42,10 +42,10 @@ def network() -> tuple[Network, ToxiproxyClient]:
 
 def supervisor() -> SupervisorClient:
     st = cluster()
-    if st.compose_project or not st.supervisor_socket:
+    if st.on_docker or not st.supervisor_socket:
         raise ActivityError(
-            "process actions act on a cluster of `faultlab up`; for a compose cluster use "
-            "`faultlab node ...` (network actions work on both)"
+            "process actions act on a cluster of `faultlab up`; for a compose cluster or a "
+            "swarm use `faultlab node ...` (network actions work on all)"
         )
     return SupervisorClient(st.supervisor_socket)
 

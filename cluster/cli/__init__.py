@@ -30,6 +30,9 @@ COMMANDS = {
     "compose": Lazy(
         "cluster.cli.compose", "app", "Render docker-compose.yml from the topology; run it."
     ),
+    "swarm": Lazy(
+        "cluster.cli.swarm", "app", "A real three-node Docker Swarm running the topology."
+    ),
 }
 
 app = typer.Typer(

@@ -39,10 +39,10 @@ def parse_skew(words: list[str]) -> tuple[float, float | None]:
 
 def _clocks(node: str | None) -> dict[str, NodeClock]:
     st = cluster_state()
-    if st.compose_project:
+    if st.on_docker:
         err.print(
             "[red]error:[/] clock faults run on the process backend only: they preload "
-            "libfaketime into each node's process, and the compose images do not carry it"
+            "libfaketime into each node's process, and the node images do not carry it"
         )
         raise typer.Exit(1)
     clocks = node_clocks(Path(st.run_dir))

@@ -110,8 +110,16 @@ def up(
 
 
 def down() -> None:
-    """Stop the cluster started by `faultlab up --detach` (or `faultlab compose up`)."""
+    """Stop the cluster started by `faultlab up --detach` (or `faultlab compose up`, or
+    `faultlab swarm up`)."""
     st = cluster_state()
+    if st.swarm_project:
+        from cluster.cli.swarm import down_swarm  # the Docker SDK, for swarms only
+
+        down_swarm(st)
+        state.state_path().unlink(missing_ok=True)
+        console.print(f"swarm {st.swarm_project!r} removed, volumes included")
+        return
     if st.compose_project:
         from cluster.cli.compose import down_compose  # the Docker SDK, for compose only
 

@@ -30,6 +30,11 @@ HELP = {
 
 
 def apply(st: state.ClusterState, verb: str, node_id: str) -> str:
+    if st.swarm_project:
+        from cluster.cli.swarm import swarm_cluster  # the Docker SDK, for swarms only
+
+        with swarm_cluster(st) as swarm:
+            return control_node(swarm, verb, node_id)
     if st.compose_project:
         from cluster.cli.compose import compose_cluster  # the Docker SDK, for compose only
 
@@ -40,6 +45,11 @@ def apply(st: state.ClusterState, verb: str, node_id: str) -> str:
 
 def process_states(st: state.ClusterState) -> dict[str, ProcessState]:
     """How each node's process is (running, paused, stopped), as its backend sees it."""
+    if st.swarm_project:
+        from cluster.cli.swarm import swarm_cluster
+
+        with swarm_cluster(st) as swarm:
+            return {n.id: swarm.process_state(n.id) for n in swarm.topology.nodes}
     if st.compose_project:
         from cluster.cli.compose import compose_cluster
 

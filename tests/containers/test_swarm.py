@@ -7,6 +7,8 @@ project is left on the engine, and no process of the swarm nodes lives on."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -129,3 +131,48 @@ def test_an_experiment_behaves_as_hypothesized_on_the_swarm(
     stack = (tmp_path / "cluster" / "stack.yml").read_text()
     assert all(k in stack for k in exp.unsafe.node_env)
     assert engine.client.containers.list(all=True, filters={"label": "io.faultlab.swarm"}) == []
+
+
+def test_the_cli_path_swarm_up_status_kv_node_host_down(
+    engine: Engine, swarm_images: dict[str, str], tmp_path: Path
+) -> None:
+    """What docs/beyond-one-machine.md tells a user: `faultlab swarm up`, the same CLI as
+    with `faultlab up` (status, kv, node), a swarm node paused and resumed, and
+    `faultlab down`, after which nothing of the swarm is left."""
+    (tmp_path / "topology.toml").write_text("[groups.kv]\nnodes = 3\n")
+    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cluster", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    cli("swarm", "render")
+    assert "endpoint_mode: dnsrr" in (tmp_path / "stack.yml").read_text()
+    try:
+        cli("swarm", "up", "--no-pull")
+        assert cli("status").count("serving") == 3
+        cli("kv", "put", "greeting", "hello")
+        assert "hello" in cli("kv", "get", "greeting")
+        placed = cli("swarm", "status")
+        assert all(f"swarm{i}" in placed for i in (1, 2, 3)) and "toxiproxy" in placed
+        cli("node", "kill", "kv3")
+        assert "stopped" in cli("status")
+        cli("node", "start", "kv3")
+        cli("swarm", "host", "pause", "swarm3")
+        cli("swarm", "host", "resume", "swarm3")
+        assert "hello" in cli("kv", "get", "greeting")
+    finally:
+        cli("down")
+    labels = {"label": "io.faultlab.swarm"}
+    assert not engine.client.containers.list(all=True, filters=labels)
+    assert not engine.client.volumes.list(filters=labels)
+    assert not engine.client.networks.list(filters=labels)

@@ -78,7 +78,8 @@ def test_the_node_image_installs_faultlab_from_the_wheelhouse_without_network() 
     dockerfile = (REPO / "Dockerfile").read_text()
     assert "ARG BASE_IMAGE" in dockerfile and "FROM ${BASE_IMAGE}" in dockerfile
     assert "--no-index --find-links /tmp/wheelhouse faultlab" in dockerfile
-    # The build context is the repository; only the wheelhouse and Toxiproxy go in.
+    # The build context is the repository; only the wheelhouse, Toxiproxy and the swarm
+    # node's entrypoint go in.
     allowed = [
         line for line in (REPO / ".dockerignore").read_text().splitlines() if line.startswith("!")
     ]
@@ -86,6 +87,7 @@ def test_the_node_image_installs_faultlab_from_the_wheelhouse_without_network() 
         "!build/wheelhouse",
         "!.tools/bin/toxiproxy-server",
         "!.tools/bin/toxiproxy-cli",
+        "!cluster/swarm_node_entrypoint.sh",
     ]
 
 

@@ -42,7 +42,7 @@ class Poller:
             n.id: tls.aio_channel(self.topology.listen_address(n.id)) for n in self.topology.nodes
         }
         self._toxiproxy = httpx.AsyncClient(base_url=f"http://{st.toxiproxy_api}", timeout=2.0)
-        self._processes_every_s = COMPOSE_PROCESSES_EVERY_S if st.compose_project else 0.0
+        self._processes_every_s = COMPOSE_PROCESSES_EVERY_S if st.on_docker else 0.0
         self._processes_read: tuple[float, dict[str, ProcessState] | str] | None = None
 
     async def close(self) -> None:
