@@ -12,9 +12,9 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-grpc-transport test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup kubeconform fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-grpc-transport test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka chromium
+setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka chromium kubeconform
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -94,6 +94,16 @@ $(TOXIPROXY):
 	GOBIN=$(CURDIR)/.tools/gobin go install github.com/Shopify/toxiproxy/v2/cmd/cli@$(TOXIPROXY_VERSION)
 	mv .tools/gobin/cli $(TOOLS)/toxiproxy-cli
 	mv .tools/gobin/server $(TOXIPROXY)
+
+# kubeconform, which validates the Kubernetes manifests (cluster/k8s_validate.py): built
+# with Go from the module proxy into .tools/bin, once.
+KUBECONFORM_VERSION := v0.8.0
+KUBECONFORM := $(TOOLS)/kubeconform
+kubeconform: $(KUBECONFORM)
+$(KUBECONFORM):
+	@mkdir -p .tools/gobin $(TOOLS)
+	GOBIN=$(CURDIR)/.tools/gobin go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	mv .tools/gobin/kubeconform $(KUBECONFORM)
 
 up: setup
 	$(BIN)/faultlab up

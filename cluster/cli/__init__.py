@@ -30,6 +30,7 @@ COMMANDS = {
     "compose": Lazy(
         "cluster.cli.compose", "app", "Render docker-compose.yml from the topology; run it."
     ),
+    "k8s": Lazy("cluster.cli.k8s", "app", "Kubernetes manifests for the topology; validate them."),
     "swarm": Lazy(
         "cluster.cli.swarm", "app", "A real three-node Docker Swarm running the topology."
     ),

@@ -34,7 +34,7 @@ def compose_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_process_actions_on_a_compose_cluster_are_refused_with_the_way(
     compose_cluster: None, verb: str
 ) -> None:
-    with pytest.raises(target.ActivityError, match="for a compose cluster or a swarm use `faultlab node"):
+    with pytest.raises(target.ActivityError, match="compose cluster or a swarm use `faultlab node"):
         getattr(actions, verb)("kv1")
 
 

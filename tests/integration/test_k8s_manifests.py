@@ -1,0 +1,102 @@
+"""The Kubernetes manifests `faultlab k8s render` writes pass kubeconform in strict mode
+against the Kubernetes schemas of a real release (kubernetes-validate's), and the same
+validator refuses manifests broken as people break them: a misspelt field, a wrong type."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cluster.k8s import KUSTOMIZATION, manifests, quorum, render
+from cluster.k8s_validate import validate
+from services.runtime.topology import Group, Topology
+
+DEFAULT = Topology.build(
+    "127.0.0.1", 21000, (Group("kv", 3), Group("lock", 3), Group("log", 3), Group("gateway", 2))
+)
+
+
+def test_every_rendered_manifest_passes_kubeconform_strict(tmp_path: Path) -> None:
+    files = render(DEFAULT, tmp_path)
+    result = validate(files)
+    assert result.ok, result.output
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in result.output
+    kustomization = yaml.safe_load((tmp_path / KUSTOMIZATION).read_text())
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in files)
+
+
+def test_each_group_is_a_statefulset_shaped_for_a_quorum() -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for f in manifests(DEFAULT).values() for d in f}
+    for group in DEFAULT.groups:
+        sts = docs[("StatefulSet", group.name)]["spec"]
+        assert sts["replicas"] == group.size
+        assert sts["podManagementPolicy"] == "Parallel"
+        assert sts["serviceName"] == f"{group.name}-peers"
+        assert docs[("Service", f"{group.name}-peers")]["spec"]["clusterIP"] == "None"
+        pdb = docs[("PodDisruptionBudget", group.name)]["spec"]
+        assert group.size - pdb["maxUnavailable"] == quorum(group.size)
+        pod = sts["template"]["spec"]
+        anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert anti[0]["topologyKey"] == "kubernetes.io/hostname"
+        container = pod["containers"][0]
+        assert "healthcheck --self" in container["readinessProbe"]["exec"]["command"][-1]
+        assert (
+            container["livenessProbe"]["failureThreshold"]
+            * container["livenessProbe"]["periodSeconds"]
+            >= 60
+        )  # conservative: a minute of failures before a restart
+        assert pod["terminationGracePeriodSeconds"] > 2 * 2  # the preStop sleep fits
+    proxies = docs[("ConfigMap", "toxiproxy-config")]["data"]["toxiproxy.json"]
+    assert "kv-0.kv-peers:" in proxies  # node kv1 is pod kv-0
+
+
+@pytest.mark.parametrize(
+    ("broken", "expect"),
+    [
+        # a misspelt field: strict schemas have no property the API does not define
+        (lambda d: d["spec"].update(replicsa=3), "replicsa"),
+        # a wrong type
+        (lambda d: d["spec"].update(replicas="three"), "replicas"),
+        # a misspelt field deep in the pod template
+        (lambda d: d["spec"]["template"]["spec"].update(terminationGracePeriod=5), "termination"),
+    ],
+)
+def test_the_validator_rejects_broken_manifests(
+    broken: Callable[[dict[str, Any]], None], expect: str, tmp_path: Path
+) -> None:
+    [sts] = [d for d in manifests(DEFAULT)["kv.yaml"] if d["kind"] == "StatefulSet"]
+    broken(sts)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(sts))
+    result = validate([path])
+    assert not result.ok
+    assert "Invalid: 1" in result.output and expect in result.output, result.output
+
+
+def test_the_cli_renders_and_validates(tmp_path: Path) -> None:
+    (tmp_path / "topology.toml").write_text("[groups.kv]\nnodes = 3\n")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cluster", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert cli("k8s", "render", "--out", "base").returncode == 0
+    checked = cli("k8s", "validate", "base")
+    assert checked.returncode == 0 and "Valid: 7, Invalid: 0" in checked.stdout, checked.stdout
+    (tmp_path / "base" / "kv.yaml").write_text(
+        (tmp_path / "base" / "kv.yaml").read_text().replace("replicas: 3", "replicas: three")
+    )
+    refused = cli("k8s", "validate", "base")
+    assert refused.returncode == 1 and "Invalid: 1" in refused.stdout, refused.stdout
