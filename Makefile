@@ -12,9 +12,9 @@ ETCD_BENCHMARK := $(TOOLS)/etcd-benchmark
 TOXIPROXY := $(TOOLS)/toxiproxy-server
 STAMP := $(VENV)/.installed
 
-.PHONY: setup kubeconform fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-grpc-transport test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
+.PHONY: setup kubeconform chaos-mesh-crds fuse faketime chromium etcd kcat kafka up images container-tools test-containers test test-grpc-transport test-stress test-unit test-integration lint typecheck proto soak soak-chaos bench bench-tools bench-smoke clean
 
-setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka chromium kubeconform
+setup: $(STAMP) toxiproxy fuse faketime etcd kcat kafka chromium kubeconform chaos-mesh-crds
 
 # The lazy disk (chaos/disk) needs libfuse3 and fusermount3: Debian's fuse3, installed
 # when absent and apt-get can; otherwise the disk tests and experiments say what is missing.
@@ -104,6 +104,27 @@ $(KUBECONFORM):
 	@mkdir -p .tools/gobin $(TOOLS)
 	GOBIN=$(CURDIR)/.tools/gobin go install github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
 	mv .tools/gobin/kubeconform $(KUBECONFORM)
+
+# Chaos Mesh's CRDs, generated from its Go API module by controller-gen (both pinned,
+# from the module proxy), for validating Chaos Mesh resources (cluster/k8s_validate.py).
+CONTROLLER_GEN_VERSION := v0.17.3
+CHAOS_MESH_API_VERSION := v0.0.0-20260906172039-d70b66ad97ac
+CONTROLLER_GEN := $(TOOLS)/controller-gen
+CHAOS_MESH_CRDS := .tools/chaos-mesh-crds/$(CHAOS_MESH_API_VERSION)
+chaos-mesh-crds: $(CHAOS_MESH_CRDS)
+$(CONTROLLER_GEN):
+	@mkdir -p .tools/gobin $(TOOLS)
+	GOBIN=$(CURDIR)/.tools/gobin go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv .tools/gobin/controller-gen $(CONTROLLER_GEN)
+$(CHAOS_MESH_CRDS): $(CONTROLLER_GEN)
+	@rm -rf .tools/chaos-mesh-api && mkdir -p .tools
+	cp -r "$$(go mod download -json github.com/chaos-mesh/chaos-mesh/api@$(CHAOS_MESH_API_VERSION) \
+		| $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')" .tools/chaos-mesh-api
+	chmod -R u+w .tools/chaos-mesh-api
+	cd .tools/chaos-mesh-api && GOFLAGS=-mod=mod $(CURDIR)/$(CONTROLLER_GEN) crd:maxDescLen=0 \
+		paths=./v1alpha1/... output:crd:dir=$(CURDIR)/$(CHAOS_MESH_CRDS).partial
+	mv $(CHAOS_MESH_CRDS).partial $(CHAOS_MESH_CRDS)
+	rm -rf .tools/chaos-mesh-api
 
 up: setup
 	$(BIN)/faultlab up

@@ -29,6 +29,9 @@ from cluster.launcher import REPO_ROOT
 KUBERNETES_VERSION = "1.33.0"
 SCHEMAS = REPO_ROOT / ".tools" / "k8s-schemas"
 KUBECONFORM = REPO_ROOT / ".tools" / "bin" / "kubeconform"
+# Chaos Mesh's CRDs as controller-gen generated them from its API module (`make setup`).
+CHAOS_MESH_CRDS = REPO_ROOT / ".tools" / "chaos-mesh-crds"
+CRD_SCHEMAS = SCHEMAS / "crds"
 STANDALONE = f"v{KUBERNETES_VERSION}-standalone-strict"
 _REF_PREFIXES = ('"/api/_definitions.json#/$defs/', '"#/$defs/')
 
@@ -101,6 +104,47 @@ def _refs(node: Any) -> list[str]:
     return found
 
 
+def crd_schemas(crd_dir: Path | None = None, out_dir: Path = CRD_SCHEMAS) -> Path:
+    """Each CRD version's openAPIV3Schema as kubeconform's KIND_VERSION.json, strict as
+    the Kubernetes ones are: an object that lists its properties allows no others (unless
+    the CRD says x-kubernetes-preserve-unknown-fields). Remade when the CRDs change."""
+    source = crd_dir or _newest(CHAOS_MESH_CRDS)
+    stamp = out_dir / ".source"
+    if stamp.exists() and stamp.read_text() == str(source):
+        return out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        kind = crd["spec"]["names"]["kind"].lower()
+        for version in crd["spec"]["versions"]:
+            schema = _strict(version["schema"]["openAPIV3Schema"])
+            (out_dir / f"{kind}_{version['name']}.json").write_text(json.dumps(schema))
+    stamp.write_text(str(source))
+    return out_dir
+
+
+def _newest(folder: Path) -> Path:
+    versions = sorted(p for p in folder.glob("*") if p.is_dir() and not p.name.endswith("partial"))
+    if not versions:
+        raise ValidatorMissing(f"no CRDs under {folder}: `make setup` generates Chaos Mesh's")
+    return versions[-1]
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, dict):
+        out = {k: _strict(v) for k, v in node.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    return node
+
+
 def kind_file(doc: dict[str, Any]) -> str:
     """kubeconform's name for a document's schema: kind-group-version.json, lower case."""
     group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
@@ -108,21 +152,25 @@ def kind_file(doc: dict[str, Any]) -> str:
     return f"{str(doc.get('kind', '')).lower()}{suffix}.json"
 
 
-def validate(files: list[Path], extra_locations: tuple[str, ...] = ()) -> Validation:
+def validate(files: list[Path]) -> Validation:
     """kubeconform -strict over `files`, with the Kubernetes schemas they need made
-    standalone first; `extra_locations`: more schema location templates (CRDs)."""
+    standalone first, and Chaos Mesh's CRDs for its resources."""
     if not KUBECONFORM.exists() and shutil.which("kubeconform") is None:
         raise ValidatorMissing(f"{KUBECONFORM} is missing: `make setup` builds kubeconform")
+    custom = False
     for path in files:
         for doc in yaml.safe_load_all(path.read_text()):
-            if isinstance(doc, dict) and not _is_custom(doc):
+            if isinstance(doc, dict) and _is_custom(doc):
+                custom = True
+            elif isinstance(doc, dict):
                 _try_standalone(kind_file(doc))
     binary = str(KUBECONFORM) if KUBECONFORM.exists() else "kubeconform"
     locations = [
         str(SCHEMAS / "{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}")
         + "/{{ .ResourceKind }}{{ .KindSuffix }}.json",
-        *extra_locations,
     ]
+    if custom:
+        locations.append(str(crd_schemas()) + "/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json")
     argv = [binary, "-strict", "-summary", "-kubernetes-version", KUBERNETES_VERSION]
     for location in locations:
         argv += ["-schema-location", location]

@@ -100,3 +100,40 @@ def test_the_cli_renders_and_validates(tmp_path: Path) -> None:
     )
     refused = cli("k8s", "validate", "base")
     assert refused.returncode == 1 and "Invalid: 1" in refused.stdout, refused.stdout
+
+
+CHAOS_MESH = Path(__file__).parent / "fixtures" / "chaos_mesh" / "timeline.yaml"
+
+
+def test_chaos_mesh_resources_pass_the_crds_controller_gen_made() -> None:
+    """Chaos Mesh's CRDs generated from its Go API module (`make setup`), as kubeconform
+    schemas: a Workflow timeline and one fault of each kind the catalogue needs."""
+    result = validate([CHAOS_MESH])
+    assert result.ok, result.output
+    assert "Valid: 7, Invalid: 0, Errors: 0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("broken", "expect"),
+    [
+        # a misspelt field of a NetworkChaos inside the Workflow
+        (
+            lambda docs: docs[0]["spec"]["templates"][3]["networkChaos"].update(directon="both"),
+            "directon",
+        ),
+        # a wrong type: a duration must be a string ("30s")
+        (lambda docs: docs[1]["spec"].update(duration=30), "duration"),
+        # an action the CRD does not have
+        (lambda docs: docs[2]["spec"].update(action="pod-explode"), "action"),
+    ],
+)
+def test_the_validator_rejects_broken_chaos_mesh_resources(
+    broken: Callable[[list[dict[str, Any]]], None], expect: str, tmp_path: Path
+) -> None:
+    docs = list(yaml.safe_load_all(CHAOS_MESH.read_text()))
+    broken(docs)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    result = validate([path])
+    assert not result.ok
+    assert "Invalid: 1" in result.output and expect in result.output, result.output
