@@ -21,9 +21,13 @@ Shaped as the etcd and Kafka operators shape theirs:
 - **preStop** within **terminationGracePeriodSeconds**: a node hands its leadership over
   on SIGTERM (`faultlab node stop` tests it), so the hook is a short sleep that lets the
   endpoints controller take the pod out of Services before the hand-over starts.
+- **Peers dial one another directly** by their stable names (FAULTLAB_PEER_DIRECT), the
+  default: in Kubernetes network faults are Chaos Mesh's (chaos/chaos_mesh), injected into
+  the pods' own network namespaces, and a proxy between peers would put every peer
+  connection on the proxy's pod, out of their reach. `peers="toxiproxy"` routes peer
+  links through Toxiproxy instead, as compose does, for the lab's own network faults.
 - **Toxiproxy**, a Deployment with its proxies from a ConfigMap, and a Service for every
-  link: nodes dial their peers through it (FAULTLAB_PEER_HOST=toxiproxy), so every
-  network fault of the lab applies here too; the client links are the client Service.
+  link: the client links are the client Service.
 
 Kustomize rather than Helm: the topology already is the template, so what is left is plain
 YAML that kubectl applies without another tool (`kubectl apply -k`), that validates as it
@@ -39,7 +43,7 @@ from typing import Any
 import yaml
 
 from cluster.compose import NODE_IMAGE, TOXIPROXY_HOST
-from services.runtime.config import PEER_TRANSPORTS
+from services.runtime.config import PEER_DIRECT_ENV, PEER_TRANSPORTS
 from services.runtime.registry import service
 from services.runtime.topology import Group, Topology
 
@@ -50,6 +54,8 @@ DATA_SIZE = "1Gi"
 GRACE_S = 30
 PRESTOP_SLEEP_S = 2
 KUSTOMIZATION = "kustomization.yaml"
+PEERS = ("direct", "toxiproxy")
+PEER_DIRECT_TEMPLATE = "{group}-{ordinal}.{group}-peers"
 
 
 def peer_service(group: str) -> str:
@@ -99,7 +105,15 @@ def _node_id_export(group: str) -> str:
     return f'export FAULTLAB_NODE="{group}$(( ${{HOSTNAME##*-}} + 1 ))"'
 
 
-def _group_manifests(topology: Topology, group: Group, image: str) -> list[dict[str, Any]]:
+def _peer_env(peers: str) -> dict[str, str]:
+    if peers == "direct":
+        return {"name": PEER_DIRECT_ENV, "value": PEER_DIRECT_TEMPLATE}
+    return {"name": "FAULTLAB_PEER_HOST", "value": TOXIPROXY_HOST}
+
+
+def _group_manifests(
+    topology: Topology, group: Group, image: str, peers: str
+) -> list[dict[str, Any]]:
     nodes = topology.group_nodes(group.name)
     module = service(group.name).module
     # The topology gives each node ports of its own and a pod learns its node only when
@@ -115,7 +129,7 @@ def _group_manifests(topology: Topology, group: Group, image: str) -> list[dict[
             {"name": "FAULTLAB_TOPOLOGY", "value": "/etc/faultlab/topology.toml"},
             {"name": "FAULTLAB_DATA_DIR", "value": "/data"},
             {"name": "FAULTLAB_LISTEN_HOST", "value": "0.0.0.0"},
-            {"name": "FAULTLAB_PEER_HOST", "value": TOXIPROXY_HOST},
+            _peer_env(peers),
             {"name": "FAULTLAB_PEER_TRANSPORT", "value": PEER_TRANSPORTS[0]},
         ],
         "ports": [{"containerPort": p, "protocol": "TCP"} for p in ports],
@@ -248,9 +262,15 @@ def _toxiproxy_manifests(topology: Topology, image: str) -> list[dict[str, Any]]
 
 
 def manifests(
-    topology: Topology, node_image: str = NODE_IMAGE, toxiproxy_image: str = TOXIPROXY_IMAGE
+    topology: Topology,
+    node_image: str = NODE_IMAGE,
+    toxiproxy_image: str = TOXIPROXY_IMAGE,
+    peers: str = PEERS[0],
 ) -> dict[str, list[dict[str, Any]]]:
-    """File name -> its documents: one file per group, Toxiproxy, the topology."""
+    """File name -> its documents: one file per group, Toxiproxy, the topology;
+    `peers`: "direct" or "toxiproxy" (how nodes dial one another)."""
+    if peers not in PEERS:
+        raise ValueError(f"peers is one of {PEERS}, not {peers!r}")
     files: dict[str, list[dict[str, Any]]] = {
         "topology.yaml": [
             {
@@ -263,15 +283,15 @@ def manifests(
         "toxiproxy.yaml": _toxiproxy_manifests(topology, toxiproxy_image),
     }
     for group in topology.groups:
-        files[f"{group.name}.yaml"] = _group_manifests(topology, group, node_image)
+        files[f"{group.name}.yaml"] = _group_manifests(topology, group, node_image, peers)
     return files
 
 
-def render(topology: Topology, out: Path) -> list[Path]:
+def render(topology: Topology, out: Path, peers: str = PEERS[0]) -> list[Path]:
     """Write the kustomize base into `out`; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    files = manifests(topology)
+    files = manifests(topology, peers=peers)
     for name, docs in files.items():
         path = out / name
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False, width=100))

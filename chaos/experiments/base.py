@@ -20,6 +20,7 @@ from typing import Any
 
 from chaos import monitor
 from chaos.backends import Backend, Needs, processes
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers.availability import Availability, summarize
 from chaos.history import History, Operation, pair
 from chaos.journal import journal
@@ -95,6 +96,10 @@ class Experiment:
     lazy_disks: bool = False  # every node's data on a lazy disk (chaos.disk): power cuts
     fake_clocks: bool = False  # every node under libfaketime (cluster/clocks.py): clock faults
     single_mode: bool = False  # a scenario with one configuration: `safe` only
+    # Its faults as Chaos Mesh injects them on Kubernetes (chaos/chaos_mesh), per mode,
+    # and what of its timeline Chaos Mesh cannot inject, and why.
+    mesh: Callable[[Mode], tuple[MeshStep, ...]] = lambda mode: ()
+    mesh_gaps: tuple[str, ...] = ()
 
     def modes(self, which: str) -> list[Mode]:
         """The modes `which` (unsafe, safe or both) runs; none for "unsafe" when the

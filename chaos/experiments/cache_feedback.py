@@ -31,6 +31,7 @@ from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from chaos import cache_feedback, nemesis
 from chaos.cache_feedback import BAD, CUT, GOOD, KEY, FeedbackSpec
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import CONFIGS
 from chaos.nemesis import Fault
@@ -187,6 +188,15 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "slow-store", "delay", "all", "kv", 0.0, 1.0, peers="gateway", latency_ms=STORE_MS
+        ),
+    ),
+    mesh_gaps=(
+        "bad-value: a bad value written through the KV API is the workload's act, not a "
+        "fault Chaos Mesh injects",
+    ),
     doc="docs/experiments/cache-feedback.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3), Group("gateway", 2))),
     workload=cache_feedback.run,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import statistics
 
 from chaos import gateway_calls, nemesis
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers.latency import latency_ms
 from chaos.experiments.base import DECISIONS, Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import gateway_mode
@@ -115,6 +116,11 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "slow-store", "delay", "all", "kv", 0.0, 1.0, peers="gateway", latency_ms=STORE_MS
+        ),
+    ),
     doc="docs/experiments/cache-stampede.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3), Group("gateway", 2))),
     workload=gateway_calls.run,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, current_leader, isolate_node
 from chaos.workload import ClientSpec, WorkloadSpec
@@ -90,5 +91,6 @@ EXPERIMENT = Experiment(
     safe=Mode("safe", "PreVote on (CheckQuorum on)", {"FAULTLAB_PRE_VOTE": "1"}, False),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (MeshStep("isolate-follower", "partition", "follower", "kv", 0.2, 0.6),),
     doc="docs/experiments/disruptive-rejoin.md",
 )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers.exactly_once import check
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import History
@@ -157,6 +158,19 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "late-answers",
+            "delay",
+            "leader",
+            "kv",
+            0.3,
+            0.7,
+            peers="toxiproxy",
+            latency_ms=4000,
+            note="the answers to clients, whose links run through the Toxiproxy pod",
+        ),
+    ),
     doc="docs/experiments/double-apply.md",
     workload=workload,
 )

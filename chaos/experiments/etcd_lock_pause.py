@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from etcdapi.etcdserverpb import rpc_pb2
 
 from chaos import etcd_counter
+from chaos.chaos_mesh.steps import CLIENT_STEP_GAP
 from chaos.checkers import counter as counter_checker
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.goclients import built
@@ -153,6 +154,7 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh_gaps=(CLIENT_STEP_GAP,),
     doc="docs/experiments/etcd-lock-pause.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3),)),
     workload=workload,

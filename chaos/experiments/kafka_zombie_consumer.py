@@ -26,6 +26,7 @@ import contextlib
 from dataclasses import dataclass
 
 from chaos import producing
+from chaos.chaos_mesh.steps import CLIENT_STEP_GAP
 from chaos.experiments import zombie_consumer
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import NEMESIS, History
@@ -194,6 +195,7 @@ EXPERIMENT = Experiment(
     safe=Mode("safe", "offset commits fenced by member and generation", dict(NODE_ENV), False),
     plan=plan,
     judge=judge,
+    mesh_gaps=(CLIENT_STEP_GAP,),
     doc="docs/experiments/kafka-zombie-consumer.md",
     topology=Topology.build("127.0.0.1", 0, (Group("log", 3),)),
     workload=workload,

@@ -16,6 +16,7 @@ window, and in a window where the store was lost or regained, leased plus local 
 from __future__ import annotations
 
 from chaos import gateway_calls
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers import limiter
 from chaos.experiments.base import DECISIONS, Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import gateway_mode
@@ -118,6 +119,9 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep("cut-gateways-from-kv", "partition-to", "all", "gateway", START, END, peers="kv"),
+    ),
     doc="docs/experiments/limiter-partition.md",
     topology=TOPOLOGY,
     workload=gateway_calls.run,

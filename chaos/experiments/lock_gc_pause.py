@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from chaos import lock_set
+from chaos.chaos_mesh.steps import CLIENT_STEP_GAP
 from chaos.checkers import lock as lock_checker
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.history import NEMESIS, History
@@ -228,6 +229,7 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh_gaps=(CLIENT_STEP_GAP,),
     doc="docs/experiments/lock-gc-pause.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3), Group("lock", 3))),
     workload=workload,

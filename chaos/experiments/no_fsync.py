@@ -21,6 +21,7 @@ import asyncio
 
 from chaos import acked_writes, producing
 from chaos.acked_writes import AckedWritesSpec
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers import durability
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, power_cut
@@ -127,6 +128,17 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "power-cut",
+            "pod-kill",
+            "leader",
+            "log",
+            CUT_AT,
+            CUT_AT + 0.01,
+            note="a pod kill: unsynced data survives it; the lab's power cut drops it",
+        ),
+    ),
     doc="docs/experiments/no-fsync.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3), Group("log", 3))),
     workload=acked_writes.run,

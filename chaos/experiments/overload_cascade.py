@@ -15,6 +15,7 @@ shop's median stays near its baseline and its calls succeed.
 from __future__ import annotations
 
 from chaos import gateway_calls
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers.latency import latency_ms
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import gateway_mode
@@ -129,6 +130,18 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "slow-backend",
+            "delay",
+            "lock1",
+            "lock",
+            START,
+            END,
+            peers="gateway",
+            latency_ms=LATENCY_MS,
+        ),
+    ),
     doc="docs/experiments/overload-cascade.md",
     topology=Topology.build(
         "127.0.0.1", 0, (Group("kv", 3), Group("lock", 1), Group("gateway", 1))

@@ -22,6 +22,7 @@ above fires late by however long the process waits for a core.
 from __future__ import annotations
 
 from chaos import gateway_calls
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.experiments.base import DECISIONS, Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import gateway_mode
 from chaos.gateway_calls import GatewayLoadSpec
@@ -112,6 +113,19 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "backend-blip",
+            "partition-to",
+            "gateway1",
+            "gateway",
+            START,
+            1.0,
+            peers="kv",
+            length_s=BLIP_S,
+            note="connections time out instead of being reset (the lab resets them)",
+        ),
+    ),
     doc="docs/experiments/retry-storm.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3), Group("gateway", 1))),
     workload=gateway_calls.run,

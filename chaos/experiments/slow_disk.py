@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from chaos import acked_writes
 from chaos.acked_writes import AckedWritesSpec
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers import durability
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.nemesis import Fault, slow_disk
@@ -85,6 +86,17 @@ EXPERIMENT = Experiment(
     safe=Mode("safe", "one follower's disk is slow", {}, False, settings={"slow": "follower"}),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            f"slow-fsync-{mode.settings['slow']}",
+            "io-latency",
+            str(mode.settings["slow"]),
+            "kv",
+            START,
+            END,
+            latency_ms=int(DELAY_MS),
+        ),
+    ),
     doc="docs/experiments/slow-disk.md",
     workload=acked_writes.run,
     lazy_disks=True,

@@ -15,6 +15,7 @@ replica's latency, at the cost of the hedges sent (counted from the gateway's jo
 from __future__ import annotations
 
 from chaos import gateway_calls
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.checkers.latency import latency_ms
 from chaos.experiments.base import DECISIONS, Experiment, Finding, Mode, RunData
 from chaos.experiments.gateway_configs import gateway_mode
@@ -121,6 +122,19 @@ EXPERIMENT = Experiment(
     ),
     plan=plan,
     judge=judge,
+    mesh=lambda mode: (
+        MeshStep(
+            "slow-replica",
+            "delay",
+            SLOW_REPLICA,
+            "kv",
+            START,
+            END,
+            peers="gateway",
+            latency_ms=LATENCY_MS,
+            jitter_ms=JITTER_MS,
+        ),
+    ),
     doc="docs/experiments/tail-latency.md",
     topology=Topology.build("127.0.0.1", 0, (Group("kv", 3), Group("gateway", 1))),
     workload=gateway_calls.run,

@@ -32,6 +32,7 @@ from pathlib import Path
 import grpc
 
 from chaos import producing
+from chaos.chaos_mesh.steps import CLIENT_STEP_GAP
 from chaos.checkers import commits
 from chaos.experiments.base import Experiment, Finding, Mode, RunData
 from chaos.group_consumer import running_consumer
@@ -253,6 +254,7 @@ EXPERIMENT = Experiment(
     safe=Mode("safe", "offset commits fenced by generation", {}, False),
     plan=plan,
     judge=judge,
+    mesh_gaps=(CLIENT_STEP_GAP,),
     doc="docs/experiments/zombie-consumer.md",
     topology=Topology.build("127.0.0.1", 0, (Group("log", 3),)),
     workload=workload,

@@ -17,12 +17,17 @@ whatever happens, the run heals every link when it ends.
 from __future__ import annotations
 
 from chaos import nemesis
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.nemesis import Fault
 from chaos.net import Network
 from chaos.scenario.model import ScenarioError, Step, Targets
 from cluster.backend import Cluster
 
 LEADER = "leader"
+PAUSE_NOTE = (
+    "Chaos Mesh cannot SIGSTOP a process: pod-failure makes the pod unavailable for the "
+    "window and restarts its container, so the node loses the memory a pause keeps"
+)
 DIRECTIONS = ("outbound", "inbound")
 
 
@@ -49,7 +54,8 @@ def isolate(node: str, *, start: float, end: float, group: str = "workload") -> 
         return Fault(f"isolate-{node}", at_s, for_s, inject, lambda c, net: net.heal())
 
     nodes, groups = _aim(node, group)
-    return Step(f"isolate {node}", start, end, make, nodes, groups)
+    mesh = MeshStep(f"isolate-{node}", "partition", node, group, start, end)
+    return Step(f"isolate {node}", start, end, make, nodes, groups, mesh=(mesh,))
 
 
 def one_way(
@@ -76,7 +82,9 @@ def one_way(
         return Fault(f"one-way-{direction}-{node}", at_s, for_s, inject, lambda c, n: n.heal())
 
     nodes, groups = _aim(node, group)
-    return Step(f"one-way {direction} {node}", start, end, make, nodes, groups)
+    kind = "partition-to" if direction == "outbound" else "partition-from"
+    mesh = MeshStep(f"one-way-{direction}-{node}", kind, node, group, start, end)
+    return Step(f"one-way {direction} {node}", start, end, make, nodes, groups, mesh=(mesh,))
 
 
 def kill(node: str, *, start: float, end: float, group: str = "workload") -> Step:
@@ -96,7 +104,17 @@ def kill(node: str, *, start: float, end: float, group: str = "workload") -> Ste
         return Fault(f"kill-{node}", at_s, for_s, inject, heal, exclusive=True)
 
     nodes, groups = _aim(node, group)
-    return Step(f"kill {node}", start, end, make, nodes, groups, exclusive=True)
+    mesh = MeshStep(
+        f"kill-{node}",
+        "pod-kill",
+        node,
+        group,
+        start,
+        end,
+        note="SIGKILL, but the StatefulSet starts the pod again at once: the lab keeps "
+        "the node down until `end`",
+    )
+    return Step(f"kill {node}", start, end, make, nodes, groups, exclusive=True, mesh=(mesh,))
 
 
 def pause(node: str, *, start: float, end: float, group: str = "workload") -> Step:
@@ -113,7 +131,8 @@ def pause(node: str, *, start: float, end: float, group: str = "workload") -> St
         return Fault(f"pause-{node}", at_s, for_s, inject, lambda c, n: c.resume(target["node"]))
 
     nodes, groups = _aim(node, group)
-    return Step(f"pause {node}", start, end, make, nodes, groups, exclusive=True)
+    mesh = MeshStep(f"pause-{node}", "pod-failure", node, group, start, end, note=PAUSE_NOTE)
+    return Step(f"pause {node}", start, end, make, nodes, groups, exclusive=True, mesh=(mesh,))
 
 
 def latency(node: str, *, ms: int, start: float, end: float, group: str = "workload") -> Step:
@@ -130,7 +149,8 @@ def latency(node: str, *, ms: int, start: float, end: float, group: str = "workl
         return Fault(f"latency-{node}", at_s, for_s, inject, lambda c, n: n.heal())
 
     nodes, groups = _aim(node, group)
-    return Step(f"latency {node} {ms} ms", start, end, make, nodes, groups)
+    mesh = MeshStep(f"latency-{node}", "delay", node, group, start, end, latency_ms=ms)
+    return Step(f"latency {node} {ms} ms", start, end, make, nodes, groups, mesh=(mesh,))
 
 
 def clock(
@@ -161,7 +181,15 @@ def clock(
         if part
     )
     nodes, groups = _aim(node, group)
-    return Step(f"clock {node} {shown}", start, end, make, nodes, groups, clock=True)
+    if rate is None:
+        offset = MeshStep(
+            f"clock-{node}", "time-offset", node, group, start, end, offset_ms=int(jump_ms)
+        )
+        return Step(
+            f"clock {node} {shown}", start, end, make, nodes, groups, clock=True, mesh=(offset,)
+        )
+    gap = "TimeChaos shifts a clock by an offset; it cannot make one run slow or fast"
+    return Step(f"clock {node} {shown}", start, end, make, nodes, groups, clock=True, mesh_gap=gap)
 
 
 def power_cut(nodes: list[str] | None = None, *, start: float, end: float) -> Step:
@@ -172,8 +200,31 @@ def power_cut(nodes: list[str] | None = None, *, start: float, end: float) -> St
         return nemesis.power_cut("power-cut", nodes, at_s, for_s)
 
     shown = ", ".join(nodes) if nodes else "every node"
+    note = (
+        "a pod kill: what the disk had not made durable survives it, which the lab's power "
+        "cut drops (lazy disks); Chaos Mesh has no power cut"
+    )
+    mesh = tuple(
+        MeshStep(
+            "power-cut",
+            "pod-kill",
+            n,
+            "all" if n == "all" else n.rstrip("0123456789"),
+            start,
+            end,
+            note=note,
+        )
+        for n in (nodes or ["all"])
+    )
     return Step(
-        f"power cut {shown}", start, end, make, tuple(nodes or ()), exclusive=True, disk=True
+        f"power cut {shown}",
+        start,
+        end,
+        make,
+        tuple(nodes or ()),
+        exclusive=True,
+        disk=True,
+        mesh=mesh,
     )
 
 
@@ -188,4 +239,7 @@ def slow_disk(role: str, *, ms: float, start: float, end: float, group: str = "k
     def make(cluster: Cluster, targets: Targets, at_s: float, for_s: float) -> Fault:
         return nemesis.slow_disk(f"slow-disk-{role}", role, ms, at_s, for_s, group)
 
-    return Step(f"slow disk {role} {ms} ms", start, end, make, (), (group,), disk=True)
+    mesh = MeshStep(f"slow-disk-{role}", "io-latency", role, group, start, end, latency_ms=int(ms))
+    return Step(
+        f"slow disk {role} {ms} ms", start, end, make, (), (group,), disk=True, mesh=(mesh,)
+    )

@@ -10,10 +10,11 @@ that does not fit) before any cluster starts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from chaos.chaos_mesh.steps import MeshStep
 from chaos.experiments.base import Experiment, Finding, Mode, RunData, WorkloadRunner
 from chaos.history import Operation
 from chaos.nemesis import Fault
@@ -47,6 +48,8 @@ class Step:
     exclusive: bool = False
     disk: bool = False  # acts on the nodes' lazy disks: the scenario must run on them
     clock: bool = False  # skews a node's clock: the nodes run under libfaketime
+    mesh: tuple[MeshStep, ...] = ()  # the same fault as Chaos Mesh injects it (k8s)
+    mesh_gap: str = ""  # or why Chaos Mesh cannot
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,18 @@ class Scenario:
             single_mode=self.unsafe is None,
             lazy_disks=self.lazy_disks,
             fake_clocks=any(step.clock for step in self.timeline),
+            mesh=lambda mode: tuple(self._mesh_steps()),
+            mesh_gaps=tuple(f"{s.name}: {s.mesh_gap}" for s in self.timeline if s.mesh_gap),
         )
+
+    def _mesh_steps(self) -> list[MeshStep]:
+        """The timeline's Chaos Mesh steps, "workload" named as the group it runs on."""
+        workload_group = self.workload.needs[0] if self.workload.needs else "kv"
+        return [
+            replace(m, group=workload_group if m.group == "workload" else m.group.split("/")[0])
+            for s in self.timeline
+            for m in s.mesh
+        ]
 
     def _plan(self, cluster: Cluster, mode: Mode, duration_s: float) -> tuple[Any, list[Fault]]:
         targets = Targets(self.workload.setup(cluster))

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cluster.k8s import KUSTOMIZATION, render
+from cluster.cli.durations import parse_ms
+from cluster.k8s import KUSTOMIZATION, PEERS, render
 from cluster.k8s_validate import ValidatorMissing, validate
 from services.runtime.topology import Topology, TopologyError
 
@@ -29,20 +30,46 @@ def _topology(path: Path) -> Topology:
     return topo if topo.resolved else topo.with_base_port(21000)
 
 
+CHAOS_MESH = "chaos-mesh"
+
+
 @app.command("render")
-def render_command(topology: Path = TopologyOption, out: Path = OutOption) -> None:
-    """Write the kustomize base: a StatefulSet, headless Service and PodDisruptionBudget
-    per group, Toxiproxy and its proxies, the topology; `kubectl apply -k OUT`."""
-    files = render(_topology(topology), out)
+def render_command(
+    topology: Path = TopologyOption,
+    out: Path = OutOption,
+    peers: str = typer.Option(
+        PEERS[0], help="direct (Chaos Mesh's network faults reach them) or toxiproxy"
+    ),
+    chaos_duration: str = typer.Option(
+        "60s", help="the run the Chaos Mesh timelines are laid out for"
+    ),
+) -> None:
+    """Write the kustomize base (a StatefulSet, headless Service and PodDisruptionBudget
+    per group, Toxiproxy and its proxies, the topology; `kubectl apply -k OUT`) and, in
+    OUT/chaos-mesh, each catalogue experiment's faults as Chaos Mesh Workflows."""
+    if peers not in PEERS:
+        err.print(f"[red]error:[/] --peers is one of {', '.join(PEERS)}, not {peers!r}")
+        raise typer.Exit(2)
+    duration_s = parse_ms(chaos_duration, default_unit="s") / 1000  # BadParameter: exit 2
+    files = render(_topology(topology), out, peers)
     console.print(f"wrote {len(files)} manifests and {out / KUSTOMIZATION}")
+    from chaos.chaos_mesh.render import render_catalogue  # the catalogue: only here
+    from chaos.experiments import EXPERIMENTS
+
+    workflows, skipped = render_catalogue(EXPERIMENTS, out / CHAOS_MESH, duration_s)
+    console.print(f"wrote {len(workflows)} Chaos Mesh timelines in {out / CHAOS_MESH}")
+    for name, why in skipped.items():
+        console.print(f"  [yellow]not for Chaos Mesh:[/] {name}: {why}")
 
 
 @app.command("validate")
 def validate_command(
     folder: Path = typer.Argument(Path("k8s"), help="a folder of manifests"),
 ) -> None:
-    """kubeconform -strict over every manifest in FOLDER, offline."""
+    """kubeconform -strict over every manifest in FOLDER and FOLDER/chaos-mesh, offline:
+    Kubernetes' schemas, and Chaos Mesh's CRDs for its resources."""
     files = sorted(p for p in folder.glob("*.yaml") if p.name != KUSTOMIZATION)
+    files += sorted((folder / CHAOS_MESH).glob("*.yaml"))
     if not files:
         err.print(f"[red]error:[/] no manifests in {folder}")
         raise typer.Exit(2)

@@ -6,7 +6,11 @@ Every flag has an environment twin (FAULTLAB_TOPOLOGY, FAULTLAB_NODE, FAULTLAB_D
 FAULTLAB_PROBE_INTERVAL_MS, FAULTLAB_PEER_TRANSPORT), which is how docker-compose configures
 containers. Two more exist for containers only: FAULTLAB_LISTEN_HOST (bind there instead of
 the topology's host: 0.0.0.0 in a container) and FAULTLAB_PEER_HOST (dial peers' links
-there: the Toxiproxy container's name). Any problem raises `ConfigError`;
+there: the Toxiproxy container's name). FAULTLAB_PEER_DIRECT, a host name template such as
+"{group}-{ordinal}.{group}-peers", dials each peer at its own port on the host the template
+names instead, past Toxiproxy: Kubernetes pods whose network faults Chaos Mesh injects
+(cluster/k8s.py; `ordinal` is the node's index - 1, a StatefulSet pod's). Any problem
+raises `ConfigError`;
 `services.runtime.server.main` turns it into one clear line and exit code 2.
 """
 
@@ -18,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.runtime.topology import RAFT_LISTENER, Topology, TopologyError
+from services.runtime.topology import RAFT_LISTENER, Node, Topology, TopologyError
 
 EXIT_BAD_CONFIG = 2
 # Raft messages travel over gRPC streams or length-prefixed frames on plain TCP
@@ -29,6 +33,19 @@ PEER_TRANSPORT_ENV = "FAULTLAB_PEER_TRANSPORT"
 
 class ConfigError(Exception):
     """The node cannot start with this configuration; the message says why."""
+
+
+PEER_DIRECT_ENV = "FAULTLAB_PEER_DIRECT"
+
+
+def direct_host(template: str, node: Node) -> str:
+    """FAULTLAB_PEER_DIRECT's host for `node`: {group}, {ordinal} (index - 1), {node}."""
+    try:
+        return template.format(group=node.group, ordinal=node.index - 1, node=node.id)
+    except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"{PEER_DIRECT_ENV} {template!r}: name only {{group}}, {{ordinal}} or {{node}}"
+        ) from e
 
 
 @dataclass(frozen=True)
@@ -103,9 +120,13 @@ def parse(argv: Sequence[str], prog: str = "faultlab-node") -> NodeConfig:
             raise ConfigError(f"{args.topology}: base_port 0 must be resolved by the launcher")
         me = topo.node(args.node)
         peer_host = os.environ.get("FAULTLAB_PEER_HOST", topo.host)
+        direct = os.environ.get(PEER_DIRECT_ENV, "")
 
         def dial(node_id: str, listener: str = "") -> str:
-            return f"{peer_host}:{topo.link(me.id, node_id, listener).listen_port}"
+            link = topo.link(me.id, node_id, listener)
+            if direct:
+                return f"{direct_host(direct, topo.node(node_id))}:{link.dst_port}"
+            return f"{peer_host}:{link.listen_port}"
 
         peers = {p.id: dial(p.id) for p in topo.peers(me.id)}
         backends = {b.id: dial(b.id) for b in topo.backends(me.id)}

@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from chaos.chaos_mesh.render import POD_NAME, render_catalogue, workflow
+from chaos.experiments import EXPERIMENTS
+from chaos.scenario import checkers, faults, workloads
+from chaos.scenario.model import Scenario
 from cluster.k8s import KUSTOMIZATION, manifests, quorum, render
 from cluster.k8s_validate import validate
 from services.runtime.topology import Group, Topology
@@ -94,7 +98,8 @@ def test_the_cli_renders_and_validates(tmp_path: Path) -> None:
 
     assert cli("k8s", "render", "--out", "base").returncode == 0
     checked = cli("k8s", "validate", "base")
-    assert checked.returncode == 0 and "Valid: 7, Invalid: 0" in checked.stdout, checked.stdout
+    assert checked.returncode == 0, checked.stdout
+    assert "Valid: 35, Invalid: 0" in checked.stdout, checked.stdout  # 7 + 14 x 2 Workflows
     (tmp_path / "base" / "kv.yaml").write_text(
         (tmp_path / "base" / "kv.yaml").read_text().replace("replicas: 3", "replicas: three")
     )
@@ -137,3 +142,63 @@ def test_the_validator_rejects_broken_chaos_mesh_resources(
     result = validate([path])
     assert not result.ok
     assert "Invalid: 1" in result.output and expect in result.output, result.output
+
+
+def test_every_catalogue_timeline_passes_the_chaos_mesh_crds(tmp_path: Path) -> None:
+    files, skipped = render_catalogue(EXPERIMENTS, tmp_path, duration_s=60.0)
+    result = validate(files)
+    assert result.ok, result.output
+    assert f"Valid: {2 * len(files)}, Invalid: 0, Errors: 0" in result.output  # two modes
+    rendered = {p.stem for p in files}
+    assert rendered | set(skipped) == set(EXPERIMENTS)
+    for name in skipped:  # each experiment Chaos Mesh cannot run says why
+        assert EXPERIMENTS[name].mesh_gaps, name
+
+
+def test_a_timeline_lands_where_the_labs_faults_do() -> None:
+    exp = EXPERIMENTS["stale-read"]
+    flow = workflow(exp, exp.unsafe, duration_s=60.0)
+    assert flow is not None
+    templates = {t["name"]: t for t in flow["spec"]["templates"]}
+    assert templates["s0-isolate-leader-wait"]["deadline"] == "15s"  # 25% of 60 s
+    fault = templates["s0-isolate-leader-fault"]
+    assert fault["deadline"] == "33s"  # until 80%
+    assert fault["networkChaos"]["action"] == "partition"
+    assert fault["networkChaos"]["direction"] == "both"
+    assert "picks one kv pod" in flow["metadata"]["annotations"]["faultlab.io/notes"]
+
+    slow = EXPERIMENTS["tail-latency"]
+    flow = workflow(slow, slow.unsafe, duration_s=60.0)
+    assert flow is not None
+    [delay] = [t["networkChaos"] for t in flow["spec"]["templates"] if "networkChaos" in t]
+    assert delay["selector"] == {"labelSelectors": {POD_NAME: "kv-1"}}  # node kv2
+    assert delay["delay"] == {"latency": "150ms", "jitter": "50ms"}
+    assert delay["direction"] == "to"
+    assert delay["target"]["selector"]["labelSelectors"]["app.kubernetes.io/name"] == "gateway"
+
+    disk = EXPERIMENTS["slow-disk"]  # the modes differ in whose disk is slow
+    for mode, role in ((disk.unsafe, "leader"), (disk.safe, "follower")):
+        flow = workflow(disk, mode, 60.0)
+        assert flow is not None
+        [io] = [t["ioChaos"] for t in flow["spec"]["templates"] if "ioChaos" in t]
+        assert io["action"] == "latency" and io["methods"] == ["FSYNC"] and io["delay"] == "100ms"
+        assert f"aimed at the {role}" in flow["metadata"]["annotations"]["faultlab.io/notes"]
+
+
+def test_a_scenarios_own_faults_become_chaos_mesh_steps() -> None:
+    steps = [
+        faults.kill("kv2", start=0.2, end=0.5),
+        faults.pause("leader", start=0.6, end=0.7),
+        faults.clock("kv3", rate=0.5, start=0.1, end=0.9),
+    ]
+    exp = Scenario(
+        name="mine",
+        title="mine",
+        hypothesis="",
+        workload=workloads.kv_register(),
+        checkers=[checkers.linearizable()],
+        timeline=steps,
+    ).experiment()
+    kinds = [(s.kind, s.target, s.group) for s in exp.mesh(exp.safe)]
+    assert kinds == [("pod-kill", "kv2", "kv"), ("pod-failure", "leader", "kv")]
+    assert exp.mesh_gaps and "TimeChaos" in exp.mesh_gaps[0]  # a clock rate it cannot do

@@ -30,6 +30,23 @@ def test_a_node_dials_its_peers_through_their_links(topology_file: Path) -> None
     assert cfg.peer_transport == "tcp"
 
 
+def test_peers_are_dialled_directly_by_a_host_template(
+    topology_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kubernetes with Chaos Mesh: each peer at its own port on its pod's stable name."""
+    monkeypatch.setenv("FAULTLAB_PEER_DIRECT", "{group}-{ordinal}.{group}-peers")
+    cfg = parse(["--topology", str(topology_file), "--node", "kv2"])
+    kv1, kv3 = cfg.topology.node("kv1"), cfg.topology.node("kv3")
+    assert cfg.peers == {
+        "kv1": f"kv-0.kv-peers:{kv1.listen_port}",
+        "kv3": f"kv-2.kv-peers:{kv3.listen_port}",
+    }
+    assert cfg.raft_peers["kv3"] == f"kv-2.kv-peers:{kv3.raft_port}"
+    monkeypatch.setenv("FAULTLAB_PEER_DIRECT", "{pod}.peers")
+    with pytest.raises(ConfigError, match="FAULTLAB_PEER_DIRECT"):
+        parse(["--topology", str(topology_file), "--node", "kv2"])
+
+
 def test_the_peer_transport_is_chosen_by_flag_or_environment(
     topology_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
