@@ -317,8 +317,14 @@ class SwarmCluster(DerivedControls):
         return host
 
     def host_of_or_none(self, service: str) -> str | None:
-        task = self._running_task(service)
-        return None if task is None else self._host_of_node_id(task["NodeID"])
+        """The swarm node running `service`'s task; None when none runs, or when the swarm
+        cannot say yet (just after a manager was lost, the others elect a leader of their
+        own, and until then no manager answers): what the polls wait through."""
+        try:
+            task = self._running_task(service)
+            return None if task is None else self._host_of_node_id(task["NodeID"])
+        except (SwarmError, docker.errors.DockerException, OSError):
+            return None
 
     def refresh(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Find Toxiproxy's swarm node (again, after it was rescheduled): the host's

@@ -101,7 +101,7 @@ def test_a_swarm_node_killed_under_the_leader_and_a_node_drained(swarm: SwarmClu
     # The node comes back; its replica with it, from its own data.
     swarm.start_host(doomed)
     swarm.wait_serving(leader, timeout_s=120.0)
-    assert swarm.host_of(leader) == doomed
+    wait_until(lambda: swarm.host_of_or_none(leader) == doomed, 60.0, f"{leader} on {doomed}")
 
     # Drain the node running Toxiproxy: the swarm moves it, the cluster follows.
     proxy_host = swarm.host_of("toxiproxy")
