@@ -55,6 +55,7 @@ GRACE_S = 30
 PRESTOP_SLEEP_S = 2
 KUSTOMIZATION = "kustomization.yaml"
 PEERS = ("direct", "toxiproxy")
+BASE_PORT = 21000  # for a topology without one: each pod has an address of its own
 PEER_DIRECT_TEMPLATE = "{group}-{ordinal}.{group}-peers"
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from cluster import state
+from cluster.cli.topology_file import load_topology
 from cluster.cli.ui.command import url as ui_url
 from cluster.compose import (
     TLS_FILE,
@@ -28,7 +29,7 @@ from cluster.engine import EngineError, listening, reachable_engine
 from cluster.images import ImageError, build_images
 from cluster.tls import make_cluster_tls
 from services.runtime.tls import TLS_DIR_ENV
-from services.runtime.topology import Topology, TopologyError
+from services.runtime.topology import Topology
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -39,11 +40,7 @@ PROJECT = "faultlab"
 
 
 def _topology(path: Path) -> Topology:
-    try:
-        topo = Topology.from_file(path)
-    except TopologyError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
+    topo = load_topology(path)
     if not topo.resolved:
         err.print("[red]error:[/] containers need fixed ports: set cluster.base_port")
         raise typer.Exit(2)

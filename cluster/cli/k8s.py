@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 
 from cluster.cli.durations import parse_ms
-from cluster.k8s import KUSTOMIZATION, PEERS, render
+from cluster.cli.topology_file import load_topology
+from cluster.k8s import BASE_PORT, KUSTOMIZATION, PEERS, render
 from cluster.k8s_validate import ValidatorMissing, validate
-from services.runtime.topology import Topology, TopologyError
+from services.runtime.topology import Topology
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
@@ -22,12 +23,9 @@ OutOption = typer.Option(Path("k8s"), "--out", "-o", help="the folder to write i
 
 
 def _topology(path: Path) -> Topology:
-    try:
-        topo = Topology.from_file(path)
-    except TopologyError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
-    return topo if topo.resolved else topo.with_base_port(21000)
+    # Each pod has an address of its own: any block of ports will do.
+    topo = load_topology(path)
+    return topo if topo.resolved else topo.with_base_port(BASE_PORT)
 
 
 CHAOS_MESH = "chaos-mesh"

@@ -20,13 +20,13 @@ from chaos.disk.nodes import NodeDisks
 from cluster import state
 from cluster.cli.current import cluster_state
 from cluster.cli.endpoints import etcd_endpoints_line, kafka_bootstrap_line
+from cluster.cli.topology_file import load_topology
 from cluster.cli.ui.command import url as ui_url
 from cluster.launcher import LauncherError, LocalCluster
 from cluster.processes import tail
 from cluster.supervisor import serve_node_controls
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.config import PEER_TRANSPORTS
-from services.runtime.topology import Topology, TopologyError
 
 console = Console()
 err = Console(stderr=True)
@@ -55,7 +55,7 @@ def up(
     ),
 ) -> None:
     """Start Toxiproxy and every node; Ctrl-C (or `faultlab down`) stops them all."""
-    topo = _load_topology(topology)
+    topo = load_topology(topology)
     if peer_transport not in PEER_TRANSPORTS:
         err.print(
             f"[red]error:[/] --peer-transport {peer_transport!r}: "
@@ -170,14 +170,6 @@ def _print_started(cluster: LocalCluster) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def _load_topology(path: Path) -> Topology:
-    try:
-        return Topology.from_file(path)
-    except TopologyError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
 
 
 def _refuse_second_cluster() -> None:

@@ -27,12 +27,13 @@ from rich.table import Table
 
 from cluster import state
 from cluster.cli.compose import _images
+from cluster.cli.topology_file import load_topology
 from cluster.engine import EngineError, listening, reachable_engine
 from cluster.images import ImageError, build_swarm_node_image
 from cluster.swarm import SWARM_NODE_IMAGE, SwarmCluster, SwarmError
 from cluster.swarm_stack import SWARM_BASE_PORT, render_stack, render_swarm_toxiproxy
 from cluster.waiting import WaitTimeout
-from services.runtime.topology import Topology, TopologyError
+from services.runtime.topology import Topology
 
 app = typer.Typer(no_args_is_help=True)
 host_app = typer.Typer(no_args_is_help=True, help="Faults to a whole swarm node.")
@@ -44,11 +45,7 @@ TopologyOption = typer.Option(Path("topology.toml"), "--topology", "-t")
 
 
 def _topology(path: Path) -> Topology:
-    try:
-        topo = Topology.from_file(path)
-    except TopologyError as e:
-        err.print(f"[red]error:[/] {e}")
-        raise typer.Exit(2) from e
+    topo = load_topology(path)
     # Inside the swarm each node has an address of its own: any block of ports will do.
     return topo if topo.resolved else topo.with_base_port(SWARM_BASE_PORT)
 
