@@ -4,8 +4,11 @@ built without a registry."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +36,24 @@ def swarm_images(engine: Engine, images: dict[str, str]) -> dict[str, str]:
     """The images, and the swarm node image beside them."""
     build_swarm_node_image(engine.client, SWARM_NODE_IMAGE)
     return images
+
+
+def user_cli(engine: Engine, folder: Path, timeout_s: float = 600) -> Callable[..., str]:
+    """The CLI run in `folder` as a user would (its own FAULTLAB_HOME, the engine's
+    DOCKER_HOST), failing the test on a non-zero exit; returns what it printed."""
+    env = {**engine.env, "FAULTLAB_HOME": str(folder / "home"), "COLUMNS": "200"}
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "cluster", *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    return cli

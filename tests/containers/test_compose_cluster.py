@@ -30,6 +30,7 @@ from cluster.engine import Engine
 from cluster.launcher import REPO_ROOT
 from cluster.ports import free_port_block
 from services.runtime.topology import Group, Topology
+from tests.containers.conftest import user_cli
 from tests.integration.kafka import kcat_path
 
 
@@ -115,22 +116,7 @@ def kv_folder_cli(engine: Engine, folder: Path) -> Callable[..., str]:
     (folder / "topology.toml").write_text(
         f"[cluster]\nbase_port = {base}\n[groups.kv]\nnodes = 3\n"
     )
-    env = {**engine.env, "FAULTLAB_HOME": str(folder / "home"), "COLUMNS": "200"}
-
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "cluster", *args],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    return cli
+    return user_cli(engine, folder, timeout_s=300)
 
 
 def test_the_cli_path_compose_up_status_kv_down(

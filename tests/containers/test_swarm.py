@@ -7,8 +7,6 @@ project is left on the engine, and no process of the swarm nodes lives on."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from cluster.swarm import SwarmCluster
 from cluster.swarm_stack import SWARM_BASE_PORT
 from cluster.waiting import wait_until
 from services.runtime.topology import Group, Topology
+from tests.containers.conftest import user_cli
 
 ACKED_KEYS = 20
 
@@ -140,20 +139,7 @@ def test_the_cli_path_swarm_up_status_kv_node_host_down(
     with `faultlab up` (status, kv, node), a swarm node paused and resumed, and
     `faultlab down`, after which nothing of the swarm is left."""
     (tmp_path / "topology.toml").write_text("[groups.kv]\nnodes = 3\n")
-    env = {**engine.env, "FAULTLAB_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
-
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "cluster", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
+    cli = user_cli(engine, tmp_path)
 
     cli("swarm", "render")
     assert "endpoint_mode: dnsrr" in (tmp_path / "stack.yml").read_text()

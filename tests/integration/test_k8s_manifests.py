@@ -202,3 +202,20 @@ def test_a_scenarios_own_faults_become_chaos_mesh_steps() -> None:
     kinds = [(s.kind, s.target, s.group) for s in exp.mesh(exp.safe)]
     assert kinds == [("pod-kill", "kv2", "kv"), ("pod-failure", "leader", "kv")]
     assert exp.mesh_gaps and "TimeChaos" in exp.mesh_gaps[0]  # a clock rate it cannot do
+
+
+def test_bad_render_options_are_refused_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "topology.toml").write_text("[groups.kv]\nnodes = 3\n")
+    for args in (("--peers", "carrier-pigeon"), ("--chaos-duration", "soon")):
+        done = subprocess.run(
+            [sys.executable, "-m", "cluster", "k8s", "render", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert not (tmp_path / "k8s").exists()  # nothing written on bad input
+    with pytest.raises(ValueError, match="peers"):
+        manifests(DEFAULT, peers="carrier-pigeon")
