@@ -214,6 +214,7 @@ bench: bench-tools
 	$(BIN)/python bench/raft_core.py
 	$(BIN)/python bench/side_by_side.py
 	$(BIN)/python bench/peer_transports.py
+	$(BIN)/python bench/python_grpc_floor.py
 	$(BIN)/python bench/kv.py
 	$(BIN)/python bench/lock.py
 	$(BIN)/python bench/log.py
@@ -228,6 +229,7 @@ bench: bench-tools
 bench-smoke: bench-tools
 	$(BIN)/python bench/side_by_side.py --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke.json
 	$(BIN)/python bench/peer_transports.py --rounds 1 --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke-transports.json
+	$(BIN)/python bench/python_grpc_floor.py --rounds 1 --seconds 1 --inflight 1 --out /tmp/faultlab-bench-smoke-grpc-floor.json
 	$(BIN)/python bench/log.py --seconds 1 --out /tmp/faultlab-bench-smoke-log.json
 	$(BIN)/python bench/cli.py --runs 1 --out /tmp/faultlab-bench-smoke-cli.json
 	$(BIN)/python bench/tenant_isolation.py --seconds 1 --out /tmp/faultlab-bench-smoke-tenants.json

@@ -75,11 +75,11 @@ def _etcd_put(port: int) -> None:
 
 
 @contextlib.contextmanager
-def echo_server() -> Iterator[tuple[str, int]]:
-    """The echo server's address and pid."""
+def echo_server(script: str = "echo_server.py") -> Iterator[tuple[str, int]]:
+    """The address and pid of an echo server (a script in bench/ taking --port)."""
     (port,) = free_ports(1)
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "bench" / "echo_server.py"), "--port", str(port)],
+        [sys.executable, str(REPO / "bench" / script), "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )
