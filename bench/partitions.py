@@ -136,7 +136,7 @@ async def produce(
         await asyncio.gather(*(sender() for _ in range(outstanding)))
         elapsed = time.monotonic() - started
         idle_after, all_after = machine_jiffies()
-        idle_share = (idle_after - idle_before) / max(all_after - all_before, 1)
+        cores_busy = CORES * (1 - (idle_after - idle_before) / max(all_after - all_before, 1))
         return {
             "outstanding": outstanding,
             "records_per_s": round(sent / elapsed),
@@ -144,10 +144,8 @@ async def produce(
             "cpu_share_of_a_core": {
                 n: round((cpu_s(p) - before[n]) / elapsed, 2) for n, p in pids.items()
             },
-            "machine_cores_busy": round(CORES * (1 - idle_share), 2),
-            "machine_cpu_us_per_record": round(
-                CORES * (1 - idle_share) / max(sent, 1) * elapsed * 1e6, 1
-            ),
+            "machine_cores_busy": round(cores_busy, 2),
+            "machine_cpu_us_per_record": round(cores_busy * elapsed / max(sent, 1) * 1e6, 1),
         }
 
 
