@@ -17,21 +17,25 @@ from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
 from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
 from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+from kio.schema.metadata.v12.response import MetadataResponsePartition
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
 
 from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until
 from tests.integration.kafka import kafka_cluster, kcat
 from tests.integration.kafka_wire import Wire, batch, fetch_request
 
 pytestmark = pytest.mark.integration
 
 PRODUCE, FETCH, METADATA, API_VERSIONS, INIT_PRODUCER_ID = 0, 1, 3, 18, 22
+SETTLE_S = 30.0  # election, then the housekeeping round that hands leadership back
 
 
 @pytest.fixture(scope="module")
 def log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     with kafka_cluster(tmp_path_factory.mktemp("kafka-bad")) as cluster:
         kcat(cluster, "-P", "-t", "t", stdin="first\n")  # a topic of one partition
+        wait_until(lambda: _settled_leader(cluster, "t"), SETTLE_S, "t led by its first replica")
         yield cluster
 
 
@@ -54,9 +58,8 @@ def still_serving(log: LocalCluster) -> None:
             wire.close()
 
 
-def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:
-    """(leader broker id, a broker that is not the leader) of partition 0."""
-    wire = Wire(address(log))
+def _metadata(log: LocalCluster, broker: int, topic: str) -> MetadataResponsePartition:
+    wire = Wire(address(log, broker))
     try:
         answer = wire.call(
             METADATA,
@@ -69,7 +72,24 @@ def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:
         )
     finally:
         wire.close()
-    leader = answer.topics[0].partitions[0].leader_id
+    partition: MetadataResponsePartition = answer.topics[0].partitions[0]
+    return partition
+
+
+def _settled_leader(log: LocalCluster, topic: str) -> int | None:
+    """Partition 0's leader once it is its first (preferred) replica as every broker sees
+    it. Until then the election's winner hands leadership to that replica when the log's
+    housekeeping next looks (Kafka's auto leader rebalance): a test asking the winner
+    would be answered NOT_LEADER_OR_FOLLOWER mid-way, as a Kafka client is after a
+    rebalance, and these tests are about other answers."""
+    views = [_metadata(log, broker, topic) for broker in (1, 2, 3)]
+    preferred = views[0].replica_nodes[0]
+    return preferred if all(v.leader_id == preferred for v in views) else None
+
+
+def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:
+    """(leader broker id, a broker that is not the leader) of partition 0, settled."""
+    leader = wait_until(lambda: _settled_leader(log, topic), SETTLE_S, f"{topic} led")
     return leader, next(b for b in (1, 2, 3) if b != leader)
 
 
