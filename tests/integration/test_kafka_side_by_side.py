@@ -63,16 +63,25 @@ class Target:
         finally:
             wire.close()
 
-    def leader(self, topic: str, partition: int = 0) -> str:
-        """The address of the partition's leader, as Metadata names it."""
+    def metadata(self, topic: str) -> Any:
         request = MetadataRequest(
             topics=(MetadataRequestTopic(topic_id=None, name=topic),),
             allow_auto_topic_creation=False,
             include_topic_authorized_operations=False,
         )
-        answer = self.call(3, 12, request)
+        return self.call(3, 12, request)
+
+    def leader(self, topic: str, partition: int = 0) -> str:
+        """The address of the partition's leader, as Metadata names it."""
+        answer = self.metadata(topic)
         brokers = {b.node_id: f"{b.host}:{b.port}" for b in answer.brokers}
         return brokers[answer.topics[0].partitions[partition].leader_id]
+
+    def led_by_preferred(self, topic: str, partition: int) -> bool:
+        """Led by its first replica: where both brokers keep it (Kafka's auto leader
+        rebalance, faultlab's housekeeping), so no hand-over comes mid-test."""
+        p = self.metadata(topic).topics[0].partitions[partition]
+        return bool(p.replica_nodes) and p.leader_id == p.replica_nodes[0]
 
     def coordinator(self) -> str:
         answer = self.call(10, 4, FindCoordinatorRequest(key_type=0, coordinator_keys=("g-x",)))
@@ -114,7 +123,7 @@ def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Target]]:
 def _wait_for_leaders(t: Target) -> None:
     def led() -> bool:
         try:
-            return all(t.leader(TOPIC, p) for p in range(3))
+            return all(t.led_by_preferred(TOPIC, p) for p in range(3))
         except (KeyError, OSError, AssertionError):
             return False
 
