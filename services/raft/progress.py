@@ -27,6 +27,7 @@ class Progress:
     probe_sent: bool = False
     pending_snapshot: int = 0
     recent_active: bool = False  # heard from it since the last CheckQuorum round
+    appended_since_beat: bool = False  # an append went to it since the last heartbeat tick
     inflight: deque[int] = field(default_factory=deque)  # last index of each append sent
 
     def paused(self, max_inflight: int) -> bool:
@@ -75,6 +76,7 @@ class Progress:
 
     def sent(self, last_index: int) -> None:
         """An append ending at `last_index` was sent."""
+        self.appended_since_beat = True
         if self.state is ProgressState.REPLICATE:
             self.next = last_index + 1
             self.inflight.append(last_index)

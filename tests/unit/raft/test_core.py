@@ -180,3 +180,30 @@ def test_bad_config_is_refused() -> None:
         RaftConfig(node_id="n1", voters=VOTERS, election_ticks=1, heartbeat_ticks=1)
     with pytest.raises(AssertionError):
         RaftConfig(node_id="n1", voters=VOTERS, lease_reads=True, check_quorum=False)
+
+
+def heartbeats_to(msgs: list[Message]) -> set[str]:
+    return {m.dst for m in msgs if m.type is MT.HEARTBEAT}
+
+
+@pytest.mark.parametrize("quiesce", [True, False])
+def test_a_busy_leader_sends_a_ticks_heartbeat_only_where_no_append_went(quiesce: bool) -> None:
+    """With quiescence, an append since the last heartbeat tick stands in for that tick's
+    heartbeat (core.py, "busy groups"); a follower sent nothing (here n3, whose probe is
+    unanswered) still gets one. Without, every tick heartbeats every follower, as etcd's
+    raft does."""
+    c = core(quiesce=quiesce, heartbeat_ticks=1)
+    make_leader(c)
+    c.tick()  # the no-op went to both since the last tick (none yet)
+    assert heartbeats_to(drain(c)) == (set() if quiesce else {"n2", "n3"})
+    c.step(Message(MT.APPEND_RESP, "n2", "n1", c.term, index=c.log.last_index))
+    assert {m.dst for m in drain(c) if m.type is MT.APPEND} == {"n2"}  # the commit index
+    c.tick()
+    assert heartbeats_to(drain(c)) == ({"n3"} if quiesce else {"n2", "n3"})
+    c.tick()  # nothing appended since the last tick: both
+    assert heartbeats_to(drain(c)) == {"n2", "n3"}
+
+    c.propose_batch([b"x"])
+    assert {m.dst for m in drain(c) if m.type is MT.APPEND} == {"n2"}
+    c.tick()
+    assert heartbeats_to(drain(c)) == ({"n3"} if quiesce else {"n2", "n3"})
