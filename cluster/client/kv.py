@@ -22,6 +22,7 @@ from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
 from cluster.client.base import Client
 from cluster.client.call import Session
+from cluster.client.stubs import stub
 from services.runtime.topology import Topology
 
 T = TypeVar("T")
@@ -148,10 +149,10 @@ class KvClient(Client):
             )
 
     def _stub(self, node: str) -> kv_pb2_grpc.KVStub:
-        return kv_pb2_grpc.KVStub(self._caller.channel(node))
+        return stub(self._caller.channel(node), kv_pb2_grpc.KVStub)
 
     async def _leader_call(self, call: Callable[[kv_pb2_grpc.KVStub], Awaitable[T]]) -> T:
-        return await self._caller.call(lambda channel: call(kv_pb2_grpc.KVStub(channel)))
+        return await self._caller.call(lambda channel: call(stub(channel, kv_pb2_grpc.KVStub)))
 
 
 class FencedKv:

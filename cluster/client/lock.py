@@ -30,6 +30,7 @@ from faultlab.lock.v1 import lock_pb2, lock_pb2_grpc
 
 from cluster.client import errors
 from cluster.client.base import Client
+from cluster.client.stubs import stub
 
 T = TypeVar("T")
 
@@ -108,8 +109,8 @@ class LockClient(Client):
     async def watch(self, name: str = "") -> AsyncIterator[lock_pb2.HolderEvent]:
         """Holder changes from one node (the leader if known); ends if that node dies."""
         node = self._caller.leader or sorted(self._caller.addresses)[0]
-        stub = lock_pb2_grpc.LockStub(self._caller.channel(node))
-        async for event in stub.Watch(lock_pb2.WatchRequest(name=name)):
+        lock_stub = stub(self._caller.channel(node), lock_pb2_grpc.LockStub)
+        async for event in lock_stub.Watch(lock_pb2.WatchRequest(name=name)):
             yield event
 
     async def keep_alive(self, session_id: int, interval_s: float, renewed: Renewed) -> None:
@@ -127,7 +128,7 @@ class LockClient(Client):
                 await asyncio.sleep(interval_s / 4)  # every node failed in turn: go round again
 
     async def _call(self, call: Callable[[lock_pb2_grpc.LockStub], Awaitable[T]]) -> T:
-        return await self._caller.call(lambda channel: call(lock_pb2_grpc.LockStub(channel)))
+        return await self._caller.call(lambda channel: call(stub(channel, lock_pb2_grpc.LockStub)))
 
 
 Renewed = Callable[[float, float], None]

@@ -30,6 +30,7 @@ from faultlab.log.v1 import log_pb2, log_pb2_grpc
 from cluster.client import errors
 from cluster.client.base import Client
 from cluster.client.call import RETRY_BACKOFF, GroupCaller, worth_retrying
+from cluster.client.stubs import stub
 
 T = TypeVar("T")
 
@@ -404,4 +405,4 @@ def _records(records: Records | list[log_pb2.Record], key: bytes | None) -> list
 
 
 def _stub(channel: grpc.aio.Channel) -> log_pb2_grpc.LogStub:
-    return log_pb2_grpc.LogStub(channel)
+    return stub(channel, log_pb2_grpc.LogStub)
