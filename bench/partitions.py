@@ -2,10 +2,11 @@
 size, the time to create a topic of 1, 16, 64 and 256 partitions until every partition is
 led, then each node's idle CPU (over 10 s, nothing produced) and resident memory; and
 produce throughput at 1, 16 and 64 partitions with one BatchingProducer spreading
-one-record sends over them (100-byte records, acks=ALL) under three loads: 256
-outstanding in all, and 64 or 256 outstanding per partition (as a Kafka producer batches
-per partition), with each process's CPU and the machine's busy cores meanwhile, to
-show where it stops.
+one-record sends over them (100-byte records, acks=ALL) under four loads: 256
+outstanding in all, 64 or 256 outstanding per partition sent round robin, and 64
+outstanding per partition with each sender pinned to one (as Kafka's sticky partitioner
+fills one partition's batch at a time), with each process's CPU and the machine's busy
+cores meanwhile, to show where it stops.
 
 Every size runs twice in the same run: with quiescence off (FAULTLAB_QUIESCE=0, how log
 nodes ran before it) and on (their default now).
@@ -25,8 +26,11 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import uvloop
 
 from cluster.client import BatchingProducer, LogClient
 from cluster.launcher import LocalCluster
@@ -35,11 +39,28 @@ from services.runtime.topology import Group, Topology
 RESULTS = Path(__file__).parent / "results" / "partitions.json"
 SIZES = (1, 16, 64, 256)
 PRODUCE_SIZES = (1, 16, 64)
-# name -> (sends outstanding in all, sends outstanding per partition)
+
+
+@dataclass(frozen=True)
+class Load:
+    in_all: int  # sends outstanding in all
+    per_partition: int  # and per partition
+    # Each sender keeps to one partition: a partition always has `per_partition` sends
+    # waiting, as Kafka's sticky partitioner fills one partition's batch at a time.
+    # Otherwise each send goes to the next partition round robin: a partition's sends
+    # come and go in two alternating halves (one request in flight, the other half
+    # queued), so at many partitions its requests carry half as many records as at one.
+    pinned: bool = False
+
+    def senders(self, partitions: int) -> int:
+        return self.in_all + self.per_partition * partitions
+
+
 LOADS = {
-    "256 outstanding in all": (256, 0),
-    "64 outstanding per partition": (0, 64),
-    "256 outstanding per partition": (0, 256),
+    "256 outstanding in all": Load(256, 0),
+    "64 outstanding per partition": Load(0, 64),
+    "256 outstanding per partition": Load(0, 256),
+    "64 outstanding per partition, pinned": Load(0, 64, pinned=True),
 }
 LOG_NODES = ["log1", "log2", "log3"]
 LED_WITHIN_S = 120.0  # past this a size is reported as not fully led
@@ -109,11 +130,12 @@ async def preferred_leaders(cluster: LocalCluster, topic: str) -> None:
 
 
 async def produce(
-    cluster: LocalCluster, topic: str, partitions: int, outstanding: int, seconds: float
+    cluster: LocalCluster, topic: str, partitions: int, load: Load, seconds: float
 ) -> dict[str, object]:
-    """Records/s and requests/s with `outstanding` one-record sends, partition after
-    partition; the CPU each process used meanwhile (share of a core, Toxiproxy's too) and
-    how many of the machine's cores were busy (everything, the bench's client included)."""
+    """Records/s and requests/s with the load's one-record sends, round robin over the
+    partitions or each sender on its own; the CPU each process used meanwhile (share of a
+    core, Toxiproxy's too) and how many of the machine's cores were busy (everything, the
+    bench's client included)."""
     pids = cluster.pids() | {"client": os.getpid()}
     async with (
         LogClient.for_topology(cluster.topology, timeout_s=10.0) as log,
@@ -124,16 +146,20 @@ async def produce(
         sent = 0
         deadline = time.monotonic() + seconds
 
-        async def sender() -> None:
+        async def sender(pinned_to: int | None) -> None:
             nonlocal sent
             while time.monotonic() < deadline:
-                await producer.send(topic, RECORD, partition=next(turn) % partitions)
+                where = next(turn) % partitions if pinned_to is None else pinned_to
+                await producer.send(topic, RECORD, partition=where)
                 sent += 1
 
         before = {n: cpu_s(p) for n, p in pids.items()}
         idle_before, all_before = machine_jiffies()
         started = time.monotonic()
-        await asyncio.gather(*(sender() for _ in range(outstanding)))
+        outstanding = load.senders(partitions)
+        await asyncio.gather(
+            *(sender(i % partitions if load.pinned else None) for i in range(outstanding))
+        )
         elapsed = time.monotonic() - started
         idle_after, all_after = machine_jiffies()
         cores_busy = CORES * (1 - (idle_after - idle_before) / max(all_after - all_before, 1))
@@ -166,10 +192,10 @@ def log_size(
         }
         if partitions in PRODUCE_SIZES:
             result["produce"] = {
-                load: asyncio.run(
-                    produce(cluster, "t", partitions, in_all + per * partitions, produce_s)
+                name: uvloop.run(  # the client on uvloop, as the nodes run
+                    produce(cluster, "t", partitions, load, produce_s)
                 )
-                for load, (in_all, per) in LOADS.items()
+                for name, load in LOADS.items()
             }
         return result
 
