@@ -58,7 +58,9 @@ def still_serving(log: LocalCluster) -> None:
             wire.close()
 
 
-def _metadata(log: LocalCluster, broker: int, topic: str) -> MetadataResponsePartition:
+def _metadata(log: LocalCluster, broker: int, topic: str) -> MetadataResponsePartition | None:
+    """Partition 0 as `broker` describes it; None while its metadata does not know the
+    topic yet (a broker's copy may lag the one that created it)."""
     wire = Wire(address(log, broker))
     try:
         answer = wire.call(
@@ -72,8 +74,8 @@ def _metadata(log: LocalCluster, broker: int, topic: str) -> MetadataResponsePar
         )
     finally:
         wire.close()
-    partition: MetadataResponsePartition = answer.topics[0].partitions[0]
-    return partition
+    partitions: tuple[MetadataResponsePartition, ...] = answer.topics[0].partitions
+    return partitions[0] if partitions else None
 
 
 def _settled_leader(log: LocalCluster, topic: str) -> int | None:
@@ -83,8 +85,11 @@ def _settled_leader(log: LocalCluster, topic: str) -> int | None:
     would be answered NOT_LEADER_OR_FOLLOWER mid-way, as a Kafka client is after a
     rebalance, and these tests are about other answers."""
     views = [_metadata(log, broker, topic) for broker in (1, 2, 3)]
-    preferred = views[0].replica_nodes[0]
-    return preferred if all(v.leader_id == preferred for v in views) else None
+    known = [v for v in views if v is not None and v.replica_nodes]
+    if len(known) < len(views):
+        return None
+    preferred = known[0].replica_nodes[0]
+    return preferred if all(v.leader_id == preferred for v in known) else None
 
 
 def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:
