@@ -329,19 +329,27 @@ class SwarmCluster(DerivedControls):
     def refresh(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Find Toxiproxy's swarm node (again, after it was rescheduled): the host's
         address of the cluster, and a client of Toxiproxy's API there."""
-        host = wait_until(
-            lambda: self.host_of_or_none("toxiproxy"),
+        address = wait_until(
+            self._toxiproxy_address_or_none,
             timeout_s,
-            "a running Toxiproxy task",
+            "a running Toxiproxy task on a live swarm node",
             interval_s=0.2,
         )
-        address = self.host_address(host)
         self.topology = Topology.build(address, self.rendered.base_port, self.rendered.groups)
         self.topology_path.write_text(self.topology.to_toml())
         if self.toxiproxy is not None:
             self.toxiproxy.close()
         self.toxiproxy = ToxiproxyClient(self.topology.address(self.topology.toxiproxy_port))
         wait_until(self._toxiproxy_answers, timeout_s, "Toxiproxy's API", interval_s=0.2)
+
+    def _toxiproxy_address_or_none(self) -> str | None:
+        """The address of the swarm node running Toxiproxy; None until there is one whose
+        container runs. A killed node's tasks read as running until the managers mark it
+        down, and its container, stopped, has no address ('')."""
+        host = self.host_of_or_none("toxiproxy")
+        if host is None:
+            return None
+        return self.host_address(host) or None
 
     def _toxiproxy_answers(self) -> bool:
         assert self.toxiproxy is not None
