@@ -14,6 +14,7 @@ from kio.records.schema import NewRecordBatch, Record
 from kio.records.writers import write_batch
 from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
 from kio.schema.index import api_key_map
+from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 from kio.schema.response_header.v0.header import ResponseHeader as ResponseHeaderV0
 from kio.schema.response_header.v1.header import ResponseHeader as ResponseHeaderV1
 from kio.serial import entity_reader, entity_writer
@@ -139,3 +140,18 @@ def fetch_request(topic: str, partition: int, offset: int) -> Any:
         forgotten_topics_data=(),
         rack_id="",
     )
+
+
+def metadata_request(topic: str) -> Any:
+    """Metadata v12 for one topic, creating nothing."""
+    return MetadataRequest(
+        topics=(MetadataRequestTopic(topic_id=None, name=topic),),
+        allow_auto_topic_creation=False,
+        include_topic_authorized_operations=False,
+    )
+
+
+def led_by_first_replica(partition: Any) -> bool:
+    """A Metadata partition led by its first (preferred) replica: where Kafka's auto leader
+    rebalance and faultlab's housekeeping keep it, so no hand-over comes later."""
+    return bool(partition.replica_nodes) and partition.leader_id == partition.replica_nodes[0]

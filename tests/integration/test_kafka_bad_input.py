@@ -16,14 +16,19 @@ import pytest
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.errors import ErrorCode
 from kio.schema.init_producer_id.v4.request import InitProducerIdRequest
-from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 from kio.schema.metadata.v12.response import MetadataResponsePartition
 from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, TopicProduceData
 
 from cluster.launcher import LocalCluster
 from cluster.waiting import wait_until
 from tests.integration.kafka import kafka_cluster, kcat
-from tests.integration.kafka_wire import Wire, batch, fetch_request
+from tests.integration.kafka_wire import (
+    Wire,
+    batch,
+    fetch_request,
+    led_by_first_replica,
+    metadata_request,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,15 +68,7 @@ def _metadata(log: LocalCluster, broker: int, topic: str) -> MetadataResponsePar
     topic yet (a broker's copy may lag the one that created it)."""
     wire = Wire(address(log, broker))
     try:
-        answer = wire.call(
-            METADATA,
-            12,
-            MetadataRequest(
-                topics=(MetadataRequestTopic(topic_id=None, name=topic),),
-                allow_auto_topic_creation=False,
-                include_topic_authorized_operations=False,
-            ),
-        )
+        answer = wire.call(METADATA, 12, metadata_request(topic))
     finally:
         wire.close()
     partitions: tuple[MetadataResponsePartition, ...] = answer.topics[0].partitions
@@ -85,11 +82,11 @@ def _settled_leader(log: LocalCluster, topic: str) -> int | None:
     would be answered NOT_LEADER_OR_FOLLOWER mid-way, as a Kafka client is after a
     rebalance, and these tests are about other answers."""
     views = [_metadata(log, broker, topic) for broker in (1, 2, 3)]
-    known = [v for v in views if v is not None and v.replica_nodes]
-    if len(known) < len(views):
+    settled = [v for v in views if v is not None and led_by_first_replica(v)]
+    if len(settled) < len(views) or len({v.leader_id for v in settled}) != 1:
         return None
-    preferred = known[0].replica_nodes[0]
-    return preferred if all(v.leader_id == preferred for v in known) else None
+    leader: int = settled[0].leader_id
+    return leader
 
 
 def leader_of(log: LocalCluster, topic: str) -> tuple[int, int]:

@@ -28,7 +28,6 @@ from kio.schema.list_offsets.v7.request import (
     ListOffsetsRequest,
     ListOffsetsTopic,
 )
-from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
 from kio.schema.offset_commit.v8.request import (
     OffsetCommitRequest,
     OffsetCommitRequestPartition,
@@ -40,7 +39,13 @@ from kio.schema.sync_group.v5.request import SyncGroupRequest
 from cluster import kafka_peer
 from cluster.waiting import wait_until
 from tests.integration.kafka import history, kafka_cluster, real_kafka, workload
-from tests.integration.kafka_wire import Wire, batch, fetch_request
+from tests.integration.kafka_wire import (
+    Wire,
+    batch,
+    fetch_request,
+    led_by_first_replica,
+    metadata_request,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +69,7 @@ class Target:
             wire.close()
 
     def metadata(self, topic: str) -> Any:
-        request = MetadataRequest(
-            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
-            allow_auto_topic_creation=False,
-            include_topic_authorized_operations=False,
-        )
-        return self.call(3, 12, request)
+        return self.call(3, 12, metadata_request(topic))
 
     def leader(self, topic: str, partition: int = 0) -> str:
         """The address of the partition's leader, as Metadata names it."""
@@ -78,10 +78,7 @@ class Target:
         return brokers[answer.topics[0].partitions[partition].leader_id]
 
     def led_by_preferred(self, topic: str, partition: int) -> bool:
-        """Led by its first replica: where both brokers keep it (Kafka's auto leader
-        rebalance, faultlab's housekeeping), so no hand-over comes mid-test."""
-        p = self.metadata(topic).topics[0].partitions[partition]
-        return bool(p.replica_nodes) and p.leader_id == p.replica_nodes[0]
+        return led_by_first_replica(self.metadata(topic).topics[0].partitions[partition])
 
     def coordinator(self) -> str:
         answer = self.call(10, 4, FindCoordinatorRequest(key_type=0, coordinator_keys=("g-x",)))
