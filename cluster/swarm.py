@@ -45,7 +45,7 @@ from cluster.swarm_stack import (
     render_stack,
     render_swarm_toxiproxy,
 )
-from cluster.toxiproxy import ToxiproxyClient
+from cluster.toxiproxy import ToxiproxyClient, ToxiproxyError
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.topology import Topology
 
@@ -57,6 +57,8 @@ HEARTBEAT_NS = 1_000_000_000  # a dead swarm node is noticed in seconds, not the
 STOP_GRACE_S = 10
 ENGINE_TIMEOUT_S = 10
 START_TIMEOUT_S = 120.0
+# One try of Toxiproxy's API while refresh polls: a frozen node holds the request open.
+TOXIPROXY_PROBE_TIMEOUT_S = 1.0
 
 
 class SwarmError(RuntimeError):
@@ -92,6 +94,7 @@ class SwarmCluster(DerivedControls):
         self.hosts = [f"swarm{i}" for i in range(1, hosts + 1)]
         self.toxiproxy: ToxiproxyClient | None = None
         self._engines: dict[str, docker.DockerClient] = {}
+        self._manager_host = ""  # the manager that answered last: see manager()
         self.up_s = 0.0  # how long `up` took
 
     @property
@@ -287,11 +290,14 @@ class SwarmCluster(DerivedControls):
     # -- the swarm's view ------------------------------------------------------------------
 
     def manager(self) -> docker.DockerClient:
-        """A reachable manager's engine (any of them, after a node is lost)."""
-        for host in self.hosts:
+        """A reachable manager's engine (any of them, after a node is lost). The one that
+        answered last is asked first: a paused node's engine answers nothing, and asking it
+        costs the whole engine timeout on every call of a poll."""
+        for host in sorted(self.hosts, key=lambda h: h != self._manager_host):
             with contextlib.suppress(docker.errors.DockerException, OSError):
                 engine = self.engine(host)
                 if engine.info()["Swarm"].get("ControlAvailable"):
+                    self._manager_host = host
                     return engine
             self._engines.pop(host, None)
         raise SwarmError("no swarm manager answers")
@@ -329,35 +335,34 @@ class SwarmCluster(DerivedControls):
     def refresh(self, timeout_s: float = START_TIMEOUT_S) -> None:
         """Find Toxiproxy's swarm node (again, after it was rescheduled): the host's
         address of the cluster, and a client of Toxiproxy's API there."""
-        address = wait_until(
-            self._toxiproxy_address_or_none,
+        self.topology = wait_until(
+            self._topology_of_answering_toxiproxy_or_none,
             timeout_s,
-            "a running Toxiproxy task on a live swarm node",
+            "a Toxiproxy that answers, running on a live swarm node",
             interval_s=0.2,
         )
-        self.topology = Topology.build(address, self.rendered.base_port, self.rendered.groups)
         self.topology_path.write_text(self.topology.to_toml())
         if self.toxiproxy is not None:
             self.toxiproxy.close()
         self.toxiproxy = ToxiproxyClient(self.topology.address(self.topology.toxiproxy_port))
-        wait_until(self._toxiproxy_answers, timeout_s, "Toxiproxy's API", interval_s=0.2)
 
-    def _toxiproxy_address_or_none(self) -> str | None:
-        """The address of the swarm node running Toxiproxy; None until there is one whose
-        container runs. A killed node's tasks read as running until the managers mark it
-        down, and its container, stopped, has no address ('')."""
+    def _topology_of_answering_toxiproxy_or_none(self) -> Topology | None:
+        """The cluster's topology around the swarm node running Toxiproxy, once its API
+        answers; None until then. Both a killed and a paused node's tasks read as running
+        until the managers mark the node down: the killed node's container, stopped, has no
+        address (''), and the paused one's keeps it but does not answer, so a probe asks."""
         host = self.host_of_or_none("toxiproxy")
-        if host is None:
+        address = self.host_address(host) if host is not None else ""
+        if not address:
             return None
-        return self.host_address(host) or None
-
-    def _toxiproxy_answers(self) -> bool:
-        assert self.toxiproxy is not None
-        try:
-            self.toxiproxy.proxies()
-        except OSError:
-            return False
-        return True
+        topology = Topology.build(address, self.rendered.base_port, self.rendered.groups)
+        api = topology.address(topology.toxiproxy_port)
+        with ToxiproxyClient(api, timeout_s=TOXIPROXY_PROBE_TIMEOUT_S) as probe:
+            try:
+                probe.proxies()
+            except ToxiproxyError:
+                return None
+        return topology
 
     # -- one node's task (the process controls of the Cluster protocol) ---------------------
 
