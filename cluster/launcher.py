@@ -32,7 +32,7 @@ from cluster import clocks, processes
 from cluster.backend import DerivedControls, ProcessState, Run
 from cluster.ports import free_port_block
 from cluster.tls import make_cluster_tls
-from cluster.toxiproxy import ProxySpec, ToxiproxyClient, ToxiproxyError
+from cluster.toxiproxy import ProxySpec, ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime import tls
 from services.runtime.config import PEER_TRANSPORT_ENV, PEER_TRANSPORTS
@@ -337,12 +337,8 @@ class LocalCluster(DerivedControls):
             assert self._toxiproxy_proc is not None
             if self._toxiproxy_proc.poll() is not None:
                 raise LauncherError(f"toxiproxy-server exited:\n{processes.tail(log)}")
-            try:
-                assert self.toxiproxy is not None
-                self.toxiproxy.version()
-            except ToxiproxyError:
-                return False
-            return True
+            assert self.toxiproxy is not None
+            return self.toxiproxy.answers()
 
         wait_until(answering, 10.0, f"Toxiproxy API at {self.toxiproxy_api}")
         self.toxiproxy.populate(

@@ -45,7 +45,7 @@ from cluster.swarm_stack import (
     render_stack,
     render_swarm_toxiproxy,
 )
-from cluster.toxiproxy import ToxiproxyClient, ToxiproxyError
+from cluster.toxiproxy import ToxiproxyClient
 from cluster.waiting import WaitTimeout, wait_until
 from services.runtime.topology import Topology
 
@@ -358,11 +358,7 @@ class SwarmCluster(DerivedControls):
         topology = Topology.build(address, self.rendered.base_port, self.rendered.groups)
         api = topology.address(topology.toxiproxy_port)
         with ToxiproxyClient(api, timeout_s=TOXIPROXY_PROBE_TIMEOUT_S) as probe:
-            try:
-                probe.proxies()
-            except ToxiproxyError:
-                return None
-        return topology
+            return topology if probe.answers() else None
 
     # -- one node's task (the process controls of the Cluster protocol) ---------------------
 

@@ -59,6 +59,15 @@ class ToxiproxyClient:
     def version(self) -> str:
         return self._call("GET", "/version").text.strip()
 
+    def answers(self) -> bool:
+        """Whether the API answers now, within this client's timeout: a refused port and
+        a frozen server (accepting, never answering) both say no."""
+        try:
+            self.version()
+        except ToxiproxyError:
+            return False
+        return True
+
     def populate(self, proxies: list[ProxySpec]) -> None:
         """Create (or replace) every proxy in one request."""
         self._call("POST", "/populate", json=[p.to_json() for p in proxies])
