@@ -83,6 +83,23 @@ def leader_of(
     return agreed_leader(views, lambda node_id: len(topology.peers(node_id)) + 1)
 
 
+def leaderless_groups(topology: Topology, timeout_s: float = 1.0) -> list[str]:
+    """The Raft groups the nodes host that have no leader a majority of their voters
+    follows, named as the nodes name them; a node that does not answer counts as
+    hosting nothing, so its groups are judged by the others' views."""
+    views: dict[str, dict[str, admin_pb2.RaftGroupStatus]] = {}
+    for node_id, status in fetch_all(topology, timeout_s).items():
+        if isinstance(status, str):
+            continue
+        for view in status.groups:
+            views.setdefault(view.group, {})[node_id] = view
+    return sorted(
+        group
+        for group, by_node in views.items()
+        if agreed_leader(by_node, lambda node_id: len(topology.peers(node_id)) + 1) is None
+    )
+
+
 def agreed_leader(
     views: dict[str, admin_pb2.RaftGroupStatus], voters_of: Callable[[str], int]
 ) -> str | None:

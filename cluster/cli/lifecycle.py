@@ -17,7 +17,7 @@ from rich.table import Table
 
 from chaos.disk.mounts import DiskError
 from chaos.disk.nodes import NodeDisks
-from cluster import state
+from cluster import admin_client, state
 from cluster.cli.current import cluster_state
 from cluster.cli.endpoints import etcd_endpoints_line, kafka_bootstrap_line
 from cluster.cli.topology_file import load_topology
@@ -30,6 +30,8 @@ from services.runtime.config import PEER_TRANSPORTS
 
 console = Console()
 err = Console(stderr=True)
+
+LEADERS_TIMEOUT_S = 30.0  # elections take about a second; a loaded machine, several
 
 TopologyOption = typer.Option(Path("topology.toml"), "--topology", "-t", help="topology TOML file")
 
@@ -79,6 +81,8 @@ def up(
             if disks is not None:
                 disks.mount()
             cluster.start()
+        with console.status("waiting for every Raft group to elect a leader..."):
+            _wait_led(cluster)
         socket_name, controls = serve_node_controls(cluster)
         state.write(
             state.ClusterState(
@@ -139,6 +143,21 @@ UI_LINE = f"in a browser: `faultlab ui` serves {ui_url()}"
 
 
 # -- rendering --------------------------------------------------------------------------
+
+
+def _wait_led(cluster: LocalCluster) -> None:
+    """`up` returns a cluster whose every group is led: a client's first call, or a chaos
+    probe asking who leads, must not meet an election still running."""
+    leaderless: list[str] = []
+
+    def led() -> bool:
+        leaderless[:] = admin_client.leaderless_groups(cluster.topology)
+        return not leaderless
+
+    try:
+        wait_until(led, LEADERS_TIMEOUT_S, "every Raft group to elect a leader", interval_s=0.1)
+    except WaitTimeout as e:
+        raise LauncherError(f"{e}; still without one: {', '.join(leaderless)}") from e
 
 
 def _print_started(cluster: LocalCluster) -> None:
