@@ -26,3 +26,34 @@ READ_ROUNDS = Counter(
     "leader's lease, no round), quorum (a heartbeat round) or forwarded (asked of the leader)",
     ["group", "confirmed_by"],
 )
+
+_BY_GROUP = (TERM, IS_LEADER, COMMIT_INDEX, APPLIED_INDEX, PROPOSAL_SECONDS, PERSIST_SECONDS)
+
+
+class GroupMetrics:
+    """One group's series, looked up once: `labels()` hashes and locks on every call,
+    and a busy node with 64 groups made that call several times per Ready."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+        self.term = TERM.labels(group)
+        self.is_leader = IS_LEADER.labels(group)
+        self.commit_index = COMMIT_INDEX.labels(group)
+        self.applied_index = APPLIED_INDEX.labels(group)
+        self.proposal_seconds = PROPOSAL_SECONDS.labels(group)
+        self.persist_seconds = PERSIST_SECONDS.labels(group)
+
+    def forget(self) -> None:
+        """Drop the group's series: a group this node no longer hosts must not go on
+        saying, for instance, that this node leads it."""
+        for family in _BY_GROUP:
+            _remove(family, self.group)
+        for confirmed_by in ("lease", "quorum", "forwarded"):
+            _remove(READ_ROUNDS, self.group, confirmed_by)
+
+
+def _remove(family: Gauge | Histogram | Counter, *labels: str) -> None:
+    try:
+        family.remove(*labels)
+    except KeyError:  # never set on this node
+        pass

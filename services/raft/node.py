@@ -104,6 +104,7 @@ class RaftNode:
     ) -> None:
         self.id = node_id
         self.group = group
+        self._metrics = metrics.GroupMetrics(group)
         self.state_machine = state_machine
         self._config = RaftConfig(
             node_id=node_id,
@@ -168,6 +169,7 @@ class RaftNode:
             await asyncio.gather(self._task, return_exceptions=True)
         self._fail_pending()
         await asyncio.to_thread(self._storage.close)
+        self._metrics.forget()  # a removed group's series would claim it still leads
 
     # -- what callers see -------------------------------------------------------------------
 
@@ -405,7 +407,7 @@ class RaftNode:
                 await asyncio.to_thread(self._storage.persist, rd)  # 1. persist, fsync off-loop
             else:  # a commit index alone: a buffered write, cheaper than the thread hop
                 self._storage.persist(rd)
-            metrics.PERSIST_SECONDS.labels(self.group).observe(time.monotonic() - started)
+            self._metrics.persist_seconds.observe(time.monotonic() - started)
             self._on_persisted(rd.entries)
         if rd.snapshot is not None:
             logs.event(log, "raft_snapshot_installed", group=self.group, index=rd.snapshot.index)
@@ -429,7 +431,7 @@ class RaftNode:
             if proposal.appended is not None and not proposal.appended.done():
                 proposal.appended.set_result(entry.index)
             proposal.future.set_result(result)
-            metrics.PROPOSAL_SECONDS.labels(self.group).observe(time.monotonic() - proposal.started)
+            self._metrics.proposal_seconds.observe(time.monotonic() - proposal.started)
         else:
             proposal.fail(
                 ProposalDropped(
@@ -457,11 +459,11 @@ class RaftNode:
                 self._fail_reads(NotLeader(self.id, core.lead))
                 handler.drop_reads()
             self._last_role = role
-        g = self.group
-        metrics.TERM.labels(g).set(core.term)
-        metrics.IS_LEADER.labels(g).set(1 if core.role is Role.LEADER else 0)
-        metrics.COMMIT_INDEX.labels(g).set(core.log.commit)
-        metrics.APPLIED_INDEX.labels(g).set(core.log.applied)
+        m = self._metrics
+        m.term.set(core.term)
+        m.is_leader.set(1 if core.role is Role.LEADER else 0)
+        m.commit_index.set(core.log.commit)
+        m.applied_index.set(core.log.applied)
 
     def _fail_reads(self, error: Exception) -> None:
         """A deposed leader's pending reads can never be confirmed: fail them now."""

@@ -7,11 +7,14 @@ import asyncio
 import errno
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.kv.results import Written
 from services.kv.state import KvState
 from services.raft.host import RaftHost, UnknownGroup
 from tests.unit.raft.in_memory import NODES, eventually, leader_of, put
+
+IS_LEADER = "faultlab_raft_is_leader"
 
 
 async def test_a_write_is_applied_on_all_three(hosts: dict[str, RaftHost]) -> None:
@@ -48,6 +51,9 @@ async def test_groups_elect_independently_and_come_and_go(hosts: dict[str, RaftH
         await host.remove_group("log/orders/0")
     with pytest.raises(UnknownGroup):
         hosts["n1"].group("log/orders/0")
+    # a removed group's series go with it (one that was led would say so for ever)
+    assert REGISTRY.get_sample_value(IS_LEADER, {"group": "log/orders/0"}) is None
+    assert REGISTRY.get_sample_value(IS_LEADER, {"group": "log/orders/1"}) is not None
     leader = leader_of(hosts, "log/orders/1")
     assert leader is not None
     await asyncio.wait_for(put(leader, "k", b"v"), 5)  # the others are unaffected
