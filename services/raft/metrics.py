@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 TERM = Gauge("faultlab_raft_term", "Current term", ["group"])
@@ -53,7 +55,5 @@ class GroupMetrics:
 
 
 def _remove(family: Gauge | Histogram | Counter, *labels: str) -> None:
-    try:
+    with contextlib.suppress(KeyError):  # never set on this node
         family.remove(*labels)
-    except KeyError:  # never set on this node
-        pass
