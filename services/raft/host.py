@@ -36,6 +36,7 @@ from services.raft.messages import Message, NodeId
 from services.raft.node import NodeOptions, RaftNode
 from services.raft.statemachine import StateMachine
 from services.raft.storage import FsyncPolicy, RaftStorage, Storage
+from services.raft.storage.group_commit import GroupCommit
 from services.raft.transport import Transport
 from services.runtime import logs
 from services.runtime.admin import GroupInfo
@@ -72,6 +73,7 @@ class RaftHost:
         self.transport = transport
         self.options = options
         self._storage_for = storage_for
+        self._group_commit = GroupCommit()  # every group's fsyncs, batched (group_commit.py)
         self._nodes: dict[str, RaftNode] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._liveness: PeerLiveness | None = None
@@ -99,6 +101,7 @@ class RaftHost:
             state_machine,
             lambda msg: transport.send(group, msg),
             self.options,
+            self._group_commit,
         )
         await node.start()
         self._nodes[group] = node

@@ -33,6 +33,7 @@ from services.raft.ready_handler import ReadyHandler
 from services.raft.role import Role
 from services.raft.statemachine import StateMachine
 from services.raft.storage import Storage
+from services.raft.storage.group_commit import GroupCommit
 from services.runtime import logs
 from services.runtime.admin import GroupInfo
 
@@ -101,6 +102,7 @@ class RaftNode:
         state_machine: StateMachine,
         send: Callable[[Message], None],
         options: NodeOptions = NodeOptions(),
+        group_commit: GroupCommit | None = None,
     ) -> None:
         self.id = node_id
         self.group = group
@@ -117,6 +119,7 @@ class RaftNode:
             max_clock_drift=options.max_clock_drift,
         )
         self._storage = storage
+        self._group_commit = group_commit or GroupCommit()  # the host shares one
         self._send = send
         self.options = options
         self.core: RaftCore | None = None
@@ -404,7 +407,7 @@ class RaftNode:
         if rd.entries or rd.hard_state is not None or rd.snapshot is not None:
             started = time.monotonic()
             if self._storage.blocks(rd):
-                await asyncio.to_thread(self._storage.persist, rd)  # 1. persist, fsync off-loop
+                await self._group_commit.persist(self._storage, rd)  # 1. persist, off-loop
             else:  # a commit index alone: a buffered write, cheaper than the thread hop
                 self._storage.persist(rd)
             self._metrics.persist_seconds.observe(time.monotonic() - started)

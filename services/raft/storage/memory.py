@@ -31,6 +31,12 @@ class MemoryStorage:
         if rd.hard_state is not None:
             self.hard_state = rd.hard_state
 
+    def write(self, rd: Ready) -> None:
+        self.persist(rd)
+
+    def sync(self, rd: Ready) -> None:
+        """What is held is durable: nothing to do."""
+
     def blocks(self, rd: Ready) -> bool:
         return False
 

@@ -19,7 +19,14 @@ class Storage(Protocol):
 
     def persist(self, rd: Ready) -> None:
         """Step 1 of a Ready: its snapshot, entries and hard state, durable when
-        `rd.must_sync`. Returns only once they are (or raises: never acknowledge)."""
+        `rd.must_sync`. Returns only once they are (or raises: never acknowledge).
+        The same as `write` then `sync`."""
+
+    def write(self, rd: Ready) -> None:
+        """The first half of `persist`: everything written, not yet made durable."""
+
+    def sync(self, rd: Ready) -> None:
+        """The second half: durable when `rd.must_sync` (a no-op otherwise)."""
 
     def blocks(self, rd: Ready) -> bool:
         """Persisting `rd` may wait on the disk (an fsync): the driver runs it off the

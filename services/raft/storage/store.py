@@ -34,6 +34,10 @@ class RaftStorage:
 
     def persist(self, rd: Ready) -> None:
         """Step 1 of a Ready: snapshot, entries, hard state; durable when it must be."""
+        self.write(rd)
+        self.sync(rd)
+
+    def write(self, rd: Ready) -> None:
         if rd.hard_state is not None:
             self.hard_state = rd.hard_state
         if rd.snapshot is not None:
@@ -45,6 +49,8 @@ class RaftStorage:
             # as etcd's WAL writes entries before state.
             self.wal.reset(self._hard_state_within(rd.snapshot.index))
         self.wal.save(rd.hard_state, rd.entries)
+
+    def sync(self, rd: Ready) -> None:
         if rd.must_sync:
             self.wal.sync()
 
