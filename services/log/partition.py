@@ -194,12 +194,13 @@ class PartitionState:
             if refused is not None:
                 return refused
         base = self.high_watermark
-        for record in cmd.records:
-            # [key, value] from faultlab.log.v1 (the leader's ts), [key, value, ts,
-            # headers] from the Kafka door
-            row = (record[0], record[1], cmd.ts) if len(record) == 2 else tuple(record)
-            self._records.append(row)
-            self.total_bytes += row_bytes(row)
+        ts = cmd.ts
+        # [key, value] from faultlab.log.v1 (the leader's ts), [key, value, ts, headers]
+        # from the Kafka door. One pass builds the rows: this runs for every record on
+        # every replica, and a loop of appends cost 4% of a busy node's loop.
+        rows = [(r[0], r[1], ts) if len(r) == 2 else tuple(r) for r in cmd.records]
+        self._records.extend(rows)
+        self.total_bytes += sum(map(row_bytes, rows))
         if producer is not None:
             state = self.producers.get(producer.producer_id)
             if state is None or state.epoch != producer.epoch:
