@@ -24,8 +24,8 @@ RECOVERY_S of the fix.
 
 from __future__ import annotations
 
-import functools
 import statistics
+import time
 
 from faultlab.kv.v1 import kv_pb2, kv_pb2_grpc
 
@@ -40,7 +40,7 @@ from cluster.backend import Cluster
 from cluster.client import SyncKvClient
 from cluster.client.gateway import gateway_addresses
 from cluster.metrics import sample
-from cluster.waiting import wait_until
+from cluster.waiting import WaitTimeout, wait_until
 from services.runtime import tls
 from services.runtime.topology import Group, Topology
 
@@ -50,6 +50,7 @@ TIMEOUT_S = 1.0
 CUT_S = 1.5
 BAD_FROM, BAD_UNTIL, CUT_AT = 0.2, 0.4, 0.7
 WATCH_S = 30.0  # for a gateway's cache Watch to (re)connect and deliver a write
+REWRITE_S = 2.0  # undelivered this long, the good value is written again (_watching)
 WATCH_REVISION = "faultlab_gateway_cache_watch_revision"
 RECOVERY_S = 2.5  # the safe mode's bound: goodput back this long after the fix
 RECOVERED = 0.5  # goodput back to this share of the baseline counts as recovered
@@ -84,23 +85,44 @@ def bad_value(at_s: float, duration_s: float) -> Fault:
 def _warm(cluster: Cluster, revision: int) -> None:
     """Every replica's cache holds the good value before the clients start: a cold
     cache's first misses would be a stampede of their own, not this experiment's. Each
-    replica's Watch must first have delivered the good value's write (`revision`): until
-    then its invalidation, or the empty cache of a Watch still connecting, may come after
-    the warming read and start the loop before the bad value."""
+    replica's Watch must first have delivered a write of the good value: until then its
+    invalidation, or the empty cache of a Watch still connecting, may come after the
+    warming read and start the loop before the bad value."""
+    _watching(cluster, revision)
     credentials = (("authorization", "Bearer app-key"),)
-
-    def delivered(gateway: str) -> bool:
-        return (sample(cluster.topology, gateway, WATCH_REVISION) or 0) >= revision
-
-    for gateway, address in gateway_addresses(cluster.topology).items():
-        wait_until(
-            functools.partial(delivered, gateway),
-            WATCH_S,
-            f"{gateway}'s cache Watch to deliver revision {revision}",
-        )
+    for address in gateway_addresses(cluster.topology).values():
         with tls.sync_channel(address) as channel:
             stub = kv_pb2_grpc.KVStub(channel)
             stub.Get(kv_pb2.GetRequest(key=KEY), timeout=5, metadata=credentials)
+
+
+def _watching(cluster: Cluster, revision: int) -> None:
+    """Until every replica's cache Watch has delivered the latest write of the good value.
+    A Watch watches from the moment it connects: one that (re)connected after the write
+    at `revision` delivers nothing until the next write, and would be waited on in vain
+    (a gateway whose first Watch met a store still starting retries after a backoff, and
+    on a busy machine the good value's write fell in that gap: the 30 s wait ran out).
+    So each time the wait for a delivery runs past REWRITE_S, the same value is written
+    again; every Watch live by then delivers that write."""
+    gateways = list(gateway_addresses(cluster.topology))
+
+    def lagging() -> list[str]:
+        return [
+            g for g in gateways if (sample(cluster.topology, g, WATCH_REVISION) or 0) < revision
+        ]
+
+    deadline = time.monotonic() + WATCH_S
+    while behind := lagging():
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(
+                f"timed out after {WATCH_S:.0f}s waiting for the cache Watch of "
+                f"{', '.join(behind)} to deliver a write of {KEY} (revision {revision})"
+            )
+        try:
+            wait_until(lambda: not lagging(), REWRITE_S, "the cache Watches to deliver")
+        except WaitTimeout:
+            with SyncKvClient.for_topology(cluster.topology) as kv:
+                revision = kv.put(KEY, GOOD).revision
 
 
 def plan(cluster: Cluster, mode: Mode, duration_s: float) -> tuple[FeedbackSpec, list[Fault]]:
