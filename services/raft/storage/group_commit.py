@@ -32,7 +32,7 @@ class _Job:
     storage: Storage
     rd: Ready
     done: asyncio.Future[None]
-    error: OSError | None = None
+    error: Exception | None = None
 
 
 class GroupCommit:
@@ -65,17 +65,20 @@ class GroupCommit:
 
 def _write_then_sync(batch: list[_Job]) -> None:
     """In the executor's thread: every write, then every sync. A job whose write failed
-    is not synced; its error goes to its own caller, which stops the node."""
+    is not synced; its error goes to its own caller (an OSError stops the node). Any
+    error is caught here, not only OSError: a group removed while its Ready is on disk
+    has its file closed under it (ValueError), and that must not fail the batch, or
+    every other group's loop would end with it."""
     for job in batch:
         try:
             job.storage.write(job.rd)
-        except OSError as e:
+        except Exception as e:
             job.error = e
     for job in batch:
         if job.error is None:
             try:
                 job.storage.sync(job.rd)
-            except OSError as e:
+            except Exception as e:
                 job.error = e
 
 

@@ -25,7 +25,7 @@ def ready(index: int) -> Ready:
 
 
 class Recording(RaftStorage):
-    def __init__(self, path: Path, calls: list[str], fail_write: bool = False) -> None:
+    def __init__(self, path: Path, calls: list[str], fail_write: Exception | None = None) -> None:
         super().__init__(path, FsyncPolicy.BATCH)
         self.name, self.calls, self.fail_write = path.name, calls, fail_write
         self.in_sync = threading.Event()  # set while sync runs, for the test that holds it
@@ -35,8 +35,8 @@ class Recording(RaftStorage):
 
     def write(self, rd: Ready) -> None:
         self.calls.append(f"write {self.name}")
-        if self.fail_write:
-            raise OSError(errno.EIO, "injected")
+        if self.fail_write is not None:
+            raise self.fail_write
         super().write(rd)
 
     def sync(self, rd: Ready) -> None:
@@ -60,7 +60,7 @@ def group(tmp_path: Path, calls: list[str]) -> Iterator[Callable[..., Recording]
     """Makes a group's storage under tmp_path; every one is closed after the test."""
     made: list[Recording] = []
 
-    def make(name: str, fail_write: bool = False) -> Recording:
+    def make(name: str, fail_write: Exception | None = None) -> Recording:
         made.append(Recording(tmp_path / name, calls, fail_write))
         return made[-1]
 
@@ -81,15 +81,20 @@ async def test_readies_queued_together_are_written_then_synced_in_one_batch(
         assert recovered_indexes(g.directory) == [1]
 
 
+@pytest.mark.parametrize(
+    "error",
+    [OSError(errno.EIO, "injected"), ValueError("write to closed file")],
+    ids=["disk-error", "file-closed-by-a-removed-group"],
+)
 async def test_a_failed_write_reaches_its_own_group_and_the_others_are_durable(
-    group: Callable[..., Recording], calls: list[str]
+    group: Callable[..., Recording], calls: list[str], error: Exception
 ) -> None:
-    good, bad = group("good"), group("bad", fail_write=True)
+    good, bad = group("good"), group("bad", fail_write=error)
     commit = GroupCommit()
     outcomes = await asyncio.gather(
         commit.persist(bad, ready(1)), commit.persist(good, ready(1)), return_exceptions=True
     )
-    assert isinstance(outcomes[0], OSError) and outcomes[0].errno == errno.EIO
+    assert outcomes[0] is error
     assert outcomes[1] is None
     assert calls == ["write bad", "write good", "sync good"]  # the failed one is not synced
     good.close()
