@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 from faultlab.admin.v1 import admin_pb2, admin_pb2_grpc
 
+from cluster.waiting import WaitTimeout, wait_until
 from services.raft.role import Role
 from services.runtime import tls
 from services.runtime.topology import Topology
@@ -98,6 +99,24 @@ def leaderless_groups(topology: Topology, timeout_s: float = 1.0) -> list[str]:
         for group, by_node in views.items()
         if agreed_leader(by_node, lambda node_id: len(topology.peers(node_id)) + 1) is None
     )
+
+
+LEADERS_TIMEOUT_S = 30.0  # elections take about a second; on a loaded machine, several
+
+
+def wait_all_led(topology: Topology, timeout_s: float = LEADERS_TIMEOUT_S) -> None:
+    """Until every Raft group the nodes host is led (`leaderless_groups` is empty); on
+    timeout, WaitTimeout names the groups still without a leader."""
+    leaderless: list[str] = []
+
+    def led() -> bool:
+        leaderless[:] = leaderless_groups(topology)
+        return not leaderless
+
+    try:
+        wait_until(led, timeout_s, "every Raft group to elect a leader", interval_s=0.1)
+    except WaitTimeout as e:
+        raise WaitTimeout(f"{e}; still without one: {', '.join(leaderless)}") from e
 
 
 def agreed_leader(

@@ -14,7 +14,7 @@ import docker.errors
 import typer
 from rich.console import Console
 
-from cluster import state
+from cluster import admin_client, state
 from cluster.cli.topology_file import load_topology
 from cluster.cli.ui.command import url as ui_url
 from cluster.compose import (
@@ -28,6 +28,7 @@ from cluster.containers import ComposeCluster, ComposeError
 from cluster.engine import EngineError, listening, reachable_engine
 from cluster.images import ImageError, build_images
 from cluster.tls import make_cluster_tls
+from cluster.waiting import WaitTimeout
 from services.runtime.tls import TLS_DIR_ENV
 from services.runtime.topology import Topology
 
@@ -124,6 +125,13 @@ def up(
             compose_files=":".join(files),
         )
     )
+    try:  # as `faultlab up`: a led cluster, not one still electing (recorded first, so
+        # that `faultlab down` finds it if this fails)
+        with console.status("waiting for every Raft group to elect a leader..."):
+            admin_client.wait_all_led(topo)
+    except WaitTimeout as e:
+        err.print(f"[red]error:[/] {e}; `faultlab status` shows the groups, `faultlab down` stops")
+        raise typer.Exit(1) from e
     console.print(f"compose project {PROJECT!r} is up; `faultlab status`, `faultlab down`")
     console.print(f"in a browser: `faultlab ui` serves {ui_url()}")
 

@@ -31,8 +31,6 @@ from services.runtime.config import PEER_TRANSPORTS
 console = Console()
 err = Console(stderr=True)
 
-LEADERS_TIMEOUT_S = 30.0  # elections take about a second; a loaded machine, several
-
 TopologyOption = typer.Option(Path("topology.toml"), "--topology", "-t", help="topology TOML file")
 
 
@@ -148,16 +146,10 @@ UI_LINE = f"in a browser: `faultlab ui` serves {ui_url()}"
 def _wait_led(cluster: LocalCluster) -> None:
     """`up` returns a cluster whose every group is led: a client's first call, or a chaos
     probe asking who leads, must not meet an election still running."""
-    leaderless: list[str] = []
-
-    def led() -> bool:
-        leaderless[:] = admin_client.leaderless_groups(cluster.topology)
-        return not leaderless
-
     try:
-        wait_until(led, LEADERS_TIMEOUT_S, "every Raft group to elect a leader", interval_s=0.1)
+        admin_client.wait_all_led(cluster.topology)
     except WaitTimeout as e:
-        raise LauncherError(f"{e}; still without one: {', '.join(leaderless)}") from e
+        raise LauncherError(str(e)) from e
 
 
 def _print_started(cluster: LocalCluster) -> None:
