@@ -84,39 +84,42 @@ def leader_of(
     return agreed_leader(views, lambda node_id: len(topology.peers(node_id)) + 1)
 
 
-def leaderless_groups(topology: Topology, timeout_s: float = 1.0) -> list[str]:
-    """The Raft groups the nodes host that have no leader a majority of their voters
-    follows, named as the nodes name them; a node that does not answer counts as
-    hosting nothing, so its groups are judged by the others' views."""
+def not_yet_led(topology: Topology, timeout_s: float = 1.0) -> list[str]:
+    """What keeps the cluster from being fully led: each node that does not answer its
+    status (as "kv3: UNAVAILABLE"; its groups cannot be judged without it), then each
+    Raft group the nodes host that has no leader a majority of its voters follows."""
     views: dict[str, dict[str, admin_pb2.RaftGroupStatus]] = {}
+    silent = []
     for node_id, status in fetch_all(topology, timeout_s).items():
         if isinstance(status, str):
+            silent.append(f"{node_id}: {status}")
             continue
         for view in status.groups:
             views.setdefault(view.group, {})[node_id] = view
-    return sorted(
+    leaderless = sorted(
         group
         for group, by_node in views.items()
         if agreed_leader(by_node, lambda node_id: len(topology.peers(node_id)) + 1) is None
     )
+    return silent + leaderless
 
 
 LEADERS_TIMEOUT_S = 30.0  # elections take about a second; on a loaded machine, several
 
 
 def wait_all_led(topology: Topology, timeout_s: float = LEADERS_TIMEOUT_S) -> None:
-    """Until every Raft group the nodes host is led (`leaderless_groups` is empty); on
-    timeout, WaitTimeout names the groups still without a leader."""
-    leaderless: list[str] = []
+    """Until every node answers and every Raft group it hosts is led; on timeout,
+    WaitTimeout names what is still missing (`not_yet_led`)."""
+    missing: list[str] = []
 
     def led() -> bool:
-        leaderless[:] = leaderless_groups(topology)
-        return not leaderless
+        missing[:] = not_yet_led(topology)
+        return not missing
 
     try:
         wait_until(led, timeout_s, "every Raft group to elect a leader", interval_s=0.1)
     except WaitTimeout as e:
-        raise WaitTimeout(f"{e}; still without one: {', '.join(leaderless)}") from e
+        raise WaitTimeout(f"{e}; still missing: {', '.join(missing)}") from e
 
 
 def agreed_leader(
