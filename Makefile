@@ -235,6 +235,7 @@ bench-smoke: bench-tools
 	$(BIN)/python bench/tenant_isolation.py --seconds 1 --out /tmp/faultlab-bench-smoke-tenants.json
 	$(BIN)/python bench/etcd_api.py --total 200 --clients 1 --out /tmp/faultlab-bench-smoke-etcd.json
 	$(BIN)/python bench/kafka.py --seconds 1 --out /tmp/faultlab-bench-smoke-kafka.json
+	$(BIN)/python bench/partitions.py --sizes 1 --idle-seconds 1 --produce-seconds 1 --rounds 1 --out /tmp/faultlab-bench-smoke-partitions.json
 
 # The compose path for real. A Docker engine (the one DOCKER_HOST or /var/run/docker.sock
 # answers on, or a dockerd of the test's own), images built without any registry
