@@ -40,6 +40,11 @@ class GroupCommit:
         self._queued: list[_Job] = []
         self._draining: asyncio.Task[None] | None = None
 
+    @property
+    def queued(self) -> int:
+        """Readies waiting for the next batch (the one on disk not counted)."""
+        return len(self._queued)
+
     async def persist(self, storage: Storage, rd: Ready) -> None:
         job = _Job(storage, rd, asyncio.get_running_loop().create_future())
         self._queued.append(job)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cluster.waiting import wait_until_async
 from services.raft.messages import Entry, HardState
 from services.raft.ready import Ready, SoftState
 from services.raft.storage import FsyncPolicy, RaftStorage
@@ -110,7 +111,11 @@ async def test_a_ready_that_arrives_while_a_batch_is_on_disk_waits_for_the_next(
     one = asyncio.create_task(commit.persist(first, ready(1)))
     assert await asyncio.to_thread(first.in_sync.wait, 10)
     two = asyncio.create_task(commit.persist(second, ready(1)))
-    await asyncio.sleep(0)  # queued behind the batch on disk
+
+    async def second_queued() -> bool:
+        return commit.queued == 1
+
+    await wait_until_async(second_queued, 10, "the second Ready to queue behind the batch")
     assert not one.done() and not two.done()
     first.release.set()
     await asyncio.gather(one, two)
