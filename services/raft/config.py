@@ -31,14 +31,19 @@ class RaftConfig:
     # message or the node-level liveness of a peer wakes the group (core.py). Not with
     # lease reads: a quiet leader does not count the ticks a lease needs.
     quiesce: bool = False
-    # Replication flow control, per follower.
+    # Replication flow control, per follower. An append carries at most this many
+    # entries and, past its first entry, at most `max_append_bytes` of entry data
+    # (etcd's MaxSizePerMsg): a follower that missed a few large batches is sent them
+    # over several appends, not one message the size of everything it missed.
     max_entries_per_append: int = 64
+    max_append_bytes: int = 1024 * 1024
     max_inflight_appends: int = 256
 
     def __post_init__(self) -> None:
         assert self.node_id, "node_id must be set"
         assert self.election_ticks > self.heartbeat_ticks >= 1, "need election > heartbeat >= 1"
         assert self.max_entries_per_append >= 1 and self.max_inflight_appends >= 1
+        assert self.max_append_bytes >= 1
         assert not self.lease_reads or self.check_quorum, "lease reads need check_quorum"
         assert not (self.quiesce and self.lease_reads), "a quiet leader keeps no lease"
         assert 0.0 <= self.max_clock_drift < 1.0, "max_clock_drift is a fraction in [0, 1)"

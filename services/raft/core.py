@@ -708,7 +708,11 @@ class RaftCore:
         try:
             prev_term = self.log.term(prev)
             hi = min(self.log.last_index + 1, pr.next + self.cfg.max_entries_per_append)
-            entries = self.log.slice(pr.next, hi) if pr.next <= self.log.last_index else []
+            entries = (
+                self.log.slice_bytes(pr.next, hi, self.cfg.max_append_bytes)
+                if pr.next <= self.log.last_index
+                else []
+            )
         except Compacted:
             return self._send_snapshot(to, pr)
         if not entries and not send_empty:
@@ -735,6 +739,12 @@ class RaftCore:
     def _broadcast_append(self) -> None:
         for v in sorted(self.voters - {self.id}):
             self._send_append(v)
+            # Entries past one append's bytes go at once to a follower that keeps up,
+            # not one append per acknowledgement (a probing follower is sent no more).
+            while self.prs[v].state is ProgressState.REPLICATE and self._send_append(
+                v, send_empty=False
+            ):
+                pass
 
     def _broadcast_heartbeat(self, context: bytes = b"", skip_appended: bool = False) -> None:
         """A heartbeat to every follower; with `skip_appended`, not to one that was sent an

@@ -53,6 +53,17 @@ class RaftLog:
         assert hi <= self.last_index + 1, f"slice to {hi} past the end {self.last_index}"
         return self.entries[lo - self.snap_index - 1 : hi - self.snap_index - 1]
 
+    def slice_bytes(self, lo: int, hi: int, max_bytes: int) -> list[Entry]:
+        """Entries with lo <= index < hi, cut where their data would pass `max_bytes`
+        (the first entry always, however large: else it could never be sent)."""
+        entries = self.slice(lo, hi)
+        size = 0
+        for i, entry in enumerate(entries):
+            size += len(entry.data)
+            if size > max_bytes and i > 0:
+                return entries[:i]
+        return entries
+
     def is_up_to_date(self, last_index: int, last_term: int) -> bool:
         """Whether a candidate's log is at least as up to date as ours (Raft §5.4.1)."""
         return last_term > self.last_term or (

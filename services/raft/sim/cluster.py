@@ -44,6 +44,7 @@ class SimOptions:
     micro_per_tick: int = 5
     compact_every: int = 0  # entries applied past the snapshot before compacting; 0: never
     max_entries_per_append: int = 16
+    max_append_bytes: int = 1024 * 1024
     max_inflight_appends: int = 8
     quiesce: bool = False  # quiet groups, woken by node-level liveness (liveness.py)
 
@@ -113,6 +114,7 @@ class SimCluster:
             lease_reads=o.lease_reads,
             quiesce=o.quiesce,
             max_entries_per_append=o.max_entries_per_append,
+            max_append_bytes=o.max_append_bytes,
             max_inflight_appends=o.max_inflight_appends,
         )
         self.nodes[node_id] = SimNode(node_id, config)

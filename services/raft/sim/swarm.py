@@ -45,6 +45,9 @@ class Swarm:
             max_inflight_appends=rng.choice([1, 4, 64]),
             max_entries_per_append=rng.choice([1, 8, 64]),
             quiesce=rng.random() < 0.5,
+            # The simulator's commands are about 15 bytes: 16 sends one entry per
+            # append, 64 a few, 1 MiB as many as max_entries_per_append allows.
+            max_append_bytes=rng.choice([16, 64, 1024 * 1024]),
         )
         return cls(
             options=options,

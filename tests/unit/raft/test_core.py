@@ -207,3 +207,27 @@ def test_a_busy_leader_sends_a_ticks_heartbeat_only_where_no_append_went(quiesce
     assert {m.dst for m in drain(c) if m.type is MT.APPEND} == {"n2"}
     c.tick()
     assert heartbeats_to(drain(c)) == ({"n3"} if quiesce else {"n2", "n3"})
+
+
+def appends_to(msgs: list[Message], dst: str) -> list[list[int]]:
+    """The entry indexes of each append sent to `dst`, in order."""
+    return [[e.index for e in m.entries] for m in msgs if m.type is MT.APPEND and m.dst == dst]
+
+
+def test_an_append_carries_entries_up_to_its_byte_bound_and_the_rest_follow_at_once() -> None:
+    """etcd's MaxSizePerMsg: a batch of large entries goes to a replicating follower in
+    several appends, all sent at once (pipelined), none past the bound but for an entry
+    larger than the bound on its own, which goes alone."""
+    c = core(max_append_bytes=1000)
+    make_leader(c)
+    noop = c.log.last_index
+    c.step(Message(MT.APPEND_RESP, "n2", "n1", c.term, index=noop))  # n2 replicates
+    drain(c)
+    first = c.log.last_index + 1
+    c.propose_batch([b"a" * 600, b"b" * 300, b"c" * 2500, b"d" * 10, b"e" * 990])
+    msgs = drain(c)
+    assert appends_to(msgs, "n2") == [[first, first + 1], [first + 2], [first + 3, first + 4]]
+    # n3 never answered: it is probed, one append at a time, cut at the same bound.
+    assert appends_to(msgs, "n3") == []  # its probe of the no-op is still unanswered
+    c.step(Message(MT.APPEND_RESP, "n3", "n1", c.term, index=noop))
+    assert appends_to(drain(c), "n3") == [[first, first + 1], [first + 2], [first + 3, first + 4]]
