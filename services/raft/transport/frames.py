@@ -5,6 +5,8 @@ Each frame is a 4-byte big-endian length, then that many bytes: a kind byte and 
 
     HELLO    b"\\x01" + MAGIC + sender's node id (UTF-8)      the first frame, and only then
     MESSAGE  b"\\x02" + group length (2 bytes) + group (UTF-8) + a Raft message (codec.py)
+    PIECE    b"\\x03" + group length + group + index (4 bytes) + count (4 bytes) + bytes:
+             piece `index` of a Raft message too large for one frame (pieces.py)
 
 Everything a peer may get wrong is a `FrameError` naming what: a length past the limit
 (refused from the header alone, before its body is buffered), an unknown kind, a short
@@ -16,15 +18,18 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from services.raft.transport import pieces
 from services.runtime.grpc_options import MAX_MESSAGE_BYTES
 
 MAGIC = b"faultlab-raft/1:"
 HELLO = 1
 MESSAGE = 2
-# A frame is one Raft message (a snapshot at most), bounded as gRPC's messages are.
+PIECE = 3
+# A frame is one Raft message, or a piece of one, bounded as gRPC's messages are.
 MAX_FRAME_BYTES = MAX_MESSAGE_BYTES
 _LENGTH = struct.Struct(">I")
 _GROUP_LENGTH = struct.Struct(">H")
+_PIECE = struct.Struct(">II")  # index, count
 
 
 class FrameError(ValueError):
@@ -34,8 +39,10 @@ class FrameError(ValueError):
 @dataclass(frozen=True)
 class Frame:
     kind: int
-    name: str  # HELLO: the sender's node id; MESSAGE: the Raft group's id
-    payload: bytes = b""  # MESSAGE: the encoded Raft message
+    name: str  # HELLO: the sender's node id; MESSAGE, PIECE: the Raft group's id
+    payload: bytes = b""  # MESSAGE: the encoded Raft message; PIECE: a piece of one
+    index: int = 0  # PIECE: which piece, from 0
+    count: int = 0  # PIECE: how many pieces the message is in
 
 
 def hello(node_id: str) -> bytes:
@@ -43,8 +50,21 @@ def hello(node_id: str) -> bytes:
 
 
 def message(group: str, encoded: bytes) -> bytes:
+    """One frame; a message past `pieces.PIECE_BYTES` goes as `in_pieces` instead."""
+    return _framed(bytes([MESSAGE]) + _group(group) + encoded)
+
+
+def in_pieces(group: str, encoded: bytes) -> list[bytes]:
+    """A message too large for one frame, as PIECE frames to send one after another.
+    TooLarge past `pieces.MAX_PIECED_BYTES`."""
+    parts = pieces.split(encoded)
+    head = bytes([PIECE]) + _group(group)
+    return [_framed(head + _PIECE.pack(i, len(parts)) + part) for i, part in enumerate(parts)]
+
+
+def _group(group: str) -> bytes:
     name = group.encode()
-    return _framed(bytes([MESSAGE]) + _GROUP_LENGTH.pack(len(name)) + name + encoded)
+    return _GROUP_LENGTH.pack(len(name)) + name
 
 
 def _framed(body: bytes) -> bytes:
@@ -98,15 +118,26 @@ def _parse(body: memoryview) -> Frame:
             raise FrameError("a hello without this protocol's magic")
         return Frame(HELLO, _text(body[1 + len(MAGIC) :], "a node id"))
     if kind == MESSAGE:
-        if len(body) < 1 + _GROUP_LENGTH.size:
-            raise FrameError("a message frame too short for its group")
-        (length,) = _GROUP_LENGTH.unpack_from(body, 1)
-        start = 1 + _GROUP_LENGTH.size
-        if len(body) < start + length:
-            raise FrameError("a message frame shorter than its group's length")
-        group = _text(body[start : start + length], "a group id")
-        return Frame(MESSAGE, group, bytes(body[start + length :]))
+        group, end = _group_at(body)
+        return Frame(MESSAGE, group, bytes(body[end:]))
+    if kind == PIECE:
+        group, end = _group_at(body)
+        if len(body) < end + _PIECE.size:
+            raise FrameError("a piece frame too short for its index and count")
+        index, count = _PIECE.unpack_from(body, end)
+        return Frame(PIECE, group, bytes(body[end + _PIECE.size :]), index, count)
     raise FrameError(f"unknown frame kind {kind}")
+
+
+def _group_at(body: memoryview) -> tuple[str, int]:
+    """The group id after the kind byte, and where what follows it starts."""
+    if len(body) < 1 + _GROUP_LENGTH.size:
+        raise FrameError("a message frame too short for its group")
+    (length,) = _GROUP_LENGTH.unpack_from(body, 1)
+    start = 1 + _GROUP_LENGTH.size
+    if len(body) < start + length:
+        raise FrameError("a message frame shorter than its group's length")
+    return _text(body[start : start + length], "a group id"), start + length
 
 
 def _text(raw: memoryview, what: str) -> str:

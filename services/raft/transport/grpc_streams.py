@@ -19,7 +19,8 @@ from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
 from services.raft.codec import decode_message, encode_message
 from services.raft.messages import Message, NodeId
-from services.raft.transport.protocol import Deliver
+from services.raft.transport import pieces
+from services.raft.transport.protocol import Deliver, too_large
 from services.runtime import logs, tls
 from services.runtime.backoff import Backoff
 from services.runtime.errors import InvalidArgument, MethodNotAllowed
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 QUEUE_LIMIT = 4096
 BATCH_LIMIT = 256
+# Payload bytes per batch past its first message: a batch is one gRPC message, and must
+# stay under the 8 MiB a gRPC message may be (pieces of a snapshot are 4 MiB each).
+BATCH_BYTES = 2 * 1024 * 1024
 RECONNECT = Backoff(base_s=0.05, cap_s=1.0)
 
 
@@ -40,6 +44,7 @@ class _PeerStream:
         self.dropped = 0
         self.closing = False
         self._rng = random.Random()
+        self._carried: raft_pb2.Envelope | None = None  # taken, but past the last batch's bytes
 
     def put(self, envelope: raft_pb2.Envelope) -> None:
         if self.closing:
@@ -81,12 +86,17 @@ class _PeerStream:
         switch per batch inside grpc.aio, and at low load every message is a batch."""
         call = stub.Send()
         while True:
-            first = await self.queue.get()
+            first, self._carried = self._carried or await self.queue.get(), None
             batch = [first] if first is not None else []
+            size = len(first.payload) if first is not None else 0
             while first is not None and not self.queue.empty() and len(batch) < BATCH_LIMIT:
                 item = self.queue.get_nowait()
                 if item is None:
                     first = None  # closing, once this batch is out
+                    break
+                size += len(item.payload)
+                if size > BATCH_BYTES:
+                    self._carried = item  # the next batch's first
                     break
                 batch.append(item)
             if batch:
@@ -136,8 +146,19 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
 
     def send(self, group: str, msg: Message) -> None:
         stream = self._streams.get(msg.dst)
-        if stream is not None:
-            stream.put(raft_pb2.Envelope(group=group, payload=encode_message(msg)))
+        if stream is None:
+            return
+        encoded = encode_message(msg)
+        if len(encoded) <= pieces.PIECE_BYTES:
+            stream.put(raft_pb2.Envelope(group=group, payload=encoded))
+            return
+        try:
+            parts = pieces.split(encoded)  # a snapshot, one piece per envelope
+        except pieces.TooLarge as e:
+            too_large(group, msg, e)
+            return
+        for i, part in enumerate(parts):
+            stream.put(raft_pb2.Envelope(group=group, payload=part, piece=i, pieces=len(parts)))
 
     def _check_peer(self, context: grpc.aio.ServicerContext) -> None:
         """Under TLS, Raft messages come only from a node of the group: a client's
@@ -158,18 +179,32 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
     ) -> raft_pb2.SendSummary:
         self._check_peer(context)
         count = 0
+        reassembly = pieces.Reassembly()
         async for batch in request_iterator:
             if self._stopping:
                 break
             for envelope in batch.messages:
+                payload = self._whole(envelope, reassembly)
                 deliver = self._groups.get(envelope.group)
-                if deliver is None:
+                if payload is None or deliver is None:
                     continue  # a group this node does not host (yet): like a lost message
                 try:
-                    msg = decode_message(envelope.payload)
+                    msg = decode_message(payload)
                 except ValueError as e:
                     raise InvalidArgument(f"group {envelope.group}: {e}") from e
                 deliver(msg)
                 count += 1
         self.received += count
         return raft_pb2.SendSummary(received=count)
+
+    @staticmethod
+    def _whole(envelope: raft_pb2.Envelope, reassembly: pieces.Reassembly) -> bytes | None:
+        """The envelope's message, or None while it is a piece of one not yet complete."""
+        if not envelope.pieces:
+            reassembly.interrupt()
+            whole: bytes = envelope.payload
+            return whole
+        try:
+            return reassembly.add(envelope.group, envelope.piece, envelope.pieces, envelope.payload)
+        except pieces.PieceError as e:
+            raise InvalidArgument(f"group {envelope.group}: {e}") from e

@@ -10,12 +10,42 @@ event loop, for unit tests of the production driver).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from prometheus_client import Counter
+
 from services.raft.messages import Message
+from services.runtime import logs
+
+log = logging.getLogger(__name__)
 
 Deliver = Callable[[Message], None]
+
+TOO_LARGE = Counter(
+    "faultlab_raft_messages_too_large_total",
+    "Raft messages not sent because no peer would take them back together (pieces.py)",
+    ["group"],
+)
+_told: set[str] = set()  # groups whose too-large message was logged: once is enough
+
+
+def too_large(group: str, msg: Message, error: Exception) -> None:
+    """A message past what pieces carry (a snapshot over 4 GiB) is dropped, as a lost
+    message is; the leader will try again, and this says why it never arrives."""
+    TOO_LARGE.labels(group).inc()
+    if group not in _told:
+        _told.add(group)
+        logs.event(
+            log,
+            "raft_message_too_large",
+            logging.ERROR,
+            group=group,
+            type=msg.type.name,
+            to=msg.dst,
+            error=str(error),
+        )
 
 
 class Transport(Protocol):

@@ -30,8 +30,8 @@ from prometheus_client import Counter
 
 from services.raft.codec import decode_message, encode_message
 from services.raft.messages import Message, NodeId
-from services.raft.transport import frames
-from services.raft.transport.protocol import Deliver
+from services.raft.transport import frames, pieces
+from services.raft.transport.protocol import Deliver, too_large
 from services.runtime import logs, tls
 from services.runtime.backoff import Backoff
 
@@ -80,8 +80,17 @@ class TcpTransport:
 
     def send(self, group: str, msg: Message) -> None:
         peer = self._peers.get(msg.dst)
-        if peer is not None:
-            peer.put(frames.message(group, encode_message(msg)))
+        if peer is None:
+            return
+        encoded = encode_message(msg)
+        if len(encoded) <= pieces.PIECE_BYTES:
+            peer.put(frames.message(group, encoded))
+            return
+        try:
+            for frame in frames.in_pieces(group, encoded):  # a snapshot, one piece per frame
+                peer.put(frame)
+        except pieces.TooLarge as e:
+            too_large(group, msg, e)
 
     def start(self) -> None:
         for peer in self._peers.values():
@@ -135,6 +144,7 @@ class _Inbound(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.sender: str | None = None  # once its hello is accepted
         self._certified: str | None = None
+        self._reassembly = pieces.Reassembly()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -150,7 +160,7 @@ class _Inbound(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self._take(self._reader.feed(data))
-        except frames.FrameError as e:
+        except (frames.FrameError, pieces.PieceError) as e:
             self._refuse("frame", str(e))
         except ValueError as e:  # decode_message: not a Raft message
             self._refuse("message", str(e))
@@ -162,9 +172,17 @@ class _Inbound(asyncio.Protocol):
             if self.sender is None:
                 self._greet(frame)
                 continue
-            if frame.kind != frames.MESSAGE:
+            if frame.kind == frames.HELLO:
                 raise frames.FrameError("a second hello")
-            msg = decode_message(frame.payload)
+            payload = frame.payload
+            if frame.kind == frames.PIECE:
+                whole = self._reassembly.add(frame.name, frame.index, frame.count, payload)
+                if whole is None:
+                    continue  # more pieces to come
+                payload = whole
+            else:
+                self._reassembly.interrupt()
+            msg = decode_message(payload)
             if msg.src != self.sender:
                 self._refuse("sender", f"a message from {msg.src!r} on {self.sender}'s connection")
                 return

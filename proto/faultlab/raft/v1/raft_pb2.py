@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x61ultlab/raft/v1/raft.proto\x12\x10\x66\x61ultlab.raft.v1\"<\n\x0cMessageBatch\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.faultlab.raft.v1.Envelope\"*\n\x08\x45nvelope\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"\x1f\n\x0bSendSummary\x12\x10\n\x08received\x18\x01 \x01(\x04\x32O\n\x04Raft\x12G\n\x04Send\x12\x1e.faultlab.raft.v1.MessageBatch\x1a\x1d.faultlab.raft.v1.SendSummary(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x66\x61ultlab/raft/v1/raft.proto\x12\x10\x66\x61ultlab.raft.v1\"<\n\x0cMessageBatch\x12,\n\x08messages\x18\x01 \x03(\x0b\x32\x1a.faultlab.raft.v1.Envelope\"I\n\x08\x45nvelope\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\x12\r\n\x05piece\x18\x03 \x01(\r\x12\x0e\n\x06pieces\x18\x04 \x01(\r\"\x1f\n\x0bSendSummary\x12\x10\n\x08received\x18\x01 \x01(\x04\x32O\n\x04Raft\x12G\n\x04Send\x12\x1e.faultlab.raft.v1.MessageBatch\x1a\x1d.faultlab.raft.v1.SendSummary(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MESSAGEBATCH']._serialized_start=49
   _globals['_MESSAGEBATCH']._serialized_end=109
   _globals['_ENVELOPE']._serialized_start=111
-  _globals['_ENVELOPE']._serialized_end=153
-  _globals['_SENDSUMMARY']._serialized_start=155
-  _globals['_SENDSUMMARY']._serialized_end=186
-  _globals['_RAFT']._serialized_start=188
-  _globals['_RAFT']._serialized_end=267
+  _globals['_ENVELOPE']._serialized_end=184
+  _globals['_SENDSUMMARY']._serialized_start=186
+  _globals['_SENDSUMMARY']._serialized_end=217
+  _globals['_RAFT']._serialized_start=219
+  _globals['_RAFT']._serialized_end=298
 # @@protoc_insertion_point(module_scope)

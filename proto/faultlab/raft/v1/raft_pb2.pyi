@@ -13,12 +13,16 @@ class MessageBatch(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[Envelope, _Mapping]]] = ...) -> None: ...
 
 class Envelope(_message.Message):
-    __slots__ = ("group", "payload")
+    __slots__ = ("group", "payload", "piece", "pieces")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    PIECE_FIELD_NUMBER: _ClassVar[int]
+    PIECES_FIELD_NUMBER: _ClassVar[int]
     group: str
     payload: bytes
-    def __init__(self, group: _Optional[str] = ..., payload: _Optional[bytes] = ...) -> None: ...
+    piece: int
+    pieces: int
+    def __init__(self, group: _Optional[str] = ..., payload: _Optional[bytes] = ..., piece: _Optional[int] = ..., pieces: _Optional[int] = ...) -> None: ...
 
 class SendSummary(_message.Message):
     __slots__ = ("received",)
