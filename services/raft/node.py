@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ from services.runtime.admin import GroupInfo
 log = logging.getLogger(__name__)
 
 EXIT_STORAGE_FAILED = 74  # EX_IOERR
+EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug
 
 
 def stop_process(group: str, error: OSError) -> None:
@@ -52,6 +54,25 @@ def stop_process(group: str, error: OSError) -> None:
     logs.event(log, "raft_storage_failed", group=group, error=str(error), errno=error.errno)
     logging.shutdown()
     os._exit(EXIT_STORAGE_FAILED)
+
+
+def stop_process_on_bug(group: str, error: Exception) -> None:
+    """The driver met an error no code path expects (a broken invariant, a state machine
+    that raised): stop the whole node, as etcd panics. A driver that died alone left a
+    zombie: its node still reported the group's role, still answered its callers with
+    NotLeader or nothing, and a leader's followers waited out an election timeout with
+    no line in any log to say why. A stopped process is seen, restarts from its disk
+    as after a crash, and Raft is built for that."""
+    logs.event(
+        log,
+        "raft_driver_failed",
+        logging.CRITICAL,
+        group=group,
+        error=f"{type(error).__name__}: {error}",
+        traceback="".join(traceback.format_exception(error)),
+    )
+    logging.shutdown()
+    os._exit(EXIT_SOFTWARE)
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,7 @@ class RaftNode:
         self._task: asyncio.Task[None] | None = None
         self._last_role = Role.STARTING
         self.on_storage_failure: Callable[[str, OSError], None] = stop_process
+        self.on_driver_failure: Callable[[str, Exception], None] = stop_process_on_bug
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -330,6 +352,9 @@ class RaftNode:
             await self._loop()
         except OSError as e:  # the storage failed (I/O is the only OSError the loop meets)
             self.on_storage_failure(self.group, e)
+            raise
+        except Exception as e:
+            self.on_driver_failure(self.group, e)
             raise
 
     async def _loop(self) -> None:

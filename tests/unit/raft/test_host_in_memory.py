@@ -98,3 +98,36 @@ async def test_a_failed_persist_stops_the_node_and_nothing_is_acknowledged(
     assert [(g, e.errno) for g, e in failures] == [("kv", errno.EIO)]
     assert not write.done()  # never acknowledged: the loop that would have is gone
     write.cancel()
+
+
+class ApplyBug(RuntimeError):
+    pass
+
+
+async def test_a_driver_that_fails_stops_the_node_rather_than_leave_a_zombie_group(
+    hosts: dict[str, RaftHost],
+) -> None:
+    """An error no code path expects (here a state machine that raises) stops the node
+    (`stop_process_on_bug`), as etcd panics: before, the group's driver died alone and
+    its node went on reporting the group's role, with nothing in any log."""
+    for host in hosts.values():
+        await host.add_group("kv", NODES, KvState())
+    await eventually(lambda: leader_of(hosts, "kv"), "a kv leader")
+    leader = leader_of(hosts, "kv")
+    assert leader is not None
+    failures: list[tuple[str, Exception]] = []
+    stopped = asyncio.Event()
+
+    def record(group: str, error: Exception) -> None:  # in production: os._exit(70)
+        failures.append((group, error))
+        stopped.set()
+
+    def failing_apply(index: int, command: bytes) -> object:
+        raise ApplyBug("a state machine bug")
+
+    leader.on_driver_failure = record
+    leader.state_machine.apply = failing_apply  # type: ignore[method-assign]
+    write = asyncio.create_task(put(leader, "k", b"v"))
+    await asyncio.wait_for(stopped.wait(), 5)
+    assert [(g, type(e)) for g, e in failures] == [("kv", ApplyBug)]
+    write.cancel()
