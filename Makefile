@@ -152,7 +152,8 @@ RAFT_TESTS = tests/integration/test_kv.py tests/integration/test_network_faults.
 	tests/integration/test_hand_over.py tests/integration/test_multigroup.py \
 	tests/integration/test_kv_batch.py tests/integration/test_tls.py \
 	tests/integration/test_lock.py tests/integration/test_power_cut.py \
-	tests/integration/test_many_partitions.py tests/integration/test_kafka_join_phase.py
+	tests/integration/test_many_partitions.py tests/integration/test_kafka_join_phase.py \
+	tests/integration/test_large_catch_up.py
 test-grpc-transport: setup
 	FAULTLAB_PEER_TRANSPORT=grpc $(BIN)/pytest -q -rfE $(RAFT_TESTS)
 
