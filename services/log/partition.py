@@ -31,7 +31,7 @@ from typing import Any
 from services.log import results
 from services.log.commands import PARTITION_COMMANDS, Produce, ProducerSeq
 from services.log.results import Produced, Trimmed
-from services.replicated.codec import FORMAT, pack, snapshot_version, unpack
+from services.replicated.codec import FORMAT, collector_paused, pack, snapshot_version, unpack
 from services.replicated.fences import Fences
 from services.replicated.refusal import Refusal
 
@@ -119,7 +119,8 @@ class PartitionState:
             }
         else:
             producers = {pid: ProducerState.from_map(p) for pid, p in state["producers"].items()}
-        self._records = [tuple(r) for r in state["records"]]
+        with collector_paused():  # a tuple per row, millions of them at once (codec.py)
+            self._records = [tuple(r) for r in state["records"]]
         self.log_start = state["log_start"]
         self.total_bytes = sum(map(row_bytes, self._records))
         self.producers = producers

@@ -19,15 +19,18 @@ that cannot apply a committed entry must stop rather than diverge.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
-from collections.abc import Mapping
+import gc
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Generic, TypeVar
 
 import msgpack
 
 FORMAT = 2  # what this code writes; it reads FORMAT and everything before (2: KV history)
 VERSION_KEY = "v"
+LARGE_BYTES = 1024 * 1024  # unpacked with the cyclic collector paused (a snapshot)
 
 
 class UnreadableEntry(Exception):
@@ -122,7 +125,25 @@ def pack(value: Any) -> bytes:
 
 
 def unpack(data: bytes) -> Any:
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    if len(data) < LARGE_BYTES:
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    with collector_paused():
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off meanwhile. A snapshot unpacks to millions of lists
+    (a partition's rows) at once; every 700 of them started a collection that walked
+    those made so far: 1.35 s to unpack 1.6 million rows with it on, 0.4 s with it off,
+    all of it on the event loop of the node that restores. Nothing unpacked is cyclic."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def snapshot_version(state: Mapping[str, Any]) -> int:

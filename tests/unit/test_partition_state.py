@@ -5,6 +5,7 @@ a snapshot taken at any point goes on exactly like the original."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from faultlab.errors.v1 import errors_pb2
@@ -167,3 +168,25 @@ def test_retention_point_by_records_bytes_and_age() -> None:
     assert state.retention_point(0, 35, 0, now_ms=5000) == 7  # 30 bytes kept at most
     assert state.retention_point(0, 0, 450, now_ms=2000) == 6  # records newer than 1550 ms
     assert state.retention_point(8, 0, 450, now_ms=2000) == 6  # the strictest wins
+
+
+def test_a_large_snapshot_restores_with_the_collector_paused_and_leaves_it_as_it_was() -> None:
+    """A snapshot past codec.LARGE_BYTES unpacks with the cyclic collector off (it made
+    restoring 1.6 million rows take 2.1 s instead of 1.2 s, on the node's event loop);
+    the collector is on again after, and stays off if it was off."""
+    state = PartitionState()
+    value = b"v" * 100
+    for _ in range(120):  # 120 batches of 100 records: past 1 MiB packed
+        state.apply(0, PARTITION_COMMANDS.encode(Produce([(b"", value)] * 100, 7)))
+    data = state.snapshot()
+    assert len(data) > 1024 * 1024
+    restored = PartitionState()
+    restored.restore(data)
+    assert gc.isenabled()
+    assert restored.high_watermark == 12_000 and restored.read(11_999, 1000)[0].value == value
+    gc.disable()
+    try:
+        PartitionState().restore(data)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
