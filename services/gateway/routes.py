@@ -75,6 +75,15 @@ def _log_partition(method: MethodDescriptor) -> RouteKey:
     return key
 
 
+def _first_batch_partition(request: bytes) -> str:
+    """ProduceMany goes where its first batch's partition is led: a client sends one
+    call per leader, and the leader answers NOT_LEADER for any batch it does not lead."""
+    batches = _parsed(log_pb2.ProduceManyRequest, request).batches
+    if not batches or batches[0].partition < 0:
+        return "log/any"
+    return f"log/{batches[0].topic}/{batches[0].partition}"
+
+
 def _route_key(backend: str, method: MethodDescriptor) -> RouteKey:
     if backend != "log":
         return _fixed(backend)  # KV and locks: one Raft group each
@@ -82,6 +91,8 @@ def _route_key(backend: str, method: MethodDescriptor) -> RouteKey:
         return _fixed("log/meta")
     if method.name in _LOG_GROUPS:
         return _fixed("log/groups")
+    if method.name == "ProduceMany":
+        return _first_batch_partition
     return _log_partition(method)
 
 

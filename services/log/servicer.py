@@ -35,7 +35,7 @@ from services.log.topic import TopicMeta
 from services.replicated import ReplicatedGroup, UnknownGroup
 from services.replicated.fences import Fence
 from services.replicated.refusal import answered
-from services.runtime import errors
+from services.runtime import errors, status
 from services.runtime.deadlines import time_left
 
 R = TypeVar("R")
@@ -172,6 +172,29 @@ class LogServicer(GroupRpcs, log_pb2_grpc.LogServicer):  # type: ignore[misc]
             duplicate=result.duplicate,
             log_append_time_ms=result.ts,
         )
+
+    async def ProduceMany(
+        self, request: log_pb2.ProduceManyRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.ProduceManyResponse:
+        """Every batch at once, each as Produce takes it and answered on its own: one
+        gRPC call per leader where there was one per partition (Kafka's ProduceRequest)."""
+        if not request.batches:
+            raise errors.InvalidArgument("ProduceMany needs at least one batch")
+        if len(request.batches) > commands.MAX_PRODUCE_MANY_BATCHES:
+            raise errors.InvalidArgument(
+                f"{len(request.batches)} batches; ProduceMany takes at most "
+                f"{commands.MAX_PRODUCE_MANY_BATCHES}"
+            )
+        outcomes = await asyncio.gather(*(self._produce_one(b, context) for b in request.batches))
+        return log_pb2.ProduceManyResponse(results=outcomes)
+
+    async def _produce_one(
+        self, batch: log_pb2.ProduceRequest, context: grpc.aio.ServicerContext
+    ) -> log_pb2.ProduceResult:
+        try:
+            return log_pb2.ProduceResult(produced=await self.Produce(batch, context))
+        except errors.ServiceError as e:  # what Produce's caller would have been told
+            return log_pb2.ProduceResult(error=status.to_rpc_status(e))
 
     async def confirmed_producer(
         self, batch: log_pb2.ProducerBatch, context: grpc.aio.ServicerContext

@@ -1,4 +1,5 @@
 from faultlab.kv.v1 import kv_pb2 as _kv_pb2
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -159,6 +160,26 @@ class ProduceResponse(_message.Message):
     duplicate: bool
     log_append_time_ms: int
     def __init__(self, partition: _Optional[int] = ..., base_offset: _Optional[int] = ..., duplicate: _Optional[bool] = ..., log_append_time_ms: _Optional[int] = ...) -> None: ...
+
+class ProduceManyRequest(_message.Message):
+    __slots__ = ("batches",)
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    batches: _containers.RepeatedCompositeFieldContainer[ProduceRequest]
+    def __init__(self, batches: _Optional[_Iterable[_Union[ProduceRequest, _Mapping]]] = ...) -> None: ...
+
+class ProduceManyResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ProduceResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ProduceResult, _Mapping]]] = ...) -> None: ...
+
+class ProduceResult(_message.Message):
+    __slots__ = ("produced", "error")
+    PRODUCED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    produced: ProduceResponse
+    error: _status_pb2.Status
+    def __init__(self, produced: _Optional[_Union[ProduceResponse, _Mapping]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class FetchRequest(_message.Message):
     __slots__ = ("topic", "partition", "offset", "max_bytes", "max_wait_ms")

@@ -64,6 +64,11 @@ class LogStub:
                 request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceRequest.SerializeToString,
                 response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceResponse.FromString,
                 _registered_method=True)
+        self.ProduceMany = channel.unary_unary(
+                '/faultlab.log.v1.Log/ProduceMany',
+                request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceManyRequest.SerializeToString,
+                response_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceManyResponse.FromString,
+                _registered_method=True)
         self.Fetch = channel.unary_unary(
                 '/faultlab.log.v1.Log/Fetch',
                 request_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.FetchRequest.SerializeToString,
@@ -152,6 +157,18 @@ class LogServicer:
 
     def Produce(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ProduceMany(self, request, context):
+        """Several batches, for partitions this node leads, in one call: as Kafka's
+        ProduceRequest carries every partition a producer has ready for one
+        broker. Each batch is proposed to its own partition at once and answered
+        on its own, as Produce would answer it; one batch refused (NOT_LEADER,
+        say) does not fail the others. The call itself fails only for what would
+        fail every batch (no batches, over MAX_PRODUCE_MANY_BATCHES).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -247,6 +264,11 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.Produce,
                     request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceRequest.FromString,
                     response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceResponse.SerializeToString,
+            ),
+            'ProduceMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProduceMany,
+                    request_deserializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceManyRequest.FromString,
+                    response_serializer=faultlab_dot_log_dot_v1_dot_log__pb2.ProduceManyResponse.SerializeToString,
             ),
             'Fetch': grpc.unary_unary_rpc_method_handler(
                     servicer.Fetch,
@@ -451,6 +473,33 @@ class Log:
             '/faultlab.log.v1.Log/Produce',
             faultlab_dot_log_dot_v1_dot_log__pb2.ProduceRequest.SerializeToString,
             faultlab_dot_log_dot_v1_dot_log__pb2.ProduceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProduceMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/faultlab.log.v1.Log/ProduceMany',
+            faultlab_dot_log_dot_v1_dot_log__pb2.ProduceManyRequest.SerializeToString,
+            faultlab_dot_log_dot_v1_dot_log__pb2.ProduceManyResponse.FromString,
             options,
             channel_credentials,
             insecure,
