@@ -7,7 +7,9 @@ with its record accumulator.
 Each partition has its own `Gatherer` (cluster/client/gathering.py): one produce request
 in flight, the records that arrive meanwhile going together in the next, so a partition's
 records keep the order they were sent in. Each send is answered with its own offset once
-its batch is committed (acks=ALL), or fails with its batch's error.
+its batch is committed (acks=ALL), or fails with its batch's error. Batches of several
+partitions made ready together go to their common leader in one call (`PerLeader`,
+cluster/client/per_leader.py), as Kafka's producer sends one request per broker.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from faultlab.log.v1 import log_pb2
 
 from cluster.client.gathering import Gatherer
 from cluster.client.log import ALL, LogClient, partition_for
+from cluster.client.per_leader import PerLeader
 
 MAX_BATCH = 1000  # records per request (the broker takes up to 10,000 and 4 MiB)
 
@@ -31,11 +34,19 @@ class BatchingProducer:
         self.max_batch = max_batch
         self._partitions: dict[tuple[str, int], Gatherer[log_pb2.Record, int]] = {}
         self._round_robin = itertools.count()
+        self._per_leader = PerLeader(log)
 
     @property
     def requests(self) -> int:
-        """Produce requests sent, for whoever wants to see the batching."""
+        """Batches sent (one per partition per request), for whoever wants to see the
+        batching."""
         return sum(g.requests for g in self._partitions.values())
+
+    @property
+    def calls(self) -> int:
+        """gRPC calls made for those batches: fewer when batches of several partitions
+        went to their leader together."""
+        return self._per_leader.calls
 
     async def __aenter__(self) -> BatchingProducer:
         return self
@@ -46,6 +57,7 @@ class BatchingProducer:
     async def close(self) -> None:
         """Stop the senders; sends still queued fail with CancelledError."""
         await asyncio.gather(*(g.close() for g in self._partitions.values()))
+        await self._per_leader.close()
 
     async def send(
         self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
@@ -65,6 +77,9 @@ class BatchingProducer:
     async def _produce(
         self, topic: str, partition: int, records: list[log_pb2.Record]
     ) -> list[int]:
-        resp = await self.log.produce(topic, records, partition=partition, acks=self.acks)
+        req = log_pb2.ProduceRequest(
+            topic=topic, partition=partition, records=records, acks=self.acks
+        )
+        resp = await self._per_leader.produce(req)
         base = resp.base_offset
         return [base + i if base >= 0 else -1 for i in range(len(records))]

@@ -169,9 +169,27 @@ class LogClient(Client):
             producer=producer,
             fence=kv_pb2.Fence(name=fence[0], token=fence[1]) if fence else None,
         )
+        return await self.send_produce(req)
+
+    async def send_produce(self, req: log_pb2.ProduceRequest) -> log_pb2.ProduceResponse:
+        """One Produce of a request made whole (a partition given), to its leader."""
         return await self._on_partition(
-            topic, partition, lambda s: s.Produce(req, timeout=self.timeout_s)
+            req.topic, req.partition, lambda s: s.Produce(req, timeout=self.timeout_s)
         )
+
+    async def partition_leader(self, topic: str, partition: int) -> str | None:
+        """The node this client last found leading `partition`; None before it knows."""
+        return self._partition(await self._topic(topic), partition).leader
+
+    async def produce_many(
+        self, node: str, batches: list[log_pb2.ProduceRequest]
+    ) -> list[log_pb2.ProduceResult]:
+        """One ProduceMany call to `node`, not retried: each batch's result on its own
+        (a batch for a partition `node` does not lead comes back NOT_LEADER)."""
+        caller = self._partition(await self._topic(batches[0].topic), batches[0].partition)
+        req = log_pb2.ProduceManyRequest(batches=batches)
+        resp = await _stub(caller.channel(node)).ProduceMany(req, timeout=self.timeout_s)
+        return list(resp.results)
 
     async def init_producer(self, name: str = "") -> IdempotentProducer:
         """An idempotent producer. The same `name` again fences the previous instance."""
