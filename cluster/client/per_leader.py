@@ -26,6 +26,10 @@ from cluster.client.log import LogClient
 from services.runtime.leader_following import Decision, decision_for
 
 Pending = list[tuple[log_pb2.ProduceRequest, asyncio.Future[log_pb2.ProduceResponse]]]
+# One call's batches: past its first batch, at most this many bytes (a gRPC message may be
+# 8 MiB, and one batch up to 4 MiB) and the broker's MAX_PRODUCE_MANY_BATCHES.
+CALL_BYTES = 4 * 1024 * 1024
+CALL_BATCHES = 1000
 
 
 class PerLeader:
@@ -60,9 +64,10 @@ class PerLeader:
         self._flush_scheduled = False
         ready, self._ready = self._ready, {}
         for leader, pending in ready.items():
-            call = asyncio.create_task(self._send(leader, pending))
-            self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
+            for part in _calls_of(pending):
+                call = asyncio.create_task(self._send(leader, part))
+                self._calls.add(call)
+                call.add_done_callback(self._calls.discard)
 
     async def _send(self, leader: str, pending: Pending) -> None:
         if len(pending) == 1:
@@ -101,3 +106,18 @@ class PerLeader:
             return
         if not future.done():
             future.set_result(response)
+
+
+def _calls_of(pending: Pending) -> list[Pending]:
+    """`pending` cut into calls within CALL_BYTES and CALL_BATCHES, in order."""
+    calls: list[Pending] = [[]]
+    size = 0
+    for item in pending:
+        item_bytes = item[0].ByteSize()
+        current = calls[-1]
+        if current and (size + item_bytes > CALL_BYTES or len(current) >= CALL_BATCHES):
+            calls.append([])
+            size = 0
+        calls[-1].append(item)
+        size += item_bytes
+    return calls
