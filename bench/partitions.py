@@ -169,7 +169,8 @@ async def produce(
         return {
             "outstanding": outstanding,
             "records_per_s": round(sent / elapsed),
-            "requests_per_s": round(producer.requests / elapsed),
+            "requests_per_s": round(producer.requests / elapsed),  # batches, one partition each
+            "calls_per_s": round(producer.calls / elapsed),  # gRPC calls carrying them
             "cpu_share_of_a_core": {
                 n: round((cpu_s(p) - before[n]) / elapsed, 2) for n, p in pids.items()
             },

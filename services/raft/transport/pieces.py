@@ -85,9 +85,10 @@ class Reassembly:
 
     def interrupt(self) -> None:
         """Something other than the next piece came: the message gathered is lost."""
-        if self._pieces:
-            self.dropped += 1
-        self._reset()
+        if self._count:  # nothing is gathered on most calls: one check, no writes
+            if self._pieces:
+                self.dropped += 1
+            self._reset()
 
     def _reset(self) -> None:
         self._group, self._count, self._next = "", 0, 0
