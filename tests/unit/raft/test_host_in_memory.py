@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from services.kv.results import Written
 from services.kv.state import KvState
 from services.raft.host import RaftHost, UnknownGroup
+from services.raft.node import RaftNode
 from tests.unit.raft.in_memory import NODES, eventually, leader_of, put
 
 IS_LEADER = "faultlab_raft_is_leader"
@@ -73,14 +74,20 @@ async def test_a_leader_hands_over_to_a_caught_up_follower(hosts: dict[str, Raft
     assert hosts[new].group("kv").is_leader()
 
 
-async def test_a_failed_persist_stops_the_node_and_nothing_is_acknowledged(
-    hosts: dict[str, RaftHost],
-) -> None:
+async def kv_led_by_all(hosts: dict[str, RaftHost]) -> RaftNode:
+    """The leader, once a "kv" group on every host has one."""
     for host in hosts.values():
         await host.add_group("kv", NODES, KvState())
     await eventually(lambda: leader_of(hosts, "kv"), "a kv leader")
     leader = leader_of(hosts, "kv")
     assert leader is not None
+    return leader
+
+
+async def test_a_failed_persist_stops_the_node_and_nothing_is_acknowledged(
+    hosts: dict[str, RaftHost],
+) -> None:
+    leader = await kv_led_by_all(hosts)
     failures: list[tuple[str, OSError]] = []
     stopped = asyncio.Event()
 
@@ -110,11 +117,7 @@ async def test_a_driver_that_fails_stops_the_node_rather_than_leave_a_zombie_gro
     """An error no code path expects (here a state machine that raises) stops the node
     (`stop_process_on_bug`), as etcd panics: before, the group's driver died alone and
     its node went on reporting the group's role, with nothing in any log."""
-    for host in hosts.values():
-        await host.add_group("kv", NODES, KvState())
-    await eventually(lambda: leader_of(hosts, "kv"), "a kv leader")
-    leader = leader_of(hosts, "kv")
-    assert leader is not None
+    leader = await kv_led_by_all(hosts)
     failures: list[tuple[str, Exception]] = []
     stopped = asyncio.Event()
 
