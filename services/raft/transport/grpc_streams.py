@@ -86,7 +86,8 @@ class _PeerStream:
         switch per batch inside grpc.aio, and at low load every message is a batch."""
         call = stub.Send()
         while True:
-            first, self._carried = self._carried or await self.queue.get(), None
+            first = self._carried if self._carried is not None else await self.queue.get()
+            self._carried = None
             batch = [first] if first is not None else []
             size = len(first.payload) if first is not None else 0
             while first is not None and not self.queue.empty() and len(batch) < BATCH_LIMIT:
