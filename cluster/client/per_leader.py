@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
 from faultlab.log.v1 import log_pb2
 
 from cluster.client import errors
@@ -76,7 +75,7 @@ class PerLeader:
         self.calls += 1
         try:
             results = await self.log.produce_many(leader, [req for req, _ in pending])
-        except grpc.aio.AioRpcError:  # nothing answered per batch: each goes on its own
+        except Exception:  # nothing answered per batch: each goes on its own, and says why
             await asyncio.gather(*(self._alone(req, future) for req, future in pending))
             return
         again = []
