@@ -18,7 +18,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from services.raft.transport import pieces
 from services.runtime.grpc_options import MAX_MESSAGE_BYTES
 
 MAGIC = b"faultlab-raft/1:"
@@ -50,16 +49,13 @@ def hello(node_id: str) -> bytes:
 
 
 def message(group: str, encoded: bytes) -> bytes:
-    """One frame; a message past `pieces.PIECE_BYTES` goes as `in_pieces` instead."""
+    """One frame; a message past `pieces.PIECE_BYTES` goes as `piece` frames instead."""
     return _framed(bytes([MESSAGE]) + _group(group) + encoded)
 
 
-def in_pieces(group: str, encoded: bytes) -> list[bytes]:
-    """A message too large for one frame, as PIECE frames to send one after another.
-    TooLarge past `pieces.MAX_PIECED_BYTES`."""
-    parts = pieces.split(encoded)
-    head = bytes([PIECE]) + _group(group)
-    return [_framed(head + _PIECE.pack(i, len(parts)) + part) for i, part in enumerate(parts)]
+def piece(group: str, index: int, count: int, part: bytes) -> bytes:
+    """Piece `index` of `count` of a message too large for one frame (pieces.split)."""
+    return _framed(bytes([PIECE]) + _group(group) + _PIECE.pack(index, count) + part)
 
 
 def _group(group: str) -> bytes:

@@ -17,10 +17,10 @@ from collections.abc import AsyncIterator
 import grpc
 from faultlab.raft.v1 import raft_pb2, raft_pb2_grpc
 
-from services.raft.codec import decode_message, encode_message
+from services.raft.codec import decode_message
 from services.raft.messages import Message, NodeId
 from services.raft.transport import pieces
-from services.raft.transport.protocol import Deliver, too_large
+from services.raft.transport.protocol import Deliver, outgoing
 from services.runtime import logs, tls
 from services.runtime.backoff import Backoff
 from services.runtime.errors import InvalidArgument, MethodNotAllowed
@@ -149,16 +149,11 @@ class GrpcTransport(raft_pb2_grpc.RaftServicer):  # type: ignore[misc]
         stream = self._streams.get(msg.dst)
         if stream is None:
             return
-        encoded = encode_message(msg)
-        if len(encoded) <= pieces.PIECE_BYTES:
-            stream.put(raft_pb2.Envelope(group=group, payload=encoded))
+        parts = outgoing(group, msg)
+        if len(parts) == 1:
+            stream.put(raft_pb2.Envelope(group=group, payload=parts[0]))
             return
-        try:
-            parts = pieces.split(encoded)  # a snapshot, one piece per envelope
-        except pieces.TooLarge as e:
-            too_large(group, msg, e)
-            return
-        for i, part in enumerate(parts):
+        for i, part in enumerate(parts):  # a snapshot, one piece per envelope
             stream.put(raft_pb2.Envelope(group=group, payload=part, piece=i, pieces=len(parts)))
 
     def _check_peer(self, context: grpc.aio.ServicerContext) -> None:

@@ -16,7 +16,9 @@ from typing import Protocol
 
 from prometheus_client import Counter
 
+from services.raft.codec import encode_message
 from services.raft.messages import Message
+from services.raft.transport import pieces
 from services.runtime import logs
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,21 @@ TOO_LARGE = Counter(
 _told: set[str] = set()  # groups whose too-large message was logged: once is enough
 
 
-def too_large(group: str, msg: Message, error: Exception) -> None:
+def outgoing(group: str, msg: Message) -> list[bytes]:
+    """What `msg` goes out as, for either transport: [the encoded message] when it fits
+    one frame or gRPC message; its pieces (pieces.py) when it is larger (a snapshot);
+    nothing when it is too large for pieces too, which is logged and counted."""
+    encoded = encode_message(msg)
+    if len(encoded) <= pieces.PIECE_BYTES:
+        return [encoded]
+    try:
+        return pieces.split(encoded)
+    except pieces.TooLarge as e:
+        _too_large(group, msg, e)
+        return []
+
+
+def _too_large(group: str, msg: Message, error: Exception) -> None:
     """A message past what pieces carry (a snapshot over 4 GiB) is dropped, as a lost
     message is; the leader will try again, and this says why it never arrives."""
     TOO_LARGE.labels(group).inc()

@@ -28,10 +28,10 @@ from typing import cast
 
 from prometheus_client import Counter
 
-from services.raft.codec import decode_message, encode_message
+from services.raft.codec import decode_message
 from services.raft.messages import Message, NodeId
 from services.raft.transport import frames, pieces
-from services.raft.transport.protocol import Deliver, too_large
+from services.raft.transport.protocol import Deliver, outgoing
 from services.runtime import logs, tls
 from services.runtime.backoff import Backoff
 
@@ -82,15 +82,12 @@ class TcpTransport:
         peer = self._peers.get(msg.dst)
         if peer is None:
             return
-        encoded = encode_message(msg)
-        if len(encoded) <= pieces.PIECE_BYTES:
-            peer.put(frames.message(group, encoded))
+        parts = outgoing(group, msg)
+        if len(parts) == 1:
+            peer.put(frames.message(group, parts[0]))
             return
-        try:
-            for frame in frames.in_pieces(group, encoded):  # a snapshot, one piece per frame
-                peer.put(frame)
-        except pieces.TooLarge as e:
-            too_large(group, msg, e)
+        for i, part in enumerate(parts):  # a snapshot, one piece per frame
+            peer.put(frames.piece(group, i, len(parts), part))
 
     def start(self) -> None:
         for peer in self._peers.values():

@@ -7,10 +7,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import REGISTRY
 
+from services.raft.codec import decode_message
+from services.raft.messages import Message, MessageType, Snapshot
 from services.raft.transport import frames, pieces
 from services.raft.transport.frames import Frame, FrameReader
 from services.raft.transport.pieces import PieceError, Reassembly
+from services.raft.transport.protocol import outgoing
+
+TOO_LARGE = "faultlab_raft_messages_too_large_total"
 
 
 def gather(reassembly: Reassembly, group: str, parts: list[bytes]) -> list[bytes | None]:
@@ -79,7 +85,8 @@ def test_the_sender_refuses_a_message_no_peer_would_take_back(
 def test_a_message_larger_than_a_frame_crosses_as_piece_frames() -> None:
     """A snapshot of 20 MiB, past the 8 MiB frame limit, as the TCP transport frames it."""
     payload = bytes(range(256)) * (20 * 1024 * 1024 // 256)
-    sent = frames.in_pieces("log/orders/3", payload)
+    parts = pieces.split(payload)
+    sent = [frames.piece("log/orders/3", i, len(parts), p) for i, p in enumerate(parts)]
     assert len(sent) == 5 and all(len(f) <= frames.MAX_FRAME_BYTES + 4 for f in sent)
     got = FrameReader().feed(b"".join(sent))
     assert [(f.kind, f.name, f.index, f.count) for f in got] == [
@@ -97,5 +104,33 @@ def test_a_piece_frame_too_short_for_its_header_is_refused() -> None:
 
 
 def test_a_piece_frame_round_trips() -> None:
-    (frame,) = FrameReader().feed(frames.in_pieces("kv", b"x" * (pieces.PIECE_BYTES + 1))[1])
+    (frame,) = FrameReader().feed(frames.piece("kv", 1, 2, b"x"))
     assert frame == Frame(frames.PIECE, "kv", b"x", 1, 2)
+
+
+def snapshot_message(size: int) -> Message:
+    snap = Snapshot(index=9, term=2, voters=("n1", "n2", "n3"), data=bytes(size))
+    return Message(MessageType.SNAPSHOT, "n1", "n2", 2, snapshot=snap)
+
+
+def test_what_a_message_goes_out_as() -> None:
+    """Whole when it fits a frame; in pieces that put back together decode to it when
+    larger; nothing, logged and counted, when no peer would take it back."""
+    small = snapshot_message(100)
+    assert [decode_message(p) for p in outgoing("kv", small)] == [small]
+    large = snapshot_message(pieces.PIECE_BYTES + 10)
+    parts = outgoing("kv", large)
+    assert len(parts) == 2
+    reassembly = Reassembly()
+    assert decode_message(gather(reassembly, "kv", parts)[-1] or b"") == large
+
+
+def test_a_message_too_large_for_pieces_is_dropped_counted_and_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(pieces, "MAX_PIECED_BYTES", pieces.PIECE_BYTES + 100)
+    counted = REGISTRY.get_sample_value(TOO_LARGE, {"group": "log/big/0"}) or 0.0
+    huge = snapshot_message(pieces.PIECE_BYTES + 1000)
+    assert outgoing("log/big/0", huge) == [] and outgoing("log/big/0", huge) == []
+    assert REGISTRY.get_sample_value(TOO_LARGE, {"group": "log/big/0"}) == counted + 2
+    assert sum("raft_message_too_large" in r.getMessage() for r in caplog.records) == 1
