@@ -741,8 +741,12 @@ class RaftCore:
             self._send_append(v)
             # Entries past one append's bytes go at once to a follower that keeps up,
             # not one append per acknowledgement (a probing follower is sent no more).
-            while self.prs[v].state is ProgressState.REPLICATE and self._send_append(
-                v, send_empty=False
+            # Usually the first append took them all, and the loop costs one comparison.
+            pr = self.prs[v]
+            while (
+                pr.state is ProgressState.REPLICATE
+                and pr.next <= self.log.last_index
+                and self._send_append(v, send_empty=False)
             ):
                 pass
 
