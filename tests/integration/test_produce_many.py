@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ from faultlab.log.v1 import log_pb2, log_pb2_grpc
 
 from cluster.client import BatchingProducer, LogClient, errors
 from cluster.launcher import LocalCluster
+from cluster.waiting import wait_until_async
 from tests.integration.errorcheck import assert_reason, failure
 from tests.integration.test_log import log_cluster
 
@@ -138,3 +140,34 @@ async def test_a_stale_leader_is_followed_batch_by_batch(log3: LocalCluster) -> 
         for p in described.partitions:
             values = [r.value for r in (await log.fetch("stale", p.partition, 0)).records]
             assert sorted(values) == sorted(b"%d" % i for i in range(20))
+
+
+@pytest.fixture
+def log3_own(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A cluster of its own: the test kills a node."""
+    yield from log_cluster(tmp_path)
+
+
+async def test_a_call_to_a_dead_leader_sends_each_batch_on_its_own(log3_own: LocalCluster) -> None:
+    """The client believes a killed node leads every partition: the ProduceMany to it
+    fails whole (UNAVAILABLE), each batch goes again as a plain Produce, which tries the
+    other replicas and follows the new leaders. Every record is written once. (The new
+    leaders are awaited first: how long a plain Produce waits out an election is its
+    own retry budget's business, not this test's.)"""
+    async with LogClient.for_topology(log3_own.topology, timeout_s=10.0) as log:
+        described = await ready_topic(log, "dead")
+        dead = described.partitions[0].leader
+        log3_own.kill(dead)
+
+        async def led_elsewhere() -> bool:
+            topic = await log.describe_topic("dead")
+            return all(p.leader and p.leader != dead for p in topic.partitions)
+
+        await wait_until_async(led_elsewhere, 30.0, "new leaders for the dead node's partitions")
+        for p in described.partitions:
+            log._partition(described, p.partition).leaders.set(p.group, dead)
+        async with BatchingProducer(log) as producer:
+            await send_everywhere(producer, "dead", 10)
+        for p in described.partitions:
+            values = [r.value for r in (await log.fetch("dead", p.partition, 0)).records]
+            assert sorted(values) == sorted(b"%d" % i for i in range(10))
